@@ -1,0 +1,59 @@
+"""One exception family for the whole toolkit.
+
+Every error carries a message a user can act on and an optional hint; the CLI and the
+notebook print ``str(err)`` (message plus hint) and never a traceback unless asked.
+"""
+
+from __future__ import annotations
+
+
+class NbcontainerError(Exception):
+    """Base of all errors nbcontainer raises on purpose."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\nhint: {self.hint}" if self.hint else self.message
+
+
+class ReferenceFormatError(NbcontainerError, ValueError):
+    """An image reference, digest, tag or platform string is malformed."""
+
+
+class ImageFormatError(NbcontainerError, ValueError):
+    """A manifest, index, config or archive does not follow the OCI/Docker formats."""
+
+
+class LayerError(NbcontainerError):
+    """A layer cannot be written or read (I/O, compression)."""
+
+
+class UnsafeLayerError(LayerError):
+    """A layer entry would escape the target directory or is otherwise hostile/corrupt."""
+
+    def __init__(self, message: str, *, entry: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.entry = entry
+
+
+class StoreError(NbcontainerError):
+    """The content store cannot satisfy a request (unknown image, corrupt blob, lock)."""
+
+
+class ImageNotFound(StoreError, LookupError):
+    """No image matches a tag, digest or short id."""
+
+
+class DigestMismatch(StoreError):
+    """Bytes did not hash to the digest they were announced with."""
+
+
+class BuildError(NbcontainerError):
+    """A build step failed."""
+
+
+class RegistryError(NbcontainerError):
+    """A registry request failed."""
