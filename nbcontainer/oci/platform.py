@@ -1,0 +1,104 @@
+"""Platforms (os/arch/variant), normalized and matched the way containerd does."""
+
+from __future__ import annotations
+
+import platform as _pyplatform
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ReferenceFormatError
+
+_ARCH_ALIASES = {
+    "x86_64": "amd64", "x86-64": "amd64", "amd64": "amd64",
+    "aarch64": "arm64", "arm64": "arm64",
+    "i386": "386", "i686": "386", "386": "386",
+    "armhf": "arm", "armel": "arm", "armv7l": "arm", "armv6l": "arm", "arm": "arm",
+    "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64", "mips64le": "mips64le",
+    "loong64": "loong64",
+}
+_ARCH_DEFAULT_VARIANT = {"armhf": "v7", "armv7l": "v7", "armel": "v6", "armv6l": "v6"}
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    os: str
+    architecture: str
+    variant: str = ""
+    os_version: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        """``linux/arm64``, ``linux/arm/v7``, ``linux/amd64/v3``; ``arm64`` alone means linux."""
+        parts = [p.strip().lower() for p in (text or "").split("/")]
+        if not text or any(not p for p in parts) or len(parts) > 3:
+            raise ReferenceFormatError(
+                f"invalid platform {text!r}", hint="use os/arch[/variant], e.g. linux/amd64"
+            )
+        if len(parts) == 1:
+            parts = ["linux", *parts]
+        os_, arch = parts[0], parts[1]
+        variant = parts[2] if len(parts) == 3 else ""
+        return cls.normalized(os_, arch, variant)
+
+    @classmethod
+    def normalized(cls, os_: str, arch: str, variant: str = "", os_version: str = "") -> Platform:
+        a = arch.lower()
+        variant = variant or _ARCH_DEFAULT_VARIANT.get(a, "")
+        a = _ARCH_ALIASES.get(a, a)
+        if a == "arm64" and variant in ("8", "v8"):
+            variant = ""  # containerd's normal form: arm64/v8 is plain arm64
+        if a == "arm" and variant in ("", "7"):
+            variant = "v7"
+        elif variant and variant[0].isdigit():
+            variant = "v" + variant
+        return cls(os_.lower(), a, variant, os_version)
+
+    @classmethod
+    def host(cls) -> Platform:
+        return cls.normalized("linux", _pyplatform.machine())
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Platform:
+        return cls.normalized(
+            d.get("os", ""), d.get("architecture", ""), d.get("variant", ""), d.get("os.version", "")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"architecture": self.architecture, "os": self.os}
+        if self.variant:
+            d["variant"] = self.variant
+        if self.os_version:
+            d["os.version"] = self.os_version
+        return d
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+    def matches(self, candidate: Platform) -> bool:
+        """Whether an image built for ``candidate`` runs on this (wanted) platform."""
+        if (self.os, self.architecture) != (candidate.os, candidate.architecture):
+            return False
+        if not self.variant or not candidate.variant:
+            return True
+        if self.architecture == "arm":  # an armv7 machine runs v6 and v5 images too
+            return _variant_rank(candidate.variant) <= _variant_rank(self.variant)
+        return candidate.variant == self.variant
+
+
+def _variant_rank(v: str) -> int:
+    try:
+        return int(v.lstrip("v"))
+    except ValueError:
+        return 0
+
+
+def best_match(wanted: Platform, candidates: list[Platform]) -> int | None:
+    """Index of the best candidate for ``wanted`` (exact variant first), or None."""
+    best, best_score = None, -1
+    for i, c in enumerate(candidates):
+        if not wanted.matches(c):
+            continue
+        score = 2 if c.variant == wanted.variant else (1 if not c.variant else _variant_rank(c.variant) / 100)
+        if score > best_score:
+            best, best_score = i, score
+    return best
