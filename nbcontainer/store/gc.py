@@ -1,0 +1,95 @@
+"""Store maintenance: ``prune`` drops unreferenced blobs, ``fsck`` re-hashes everything."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+
+from ..errors import ImageFormatError
+from ..oci.digest import Digest
+from ..oci.manifest import Manifest
+from . import locks
+from .store import Store
+
+
+@dataclass
+class PruneReport:
+    blobs_removed: int = 0
+    bytes_freed: int = 0
+    temp_files_removed: int = 0
+
+
+@dataclass
+class FsckReport:
+    blobs_checked: int = 0
+    corrupt: list[tuple[Digest, Digest]] = field(default_factory=list)  # (name, actual)
+    quarantined: list[str] = field(default_factory=list)
+    missing: list[tuple[Digest, Digest]] = field(default_factory=list)  # (image, blob)
+    dangling_tags: list[str] = field(default_factory=list)
+    stray_files: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.corrupt or self.missing or self.dangling_tags)
+
+
+def prune(store: Store) -> PruneReport:
+    report = PruneReport()
+    # Exclusive: no import/build/pull is between writing a blob and recording its image.
+    with locks.exclusive(store.gc_lock):
+        keep = store.referenced_blobs()
+        for dig in list(store.blobs):
+            if dig in keep:
+                continue
+            report.bytes_freed += store.blobs.size(dig)
+            store.blobs.delete(dig)
+            report.blobs_removed += 1
+        # Temp files can only belong to killed writers now.
+        for p in store.blobs.tmp_dir.iterdir():
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            report.temp_files_removed += 1
+    return report
+
+
+def fsck(store: Store, *, quarantine: bool = True) -> FsckReport:
+    report = FsckReport()
+    with store.operation():
+        for alg_dir in sorted(p for p in store.blobs.root.iterdir()):
+            for p in sorted(alg_dir.iterdir()) if alg_dir.is_dir() else ():
+                try:
+                    Digest.parse(f"{alg_dir.name}:{p.name}")
+                except Exception:
+                    report.stray_files.append(str(p.relative_to(store.home)))
+        for dig in list(store.blobs):
+            report.blobs_checked += 1
+            actual = store.blobs.hash_file(dig)
+            if actual != dig:
+                report.corrupt.append((dig, actual))
+                if quarantine:
+                    dest = store.blobs.quarantine(dig, store.quarantine_dir)
+                    report.quarantined.append(str(dest))
+        data = store.refs.read()
+        for tag, dig in data.tags.items():
+            if dig not in data.images:
+                report.dangling_tags.append(tag)
+        for dig_s in data.images:
+            dig = Digest.parse(dig_s)
+            if not store.blobs.has(dig):
+                report.missing.append((dig, dig))
+                continue
+            try:
+                parsed = store.read_manifest(dig)
+            except ImageFormatError:
+                report.missing.append((dig, dig))
+                continue
+            if isinstance(parsed, Manifest):
+                needed = [parsed.config, *parsed.layers]
+            else:
+                needed = list(parsed.manifests)
+            for desc in needed:
+                if desc.data is None and not store.blobs.has(desc.digest):
+                    report.missing.append((dig, desc.digest))
+    return report
