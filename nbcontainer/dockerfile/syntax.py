@@ -1,0 +1,666 @@
+"""Syntax layer: Dockerfile text to a list of AST nodes, as BuildKit's ``parser`` package.
+
+The splitting into instructions (continuations, comments, JSON forms, flags, heredocs) is
+done by the PyPI ``dockerfile`` package, which wraps BuildKit's own Go parser. This module
+adds what the wrapper does not expose: parser directives (``syntax``/``escape``/``check``
+with today's rules), the ENV/LABEL separator, ONBUILD flags and heredocs, heredoc
+``expand``/``chomp``, the 64 KiB line limit, NUL bytes, and source locations for errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import dockerfile as _gopkg
+
+from nbcontainer.dockerfile.errors import DockerfileError, LintWarning
+from nbcontainer.dockerfile.lexer import Lexer, go_is_space, go_quote
+
+__all__ = [
+    "Directive",
+    "Heredoc",
+    "Node",
+    "SyntaxTree",
+    "chomp_heredoc_content",
+    "dump",
+    "parse_heredoc_word",
+    "parse_syntax",
+    "parse_words",
+    "split_flags",
+]
+
+MAX_LINE_BYTES = 65535
+VALID_DIRECTIVES = ("syntax", "escape", "check")
+_DIRECTIVE_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+_HEREDOC_RE = re.compile(r"^(\d*)<<(-?)([^<]*)$", re.ASCII)
+_LEADING_TABS_RE = re.compile(r"(?m)^\t+")
+_HEREDOC_INSTRUCTIONS = frozenset({"run", "copy", "add"})
+
+
+@dataclass(frozen=True)
+class Directive:
+    """A parser directive from the top of the file (``# escape=` ``)."""
+
+    name: str
+    value: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Heredoc:
+    """One here-document; ``content`` is raw (apply ``chomp`` via :attr:`text`)."""
+
+    name: str
+    content: str
+    fd: int = 0
+    expand: bool = True
+    chomp: bool = False
+
+    @property
+    def text(self) -> str:
+        """The content as the instruction sees it (leading tabs removed for ``<<-``)."""
+        return chomp_heredoc_content(self.content) if self.chomp else self.content
+
+
+@dataclass(frozen=True)
+class Node:
+    """One instruction as BuildKit's parser sees it (no expansion, no validation).
+
+    ``args`` follow the instruction's line parser (ENV/LABEL give ``key value sep`` triples);
+    ``sub`` is the wrapped instruction of an ONBUILD.
+    """
+
+    keyword: str
+    args: tuple[str, ...]
+    original: str
+    start_line: int
+    end_line: int
+    flags: tuple[str, ...] = ()
+    json: bool = False
+    heredocs: tuple[Heredoc, ...] = ()
+    sub: Node | None = None
+    written_keyword: str = ""
+
+    def dump(self) -> str:
+        """BuildKit's ``Node.Dump()`` s-expression (without the outer parentheses)."""
+        text = self.keyword
+        if self.flags:
+            text += " [" + " ".join(go_quote(f) for f in self.flags) + "]"
+        if self.sub is not None:
+            text += " (" + self.sub.dump() + ")"
+        for arg in self.args:
+            text += " " + go_quote(arg)
+        return text.strip()
+
+
+@dataclass(frozen=True)
+class SyntaxTree:
+    """The parsed file: nodes in order plus what the directives said."""
+
+    nodes: tuple[Node, ...]
+    directives: tuple[Directive, ...] = ()
+    escape_token: str = "\\"
+    lines: tuple[str, ...] = ()
+    filename: str = "Dockerfile"
+    warnings: tuple[LintWarning, ...] = field(default=())
+
+    def directive(self, name: str) -> str | None:
+        """The value of a directive, or None."""
+        for d in self.directives:
+            if d.name == name:
+                return d.value
+        return None
+
+
+def dump(tree: SyntaxTree | list[Node] | tuple[Node, ...]) -> str:
+    """The whole AST dump, one ``(...)`` per instruction (as ``TestParseCases`` compares)."""
+    nodes = tree.nodes if isinstance(tree, SyntaxTree) else tree
+    return "".join("(" + n.dump() + ")\n" for n in nodes).rstrip("\n") if nodes else ""
+
+
+def chomp_heredoc_content(content: str) -> str:
+    """BuildKit's ``ChompHeredocContent``: drop leading tabs of every line."""
+    return _LEADING_TABS_RE.sub("", content)
+
+
+def parse_heredoc_word(word: str) -> tuple[str, int, bool, bool] | None:
+    """BuildKit's ``ParseHeredoc``: ``(name, fd, expand, chomp)`` or None if not a heredoc."""
+    m = _HEREDOC_RE.match(word)
+    if not m or not m.group(3):
+        return None
+    fd = int(m.group(1)) if m.group(1) else 0
+    chomp = m.group(2) == "-"
+    rest = m.group(3)
+    lex = Lexer("\\", skip_unset_env=True)
+    try:
+        words = lex.process_words(rest, {})
+    except DockerfileError:
+        return None
+    if len(words) != 1:
+        return None
+    lex.raw_quotes = True
+    try:
+        raw = lex.process_words(rest, {})
+    except DockerfileError:
+        return None
+    if len(raw) != 1:
+        return None
+    quotes = words[0].count("'") + words[0].count('"')
+    raw_quotes = raw[0].count("'") + raw[0].count('"')
+    return words[0], fd, quotes == raw_quotes, chomp
+
+
+def heredocs_from_line(line: str) -> list[tuple[str, int, bool, bool]]:
+    """BuildKit's ``heredocsFromLine``: every heredoc marker on a logical line, in order."""
+    lex = Lexer("\\", raw_quotes=True, raw_escapes=True)
+    try:
+        words = lex.process_words(line, {})
+    except DockerfileError:
+        words = []
+    found = []
+    for word in words:
+        doc = parse_heredoc_word(word)
+        if doc is not None:
+            found.append(doc)
+    return found
+
+
+def parse_words(rest: str, escape_token: str = "\\") -> list[str]:
+    """BuildKit's ``parseWords``: split on whitespace, keep quotes and escapes in the words."""
+    words: list[str] = []
+    in_spaces, in_word, in_quote = 0, 1, 2
+    phase = in_spaces
+    quote = ""
+    blank_ok = False
+    buf: list[str] = []
+    n = len(rest)
+    pos = 0
+    while pos <= n:
+        ch = rest[pos] if pos < n else ""
+        if phase == in_spaces:
+            if pos == n:
+                break
+            if go_is_space(ch):
+                pos += 1
+                continue
+            phase = in_word
+        if phase in (in_word, in_quote) and pos == n:
+            if blank_ok or buf:
+                words.append("".join(buf))
+            break
+        if phase == in_word:
+            if go_is_space(ch):
+                phase = in_spaces
+                if blank_ok or buf:
+                    words.append("".join(buf))
+                buf = []
+                blank_ok = False
+                pos += 1
+                continue
+            if ch in ("'", '"'):
+                quote = ch
+                blank_ok = True
+                phase = in_quote
+            if ch == escape_token:
+                if pos + 1 == n:
+                    pos += 1
+                    continue
+                buf.append(ch)
+                pos += 1
+                ch = rest[pos]
+            buf.append(ch)
+            pos += 1
+            continue
+        if phase == in_quote:
+            if ch == quote:
+                phase = in_word
+            if ch == escape_token and quote != "'":
+                if pos + 1 == n:
+                    phase = in_word
+                    pos += 1
+                    continue
+                pos += 1
+                buf.append(ch)
+                ch = rest[pos]
+            buf.append(ch)
+        pos += 1
+    return words
+
+
+def split_flags(line: str) -> tuple[str, list[str]]:
+    """BuildKit's ``extractBuilderFlags``: leading ``--flags`` and the rest of the line."""
+    words: list[str] = []
+    in_spaces, in_word, in_quote = 0, 1, 2
+    phase = in_spaces
+    buf: list[str] = []
+    quote = ""
+    blank_ok = False
+    n = len(line)
+    pos = 0
+    while pos <= n:
+        ch = line[pos] if pos < n else ""
+        if phase == in_spaces:
+            if pos == n:
+                break
+            if go_is_space(ch):
+                pos += 1
+                continue
+            if ch != "-" or pos + 1 == n or line[pos + 1] != "-":
+                return line[pos:], words
+            phase = in_word
+        if phase in (in_word, in_quote) and pos == n:
+            word = "".join(buf)
+            if word != "--" and (blank_ok or buf):
+                words.append(word)
+            break
+        if phase == in_word:
+            if go_is_space(ch):
+                phase = in_spaces
+                word = "".join(buf)
+                if word == "--":
+                    return line[pos:], words
+                if blank_ok or buf:
+                    words.append(word)
+                buf = []
+                blank_ok = False
+                pos += 1
+                continue
+            if ch in ("'", '"'):
+                quote = ch
+                blank_ok = True
+                phase = in_quote
+                pos += 1
+                continue
+            if ch == "\\":
+                if pos + 1 == n:
+                    pos += 1
+                    continue
+                pos += 1
+                ch = line[pos]
+            buf.append(ch)
+            pos += 1
+            continue
+        if phase == in_quote:
+            if ch == quote:
+                phase = in_word
+                pos += 1
+                continue
+            if ch == "\\":
+                if pos + 1 == n:
+                    phase = in_word
+                    pos += 1
+                    continue
+                pos += 1
+                ch = line[pos]
+            buf.append(ch)
+        pos += 1
+    return "", words
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _decode(text: str | bytes, filename: str) -> str:
+    if isinstance(text, bytes | bytearray):
+        data = bytes(text)
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            start = data.rfind(b"\n", 0, exc.start) + 1
+            col = len(data[start : exc.start].decode("utf-8", "replace")) + 1
+            end = data.find(b"\n", exc.start)
+            src = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
+            raise DockerfileError(
+                "Dockerfile is not valid UTF-8", file=filename, line=line, column=col, source=src
+            ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = text.count("\n", 0, exc.start) + 1
+        start = text.rfind("\n", 0, exc.start) + 1
+        end = text.find("\n", exc.start)
+        src = text[start : end if end >= 0 else len(text)]
+        raise DockerfileError(
+            "Dockerfile is not valid UTF-8",
+            file=filename,
+            line=line,
+            column=exc.start - start + 1,
+            source=src.encode("utf-8", "replace").decode("utf-8"),
+        ) from None
+    return text
+
+
+def _check_line_lengths(lines: list[str], filename: str) -> None:
+    for i, line in enumerate(lines, 1):
+        if len(line) > MAX_LINE_BYTES // 4 and len(line.encode("utf-8")) > MAX_LINE_BYTES:
+            raise DockerfileError(
+                f"dockerfile line greater than max allowed size of {MAX_LINE_BYTES}",
+                file=filename,
+                line=i,
+                column=1,
+                source=line[:120] + "…",
+            )
+
+
+def parse_directives(lines: list[str], filename: str = "Dockerfile") -> list[Directive]:
+    """BuildKit's ``DirectiveParser``: directives only at the top, each at most once."""
+    found: list[Directive] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(lines, 1):
+        line = raw[:-1] if raw.endswith("\r") else raw
+        line = line.lstrip("".join(c for c in line[:1] if go_is_space(c))) if line else line
+        stripped = _lstrip_go(line)
+        if not stripped.startswith("#"):
+            break
+        body = _lstrip_go(stripped[1:])
+        m = _DIRECTIVE_RE.match(body)
+        if not m:
+            break
+        key = m.group(1).lower()
+        if key not in VALID_DIRECTIVES:
+            break
+        if key in seen:
+            raise DockerfileError(
+                f"only one {key} parser directive can be used",
+                file=filename,
+                line=i,
+                column=len(raw) - len(_lstrip_go(raw)) + 1,
+                source=raw,
+            )
+        seen.add(key)
+        value = m.group(2)
+        if key == "escape" and value not in ("`", "\\"):
+            raise DockerfileError(
+                f"invalid escape token '{value}' does not match ` or \\",
+                file=filename,
+                line=i,
+                column=raw.find(value) + 1 if value in raw else None,
+                source=raw,
+                width=len(value),
+            )
+        found.append(Directive(key, value, i))
+    return found
+
+
+def _lstrip_go(s: str) -> str:
+    i = 0
+    while i < len(s) and go_is_space(s[i]):
+        i += 1
+    return s[i:]
+
+
+# --------------------------------------------------------------------------- go bridge
+
+
+def _prepare(lines: list[str], directives: list[Directive], escape: str) -> str:
+    """Rewrite the directive block so the (older) Go parser applies today's directive rules."""
+    out = list(lines)
+    block_end = 0
+    for i, line in enumerate(lines):
+        if _lstrip_go(line).startswith("#"):
+            block_end = i + 1
+            continue
+        break
+    for i in range(block_end):
+        body = _lstrip_go(_lstrip_go(lines[i])[1:])
+        if _DIRECTIVE_RE.match(body):
+            out[i] = "#"
+    if directives or escape != "\\":
+        out[0] = f"# escape={escape}"
+    return "\n".join(out)
+
+
+_NUL = "\x00"
+
+
+def _placeholder(text: str) -> str:
+    for cp in range(0xF0000, 0xF0100):
+        ch = chr(cp)
+        if ch not in text:
+            return ch
+    raise DockerfileError("Dockerfile contains too many unusual characters")  # pragma: no cover
+
+
+def _go_parse(text: str) -> tuple:
+    try:
+        return _gopkg.parse_string(text)
+    except _gopkg.GoParseError as exc:
+        raise _GoError(str(exc)) from None
+
+
+class _GoError(Exception):
+    pass
+
+
+def _locate(lines: list[str], message: str, escape: str, filename: str) -> DockerfileError:
+    """Find which instruction made the Go parser fail, by parsing growing prefixes."""
+    if message == "file with no instructions":
+        return DockerfileError(message, file=filename)
+    header = f"# escape={escape}\n" if escape != "\\" else ""
+    bad = None
+    for k in range(1, len(lines) + 1):
+        try:
+            _go_parse(header + "\n".join(lines[:k]))
+        except _GoError as exc:
+            if str(exc) == message:
+                bad = k
+                break
+    if bad is None:
+        return DockerfileError(message, file=filename)
+    start = bad
+    i = bad - 1
+    while i >= 1:
+        s = lines[i - 1].rstrip(" \t\r")
+        st = _lstrip_go(s)
+        if not st or st.startswith("#"):
+            i -= 1
+            continue
+        if s.endswith(escape):
+            start = i
+            i -= 1
+            continue
+        break
+    column = None
+    width = 1
+    source_line = start
+    quoted = re.search(r'"((?:[^"\\]|\\.)*)"', message)
+    token = None
+    if quoted:
+        token = bytes(quoted.group(1), "utf-8").decode("unicode_escape", "replace")
+    elif message.startswith("when using JSON array syntax"):
+        token = "["
+    for ln in range(start, bad + 1):
+        src = lines[ln - 1]
+        if token and token in src:
+            source_line = ln
+            column = src.find(token) + 1
+            width = len(token)
+            break
+    if column is None:
+        src = lines[start - 1]
+        column = len(src) - len(_lstrip_go(src)) + 1
+    return DockerfileError(
+        message,
+        file=filename,
+        line=source_line,
+        column=column,
+        end_line=bad,
+        source=lines[source_line - 1].rstrip("\r"),
+        width=width,
+    )
+
+
+def _restore(s: str, ph: str | None) -> str:
+    return s.replace(ph, _NUL) if ph else s
+
+
+def _node_from_command(
+    cmd: object, lines: list[str], escape: str, ph: str | None, line_offset: int = 0
+) -> Node:
+    keyword = cmd.cmd.lower()  # type: ignore[attr-defined]
+    original = _restore(cmd.original, ph)  # type: ignore[attr-defined]
+    flags = tuple(_restore(f, ph) for f in cmd.flags)  # type: ignore[attr-defined]
+    values = tuple(_restore(v, ph) for v in cmd.value)  # type: ignore[attr-defined]
+    start = cmd.start_line + line_offset  # type: ignore[attr-defined]
+    end = cmd.end_line + line_offset  # type: ignore[attr-defined]
+    logical = original.split("\n", 1)[0]
+    written = _lstrip_go(logical).split(None, 1)[0] if _lstrip_go(logical) else keyword
+    sub = None
+    args = values
+    if keyword in ("env", "label") and values:
+        rest = re.split(r"[\t\v\f\r ]+", logical.strip(), maxsplit=1)
+        rest_text, _ = split_flags(rest[1] if len(rest) > 1 else "")
+        words = parse_words(rest_text.strip(), escape)
+        legacy = bool(words) and "=" not in words[0]
+        sep = "" if legacy else "="
+        triples: list[str] = []
+        for i in range(0, len(values) - 1, 2):
+            triples += [values[i], values[i + 1], sep]
+        args = tuple(triples)
+    elif keyword == "onbuild" and cmd.sub_cmd:  # type: ignore[attr-defined]
+        sub = _onbuild_child(cmd, lines, escape, ph, start, end)
+        args = ()
+    if cmd.json and re.search(r"\\u0000", logical):  # type: ignore[attr-defined]
+        args = _json_args_with_nul(keyword, logical, args)
+    heredocs: tuple[Heredoc, ...] = ()
+    if cmd.heredocs:  # type: ignore[attr-defined]
+        markers = heredocs_from_line(logical)
+        docs = []
+        for i, h in enumerate(cmd.heredocs):  # type: ignore[attr-defined]
+            name, fd, expand, chomp = (
+                markers[i] if i < len(markers) else (h.name, h.file_descriptor, True, False)
+            )
+            docs.append(
+                Heredoc(_restore(h.name, ph), _restore(h.content, ph), h.file_descriptor, expand, chomp)
+            )
+        heredocs = tuple(docs)
+    return Node(
+        keyword=keyword,
+        args=args,
+        original=original,
+        start_line=start,
+        end_line=end,
+        flags=flags,
+        json=bool(cmd.json),  # type: ignore[attr-defined]
+        heredocs=heredocs,
+        sub=sub,
+        written_keyword=written,
+    )
+
+
+def _json_args_with_nul(keyword: str, logical: str, args: tuple[str, ...]) -> tuple[str, ...]:
+    """Re-decode a JSON form containing ``\\u0000``: the Go wrapper cuts strings at NUL."""
+    parts = re.split(r"[\t\v\f\r ]+", logical.strip(), maxsplit=1)
+    rest, _ = split_flags(parts[1] if len(parts) > 1 else "")
+    if keyword == "healthcheck":
+        rest = re.split(r"\s+", rest.strip(), maxsplit=1)[-1]
+    try:
+        decoded = json.loads(rest)
+    except ValueError:
+        return args
+    if isinstance(decoded, list) and all(isinstance(x, str) for x in decoded):
+        head = args[:1] if keyword == "healthcheck" else ()
+        return head + tuple(decoded)
+    return args
+
+
+def _onbuild_child(
+    cmd: object, lines: list[str], escape: str, ph: str | None, start: int, end: int
+) -> Node:
+    """Re-parse an ONBUILD body alone: the Go wrapper drops the child's flags and heredocs."""
+    body = lines[start - 1 : end]
+    first = body[0]
+    m = re.match(r"^(\s*)(\S+)", first)
+    if m and m.group(2).lower() == "onbuild":
+        body = [" " * len(m.group(0)) + first[m.end() :]] + body[1:]
+    header = f"# escape={escape}\n" if escape != "\\" else "#\n"
+    text = header + "\n".join(body)
+    if ph:
+        text = text.replace(_NUL, ph)
+    try:
+        parsed = _go_parse(text)
+    except _GoError:
+        parsed = ()
+    if len(parsed) == 1 and parsed[0].cmd.lower() == cmd.sub_cmd.lower():  # type: ignore[attr-defined]
+        return _node_from_command(parsed[0], body, escape, ph, line_offset=start - 2)
+    sub_original = _restore(cmd.original, ph)  # type: ignore[attr-defined]
+    return Node(
+        keyword=cmd.sub_cmd.lower(),  # type: ignore[attr-defined]
+        args=tuple(_restore(v, ph) for v in cmd.value),  # type: ignore[attr-defined]
+        original=sub_original.split(None, 1)[1] if " " in sub_original else "",
+        start_line=start,
+        end_line=end,
+        json=bool(cmd.json),  # type: ignore[attr-defined]
+        written_keyword=cmd.sub_cmd,  # type: ignore[attr-defined]
+    )
+
+
+def parse_syntax(text: str | bytes, *, filename: str = "Dockerfile") -> SyntaxTree:
+    """Parse Dockerfile text into BuildKit's AST; raise DockerfileError on a syntax error."""
+    text = _decode(text, filename)
+    lines = text.split("\n")
+    _check_line_lengths(lines, filename)
+    directives = parse_directives(lines, filename)
+    escape = next((d.value for d in directives if d.name == "escape"), "\\")
+    prepared = _prepare(lines, directives, escape)
+    ph = None
+    if _NUL in prepared:
+        ph = _placeholder(prepared)
+        prepared = prepared.replace(_NUL, ph)
+    try:
+        commands = _go_parse(prepared)
+    except _GoError as exc:
+        message = _restore(str(exc), ph)
+        if message == "file with no instructions":
+            raise DockerfileError(message, file=filename) from None
+        prepared_lines = prepared.split("\n")
+        err = _locate(prepared_lines, str(exc), escape, filename)
+        err.message = message
+        if err.source is not None:
+            err.source = _restore(err.source, ph)
+        raise err from None
+    nodes = tuple(_node_from_command(c, lines, escape, ph) for c in commands)
+    return SyntaxTree(
+        nodes=nodes,
+        directives=tuple(directives),
+        escape_token=escape,
+        lines=tuple(lines),
+        filename=filename,
+        warnings=tuple(_continuation_warnings(nodes, lines, escape, filename)),
+    )
+
+
+def _continuation_warnings(
+    nodes: tuple[Node, ...], lines: list[str], escape: str, filename: str
+) -> list[LintWarning]:
+    """BuildKit's NoEmptyContinuation: a blank line inside a continued instruction."""
+    out = []
+    for node in nodes:
+        if node.heredocs or node.end_line <= node.start_line:
+            continue
+        continuing = False
+        for ln in range(node.start_line, node.end_line + 1):
+            raw = lines[ln - 1].rstrip("\r")
+            stripped = _lstrip_go(raw)
+            if continuing and not stripped:
+                out.append(
+                    LintWarning(
+                        "NoEmptyContinuation",
+                        "Empty continuation line",
+                        line=ln,
+                        file=filename,
+                        url="https://docs.docker.com/go/dockerfile/rule/no-empty-continuation/",
+                    )
+                )
+                break
+            if stripped.startswith("#") and continuing:
+                continue
+            continuing = raw.rstrip(" \t").endswith(escape)
+    return out
