@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import ImageFormatError
+from ..errors import ImageFormatError, ReferenceFormatError
 from . import mediatypes as mt
 from .digest import Digest
 from .platform import Platform
@@ -45,6 +45,8 @@ class Descriptor:
             size = d["size"]
         except KeyError as e:
             raise ImageFormatError(f"{where}: missing field {e.args[0]!r}") from None
+        except ReferenceFormatError as e:
+            raise ImageFormatError(f"{where}: {e.message}") from None
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ImageFormatError(f"{where}: size must be a non-negative integer, got {size!r}")
         if not isinstance(media_type, str):

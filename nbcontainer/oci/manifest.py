@@ -61,7 +61,8 @@ class Manifest:
             raise ImageFormatError(f"manifest: unexpected mediaType {media_type!r}")
         if "config" not in d:
             raise ImageFormatError("manifest: missing field 'config'")
-        layers = d.get("layers") or []
+        layers = d.get("layers")
+        layers = [] if layers is None else layers
         if not isinstance(layers, list):
             raise ImageFormatError("manifest: 'layers' must be a list")
         return cls(

@@ -265,15 +265,18 @@ class Store:
     def open_layer(self, desc: Descriptor):
         return self.blobs.open(desc.digest)
 
-    def referenced_blobs(self) -> set[Digest]:
-        """Every blob reachable from a recorded image (manifests, configs, layers, children)."""
+    def blobs_of(self, digest: Digest) -> list[Digest]:
+        """The closure of a manifest or index: itself, children, configs, layers (in order,
+        children before their parents' manifests are irrelevant: callers only copy)."""
+        out: list[Digest] = []
         seen: set[Digest] = set()
-        stack = [Digest.parse(d) for d in self.refs.read().images]
+        stack = [digest]
         while stack:
             dig = stack.pop()
             if dig in seen:
                 continue
             seen.add(dig)
+            out.append(dig)
             if not self.blobs.has(dig):
                 continue
             try:
@@ -281,11 +284,20 @@ class Store:
             except ImageFormatError:
                 continue
             if isinstance(parsed, Manifest):
-                seen.add(parsed.config.digest)
-                seen.update(layer.digest for layer in parsed.layers)
+                for desc in (parsed.config, *parsed.layers):
+                    if desc.digest not in seen:
+                        seen.add(desc.digest)
+                        out.append(desc.digest)
             else:
-                stack.extend(m.digest for m in parsed.manifests)
-        return seen
+                stack.extend(m.digest for m in parsed.manifests if m.is_manifest or m.is_index)
+        return out
+
+    def referenced_blobs(self) -> set[Digest]:
+        """Every blob reachable from a recorded image (manifests, configs, layers, children)."""
+        keep: set[Digest] = set()
+        for d in self.refs.read().images:
+            keep.update(self.blobs_of(Digest.parse(d)))
+        return keep
 
 
 def select_platform(index: Index, wanted: Platform) -> Descriptor:

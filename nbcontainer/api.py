@@ -1,0 +1,247 @@
+"""The Python API: every CLI verb and notebook magic is a thin call into these functions."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform as _pyplatform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ImageFormatError, NbcontainerError, StoreError
+from .image import Image
+from .oci import mediatypes as mt
+from .oci.config import ContainerConfig, History, ImageConfig
+from .oci.descriptor import Descriptor
+from .oci.manifest import Index, Manifest
+from .oci.platform import Platform
+from .oci.reference import Reference
+from .store import FsckReport, PruneReport, Store, docker_archive, oci_layout
+from .store import fsck as _fsck
+from .store import prune as _prune
+
+SAVE_FORMATS = ("docker-archive", "oci-archive", "oci-dir")
+
+_stores: dict[str, Store] = {}
+
+
+def get_store(store: Store | str | Path | None = None) -> Store:
+    """The store to use: an explicit one, else the default location (one instance per path)."""
+    if isinstance(store, Store):
+        return store
+    s = Store(store) if store is not None else Store()
+    return _stores.setdefault(str(s.home), s)
+
+
+def source_date_epoch() -> int | None:
+    val = os.environ.get("SOURCE_DATE_EPOCH")
+    if not val:
+        return None
+    try:
+        return int(val)
+    except ValueError:
+        raise NbcontainerError(
+            f"SOURCE_DATE_EPOCH must be an integer number of seconds, got {val!r}"
+        ) from None
+
+
+def timestamp(epoch: int | None = None) -> str:
+    """RFC 3339 in UTC, as Docker and BuildKit write ``created``."""
+    if epoch is None:
+        epoch = source_date_epoch()
+    if epoch is not None:
+        return _dt.datetime.fromtimestamp(epoch, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# ---------------------------------------------------------------------------- images
+def image(name: str, *, store: Store | None = None, platform: str | None = None) -> Image:
+    st = get_store(store)
+    return Image.load(st, name, Platform.parse(platform) if platform else None)
+
+
+def images(*, store: Store | None = None):
+    return get_store(store).list_images()
+
+
+def tag(source: str, target: str, *, store: Store | None = None) -> None:
+    get_store(store).tag(source, target)
+
+
+def rmi(names: Sequence[str], *, force: bool = False, store: Store | None = None) -> list[str]:
+    st = get_store(store)
+    events: list[str] = []
+    for name in names:
+        events.extend(st.remove(name, force=force))
+    return events
+
+
+def prune(*, store: Store | None = None) -> PruneReport:
+    return _prune(get_store(store))
+
+
+def fsck(*, store: Store | None = None, quarantine: bool = True) -> FsckReport:
+    return _fsck(get_store(store), quarantine=quarantine)
+
+
+# ---------------------------------------------------------------------------- import
+def import_image(
+    source: str | Path,
+    tag: str | None = None,
+    *,
+    changes: Sequence[str] = (),
+    message: str | None = None,
+    platform: str | None = None,
+    store: Store | None = None,
+) -> Image:
+    """``docker import``: a root filesystem (directory or tarball) becomes a one-layer image."""
+    from . import layers
+
+    st = get_store(store)
+    src = Path(source)
+    if not src.exists():
+        raise NbcontainerError(f"import source {str(src)!r} does not exist",
+                               hint="give a root filesystem directory or a tarball")
+    ref = Reference.parse(tag) if tag else None
+    epoch = source_date_epoch()
+    with st.operation():
+        with st.blobs.writer() as w:
+            if src.is_dir():
+                info = layers.write_layer(src, w, source_date_epoch=epoch)
+            else:
+                with open(src, "rb") as raw, layers.open_layer(raw) as tar_stream:
+                    info = layers.compress_stream(tar_stream, w)
+            w.commit(info.digest)
+        plat = Platform.parse(platform) if platform else Platform.host()
+        created = timestamp(epoch)
+        config = ImageConfig(
+            architecture=plat.architecture,
+            os=plat.os,
+            variant=plat.variant or None,
+            config=apply_changes(ContainerConfig(), changes),
+            diff_ids=(info.diff_id,),
+            history=(History(created=created, created_by=f"nbcontainer import {src.name}",
+                             comment=message or f"Imported from {src.name}"),),
+            created=created,
+        )
+        cfg_bytes = config.to_bytes()
+        cfg_digest = st.blobs.put(cfg_bytes)
+        manifest = Manifest(
+            Descriptor(mt.OCI_CONFIG, cfg_digest, len(cfg_bytes)),
+            (Descriptor(info.media_type, info.digest, info.size),),
+        )
+        digest = st.add_image(manifest.to_bytes(), tags=[str(ref)] if ref else [])
+    return Image.load(st, str(ref) if ref else str(digest))
+
+
+def apply_changes(config: ContainerConfig, changes: Sequence[str]) -> ContainerConfig:
+    """Apply ``docker import --change`` / ``commit --change`` Dockerfile instructions."""
+    if not changes:
+        return config
+    from .dockerfile.changes import apply_config_changes
+
+    return apply_config_changes(config, changes)
+
+
+# ---------------------------------------------------------------------------- inspect
+def inspect_image(img: Image) -> dict[str, Any]:
+    """``docker inspect``'s shape, plus the manifest (what registries see)."""
+    cfg = img.config
+    repo_tags = [Reference.parse(t).familiar for t in img.tags]
+    repo_digests = sorted({f"{Reference.parse(t).familiar_repository}@{img.digest}" for t in img.tags})
+    return {
+        "Id": str(img.id),
+        "Digest": str(img.digest),
+        "RepoTags": repo_tags,
+        "RepoDigests": repo_digests,
+        "Parent": "",
+        "Comment": next((h.comment for h in cfg.history if h.comment), "") or "",
+        "Created": cfg.created or "",
+        "Author": cfg.author or "",
+        "Config": cfg.config.to_dict(),
+        "Architecture": cfg.architecture,
+        "Variant": cfg.variant or "",
+        "Os": cfg.os,
+        "Size": img.size,
+        "RootFS": {"Type": "layers", "Layers": [str(d) for d in cfg.diff_ids]},
+        "History": [h.to_dict() for h in cfg.history],
+        "Manifest": img.manifest.to_dict(),
+        "ManifestMediaType": img.manifest.media_type,
+    }
+
+
+def inspect(names: Sequence[str], *, store: Store | None = None) -> list[dict[str, Any]]:
+    st = get_store(store)
+    return [inspect_image(Image.load(st, n)) for n in names]
+
+
+# ---------------------------------------------------------------------------- save / load
+def _export_items(st: Store, names: Sequence[str]) -> list[oci_layout.ExportItem]:
+    items = []
+    for name in names:
+        digest = st.resolve_digest(name)
+        ref = None
+        try:
+            ref = Reference.parse(name)
+            if ref.digest is not None or str(ref) not in st.refs.read().tags:
+                ref = None
+        except NbcontainerError:
+            ref = None
+        if ref is None:
+            tags = st.refs.read().tags_of(str(digest))
+            ref = Reference.parse(tags[0]) if tags else None
+        items.append(oci_layout.ExportItem(digest, ref))
+    oci_layout.require_images(items)
+    return items
+
+
+def save(
+    names: Sequence[str], output: str | Path, *, format: str = "docker-archive",
+    store: Store | None = None,
+) -> Path:
+    """``docker save``: one or more images into a docker-archive, oci-archive or oci-dir."""
+    if format not in SAVE_FORMATS:
+        raise NbcontainerError(f"unknown save format {format!r}",
+                               hint=f"choose one of {', '.join(SAVE_FORMATS)}")
+    st = get_store(store)
+    items = _export_items(st, names)
+    dest = Path(output)
+    mtime = source_date_epoch() or 0
+    if format == "oci-dir":
+        oci_layout.export_dir(st, items, dest)
+    elif format == "oci-archive":
+        oci_layout.export_archive(st, items, dest, mtime=mtime)
+    else:
+        pairs = []
+        for it in items:
+            stored = st.image_by_digest(it.digest)
+            pairs.append((stored, [it.ref] if it.ref else []))
+        docker_archive.export_archive(st, pairs, dest, mtime=mtime)
+    return dest
+
+
+def load(source: str | Path, *, store: Store | None = None) -> list[tuple[str, list[str]]]:
+    """``docker load``: a docker-archive, an oci-archive or an OCI layout directory."""
+    st = get_store(store)
+    src = Path(source)
+    if src.is_dir():
+        loaded = oci_layout.import_dir(st, src)
+    elif src.is_file():
+        loaded = docker_archive.import_archive(st, src)
+    else:
+        raise StoreError(f"{src}: no such file or directory")
+    if not loaded:
+        raise ImageFormatError(f"{src}: the archive holds no image")
+    return [(str(d), t) for d, t in loaded]
+
+
+def host_summary() -> str:
+    return f"{sys.platform}/{_pyplatform.machine()}"
+
+
+__all__ = [
+    "Image", "Index", "fsck", "get_store", "image", "images", "import_image", "inspect", "load",
+    "prune", "rmi", "save", "tag",
+]

@@ -1,0 +1,295 @@
+"""``nbcontainer``: a docker-compatible command line over the Python API.
+
+Argument parsing and terminal rendering only; every verb calls into ``nbcontainer.api`` (or
+the registry/builder APIs), so the notebook magics and the CLI behave the same. Each verb is a
+``Command`` in ``COMMANDS``: adding ``build``/``push``/``pull``/``run`` means adding entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__, api, humanize
+from .errors import NbcontainerError
+from .oci.reference import Reference
+from .store import Store
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Store], int]
+    aliases: tuple[str, ...] = ()
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+# ---------------------------------------------------------------------------- verbs
+def _conf_import(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="ROOTFS-DIR|TARBALL",
+                   help="a root filesystem directory or a tarball (tar, tar.gz, tar.zst)")
+    p.add_argument("tag", metavar="REPOSITORY[:TAG]", nargs="?")
+    p.add_argument("-c", "--change", action="append", default=[],
+                   help="apply a Dockerfile instruction to the config (CMD, ENTRYPOINT, ENV, "
+                        "EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)")
+    p.add_argument("-m", "--message", help="commit message for the history entry")
+    p.add_argument("--platform", help="os/arch[/variant] of the image (default: this machine)")
+
+
+def _run_import(a: argparse.Namespace, st: Store) -> int:
+    img = api.import_image(a.source, a.tag, changes=a.change, message=a.message,
+                           platform=a.platform, store=st)
+    _out(str(img.id))
+    return 0
+
+
+def _conf_images(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="only show image ids")
+    p.add_argument("--digests", action="store_true", help="show digests")
+    p.add_argument("--no-trunc", action="store_true", help="don't truncate ids")
+
+
+def _run_images(a: argparse.Namespace, st: Store) -> int:
+    records = api.images(store=st)
+    if a.quiet:
+        seen: set[str] = set()
+        for r in records:
+            ident = str(r.config_digest or r.digest)
+            ident = ident if a.no_trunc else ident.removeprefix("sha256:")[:12]
+            if ident not in seen:
+                seen.add(ident)
+                _out(ident)
+        return 0
+    rows = []
+    for r in records:
+        ident = str(r.config_digest or r.digest)
+        ident = ident if a.no_trunc else ident.removeprefix("sha256:")[:12]
+        names = [Reference.parse(t) for t in r.tags] or [None]
+        for ref in names:
+            row = [ref.familiar_repository if ref else "<none>", (ref.tag if ref else None) or "<none>"]
+            if a.digests:
+                row.append(str(r.digest))
+            row += [ident, humanize.ago(r.created), humanize.size(r.size)]
+            rows.append(row)
+    header = ["REPOSITORY", "TAG"] + (["DIGEST"] if a.digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
+    _table([header, *rows])
+    return 0
+
+
+def _table(rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        _out("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _conf_inspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="+", metavar="IMAGE")
+    p.add_argument("-f", "--format", help="'json' (default) or a {{.Field}} path like {{.Config.Cmd}}")
+
+
+def _run_inspect(a: argparse.Namespace, st: Store) -> int:
+    docs = api.inspect(a.names, store=st)
+    if a.format and a.format != "json":
+        for d in docs:
+            _out(_format_field(d, a.format))
+        return 0
+    _out(json.dumps(docs, indent=4))
+    return 0
+
+
+def _format_field(doc: dict, template: str) -> str:
+    """The common ``{{.A.B}}`` and ``{{json .A}}`` subset of docker's Go templates."""
+    t = template.strip()
+    if not (t.startswith("{{") and t.endswith("}}")):
+        raise NbcontainerError(f"unsupported --format {template!r}",
+                               hint="use json, {{.Field.Sub}} or {{json .Field}}")
+    expr = t[2:-2].strip()
+    as_json = expr.startswith("json ")
+    path = expr.removeprefix("json ").strip()
+    val = doc
+    for part in [p for p in path.split(".") if p]:
+        if not isinstance(val, dict) or part not in val:
+            raise NbcontainerError(f"--format: no field {part!r} in {path!r}")
+        val = val[part]
+    if as_json or isinstance(val, dict | list):
+        return json.dumps(val)
+    return "" if val is None else str(val)
+
+
+def _conf_tag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
+    p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
+
+
+def _run_tag(a: argparse.Namespace, st: Store) -> int:
+    api.tag(a.source, a.target, store=st)
+    return 0
+
+
+def _conf_rmi(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="+", metavar="IMAGE")
+    p.add_argument("-f", "--force", action="store_true", help="remove an image with several tags")
+
+
+def _run_rmi(a: argparse.Namespace, st: Store) -> int:
+    for line in api.rmi(a.names, force=a.force, store=st):
+        _out(line)
+    return 0
+
+
+def _conf_save(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="+", metavar="IMAGE")
+    p.add_argument("-o", "--output", help="write to this file (or directory for oci-dir)")
+    p.add_argument("--format", default="docker-archive", choices=api.SAVE_FORMATS,
+                   help="archive format (default: docker-archive, what `docker load` reads)")
+
+
+def _run_save(a: argparse.Namespace, st: Store) -> int:
+    if a.output:
+        api.save(a.names, a.output, format=a.format, store=st)
+        return 0
+    if a.format == "oci-dir":
+        raise NbcontainerError("--format oci-dir needs -o DIRECTORY")
+    if sys.stdout.isatty():
+        raise NbcontainerError("cowardly refusing to save to a terminal",
+                               hint="use the -o flag or redirect the output")
+    with tempfile.TemporaryDirectory(prefix="nbcontainer-save-") as tmp:
+        path = api.save(a.names, Path(tmp) / "out.tar", format=a.format, store=st)
+        sys.stdout.flush()
+        with open(path, "rb") as f:
+            shutil.copyfileobj(f, sys.stdout.buffer)
+    return 0
+
+
+def _conf_load(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--input", required=True,
+                   help="a docker-archive or oci-archive tar, or an OCI layout directory")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def _run_load(a: argparse.Namespace, st: Store) -> int:
+    for digest, tags in api.load(a.input, store=st):
+        if a.quiet:
+            continue
+        if tags:
+            for t in tags:
+                _out(f"Loaded image: {Reference.parse(t).familiar}")
+        else:
+            _out(f"Loaded image ID: {digest}")
+    return 0
+
+
+def _conf_prune(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="accepted for docker compatibility")
+
+
+def _run_prune(a: argparse.Namespace, st: Store) -> int:
+    r = api.prune(store=st)
+    _out(f"Deleted {r.blobs_removed} unreferenced blob(s) and {r.temp_files_removed} "
+         f"temporary file(s)\nTotal reclaimed space: {humanize.size(r.bytes_freed)}")
+    return 0
+
+
+def _conf_fsck(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-quarantine", action="store_true",
+                   help="report corrupt blobs without moving them to the quarantine")
+
+
+def _run_fsck(a: argparse.Namespace, st: Store) -> int:
+    r = api.fsck(store=st, quarantine=not a.no_quarantine)
+    _out(f"checked {r.blobs_checked} blob(s)")
+    for name, actual in r.corrupt:
+        _out(f"corrupt: {name} (content hashes to {actual})")
+    for path in r.quarantined:
+        _out(f"quarantined: {path}")
+    for image, blob in r.missing:
+        _out(f"missing: {blob} (needed by image {image})")
+    for t in r.dangling_tags:
+        _out(f"dangling tag: {t}")
+    for p in r.stray_files:
+        _out(f"stray file: {p}")
+    _out("store is consistent" if r.ok else "store has problems (see above)")
+    return 0 if r.ok else 1
+
+
+COMMANDS: list[Command] = [
+    Command("images", "list images in the local store", _conf_images, _run_images),
+    Command("import", "create an image from a root filesystem directory or tarball",
+            _conf_import, _run_import),
+    Command("inspect", "show low-level information on images (JSON)", _conf_inspect, _run_inspect),
+    Command("tag", "create a tag TARGET that refers to SOURCE", _conf_tag, _run_tag),
+    Command("rmi", "remove one or more images", _conf_rmi, _run_rmi),
+    Command("save", "save images to a tar archive (or OCI layout directory)", _conf_save, _run_save),
+    Command("load", "load images from a tar archive or OCI layout directory", _conf_load, _run_load),
+    Command("prune", "remove blobs no image references", _conf_prune, _run_prune),
+    Command("fsck", "verify every blob in the store; quarantine corrupt ones", _conf_fsck, _run_fsck),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # docker-style usage errors, exit 2
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nbcontainer", description=(
+        "Daemonless OCI image toolkit: docker-compatible verbs over a local content store."))
+    parser.add_argument("--version", action="version", version=f"nbcontainer {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--root", metavar="DIR",
+                        help="store location (default: $NBCONTAINER_HOME or ~/.local/share/nbcontainer)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for cmd in COMMANDS:
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, aliases=list(cmd.aliases))
+        cmd.configure(p)
+        p.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = args.debug or bool(os.environ.get("NBCONTAINER_DEBUG"))
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        store = Store(args.root) if args.root else api.get_store()
+        return args._run(args, store)
+    except NbcontainerError as e:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"Error: {e.message}\n")
+        if e.hint:
+            sys.stderr.write(f"hint: {e.hint}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 141
+    except OSError as e:  # disk full, permissions: still one line, not a traceback
+        if debug:
+            traceback.print_exc()
+        where = f" ({e.filename})" if e.filename else ""
+        sys.stderr.write(f"Error: {e.strerror or e}{where}\n")
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

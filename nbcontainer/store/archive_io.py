@@ -1,0 +1,96 @@
+"""Tar plumbing shared by the archive formats: a deterministic writer and a sequential reader
+that never writes a member to disk by its own (possibly hostile) name."""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import ImageFormatError
+
+
+class TarSink:
+    """Writes members with fixed metadata (mode, owner, mtime) so exports are reproducible."""
+
+    def __init__(self, fileobj: BinaryIO, mtime: int = 0):
+        self._tar = tarfile.open(fileobj=fileobj, mode="w", format=tarfile.PAX_FORMAT)
+        self._mtime = mtime
+        self._dirs: set[str] = set()
+
+    def _info(self, name: str, size: int, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
+        ti = tarfile.TarInfo(name)
+        ti.size = size
+        ti.type = kind
+        ti.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+        ti.mtime = self._mtime
+        ti.uname = ti.gname = ""
+        return ti
+
+    def _parents(self, name: str) -> None:
+        parent = posixpath.dirname(name)
+        if parent and parent not in self._dirs:
+            self._parents(parent)
+            self._dirs.add(parent)
+            self._tar.addfile(self._info(parent + "/", 0, tarfile.DIRTYPE))
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self._parents(name)
+        self._tar.addfile(self._info(name, len(data)), io.BytesIO(data))
+
+    def add_file(self, name: str, src: BinaryIO, size: int) -> None:
+        self._parents(name)
+        self._tar.addfile(self._info(name, size), src)
+
+    def close(self) -> None:
+        self._tar.close()
+
+
+def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, tarfile.TarFile]]:
+    """Regular-file members of a (possibly compressed) tar, in order, with normalized names."""
+    try:
+        tar = tarfile.open(path, mode="r|*")
+    except (tarfile.TarError, OSError) as e:
+        raise ImageFormatError(f"{path}: not a readable tar archive ({e})") from None
+    with tar:
+        try:
+            for member in tar:
+                name = posixpath.normpath(member.name.lstrip("./") or ".")
+                if member.isfile():
+                    yield name, member, tar
+        except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+            raise ImageFormatError(f"{path}: truncated or corrupt archive ({e})") from None
+
+
+def atomic_output(dest: Path):
+    """A temp file next to ``dest``; call ``.publish()`` to rename it into place."""
+    return _AtomicFile(dest)
+
+
+class _AtomicFile:
+    def __init__(self, dest: Path):
+        self.dest = dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+        self.tmp = Path(name)
+        self.file = os.fdopen(fd, "wb")
+
+    def publish(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.chmod(self.tmp, 0o644)
+        os.replace(self.tmp, self.dest)
+
+    def __enter__(self) -> _AtomicFile:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self.file.closed:
+            self.file.close()
+        self.tmp.unlink(missing_ok=True)

@@ -1,0 +1,211 @@
+"""OCI image layouts: a directory (``oci-dir``) or a tar of one (``oci-archive``).
+
+Export writes ``oci-layout``, ``index.json`` and ``blobs/<alg>/<hex>``; each image's entry in
+``index.json`` carries ``org.opencontainers.image.ref.name`` (the tag, as skopeo's
+``oci:DIR:TAG`` expects) and ``io.containerd.image.name`` (the full name, containerd's
+convention) so a later import restores the full reference.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ImageFormatError, ReferenceFormatError, StoreError
+from ..oci import canonical
+from ..oci import mediatypes as mt
+from ..oci.descriptor import Descriptor, frozen_map
+from ..oci.digest import Digest
+from ..oci.manifest import Index
+from ..oci.reference import Reference
+from .archive_io import TarSink, atomic_output, iter_members
+from .store import Store
+
+LAYOUT_FILE = "oci-layout"
+LAYOUT_BODY = b'{"imageLayoutVersion":"1.0.0"}'
+REF_NAME = "org.opencontainers.image.ref.name"
+CONTAINERD_NAME = "io.containerd.image.name"
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """One image to export: the digest in the store and the name it is exported under."""
+
+    digest: Digest
+    ref: Reference | None
+
+
+def _index_entry(store: Store, item: ExportItem) -> Descriptor:
+    parsed = store.read_manifest(item.digest)
+    size = store.blobs.size(item.digest)
+    annotations: dict[str, str] = {}
+    if item.ref is not None and item.ref.tag:
+        annotations[REF_NAME] = item.ref.tag
+        annotations[CONTAINERD_NAME] = str(item.ref)
+    platform = None
+    if parsed.media_type in mt.MANIFEST_TYPES:
+        platform = store.read_config(parsed).platform  # type: ignore[arg-type]
+    return Descriptor(parsed.media_type, item.digest, size,
+                      annotations=frozen_map(annotations), platform=platform)
+
+
+def layout_index(store: Store, items: Iterable[ExportItem]) -> bytes:
+    entries = [_index_entry(store, it) for it in items]
+    return Index(tuple(entries)).to_bytes()
+
+
+def export_dir(store: Store, items: list[ExportItem], dest: Path) -> None:
+    """Write (or add to) an OCI layout directory. Blobs are hardlinked when possible."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / LAYOUT_FILE).write_bytes(LAYOUT_BODY)
+    for item in items:
+        for dig in store.blobs_of(item.digest):
+            target = dest / "blobs" / dig.algorithm / dig.hex
+            if target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            src = store.blobs.path(dig)
+            tmp = target.with_name(f".{dig.hex}.tmp")
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+            os.replace(tmp, target)
+    existing: list[Descriptor] = []
+    index_path = dest / "index.json"
+    if index_path.exists():  # keep entries of other images already in the layout
+        old = Index.from_dict(canonical.loads(index_path.read_bytes(), str(index_path)))
+        names = {it.ref.tag for it in items if it.ref is not None}
+        existing = [d for d in old.manifests if d.ref_name not in names]
+    entries = existing + [_index_entry(store, it) for it in items]
+    tmp_index = dest / ".index.json.tmp"
+    tmp_index.write_bytes(Index(tuple(entries)).to_bytes())
+    os.replace(tmp_index, index_path)
+
+
+def export_archive(store: Store, items: list[ExportItem], dest: Path, *, mtime: int = 0) -> None:
+    """Write an oci-archive tar atomically (no half-written file on failure)."""
+    with atomic_output(dest) as out:
+        sink = TarSink(out.file, mtime)
+        sink.add_bytes(LAYOUT_FILE, LAYOUT_BODY)
+        sink.add_bytes("index.json", layout_index(store, items))
+        written: set[Digest] = set()
+        for item in items:
+            for dig in store.blobs_of(item.digest):
+                if dig in written:
+                    continue
+                written.add(dig)
+                with store.blobs.open(dig) as f:
+                    sink.add_file(f"blobs/{dig.algorithm}/{dig.hex}", f, store.blobs.size(dig))
+        sink.close()
+        out.publish()
+
+
+# ---------------------------------------------------------------------------- import
+def _entry_tag(desc: Descriptor) -> str | None:
+    """The full reference an index.json entry names, if any."""
+    for key in (CONTAINERD_NAME, REF_NAME):
+        name = desc.annotations.get(key)
+        if not name:
+            continue
+        try:
+            ref = Reference.parse(name)
+        except ReferenceFormatError:
+            continue
+        # a bare tag ("latest") parses as docker.io/library/latest: only trust full names
+        if key == REF_NAME and "/" not in name and ":" not in name:
+            continue
+        return str(ref)
+    return None
+
+
+def import_index(store: Store, index_bytes: bytes, where: str) -> list[tuple[Digest, list[str]]]:
+    """Register each image an ``index.json`` lists (its blobs must already be stored)."""
+    index = Index.from_dict(canonical.loads(index_bytes, where))
+    out: list[tuple[Digest, list[str]]] = []
+    for desc in index.manifests:
+        if not (desc.is_manifest or desc.is_index):
+            continue
+        if not store.blobs.has(desc.digest):
+            raise ImageFormatError(f"{where}: manifest {desc.digest} is listed but missing")
+        tag = _entry_tag(desc)
+        tags = [tag] if tag else []
+        store.add_image(store.blobs.read(desc.digest), tags=tags, media_type=desc.media_type)
+        out.append((desc.digest, tags))
+    return out
+
+
+def import_dir(store: Store, src: Path) -> list[tuple[Digest, list[str]]]:
+    if not (src / LAYOUT_FILE).is_file() or not (src / "index.json").is_file():
+        raise ImageFormatError(
+            f"{src} is not an OCI image layout (needs oci-layout and index.json)",
+        )
+    with store.operation():
+        blob_root = src / "blobs"
+        for alg_dir in sorted(blob_root.iterdir()) if blob_root.is_dir() else ():
+            for p in sorted(alg_dir.iterdir()):
+                try:
+                    dig = Digest.parse(f"{alg_dir.name}:{p.name}")
+                except Exception:
+                    continue
+                if not p.is_file() or p.is_symlink():
+                    raise ImageFormatError(f"{p}: blob is not a regular file")
+                with open(p, "rb") as f:
+                    store.blobs.put_file(f, expected=dig)
+        return import_index(store, (src / "index.json").read_bytes(), str(src / "index.json"))
+
+
+def blob_member_digest(name: str) -> Digest | None:
+    parts = name.split("/")
+    if len(parts) == 3 and parts[0] == "blobs":
+        try:
+            return Digest.parse(f"{parts[1]}:{parts[2]}")
+        except Exception:
+            return None
+    return None
+
+
+def import_archive_members(store: Store, path: Path) -> dict[str, bytes | Digest]:
+    """Stream every member of an archive into the store.
+
+    ``blobs/<alg>/<hex>`` members are verified against their names; other regular files are
+    kept in memory when small (JSON metadata) or stored as blobs under their computed digest
+    (legacy ``layer.tar``). Returns name → bytes or digest. Nothing is ever written to disk by
+    member name, so hostile names cannot escape anywhere.
+    """
+    found: dict[str, bytes | Digest] = {}
+    for name, member, tar in iter_members(path):
+        f = tar.extractfile(member)
+        if f is None:
+            continue
+        dig = blob_member_digest(name)
+        if dig is not None:
+            if not store.blobs.has(dig):
+                with store.blobs.writer(dig, member.size) as w:
+                    w.copy_from(f)
+                    w.commit()
+            found[name] = dig
+        elif member.size <= 8 << 20 and (name.endswith(".json") or "/" not in name):
+            found[name] = f.read()
+        else:
+            with store.blobs.writer(None, member.size) as w:
+                w.copy_from(f)
+                found[name] = w.commit()
+    return found
+
+
+def import_archive(store: Store, path: Path) -> list[tuple[Digest, list[str]]]:
+    with store.operation():
+        found = import_archive_members(store, path)
+        index = found.get("index.json")
+        if not isinstance(index, bytes):
+            raise ImageFormatError(f"{path}: not an OCI archive (no index.json)")
+        return import_index(store, index, f"{path}:index.json")
+
+
+def require_images(items: list[ExportItem]) -> None:
+    if not items:
+        raise StoreError("nothing to save", hint="name at least one image")
