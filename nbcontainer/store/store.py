@@ -234,6 +234,8 @@ class Store:
             if len(hits) > 1:
                 raise StoreError(f"short id {text!r} is ambiguous ({len(hits)} images)",
                                  hint="give more characters of the id")
+        if ref is None:
+            Reference.parse(text)  # not a name, not an id: raise the reference's own error
         raise ImageNotFound(
             f"no such image: {name}", hint="`nbcontainer images` lists what the store holds"
         )
