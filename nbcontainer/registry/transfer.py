@@ -1,0 +1,69 @@
+"""What pull and push share: a bounded worker pool that stops everyone on the first failure,
+and per-blob progress events (throttled so a fast loopback transfer does not flood a UI)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import TypeVar
+
+from ..progress import ProgressEvent, ProgressFn
+from .client import Cancelled
+
+T = TypeVar("T")
+
+_MIN_INTERVAL = 0.1  # seconds between two progress events of one blob
+
+
+class BlobProgress:
+    """Reports one blob: ``start``, throttled ``progress``, ``done``."""
+
+    def __init__(self, progress: ProgressFn, blob_id: str, total: int, verb: str) -> None:
+        self.progress = progress
+        self.id = blob_id
+        self.total = total
+        self.verb = verb
+        self.started = time.monotonic()
+        self._last = 0.0
+        self._lock = threading.Lock()
+        progress(ProgressEvent("start", blob_id, f"{verb} {blob_id[7:19]}", 0, total))
+
+    def position(self, pos: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < _MIN_INTERVAL and pos < self.total:
+                return
+            self._last = now
+        elapsed = max(now - self.started, 1e-6)
+        rate = pos / elapsed / 1e6
+        self.progress(ProgressEvent("progress", self.id, f"{self.verb} {rate:.1f} MB/s",
+                                    min(pos, self.total), self.total))
+
+    def done(self, message: str) -> None:
+        self.progress(ProgressEvent("done", self.id, message, self.total, self.total))
+
+
+def run_all(
+    jobs: int, items: Iterable[T], fn: Callable[[T, threading.Event], None],
+    cancel: threading.Event,
+) -> None:
+    """Run ``fn`` over items with at most ``jobs`` threads; on the first error set ``cancel``,
+    let the others stop, and raise that first error (not a secondary ``Cancelled``)."""
+    items = list(items)
+    if not items:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))),
+                            thread_name_prefix="nbcontainer-transfer") as pool:
+        futures = [pool.submit(fn, item, cancel) for item in items]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        if any(f.exception() for f in done):
+            cancel.set()
+        wait(futures)
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    real = [e for e in errors if not isinstance(e, Cancelled)]
+    if real:
+        raise real[0]  # type: ignore[misc]
+    if errors:
+        raise errors[0]  # type: ignore[misc]
