@@ -257,7 +257,8 @@ def _is_cert_error(exc: BaseException) -> bool:
             break
         if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
             return True
-        seen = seen.__cause__ or seen.__context__ or getattr(seen, "reason", None)
+        nxt = seen.__cause__ or seen.__context__ or getattr(seen, "reason", None)
+        seen = nxt if isinstance(nxt, BaseException) else None
     return False
 
 
