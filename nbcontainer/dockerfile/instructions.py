@@ -164,8 +164,11 @@ class Instruction:
     original: str = field(default="", compare=False)
     flags: tuple[str, ...] = field(default=(), compare=False)
 
-    def expand(self, expand: Expander) -> Instruction:
-        """A copy with the words BuildKit expands replaced (identity when nothing expands)."""
+    def expand(self, expand: Expander, raw: Expander | None = None) -> Instruction:
+        """A copy with the words BuildKit expands replaced (identity when nothing expands).
+
+        ``raw`` expands heredoc bodies: variables only, quotes kept (BuildKit's ExpandRaw).
+        """
         return self
 
 
@@ -197,7 +200,7 @@ class Run(_ShellDependent):
     security: str = ""
     flags_used: tuple[str, ...] = ()
 
-    def expand(self, expand: Expander) -> Run:
+    def expand(self, expand: Expander, raw: Expander | None = None) -> Run:
         if not self.mounts:
             return self
         return replace(self, mounts=tuple(_expand_mount(m, expand) for m in self.mounts))
@@ -229,12 +232,13 @@ class _SourcesAndDest(Instruction):
     link: bool = False
     excludes: tuple[str, ...] = ()
 
-    def _expand_common(self, expand: Expander) -> dict:
+    def _expand_common(self, expand: Expander, raw: Expander | None) -> dict:
+        raw = raw or expand
         return {
             "sources": tuple(expand(s) for s in self.sources),
             "dest": expand(self.dest),
             "contents": tuple(
-                replace(c, data=expand(c.data)) if c.expand else c for c in self.contents
+                replace(c, data=raw(c.data)) if c.expand else c for c in self.contents
             ),
             "chown": expand(self.chown),
             "chmod": expand(self.chmod),
@@ -248,8 +252,8 @@ class Copy(_SourcesAndDest):
     from_: str = ""
     parents: bool = False
 
-    def expand(self, expand: Expander) -> Copy:
-        out = replace(self, from_=expand(self.from_), **self._expand_common(expand))
+    def expand(self, expand: Expander, raw: Expander | None = None) -> Copy:
+        out = replace(self, from_=expand(self.from_), **self._expand_common(expand, raw))
         _check_chmod(out.chmod)
         return out
 
@@ -261,8 +265,8 @@ class Add(_SourcesAndDest):
     checksum: str = ""
     unpack: bool | None = None
 
-    def expand(self, expand: Expander) -> Add:
-        out = replace(self, checksum=expand(self.checksum), **self._expand_common(expand))
+    def expand(self, expand: Expander, raw: Expander | None = None) -> Add:
+        out = replace(self, checksum=expand(self.checksum), **self._expand_common(expand, raw))
         _check_chmod(out.chmod)
         return out
 
@@ -272,7 +276,7 @@ class Env(Instruction):
     keyword: ClassVar[str] = "ENV"
     pairs: tuple[KeyValue, ...]
 
-    def expand(self, expand: Expander) -> Env:
+    def expand(self, expand: Expander, raw: Expander | None = None) -> Env:
         return replace(
             self, pairs=tuple(KeyValue(expand(p.key), expand(p.value), p.legacy) for p in self.pairs)
         )
@@ -288,7 +292,7 @@ class Arg(Instruction):
     keyword: ClassVar[str] = "ARG"
     args: tuple[ArgSpec, ...]
 
-    def expand(self, expand: Expander) -> Arg:
+    def expand(self, expand: Expander, raw: Expander | None = None) -> Arg:
         return replace(
             self,
             args=tuple(
@@ -302,7 +306,7 @@ class Expose(Instruction):
     keyword: ClassVar[str] = "EXPOSE"
     ports: tuple[str, ...]
 
-    def expand(self, expand: Expander) -> Expose:
+    def expand(self, expand: Expander, raw: Expander | None = None) -> Expose:
         out: list[str] = []
         for p in self.ports:
             out.extend(expand(p).split())
@@ -319,7 +323,7 @@ class User(Instruction):
     keyword: ClassVar[str] = "USER"
     user: str
 
-    def expand(self, expand: Expander) -> User:
+    def expand(self, expand: Expander, raw: Expander | None = None) -> User:
         return replace(self, user=expand(self.user))
 
 
@@ -328,7 +332,7 @@ class Workdir(Instruction):
     keyword: ClassVar[str] = "WORKDIR"
     path: str
 
-    def expand(self, expand: Expander) -> Workdir:
+    def expand(self, expand: Expander, raw: Expander | None = None) -> Workdir:
         return replace(self, path=expand(self.path))
 
 
@@ -337,7 +341,7 @@ class Volume(Instruction):
     keyword: ClassVar[str] = "VOLUME"
     volumes: tuple[str, ...]
 
-    def expand(self, expand: Expander) -> Volume:
+    def expand(self, expand: Expander, raw: Expander | None = None) -> Volume:
         vols = tuple(expand(v) for v in self.volumes)
         if any(not v.strip() for v in vols):
             raise _ParseError("VOLUME specified can not be an empty string")
@@ -349,7 +353,7 @@ class StopSignal(Instruction):
     keyword: ClassVar[str] = "STOPSIGNAL"
     signal: str
 
-    def expand(self, expand: Expander) -> StopSignal:
+    def expand(self, expand: Expander, raw: Expander | None = None) -> StopSignal:
         return replace(self, signal=expand(self.signal))
 
 

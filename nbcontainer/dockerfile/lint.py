@@ -51,6 +51,7 @@ def parse_check_directive(value: str | None) -> tuple[frozenset[str], bool]:
     """``skip=A,B;error=true`` to (skipped rules, error flag); DockerfileError if malformed."""
     if not value:
         return frozenset(), False
+    value = value.split(" ", 1)[0]  # BuildKit keeps only the first word ("skip=all // x")
     skip: set[str] = set()
     error = False
     for part in value.split(";"):

@@ -199,6 +199,7 @@ class _Ctx:
         self.lines = tree.lines
         self.filename = tree.filename
         self.lex = Lexer(tree.escape_token)
+        self.raw_lex = Lexer("\\", skip_process_quotes=True)
 
     def error(self, node: Node | None, message: str, token: str | None = None) -> DockerfileError:
         return locate(node, message, token, self.lines, self.filename)
@@ -363,8 +364,11 @@ def build_plan(
                 _used.update(k for k in res.matched if k in _args and k not in _env)
                 return res.result
 
+            def expand_raw(word: str, _snap: dict = snapshot, _n: Node = cnode) -> str:
+                return _process(ctx, _n, word, _snap, lex=ctx.raw_lex).result
+
             try:
-                new = instr.expand(expand_word)
+                new = instr.expand(expand_word, expand_raw)
             except _ParseError as exc:
                 raise ctx.error(cnode, str(exc), exc.token) from None
             expanded.append(new)
@@ -447,9 +451,16 @@ def _present(values: Mapping[str, str | None]) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _process(ctx: _Ctx, node: Node, word: str, env: Mapping[str, str], prefix: str = ""):
+def _process(
+    ctx: _Ctx,
+    node: Node,
+    word: str,
+    env: Mapping[str, str],
+    prefix: str = "",
+    lex: Lexer | None = None,
+):
     try:
-        return ctx.lex.process(word, env)
+        return (lex or ctx.lex).process(word, env)
     except DockerfileError as exc:
         raise ctx.error(node, prefix + exc.message, word) from None
 

@@ -24,6 +24,7 @@ __all__ = [
     "Node",
     "SyntaxTree",
     "chomp_heredoc_content",
+    "detect_syntax",
     "dump",
     "parse_heredoc_word",
     "parse_syntax",
@@ -34,7 +35,7 @@ __all__ = [
 MAX_LINE_BYTES = 65535
 VALID_DIRECTIVES = ("syntax", "escape", "check")
 _DIRECTIVE_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
-_HEREDOC_RE = re.compile(r"^(\d*)<<(-?)([^<]*)$", re.ASCII)
+_HEREDOC_RE = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$", re.ASCII)
 _LEADING_TABS_RE = re.compile(r"(?m)^\t+")
 _HEREDOC_INSTRUCTIONS = frozenset({"run", "copy", "add"})
 
@@ -154,7 +155,7 @@ def parse_heredoc_word(word: str) -> tuple[str, int, bool, bool] | None:
 
 def heredocs_from_line(line: str) -> list[tuple[str, int, bool, bool]]:
     """BuildKit's ``heredocsFromLine``: every heredoc marker on a logical line, in order."""
-    lex = Lexer("\\", raw_quotes=True, raw_escapes=True)
+    lex = Lexer("\\", raw_quotes=True, raw_escapes=True, skip_unset_env=True)
     try:
         words = lex.process_words(line, {})
     except DockerfileError:
@@ -664,3 +665,46 @@ def _continuation_warnings(
                 continue
             continuing = raw.rstrip(" \t").endswith(escape)
     return out
+
+
+def detect_syntax(data: str | bytes, key: str = "syntax") -> tuple[str, str, int] | None:
+    """BuildKit's ``DetectSyntax``/``ParseDirective``: ``(ref, cmdline, line)`` or None.
+
+    For ``syntax`` the ``//`` comment form and a JSON object are accepted too, and a leading
+    ``#!`` line is skipped, so frontends can be selected from non-Dockerfile inputs.
+    """
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes | bytearray) else data
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    line_no = 0
+    first, sep, rest = text.partition("\n")
+    if first.startswith("#!"):
+        text = rest
+        line_no = 1
+    any_format = key == "syntax"
+    prefixes = ("#", "//") if any_format else ("#",)
+    for prefix in prefixes:
+        seen: set[str] = set()
+        for i, raw in enumerate(text.split("\n"), line_no + 1):
+            line = raw.rstrip("\r") if raw.endswith("\r") else raw
+            if not line.startswith(prefix):
+                break
+            body = _lstrip_go(line[len(prefix) :])
+            m = _DIRECTIVE_RE.match(body)
+            if not m or m.group(1).lower() not in VALID_DIRECTIVES:
+                break
+            name = m.group(1).lower()
+            if name in seen:
+                break
+            seen.add(name)
+            if name == key:
+                value = m.group(2)
+                return value.split(" ", 1)[0], value, i
+    if any_format:
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            return None
+        if isinstance(obj, dict) and isinstance(obj.get(key), str):
+            return obj[key], obj[key], line_no
+    return None
