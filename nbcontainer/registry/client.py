@@ -425,7 +425,8 @@ class RegistryClient:
         resp.close()
         rng = resp.header("Range") or ""
         m = re.match(r"(?:bytes=)?0-(\d+)$", rng.strip())
-        end = int(m.group(1)) + 1 if m else 0
+        # distribution answers "0-0" for an empty upload as well as for one byte: 0 is safe.
+        end = int(m.group(1)) + 1 if m and int(m.group(1)) > 0 else 0
         return self._location(resp, location) if resp.header("Location") else location, end
 
     def _put_final(

@@ -105,7 +105,8 @@ class Response:
         """Raw body bytes (no content decoding: blob bytes must hash to their digest)."""
         try:
             while True:
-                chunk = self._raw.read(size, decode_content=False)
+                # read1: whatever has arrived, so bytes before a reset are kept for resuming
+                chunk = self._raw.read1(size, decode_content=False)
                 if not chunk:
                     self._done = True
                     break

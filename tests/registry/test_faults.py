@@ -1,0 +1,142 @@
+"""Faults injected by a proxy in front of the real registry: resets, 503, 429 with
+Retry-After, stalls, corrupt bytes. Transfers complete with correct digests or fail clearly
+after bounded retries; the store stays consistent and nothing half-written is tagged."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from nbcontainer.errors import DigestMismatch, ImageNotFound, RegistryError
+from nbcontainer.registry import RetryPolicy, push
+from nbcontainer.registry.pull import pull
+from nbcontainer.store import fsck
+
+from .conftest import proxy_client
+from .images import store_image
+from .servers import Fault
+
+BIG = os.urandom(3 << 20)  # incompressible: the gzip layer stays ~3 MB
+
+
+def _seed(store, reg, repo: str) -> str:
+    """Push an image with a 3 MB layer straight to the registry; returns its tag ref."""
+    store_image(store, "local/f:1", [{"big.bin": BIG}, {"small": b"s"}])
+    push(store, "local/f:1", f"{reg.host}/{repo}:1", credential=None)
+    return f"{repo}:1"
+
+
+def _assert_consistent(store):
+    report = fsck(store)
+    assert report.ok, report
+    assert not list(store.blobs.tmp_dir.iterdir())  # no temp file left behind
+
+
+def _pull_via(proxy, store, ref, **kw):
+    c = proxy_client(proxy, **kw)
+    try:
+        return pull(store, f"{proxy.host}/{ref}", client=c)
+    finally:
+        c.close()
+
+
+def test_reset_mid_blob_resumes_with_range(plain_registry, proxy, store, store2, repo_name):
+    ref = _seed(store, plain_registry, repo_name)
+    proxy.faults.append(Fault("GET", r"/blobs/sha256:", "reset", times=2, after_bytes=1 << 20))
+    digest = _pull_via(proxy, store2, ref)
+    assert digest == store.resolve_digest("local/f:1")
+    assert [x for x in proxy.log if x[2] == 206], proxy.log
+    _assert_consistent(store2)
+
+
+def test_503_then_success(plain_registry, proxy, store, store2, repo_name):
+    ref = _seed(store, plain_registry, repo_name)
+    proxy.faults.append(Fault("GET", r"/manifests/", "status", times=2, status=503))
+    proxy.faults.append(Fault("GET", r"/blobs/", "status", times=2, status=503))
+    assert _pull_via(proxy, store2, ref) == store.resolve_digest("local/f:1")
+    _assert_consistent(store2)
+
+
+def test_429_honours_retry_after(plain_registry, proxy, store, store2, repo_name):
+    ref = _seed(store, plain_registry, repo_name)
+    proxy.faults.append(Fault("GET", r"/manifests/", "status", times=1, status=429,
+                              retry_after="1"))
+    t0 = time.monotonic()
+    assert _pull_via(proxy, store2, ref) == store.resolve_digest("local/f:1")
+    assert time.monotonic() - t0 >= 1.0
+    _assert_consistent(store2)
+
+
+def test_stall_times_out_and_resumes(plain_registry, proxy, store, store2, repo_name):
+    ref = _seed(store, plain_registry, repo_name)
+    proxy.faults.append(Fault("GET", r"/blobs/sha256:", "stall", times=1, after_bytes=1 << 20,
+                              stall=3.0))
+    assert _pull_via(proxy, store2, ref) == store.resolve_digest("local/f:1")
+    _assert_consistent(store2)
+
+
+def test_persistent_failure_is_clear_and_leaves_nothing_tagged(
+        plain_registry, proxy, store, store2, repo_name):
+    ref = _seed(store, plain_registry, repo_name)
+    proxy.faults.append(Fault("GET", r"/blobs/sha256:", "reset", times=None,
+                              after_bytes=100_000))
+    t0 = time.monotonic()
+    with pytest.raises(RegistryError) as info:
+        _pull_via(proxy, store2, ref, retry=RetryPolicy(attempts=3, backoff=0.05,
+                                                       max_backoff=0.1))
+    assert time.monotonic() - t0 < 20
+    assert "attempt" in str(info.value) and info.value.hint
+    with pytest.raises(ImageNotFound):
+        store2.resolve_digest(f"{proxy.host}/{ref}")
+    _assert_consistent(store2)
+
+
+def test_persistent_503_fails_after_bounded_retries(plain_registry, proxy, store2, repo_name):
+    proxy.faults.append(Fault("GET", r"/manifests/", "status", times=None, status=503))
+    with pytest.raises(RegistryError) as info:
+        _pull_via(proxy, store2, f"{repo_name}:nope")
+    assert "503" in str(info.value)
+    n = len([x for x in proxy.log if "/manifests/" in x[1]])
+    assert n == 4  # FAST_RETRY: 4 attempts, no more
+
+
+def test_corrupt_blob_is_rejected_and_never_stored(plain_registry, proxy, store, store2,
+                                                   repo_name):
+    ref = _seed(store, plain_registry, repo_name)
+    big = max(store.image("local/f:1").manifest.layers, key=lambda d: d.size)
+    proxy.faults.append(Fault("GET", rf"/blobs/{big.digest}", "corrupt", times=None))
+    with pytest.raises(DigestMismatch):
+        _pull_via(proxy, store2, ref)
+    assert not store2.blobs.has(big.digest)
+    with pytest.raises(ImageNotFound):
+        store2.resolve_digest(f"{proxy.host}/{ref}")
+    _assert_consistent(store2)
+
+
+def test_push_survives_reset_and_503(plain_registry, proxy, store, store2, repo_name):
+    store_image(store, "local/p:1", [{"big.bin": BIG}])
+    proxy.faults.append(Fault("PUT", r"/blobs/uploads/", "reset_request", times=1,
+                              after_bytes=500_000))
+    proxy.faults.append(Fault("POST", r"/blobs/uploads/", "status", times=1, status=503))
+    proxy.faults.append(Fault("PUT", r"/manifests/", "status", times=1, status=503))
+    c = proxy_client(proxy)
+    digest = push(store, "local/p:1", f"{proxy.host}/{repo_name}:1", client=c)
+    c.close()
+    assert pull(store2, f"{plain_registry.host}/{repo_name}:1", credential=None) == digest
+
+
+def test_chunked_push_resumes_from_range(plain_registry, proxy, store, store2, repo_name):
+    store_image(store, "local/c:1", [{"big.bin": BIG}])
+    proxy.faults.append(Fault("PATCH", r"/blobs/uploads/", "status", times=1, status=503))
+    proxy.faults.append(Fault("PATCH", r"/blobs/uploads/", "reset_request", times=1,
+                              after_bytes=100_000))
+    c = proxy_client(proxy, chunk_size=1 << 20)
+    digest = push(store, "local/c:1", f"{proxy.host}/{repo_name}:1", client=c)
+    c.close()
+    patches = [x for x in proxy.log if x[0] == "PATCH"]
+    assert len([x for x in patches if x[2] == 202]) >= 3  # 3 MB in 1 MB chunks
+    assert [x for x in proxy.log if x[0] == "GET" and "/uploads/" in x[1]], "asked for Range"
+    assert pull(store2, f"{plain_registry.host}/{repo_name}:1", credential=None) == digest
+    _assert_consistent(store2)
