@@ -144,7 +144,11 @@ class Transport:
                                        retries=False, timeout=self.timeouts.urllib3())
         self._contexts: dict[str, ssl.SSLContext] = {}
         self._lock = threading.Lock()
-        self.schemes: dict[str, str] = {}  # host → "https"/"http", once decided
+        if tls_verify is False:
+            # The user turned verification off on purpose: one log line, not a warning per
+            # request.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            log.warning("TLS certificate verification is disabled")
 
     # ------------------------------------------------------------------ TLS
     def verify_for(self, host: str) -> bool:

@@ -28,6 +28,12 @@ def _seed(store, reg, repo: str) -> str:
     return f"{repo}:1"
 
 
+def _big(store) -> str:
+    """Path pattern of the seeded image's big layer (so faults hit it, not the config)."""
+    layer = max(store.image("local/f:1").manifest.layers, key=lambda d: d.size)
+    return rf"/blobs/{layer.digest}"
+
+
 def _assert_consistent(store):
     report = fsck(store)
     assert report.ok, report
@@ -44,7 +50,7 @@ def _pull_via(proxy, store, ref, **kw):
 
 def test_reset_mid_blob_resumes_with_range(plain_registry, proxy, store, store2, repo_name):
     ref = _seed(store, plain_registry, repo_name)
-    proxy.faults.append(Fault("GET", r"/blobs/sha256:", "reset", times=2, after_bytes=1 << 20))
+    proxy.faults.append(Fault("GET", _big(store), "reset", times=2, after_bytes=1 << 20))
     digest = _pull_via(proxy, store2, ref)
     assert digest == store.resolve_digest("local/f:1")
     assert [x for x in proxy.log if x[2] == 206], proxy.log
@@ -71,17 +77,19 @@ def test_429_honours_retry_after(plain_registry, proxy, store, store2, repo_name
 
 def test_stall_times_out_and_resumes(plain_registry, proxy, store, store2, repo_name):
     ref = _seed(store, plain_registry, repo_name)
-    proxy.faults.append(Fault("GET", r"/blobs/sha256:", "stall", times=1, after_bytes=1 << 20,
+    proxy.faults.append(Fault("GET", _big(store), "stall", times=1, after_bytes=1 << 20,
                               stall=3.0))
+    t0 = time.monotonic()
     assert _pull_via(proxy, store2, ref) == store.resolve_digest("local/f:1")
+    assert time.monotonic() - t0 >= 1.0  # waited for the read timeout, then resumed
+    assert [x for x in proxy.log if x[2] == 206], proxy.log
     _assert_consistent(store2)
 
 
 def test_persistent_failure_is_clear_and_leaves_nothing_tagged(
         plain_registry, proxy, store, store2, repo_name):
     ref = _seed(store, plain_registry, repo_name)
-    proxy.faults.append(Fault("GET", r"/blobs/sha256:", "reset", times=None,
-                              after_bytes=100_000))
+    proxy.faults.append(Fault("GET", _big(store), "reset", times=None, after_bytes=100_000))
     t0 = time.monotonic()
     with pytest.raises(RegistryError) as info:
         _pull_via(proxy, store2, ref, retry=RetryPolicy(attempts=3, backoff=0.05,
