@@ -254,14 +254,16 @@ class Registry:
             self.issuer.stop()
 
     # skopeo flags for this registry as a destination ("dest") or source ("src")
-    def skopeo_flags(self, side: str) -> list[str]:
+    def skopeo_flags(self, side: str = "") -> list[str]:
+        """``side`` is "src"/"dest" for ``skopeo copy``, "" for inspect."""
+        p = f"--{side}-" if side else "--"
         flags = []
         if self.mode == "tls":
-            flags += [f"--{side}-cert-dir", str(self.ca_dir)]
+            flags += [f"{p}cert-dir", str(self.ca_dir)]
         else:
-            flags += [f"--{side}-tls-verify=false"]
+            flags += [f"{p}tls-verify=false"]
         if self.mode in ("tls", "token"):
-            flags += [f"--{side}-creds", f"{USER}:{PASSWORD}"]
+            flags += [f"{p}creds", f"{USER}:{PASSWORD}"]
         return flags
 
 
