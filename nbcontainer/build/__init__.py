@@ -1,0 +1,1 @@
+"""Image building: stages, cache, COPY/ADD and the RUN sandbox."""

@@ -1,0 +1,143 @@
+"""What one RUN asks of the sandbox, and what it gives back."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from nbcontainer.errors import BuildError
+
+from .idmap import IdMapping
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_HOSTNAME = "buildkitsandbox"
+TAIL_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class BindMount:
+    """A host file or directory at ``target`` (``RUN --mount=type=bind|cache``)."""
+
+    source: Path
+    target: str
+    readonly: bool = True
+
+
+@dataclass(frozen=True)
+class TmpfsMount:
+    """A fresh tmpfs at ``target`` (``RUN --mount=type=tmpfs``); ``size`` in bytes."""
+
+    target: str
+    size: int | None = None
+    mode: int = 0o1777
+
+
+@dataclass(frozen=True)
+class SecretMount:
+    """A read-only file holding ``data`` at ``target`` that lives in memory only
+    (``RUN --mount=type=secret``); ``uid``/``gid`` are container ids."""
+
+    target: str
+    data: bytes = field(repr=False)
+    mode: int = 0o400
+    uid: int = 0
+    gid: int = 0
+
+
+Mount = BindMount | TmpfsMount | SecretMount
+
+
+@dataclass
+class RunSpec:
+    """One command to run over ``lowerdirs`` (top first) with a fresh ``upperdir``.
+
+    ``upperdir`` and ``workdir`` must be empty directories on the same filesystem; the merged
+    tree is mounted at ``mountpoint`` (default: ``merged`` next to ``upperdir``, created if
+    missing) inside the sandbox's private mount namespace only. ``argv`` is exec'd as is (the
+    caller applies SHELL); ``env`` gets Docker's default PATH when it has none and HOME from the
+    user's passwd entry. ``user`` is ``name|uid[:group|gid]`` resolved in the image.
+    ``stdin`` is None (/dev/null), bytes, or a file descriptor to pass through. ``output``
+    receives stdout and stderr (merged) as they arrive. ``init`` keeps a minimal init as pid 1
+    that reaps orphans and forwards signals (``docker run --init``); by default the command
+    is pid 1 itself, as in a BuildKit RUN.
+    """
+
+    lowerdirs: Sequence[Path]
+    upperdir: Path
+    workdir: Path
+    argv: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    user: str = ""
+    cwd: str = "/"
+    network: Literal["host", "none"] = "host"
+    hostname: str = DEFAULT_HOSTNAME
+    mounts: Sequence[Mount] = ()
+    extra_hosts: Mapping[str, str] = field(default_factory=dict)
+    stdin: bytes | int | None = None
+    output: Callable[[bytes], None] | None = None
+    timeout: float | None = None
+    mountpoint: Path | None = None
+    init: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.argv:
+            raise BuildError("RUN needs a command", hint="argv is empty")
+        if self.network not in ("host", "none"):
+            raise BuildError(f"unsupported network mode {self.network!r}",
+                             hint="use 'host' (default) or 'none'")
+        for mount in self.mounts:
+            if not mount.target.startswith("/") or ".." in mount.target.split("/"):
+                raise BuildError(f"mount target {mount.target!r} must be an absolute path")
+
+    @property
+    def merged_dir(self) -> Path:
+        return Path(self.mountpoint) if self.mountpoint else Path(self.upperdir).parent / "merged"
+
+    def command_text(self) -> str:
+        return " ".join(self.argv)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a RUN ended. ``signal`` is set when the command was killed by one (exit code is
+    then 128 + signal, as shells and Docker report it)."""
+
+    exit_code: int
+    duration: float
+    output_tail: bytes
+    idmap: IdMapping
+    signal: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def tail(self, lines: int = 20) -> str:
+        text = self.output_tail.decode("utf-8", errors="replace").rstrip("\n")
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def format_failure(argv: Sequence[str], result: RunResult, lines: int = 20) -> str:
+    """BuildKit's wording: ``process "/bin/sh -c false" did not complete successfully: exit
+    code: 1``, followed by the last lines of output."""
+    command = " ".join(argv) if len(argv) > 1 else shlex.join(argv)
+    message = f'process "{command}" did not complete successfully: exit code: {result.exit_code}'
+    tail = result.tail(lines)
+    if tail:
+        message += f"\n--- last {min(lines, len(tail.splitlines()))} lines of output ---\n{tail}"
+    return message
+
+
+def failure_error(argv: Sequence[str], result: RunResult, lines: int = 20) -> BuildError:
+    """The ``BuildError`` a builder raises for a RUN that exited non-zero."""
+    return BuildError(format_failure(argv, result, lines))
+
+
+def check(argv: Sequence[str], result: RunResult) -> RunResult:
+    """Raise :func:`failure_error` unless the command succeeded."""
+    if not result.ok:
+        raise failure_error(argv, result)
+    return result
