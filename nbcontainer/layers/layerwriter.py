@@ -1,0 +1,89 @@
+"""Directory tree -> compressed layer blob in one streaming pass, with digest and diff_id.
+
+The producer (this thread) walks the tree, packs headers and file contents into 1 MiB
+blocks and hashes them (diff_id); compression runs on worker threads (isal and hashlib drop
+the GIL on large buffers), and the compressed output is hashed (digest) as it is written.
+Memory stays bounded by a few blocks in flight.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from ..oci.digest import Digest
+from .compression import Compression
+from .idmap import IdMap
+from .info import LayerInfo
+from .pipeline import BlockPipeline
+from .tarwriter import BlockWriter, TreeOptions, write_tree
+
+
+def source_date_epoch_from_env(env: dict[str, str] | None = None) -> int | None:
+    """``SOURCE_DATE_EPOCH`` from the environment (reproducible-builds.org), if set."""
+    value = (env if env is not None else os.environ).get("SOURCE_DATE_EPOCH", "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def write_layer(
+    root: str | os.PathLike[str],
+    sink: BinaryIO,
+    *,
+    compression: Compression = Compression.GZIP,
+    source_date_epoch: int | None = None,
+    overlay_upper: bool = False,
+    id_map: IdMap | None = None,
+    exclude: Callable[[str], bool] | None = None,
+    level: int | None = None,
+    threads: int | None = None,
+) -> LayerInfo:
+    """Write ``root`` as a layer blob into ``sink``; the same tree gives the same bytes.
+
+    ``overlay_upper`` converts an overlayfs upper dir (whiteout devices, opaque dirs);
+    ``id_map`` shifts rootless host ids back to container ids; ``exclude`` gets each
+    relative path (``"dev/null"``) and drops it (and a directory's whole subtree).
+    ``level`` and ``threads`` tune compression; ``level`` is part of the output format.
+    """
+    pipe = BlockPipeline(compression, sink, level=level, threads=threads)
+    try:
+        blocks = BlockWriter(pipe)
+        write_tree(
+            Path(root), blocks, TreeOptions(source_date_epoch, overlay_upper, id_map, exclude)
+        )
+        blocks.close()
+        pipe.finish()
+    except BaseException:
+        pipe.abort()
+        raise
+    diff_id = Digest("sha256", pipe.diff.hexdigest())
+    digest = Digest("sha256", pipe.digest.hexdigest())
+    return LayerInfo(
+        digest=digest,
+        diff_id=diff_id,
+        size=pipe.size,
+        uncompressed_size=pipe.uncompressed_size,
+        media_type=compression.media_type,
+    )
+
+
+def write_tar(
+    root: str | os.PathLike[str],
+    sink: BinaryIO,
+    *,
+    source_date_epoch: int | None = None,
+    overlay_upper: bool = False,
+    id_map: IdMap | None = None,
+    exclude: Callable[[str], bool] | None = None,
+) -> LayerInfo:
+    """The uncompressed deterministic tar stream of ``root`` (digest == diff_id)."""
+    return write_layer(
+        root,
+        sink,
+        compression=Compression.NONE,
+        source_date_epoch=source_date_epoch,
+        overlay_upper=overlay_upper,
+        id_map=id_map,
+        exclude=exclude,
+    )

@@ -1,0 +1,144 @@
+"""The threads behind write_layer: compress, hash and write a block stream, in order.
+
+The producer (the caller's thread: tree walk, headers, file reads) fills pooled 1 MiB
+buffers.  gzip blocks are deflated on a pool of worker threads; one writer thread takes the
+blocks in order, hashes them (diff_id), writes the compressed pieces to the sink and hashes
+those (digest), then returns the buffers to the pool.  isal, zstd and hashlib all drop the
+GIL on large buffers, so the producer's Python work overlaps the heavy lifting, and the
+fixed pool bounds memory (a few MiB whatever the layer size).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import BinaryIO
+
+from .compression import (
+    GZIP_BLOCK_SIZE,
+    GZIP_HEADER,
+    GZIP_LEVEL,
+    GZIP_WINDOW,
+    ZSTD_LEVEL,
+    Compression,
+    crc32_combine,
+    default_threads,
+    deflate_block,
+    gzip_tail,
+    zstd_compressor,
+)
+
+_STOP = object()
+
+
+class BlockPipeline:
+    def __init__(
+        self,
+        compression: Compression,
+        sink: BinaryIO,
+        *,
+        level: int | None = None,
+        threads: int | None = None,
+    ) -> None:
+        threads = threads or default_threads()
+        self.block_size = GZIP_BLOCK_SIZE
+        self._compression = compression
+        self._sink = sink
+        self.diff = hashlib.sha256()
+        self.digest = hashlib.sha256()
+        self.size = 0  # compressed bytes written
+        self.uncompressed_size = 0
+        self._error: BaseException | None = None
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(threads * 2 + 2):
+            self._free.put(bytearray(self.block_size))
+        self._todo: queue.Queue = queue.Queue()
+        self._pool: ThreadPoolExecutor | None = None
+        self._zdict = b""
+        self._crc = 0
+        if compression is Compression.GZIP:
+            self._level = GZIP_LEVEL if level is None else level
+            self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nb-gzip")
+            self._write(GZIP_HEADER)
+        elif compression is Compression.ZSTD:
+            self._zstd = zstd_compressor(ZSTD_LEVEL if level is None else level, threads)
+        self._thread = threading.Thread(target=self._run, name="nb-layer-writer", daemon=True)
+        self._thread.start()
+
+    # -- producer side
+    def buffer(self) -> bytearray:
+        while True:
+            if self._error is not None:
+                raise self._error
+            try:
+                return self._free.get(timeout=0.2)
+            except queue.Empty:
+                continue
+
+    def emit(self, buf: bytearray, n: int) -> None:
+        """Hand over ``buf[:n]``; the pipeline owns ``buf`` until it is back in the pool."""
+        if self._error is not None:
+            raise self._error
+        fut = None
+        if self._pool is not None:
+            fut = self._pool.submit(deflate_block, memoryview(buf)[:n], self._zdict, self._level)
+            self._zdict = bytes(buf[max(0, n - GZIP_WINDOW) : n])
+        self.uncompressed_size += n
+        self._todo.put((buf, n, fut))
+
+    def finish(self) -> None:
+        self._todo.put(_STOP)
+        self._thread.join()
+        self._shutdown()
+        if self._error is not None:
+            raise self._error
+        if self._compression is Compression.GZIP:
+            self._write(gzip_tail(self._crc, self.uncompressed_size))
+        elif self._compression is Compression.ZSTD:
+            self._write(self._zstd.flush())
+
+    def abort(self) -> None:
+        if self._error is None:
+            self._error = RuntimeError("layer write aborted")
+        self._todo.put(_STOP)
+        self._thread.join()
+        self._shutdown()
+
+    # -- writer thread
+    def _write(self, data: bytes | memoryview) -> None:
+        self.digest.update(data)
+        self.size += len(data)
+        self._sink.write(data)
+
+    def _run(self) -> None:
+        while True:
+            item = self._todo.get()
+            if item is _STOP:
+                return
+            if self._error is not None:
+                continue  # drain without work so the producer is never stuck
+            buf, n, fut = item
+            try:
+                view = memoryview(buf)[:n]
+                self.diff.update(view)
+                if fut is not None:
+                    data, crc = fut.result()
+                    self._crc = crc32_combine(self._crc, crc, n)
+                    self._write(data)
+                elif self._compression is Compression.ZSTD:
+                    data = self._zstd.compress(view)
+                    if data:
+                        self._write(data)
+                else:
+                    self._write(view)
+                view.release()
+            except BaseException as e:  # surfaced to the producer on its next call
+                self._error = e
+            self._free.put(buf)
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
