@@ -107,20 +107,9 @@ def _run(ctl: int, spec: dict) -> int:
         reply = os.read(ctl, 4096)
         if not reply or marshal.loads(reply).get("op") != "go":
             return EXIT_SETUP_FAILED
-    _Step.name = "mount"
-    ns.mount(None, "/", None, ns.MS_REC | ns.MS_PRIVATE)
-    ns.sethostname(spec["hostname"])
-    if spec["network"] == "none":
-        _Step.name = "network"
-        ns.loopback_up()
-    _mount_rootfs(spec)
-
-    _Step.name = "pivot_root"
-    os.chdir(spec["mountpoint"])
-    ns.pivot_root(".", ".")
-    ns.umount(".", ns.MNT_DETACH)
-    os.chdir("/")
-
+    # Fork pid 1 now: /proc must be mounted from inside the new pid namespace, and a user
+    # namespace may mount proc only while the host's /proc is still visible (before
+    # pivot_root), so C does all the mounting. H shares its mount namespace and only waits.
     _Step.name = "fork"
     life_r, life_w = os.pipe()
     pid = os.fork()
@@ -205,10 +194,10 @@ def _mount_rootfs(spec: dict) -> None:
         lowers = ([stub_fd] if with_stub or not layer_fds else []) + layer_fds
         # Layers are named by fd number relative to /proc/self/fd: short whatever the paths
         # are (the option string is limited to one page) and immune to ':' or ',' in names.
-        opts = (f"lowerdir={':'.join(map(str, lowers))},upperdir={upper_fd},workdir={work_fd}"
-                ",index=off,redirect_dir=off,metacopy=off")
-        if spec["userns"]:
-            opts += ",userxattr"
+        opts = f"lowerdir={':'.join(map(str, lowers))},upperdir={upper_fd},workdir={work_fd}"
+        # No redirects or metacopy files: the layer writer sees plain copy-ups and whiteouts
+        # (userxattr implies that and rejects redirect_dir=off, which means "follow").
+        opts += ",index=off,userxattr" if spec["userns"] else ",index=off,redirect_dir=off,metacopy=off"
         cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
         os.chdir("/proc/self/fd")
         try:
@@ -260,6 +249,20 @@ def _mount_rootfs(spec: dict) -> None:
         ns.mount("/sys", _fdpath(target), None, ns.MS_BIND | ns.MS_REC)
         _readonly(root_fd, "/sys", recursive=True)
     os.close(target)
+
+    _Step.name = "/proc"
+    target = ns.open_in_root(root_fd, "/proc")
+    ns.mount("proc", _fdpath(target), "proc", ns.MS_NOSUID | ns.MS_NODEV | ns.MS_NOEXEC)
+    os.close(target)
+    for path in MASKED_FILES:
+        if _exists(root_fd, path):
+            _bind(root_fd, "/dev/null", path, readonly=False, recursive=False)
+    for path in READONLY_PATHS:
+        if _exists(root_fd, path):
+            target = ns.open_in_root(root_fd, path)
+            ns.mount(_fdpath(target), _fdpath(target), None, ns.MS_BIND | ns.MS_REC)
+            os.close(target)
+            _readonly(root_fd, path, recursive=True)
 
     _Step.name = "bind mounts"
     for path, fd in file_fds.items():
@@ -397,7 +400,7 @@ def _copy_owner_mode(path: str, st: os.stat_result) -> None:
     os.chmod(path, stat.S_IMODE(st.st_mode))
 
 
-# ---------------------------------------------------------------- C: pid 1 of the sandbox
+# ---------------------------------------------------------------- C: pid 1, builds the root
 
 
 def _init_main(ctl: int, spec: dict, life_r: int) -> int:
@@ -409,15 +412,19 @@ def _init_main(ctl: int, spec: dict, life_r: int) -> int:
     except BlockingIOError:
         pass
     os.close(life_r)
-    _Step.name = "/proc"
-    ns.mount("proc", "/proc", "proc", ns.MS_NOSUID | ns.MS_NODEV | ns.MS_NOEXEC)
-    for path in MASKED_FILES:
-        if os.path.exists(path):
-            ns.mount("/dev/null", path, None, ns.MS_BIND)
-    for path in READONLY_PATHS:
-        if os.path.exists(path):
-            ns.mount(path, path, None, ns.MS_BIND | ns.MS_REC)
-            ns.make_readonly(path, recursive=True)
+    _Step.name = "mount"
+    ns.mount(None, "/", None, ns.MS_REC | ns.MS_PRIVATE)
+    ns.sethostname(spec["hostname"])
+    if spec["network"] == "none":
+        _Step.name = "network"
+        ns.loopback_up()
+    _mount_rootfs(spec)
+
+    _Step.name = "pivot_root"
+    os.chdir(spec["mountpoint"])
+    ns.pivot_root(".", ".")
+    ns.umount(".", ns.MNT_DETACH)
+    os.chdir("/")
 
     if not spec["init"]:
         return _exec_main(ctl, spec)  # like runc: the command itself is pid 1
