@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from nbcontainer.dockerfile.errors import DockerfileError
+from nbcontainer.dockerfile.lexer import go_trim_space
 
 __all__ = [
     "IgnoreMatcher",
@@ -57,12 +59,12 @@ def read_ignore_patterns(text: str | bytes) -> list[str]:
             line = line[1:]
         if line.startswith("#"):
             continue
-        pattern = line.strip()
+        pattern = go_trim_space(line)
         if not pattern:
             continue
         invert = pattern[0] == "!"
         if invert:
-            pattern = pattern[1:].strip()
+            pattern = go_trim_space(pattern[1:])
         if pattern:
             pattern = go_clean(pattern)
             if len(pattern) > 1 and pattern[0] == "/":
@@ -166,11 +168,16 @@ class IgnorePattern:
                 reg += ch
                 kind = "regexp"
             else:
-                reg += re.escape(ch) if ch in "^#&~ \t\n\r\v\f-" else ch
+                reg += ch
             idx += 1
         if kind != "regexp":
             return kind, None
-        return "regexp", re.compile(reg + "$", re.DOTALL if False else 0)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                return "regexp", re.compile(reg + "$")
+        except re.error as exc:
+            raise ValueError(str(exc)) from None
 
     def match(self, path: str) -> bool:
         if self.kind == "exact":
@@ -193,7 +200,7 @@ class IgnoreMatcher:
     def __init__(self, patterns: Iterable[str], *, always_include: Iterable[str] = ()) -> None:
         self.patterns: list[IgnorePattern] = []
         for raw in patterns:
-            p = raw.strip()
+            p = go_trim_space(raw)
             if not p:
                 continue
             p = go_clean(p)
@@ -205,11 +212,12 @@ class IgnoreMatcher:
                 p = p[1:]
             try:
                 _check_go_match_syntax(p)
+                compiled = IgnorePattern(p, exclusion)
             except ValueError:
                 raise DockerfileError(
                     f"syntax error in pattern: {p}", file=".dockerignore"
                 ) from None
-            self.patterns.append(IgnorePattern(p, exclusion))
+            self.patterns.append(compiled)
         self.always_include = frozenset(go_clean(a).lstrip("/") for a in always_include)
 
     @property

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from nbcontainer.dockerfile.errors import DockerfileError
 from nbcontainer.dockerfile.flags import BFlags, FlagError, suggest, with_suggestion
+from nbcontainer.dockerfile.lexer import go_fields, go_trim_space
 from nbcontainer.dockerfile.syntax import Heredoc, Node, parse_heredoc_word
 
 __all__ = [
@@ -309,7 +310,7 @@ class Expose(Instruction):
     def expand(self, expand: Expander, raw: Expander | None = None) -> Expose:
         out: list[str] = []
         for p in self.ports:
-            out.extend(expand(p).split())
+            out.extend(go_fields(expand(p)))
         for p in out:
             parse_port_spec(p)
         return replace(self, ports=tuple(out))
@@ -343,7 +344,7 @@ class Volume(Instruction):
 
     def expand(self, expand: Expander, raw: Expander | None = None) -> Volume:
         vols = tuple(expand(v) for v in self.volumes)
-        if any(not v.strip() for v in vols):
+        if any(not go_trim_space(v) for v in vols):
             raise _ParseError("VOLUME specified can not be an empty string")
         return replace(self, volumes=vols)
 
@@ -753,7 +754,7 @@ def _parse(node: Node) -> Instruction:
         if node.sub is None:
             raise _ParseError("ONBUILD requires at least one argument")
         flags_parse()
-        trig = node.sub.keyword.upper().strip()
+        trig = go_trim_space(node.sub.keyword.upper())
         if trig == "ONBUILD":
             raise _ParseError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", "ONBUILD")
         if trig in ("MAINTAINER", "FROM"):
@@ -846,7 +847,7 @@ def _parse(node: Node) -> Instruction:
         flags_parse()
         vols = []
         for v in args:
-            v = v.strip()
+            v = go_trim_space(v)
             if not v:
                 raise _ParseError("VOLUME specified can not be an empty string")
             vols.append(v)

@@ -18,7 +18,9 @@ __all__ = [
     "ProcessResult",
     "build_envs",
     "go_quote",
+    "go_fields",
     "go_is_space",
+    "go_trim_space",
 ]
 
 _EOF = ""
@@ -31,6 +33,32 @@ def go_is_space(ch: str) -> bool:
     if ord(ch) < 0x100:
         return ch in _GO_LATIN1_SPACE
     return ch.isspace()
+
+
+def go_trim_space(s: str) -> str:
+    """Go's ``strings.TrimSpace``."""
+    i, j = 0, len(s)
+    while i < j and go_is_space(s[i]):
+        i += 1
+    while j > i and go_is_space(s[j - 1]):
+        j -= 1
+    return s[i:j]
+
+
+def go_fields(s: str) -> list[str]:
+    """Go's ``strings.Fields``: split on runs of Go whitespace."""
+    out: list[str] = []
+    cur: list[str] = []
+    for ch in s:
+        if go_is_space(ch):
+            if cur:
+                out.append("".join(cur))
+                cur = []
+        else:
+            cur.append(ch)
+    if cur:
+        out.append("".join(cur))
+    return out
 
 
 def go_quote(s: str) -> str:

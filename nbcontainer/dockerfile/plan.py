@@ -70,8 +70,7 @@ class Platform:
         if not text.strip() or any(not p for p in parts) or len(parts) > 3:
             raise DockerfileError(f'"{text}": unknown operating system or architecture: invalid argument', file=None)
         if len(parts) == 1:
-            arch, variant = _ARCH_MAP.get(parts[0], (parts[0], ""))
-            return cls("linux", arch, variant)
+            parts = ["linux", *parts]
         os_, arch = parts[0], parts[1]
         arch, variant = _ARCH_MAP.get(arch, (arch, ""))
         if len(parts) == 3:
@@ -390,7 +389,10 @@ def build_plan(
                 used.update(args)  # every RUN after an ARG counts as a use (cache key)
             if isinstance(instr, Copy) and instr.from_:
                 value = _expand(ctx, cnode, instr.from_, meta_env)
-                deps.append(resolve(value, cnode, i, "copy", instr.from_))
+                token = next((f for f in cnode.flags if f.startswith("--from=")), instr.from_)
+                if token not in cnode.original:
+                    token = instr.from_
+                deps.append(resolve(value, cnode, i, "copy", token))
             if isinstance(instr, Run):
                 for m in instr.mounts:
                     if m.from_:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import dockerfile as _gopkg
 
 from nbcontainer.dockerfile.errors import DockerfileError, LintWarning
-from nbcontainer.dockerfile.lexer import Lexer, go_is_space, go_quote
+from nbcontainer.dockerfile.lexer import Lexer, go_is_space, go_quote, go_trim_space
 
 __all__ = [
     "Directive",
@@ -37,6 +37,7 @@ VALID_DIRECTIVES = ("syntax", "escape", "check")
 _DIRECTIVE_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _HEREDOC_RE = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$", re.ASCII)
 _LEADING_TABS_RE = re.compile(r"(?m)^\t+")
+_TOKEN_WS = re.compile(r"[\t\v\f\r ]+")
 _HEREDOC_INSTRUCTIONS = frozenset({"run", "copy", "add"})
 
 
@@ -93,7 +94,7 @@ class Node:
             text += " (" + self.sub.dump() + ")"
         for arg in self.args:
             text += " " + go_quote(arg)
-        return text.strip()
+        return go_trim_space(text)
 
 
 @dataclass(frozen=True)
@@ -434,6 +435,12 @@ def _go_parse(text: str) -> tuple:
         return _gopkg.parse_string(text)
     except _gopkg.GoParseError as exc:
         raise _GoError(str(exc)) from None
+    except UnicodeDecodeError:
+        # BuildKit splits --flags byte by byte, so a multi-byte character whose bytes look
+        # like U+0085/U+00A0 (Go whitespace) cuts it in half and leaves invalid UTF-8.
+        raise _GoError(
+            "invalid UTF-8 after splitting instruction flags (non-ASCII character in a --flag)"
+        ) from None
 
 
 class _GoError(Exception):
@@ -505,20 +512,22 @@ def _restore(s: str, ph: str | None) -> str:
 def _node_from_command(
     cmd: object, lines: list[str], escape: str, ph: str | None, line_offset: int = 0
 ) -> Node:
-    keyword = cmd.cmd.lower()  # type: ignore[attr-defined]
-    original = _restore(cmd.original, ph)  # type: ignore[attr-defined]
-    flags = tuple(_restore(f, ph) for f in cmd.flags)  # type: ignore[attr-defined]
-    values = tuple(_restore(v, ph) for v in cmd.value)  # type: ignore[attr-defined]
+    # The Go wrapper gives None for an empty instruction (a lone continuation at EOF).
+    keyword = (cmd.cmd or "").lower()  # type: ignore[attr-defined]
+    original = _restore(cmd.original or "", ph)  # type: ignore[attr-defined]
+    flags = tuple(_restore(f or "", ph) for f in cmd.flags)  # type: ignore[attr-defined]
+    values = tuple(_restore(v or "", ph) for v in cmd.value)  # type: ignore[attr-defined]
     start = cmd.start_line + line_offset  # type: ignore[attr-defined]
     end = cmd.end_line + line_offset  # type: ignore[attr-defined]
     logical = original.split("\n", 1)[0]
-    written = _lstrip_go(logical).split(None, 1)[0] if _lstrip_go(logical) else keyword
+    head = _TOKEN_WS.split(go_trim_space(logical), maxsplit=1)[0]
+    written = head or keyword
     sub = None
     args = values
     if keyword in ("env", "label") and values:
-        rest = re.split(r"[\t\v\f\r ]+", logical.strip(), maxsplit=1)
+        rest = _TOKEN_WS.split(go_trim_space(logical), maxsplit=1)
         rest_text, _ = split_flags(rest[1] if len(rest) > 1 else "")
-        words = parse_words(rest_text.strip(), escape)
+        words = parse_words(go_trim_space(rest_text), escape)
         legacy = bool(words) and "=" not in words[0]
         sep = "" if legacy else "="
         triples: list[str] = []
@@ -558,10 +567,10 @@ def _node_from_command(
 
 def _json_args_with_nul(keyword: str, logical: str, args: tuple[str, ...]) -> tuple[str, ...]:
     """Re-decode a JSON form containing ``\\u0000``: the Go wrapper cuts strings at NUL."""
-    parts = re.split(r"[\t\v\f\r ]+", logical.strip(), maxsplit=1)
+    parts = _TOKEN_WS.split(go_trim_space(logical), maxsplit=1)
     rest, _ = split_flags(parts[1] if len(parts) > 1 else "")
     if keyword == "healthcheck":
-        rest = re.split(r"\s+", rest.strip(), maxsplit=1)[-1]
+        rest = _TOKEN_WS.split(go_trim_space(rest), maxsplit=1)[-1]
     try:
         decoded = json.loads(rest)
     except ValueError:
@@ -595,7 +604,7 @@ def _onbuild_child(
     return Node(
         keyword=cmd.sub_cmd.lower(),  # type: ignore[attr-defined]
         args=tuple(_restore(v, ph) for v in cmd.value),  # type: ignore[attr-defined]
-        original=sub_original.split(None, 1)[1] if " " in sub_original else "",
+        original=(_TOKEN_WS.split(go_trim_space(sub_original), maxsplit=1) + [""])[1],
         start_line=start,
         end_line=end,
         json=bool(cmd.json),  # type: ignore[attr-defined]

@@ -1,0 +1,130 @@
+"""Property: any input either parses or raises DockerfileError, and never hangs.
+
+Inputs are arbitrary text/bytes and mutations of BuildKit's parser corpus (read in place
+from the conformance folder, like ``tests/conformance``; a few built-in Dockerfiles are used
+when that folder is absent so this module still runs on its own).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nbcontainer.dockerfile import BuildPlan, DockerfileError, IgnoreMatcher, Lexer, parse
+
+_BASE = Path(
+    os.environ.get("NBCONTAINER_CONFORMANCE_DIR")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "buildkit"
+)
+_CASES = _BASE / "frontend" / "dockerfile" / "parser"
+
+
+def _corpus() -> list[str]:
+    texts = []
+    for sub in ("testfiles", "testfiles-negative"):
+        folder = _CASES / sub
+        if folder.is_dir():
+            for case in sorted(folder.iterdir()):
+                texts.append((case / "Dockerfile").read_bytes().decode("utf-8", "replace"))
+    if (_CASES / "testfile-line" / "Dockerfile").is_file():
+        texts.append((_CASES / "testfile-line" / "Dockerfile").read_text(encoding="utf-8"))
+    texts += [
+        "ARG V=1\nFROM alpine:$V AS b\nRUN --mount=type=cache,target=/c <<EOF\nls\nEOF\n"
+        "FROM scratch\nCOPY --from=b --chmod=644 /a /b\nONBUILD COPY <<X /x\nhi\nX\n",
+        "# escape=`\nFROM a\nRUN a `\n  b\nHEALTHCHECK --interval=5s CMD [\"x\"]\nEXPOSE 80/tcp\n",
+    ]
+    return texts
+
+
+CORPUS = _corpus()
+TOKENS = [
+    "\\\n", "`\n", "\n", "\r\n", " ", "\t", "<<EOF\n", "<<-'EOF'\n", "EOF\n", "--from=", "--mount=",
+    "${", "}", "$", '"', "'", "[", "]", '["a", 1]', "# escape=`\n", "# check=error=true\n",
+    "ONBUILD ", "FROM ", "AS ", "COPY ", "RUN ", "ENV ", "ARG ", "=", ":-", "%%", "//", "\x00",
+    "\ufeff", "#", "0", "-1", "scratch", "HEALTHCHECK ", "CMD ", "--platform=$BUILDPLATFORM ",
+]  # fmt: skip
+
+
+def _check(text: str | bytes, **kw) -> None:
+    try:
+        result = parse(text, build_platform="linux/amd64", **kw)
+    except DockerfileError as exc:
+        str(exc)  # rendering an error must never fail either
+        return
+    assert isinstance(result, BuildPlan)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    text = draw(st.sampled_from(CORPUS))
+    for _ in range(draw(st.integers(1, 6))):
+        op = draw(st.sampled_from(["insert", "delete", "dup", "token", "swap"]))
+        n = len(text)
+        i = draw(st.integers(0, n))
+        j = draw(st.integers(i, min(n, i + 40)))
+        if op == "insert":
+            text = text[:i] + draw(st.text(max_size=8)) + text[i:]
+        elif op == "delete":
+            text = text[:i] + text[j:]
+        elif op == "dup":
+            text = text[:j] + text[i:j] + text[j:]
+        elif op == "token":
+            text = text[:i] + draw(st.sampled_from(TOKENS)) + text[i:]
+        else:
+            lines = text.split("\n")
+            a = draw(st.integers(0, len(lines) - 1))
+            b = draw(st.integers(0, len(lines) - 1))
+            lines[a], lines[b] = lines[b], lines[a]
+            text = "\n".join(lines)
+    return text
+
+
+def common(max_examples: int) -> settings:
+    """Bounded example counts (a few thousand in all) and a per-example deadline as the
+    "never hangs" check."""
+    return settings(
+        max_examples=max_examples,
+        deadline=5000,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        database=None,
+    )
+
+
+@common(1500)
+@given(mutated(), st.dictionaries(st.sampled_from(["V", "A", "HTTP_PROXY", "X"]), st.text(max_size=5)))
+def test_mutated_corpus_parses_or_raises(text: str, build_args: dict[str, str]) -> None:
+    _check(text, build_args=build_args)
+
+
+@common(800)
+@given(st.text(alphabet=st.characters(codec=None, min_codepoint=0), max_size=300))
+def test_arbitrary_text_parses_or_raises(text: str) -> None:
+    _check(text)
+
+
+@common(300)
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_parse_or_raise(data: bytes) -> None:
+    _check(data)
+
+
+@common(500)
+@given(st.text(max_size=60), st.sampled_from(["\\", "`"]))
+def test_lexer_returns_or_raises(word: str, escape: str) -> None:
+    try:
+        Lexer(escape).process_words(word, {"A": "a b", "B": ""})
+    except DockerfileError:
+        pass
+
+
+@common(300)
+@given(st.lists(st.text(max_size=12), max_size=5), st.text(max_size=20))
+def test_ignore_matcher_returns_or_raises(patterns: list[str], path: str) -> None:
+    try:
+        matcher = IgnoreMatcher(patterns)
+    except DockerfileError:
+        return
+    assert isinstance(matcher.matches(path), bool)
