@@ -41,6 +41,10 @@ _LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 # A credential argument: an explicit Credential, None for anonymous, or AUTO (look it up).
 AUTO = "auto"
 
+# host → scheme that answered: later clients in this process skip the failed HTTPS probe of a
+# plain-HTTP loopback registry (a TLS handshake attempt costs ~60 ms).
+_SCHEMES: dict[str, str] = {}
+
 
 class Cancelled(NbcontainerError):
     """Another transfer of the same operation failed; this one stopped early."""
@@ -110,6 +114,8 @@ class RegistryClient:
             schemes = [self.endpoint.scheme] if self.endpoint.scheme else ["https"]
             if not self.endpoint.scheme and self.settings.allows_http(self.host):
                 schemes.append("http")
+                if _SCHEMES.get(self.host) == "http":
+                    schemes = ["http", "https"]
             last: BaseException | None = None
             for i, scheme in enumerate(schemes):
                 base = f"{scheme}://{self.host}"
@@ -132,6 +138,7 @@ class RegistryClient:
                     raise response_error(resp.status, body, action="checking the registry API",
                                          registry=self.host)
                 self._base = base
+                _SCHEMES[self.host] = scheme
                 log.debug("registry %s reached at %s", self.host, scheme)
                 return
             assert last is not None

@@ -1,13 +1,13 @@
 """HTTP for registries: pooling, TLS per host, timeouts, redirects and bounded retries.
 
-Why urllib3 (2.x) and not requests or httpx: measured on loopback against distribution 2.8
-(see ``benchmarks/registry.py``), a 200 MB blob streamed through urllib3 with 1 MiB reads ran
-at the speed of the disk and hash, requests added nothing but a layer over urllib3, and httpx
-(HTTP/1.1) was markedly slower per byte with a higher CPU cost; registries serve blobs over
-HTTP/1.1 (or redirect to a CDN), so HTTP/2 buys nothing for a few large parallel streams.
-urllib3 also gives the low-level control this client needs: streaming bodies without
-buffering, our own retry loop (Retry-After, resume), and manual redirects that drop
-``Authorization`` when the host changes.
+Why urllib3 (2.x) and not requests or httpx: measured in-process on loopback against
+distribution 2.8 (2 cores, one 200 MB blob, body hashed as it arrives), GET ran at
+330–475 MB/s with urllib3 (``read1`` of 1 MiB), 300–380 MB/s with requests (a layer over
+urllib3) and 105–150 MB/s with httpx; PUT was bound by the registry (80–110 MB/s) for all of
+them. Registries serve blobs over HTTP/1.1 or redirect to a CDN, so HTTP/2 buys nothing for a
+few large parallel streams. urllib3 also gives the control this client needs: streaming
+bodies without buffering, our own retry loop (Retry-After, Range resume) and manual redirects
+that drop ``Authorization`` when the host changes. No dependency beyond urllib3.
 """
 
 from __future__ import annotations
