@@ -1,18 +1,31 @@
-"""Layer codec: deterministic tar writing, overlay conversion, compression, safe extraction."""
+"""Layer codec: deterministic tar writing, overlay conversion, compression, safe extraction.
+
+info = write_layer(root, sink, compression=Compression.GZIP, source_date_epoch=...)
+report = apply_layer(target, "blob.tar.gz")        # refuses hostile entries
+apply_layers(target, [bottom, ..., top])
+"""
 
 from .compression import Compression, LayerStream, open_layer
+from .extract import ApplyReport, apply_layer, apply_layers
 from .idmap import IdMap, IdRange
 from .info import LayerInfo
+from .inspect import diff_id_of, layer_info, verify_layer
 from .layerwriter import source_date_epoch_from_env, write_layer, write_tar
 
 __all__ = [
+    "ApplyReport",
     "Compression",
     "IdMap",
     "IdRange",
     "LayerInfo",
     "LayerStream",
+    "apply_layer",
+    "apply_layers",
+    "diff_id_of",
+    "layer_info",
     "open_layer",
     "source_date_epoch_from_env",
+    "verify_layer",
     "write_layer",
     "write_tar",
 ]

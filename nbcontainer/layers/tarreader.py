@@ -1,0 +1,347 @@
+"""A strict streaming tar reader for layers (ustar, PAX, GNU long names).
+
+Our own rather than :mod:`tarfile`: tarfile quietly ends the archive at a corrupt header
+(half a layer applied, no error), truncates names at NUL bytes, and its stream buffer
+copies its whole remainder on every read.  Here every malformed header is an error, NUL
+bytes in PAX names are reported, and file data is copied straight to a file descriptor.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from ..errors import LayerError, UnsafeLayerError
+
+BLOCKSIZE = 512
+_MAX_META = 16 << 20  # PAX / GNU long-name payloads bigger than this are hostile
+_BUF = 1 << 20
+
+REGULAR = b"0"
+HARDLINK = b"1"
+SYMLINK = b"2"
+CHARDEV = b"3"
+BLOCKDEV = b"4"
+DIRECTORY = b"5"
+FIFO = b"6"
+_REGULAR_ALIASES = (b"0", b"\0", b"7")  # '7' contiguous file: a regular file everywhere
+
+
+@dataclass(slots=True)
+class TarEntry:
+    name: bytes  # as in the archive (after PAX/GNU overrides), not yet normalized
+    type: bytes  # one of REGULAR, HARDLINK, SYMLINK, CHARDEV, BLOCKDEV, DIRECTORY, FIFO
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime_ns: int
+    linkname: bytes = b""
+    devmajor: int = 0
+    devminor: int = 0
+    xattrs: dict[str, bytes] = field(default_factory=dict)
+    offset: int = 0  # of the header in the uncompressed stream
+
+    @property
+    def display(self) -> str:
+        return os.fsdecode(self.name).replace("\0", "\\0")
+
+
+def _corrupt(msg: str, entry: str | None, offset: int) -> UnsafeLayerError:
+    where = f"layer entry {entry!r}" if entry else f"tar header at offset {offset}"
+    return UnsafeLayerError(f"corrupt layer: {where}: {msg}", entry=entry)
+
+
+def _number(field_: bytes, what: str, entry: str, offset: int) -> int:
+    if field_ and field_[0] & 0x80:  # GNU base-256
+        value = int.from_bytes(field_[1:], "big")
+        if field_[0] == 0xFF:
+            value -= 1 << (8 * (len(field_) - 1))
+        elif field_[0] != 0x80:
+            raise _corrupt(f"bad base-256 {what} field", entry, offset)
+        return value
+    text = field_.split(b"\0", 1)[0].strip(b" ")
+    if not text:
+        return 0
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise _corrupt(f"bad {what} field {text!r}", entry, offset) from None
+
+
+def _parse_pax(data: bytes, entry: str, offset: int) -> dict[bytes, bytes]:
+    records: dict[bytes, bytes] = {}
+    pos = 0
+    while pos < len(data):
+        if data[pos:].strip(b"\0") == b"":
+            break  # padding some writers leave
+        sp = data.find(b" ", pos, pos + 20)
+        try:
+            length = int(data[pos:sp]) if sp > pos else -1
+        except ValueError:
+            length = -1
+        if length <= 0 or pos + length > len(data) or data[pos + length - 1] != 0x0A:
+            raise _corrupt("malformed PAX record", entry, offset)
+        key, eq, value = data[sp + 1 : pos + length - 1].partition(b"=")
+        if not eq or not key:
+            raise _corrupt("malformed PAX record", entry, offset)
+        records[key] = value
+        pos += length
+    return records
+
+
+def _pax_time_ns(text: bytes, entry: str, offset: int) -> int:
+    try:
+        sign = -1 if text.startswith(b"-") else 1
+        whole, _, frac = text.lstrip(b"-").partition(b".")
+        ns = int(whole or b"0") * 1_000_000_000 + int((frac[:9] or b"0").ljust(9, b"0"))
+        return sign * ns
+    except ValueError:
+        raise _corrupt(f"bad PAX mtime {text!r}", entry, offset) from None
+
+
+class TarReader:
+    """Iterate entries with :meth:`entries`; read the current one's data with
+    :meth:`copy_to` (or let the iterator skip it)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._buf = bytearray(_BUF)
+        self._view = memoryview(self._buf)
+        self._start = 0
+        self._end = 0
+        self.offset = 0  # bytes consumed from the stream
+        self._remaining = 0  # data bytes of the current entry not yet consumed
+        self._padding = 0
+        self._current = ""
+        self.ended_cleanly = False  # saw the end-of-archive zero block
+
+    # -- buffer
+    def _fill(self) -> int:
+        if self._start == self._end:
+            self._start = self._end = 0
+        elif self._end == len(self._buf):
+            n = self._end - self._start
+            self._buf[:n] = self._buf[self._start : self._end]
+            self._start, self._end = 0, n
+        try:
+            got = self._stream.readinto(self._view[self._end :]) or 0
+        except UnsafeLayerError:
+            raise
+        except LayerError as e:  # decompression failure: say where in the archive
+            entry = self._current or None
+            where = f" (in layer entry {entry!r})" if entry else ""
+            raise UnsafeLayerError(f"{e.message}{where}", entry=entry, hint=e.hint) from None
+        self._end += got
+        return got
+
+    def _read_exact(self, n: int) -> bytes | None:
+        """Exactly n bytes; None at a clean end of stream; error if it ends part way."""
+        if n > _BUF // 2:
+            chunks, need = [], n
+            while need:
+                k = min(need, _BUF // 2)
+                part = self._read_exact(k)
+                if part is None:
+                    raise self._truncated()
+                chunks.append(part)
+                need -= k
+            return b"".join(chunks)
+        while self._end - self._start < n:
+            if self._end == len(self._buf) and self._start == 0:
+                raise AssertionError("tar reader buffer too small")
+            if not self._fill():
+                if self._end == self._start:
+                    return None
+                raise self._truncated()
+        data = bytes(self._view[self._start : self._start + n])
+        self._start += n
+        self.offset += n
+        return data
+
+    def _truncated(self) -> UnsafeLayerError:
+        entry = self._current or None
+        where = f"layer entry {entry!r}" if entry else f"offset {self.offset}"
+        return UnsafeLayerError(
+            f"truncated layer: the archive ends inside {where}",
+            entry=entry,
+            hint="the blob is incomplete; pull or build it again",
+        )
+
+    # -- data of the current entry
+    def copy_to(self, fd: int) -> int:
+        """Write the current entry's data to fd; returns the byte count."""
+        total = 0
+        while self._remaining:
+            if self._start == self._end and not self._fill():
+                raise self._truncated()
+            k = min(self._remaining, self._end - self._start)
+            chunk = self._view[self._start : self._start + k]
+            while chunk:
+                written = os.write(fd, chunk)
+                chunk = chunk[written:]
+            self._start += k
+            self.offset += k
+            self._remaining -= k
+            total += k
+        self._skip_padding()
+        return total
+
+    def skip(self) -> None:
+        self._skip(self._remaining)
+        self._remaining = 0
+        self._skip_padding()
+
+    def _skip(self, n: int) -> None:
+        while n:
+            if self._start == self._end and not self._fill():
+                raise self._truncated()
+            k = min(n, self._end - self._start)
+            self._start += k
+            self.offset += k
+            n -= k
+
+    def _skip_padding(self) -> None:
+        if self._padding:
+            self._skip(self._padding)
+            self._padding = 0
+
+    # -- headers
+    def entries(self) -> Iterator[TarEntry]:
+        pax: dict[bytes, bytes] = {}
+        long_name: bytes | None = None
+        long_link: bytes | None = None
+        while True:
+            if self._remaining or self._padding:
+                self.skip()
+            offset = self.offset
+            block = self._read_exact(BLOCKSIZE)
+            if block is None:
+                return  # end of stream without end-of-archive blocks: tolerated, like Go/docker
+            if not any(block):
+                self.ended_cleanly = True
+                return
+            entry = self._header(block, offset, pax, long_name, long_link)
+            kind = entry.type
+            if kind in (b"x", b"g", b"L", b"K"):
+                if entry.size > _MAX_META:
+                    raise _corrupt("oversized extended header", entry.display, offset)
+                payload = self._read_exact(entry.size)
+                if payload is None:
+                    raise self._truncated()
+                self._skip(-entry.size % BLOCKSIZE)
+                if kind == b"x":
+                    pax.update(_parse_pax(payload, entry.display, offset))
+                elif kind == b"g":
+                    _parse_pax(
+                        payload, entry.display, offset
+                    )  # validated, then ignored (as docker)
+                elif kind == b"L":
+                    long_name = payload.split(b"\0", 1)[0]
+                else:
+                    long_link = payload.split(b"\0", 1)[0]
+                continue
+            pax, long_name, long_link = {}, None, None
+            self._current = entry.display
+            # Only regular files carry data; the size of header-only types is ignored (as Go
+            # and tarfile do).
+            data = entry.size if kind == REGULAR else 0
+            self._remaining = data
+            self._padding = -data % BLOCKSIZE
+            yield entry
+
+    def _header(
+        self,
+        block: bytes,
+        offset: int,
+        pax: dict[bytes, bytes],
+        long_name: bytes | None,
+        long_link: bytes | None,
+    ) -> TarEntry:
+        raw_name = block[0:100].split(b"\0", 1)[0]
+        shown = os.fsdecode(raw_name) or None
+        stored = _number(block[148:156], "checksum", shown or "", offset)
+        unsigned = sum(block[:148]) + 256 + sum(block[156:])
+        if stored != unsigned:  # some old writers summed signed chars
+            signed = unsigned - 256 * sum(1 for b in block[:148] + block[156:] if b > 127)
+            if stored != signed:
+                raise _corrupt("header checksum mismatch", shown, offset)
+        magic = block[257:265]
+        name = raw_name
+        if magic[:6] == b"ustar\0":  # POSIX ustar: prefix field
+            prefix = block[345:500].split(b"\0", 1)[0]
+            if prefix:
+                name = prefix + b"/" + name
+        typeflag = block[156:157]
+        entry = TarEntry(
+            name=name,
+            type=REGULAR if typeflag in _REGULAR_ALIASES else typeflag,
+            mode=_number(block[100:108], "mode", shown or "", offset) & 0o7777,
+            uid=_number(block[108:116], "uid", shown or "", offset),
+            gid=_number(block[116:124], "gid", shown or "", offset),
+            size=_number(block[124:136], "size", shown or "", offset),
+            mtime_ns=_number(block[136:148], "mtime", shown or "", offset) * 1_000_000_000,
+            linkname=block[157:257].split(b"\0", 1)[0],
+            devmajor=_number(block[329:337], "devmajor", shown or "", offset),
+            devminor=_number(block[337:345], "devminor", shown or "", offset),
+            offset=offset,
+        )
+        if typeflag in (b"x", b"g", b"L", b"K"):
+            if entry.size < 0:
+                raise _corrupt("negative size", shown, offset)
+            return entry
+        if long_name is not None:
+            entry.name = long_name
+        if long_link is not None:
+            entry.linkname = long_link
+        if pax:
+            self._apply_pax(entry, pax)
+        shown_name = entry.display
+        if entry.size < 0:
+            raise _corrupt("negative size", shown_name, offset)
+        if typeflag in _REGULAR_ALIASES and entry.name.endswith(b"/"):
+            entry.type = DIRECTORY  # pre-POSIX archives mark directories with a slash
+        if entry.type not in (REGULAR, HARDLINK, SYMLINK, CHARDEV, BLOCKDEV, DIRECTORY, FIFO):
+            what = "GNU sparse files" if entry.type == b"S" else f"type {entry.type!r}"
+            raise LayerError(
+                f"layer entry {shown_name!r}: unsupported tar entry ({what})",
+                hint="layers hold regular files, dirs, links, devices and fifos only",
+            )
+        return entry
+
+    @staticmethod
+    def _apply_pax(entry: TarEntry, pax: dict[bytes, bytes]) -> None:
+        shown = entry.display
+        for key, value in pax.items():
+            if key == b"path":
+                if value:
+                    entry.name = value
+            elif key == b"linkpath":
+                if value:
+                    entry.linkname = value
+            elif key in (b"size", b"uid", b"gid"):
+                if value:
+                    try:
+                        setattr(entry, key.decode(), int(value))
+                    except ValueError:
+                        raise _corrupt(f"bad PAX {key.decode()}", shown, entry.offset) from None
+            elif key == b"mtime":
+                if value:
+                    entry.mtime_ns = _pax_time_ns(value, shown, entry.offset)
+            elif key.startswith(b"SCHILY.xattr."):
+                entry.xattrs[key[13:].decode("utf-8", "surrogateescape")] = value
+            elif key.startswith(b"LIBARCHIVE.xattr."):
+                xname = urllib.parse.unquote_to_bytes(key[17:]).decode("utf-8", "surrogateescape")
+                try:
+                    entry.xattrs[xname] = base64.b64decode(value + b"=" * (-len(value) % 4))
+                except ValueError:
+                    raise _corrupt("bad LIBARCHIVE.xattr value", shown, entry.offset) from None
+            elif key.startswith(b"GNU.sparse."):
+                raise LayerError(
+                    f"layer entry {entry.display!r}: unsupported tar entry (GNU sparse file)"
+                )
+            # atime, ctime, uname, gname, comment, charset, SCHILY.acl.*, ...: not kept
