@@ -27,7 +27,14 @@ from .credentials import Credential
 from .errors import RegistryResponseError, TransportError, redact, response_error
 from .hosts import RegistrySettings, api_host
 from .mirrors import Endpoint
-from .transport import Response, RetryPolicy, Timeouts, Transport, is_plain_http_answer
+from .transport import (
+    Response,
+    RetryPolicy,
+    Timeouts,
+    Transport,
+    is_plain_http_answer,
+    parse_retry_after,
+)
 
 log = logging.getLogger("nbcontainer.registry")
 
@@ -165,9 +172,12 @@ class RegistryClient:
                 raise response_error(401, data, action=action, registry=self.domain, repo=repo)
             if resp.status in ok:
                 return resp
+            if method == "HEAD":
+                resp.close()
             data = resp.data if method != "HEAD" else b""
             raise response_error(resp.status, data, action=action, registry=self.domain,
-                                 repo=repo)
+                                 repo=repo,
+                                 retry_after=parse_retry_after(resp.header("Retry-After")))
         raise response_error(401, b"", action=action, registry=self.domain, repo=repo)
 
     # ------------------------------------------------------------------ manifests
@@ -262,11 +272,13 @@ class RegistryClient:
         size = resp.header("Content-Length")
         return int(size) if size and size.isdigit() else 0
 
-    def open_blob(self, repo: str, digest: Digest, offset: int = 0) -> Response:
+    def open_blob(self, repo: str, digest: Digest, offset: int = 0, *,
+                  retry: bool = True) -> Response:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         return self.request(
             "GET", f"/v2/{repo}/blobs/{digest}", scopes=(repo_scope(repo, "pull"),),
-            headers=headers, ok=(200, 206), action=f"fetching blob {digest.short}", repo=repo)
+            headers=headers, ok=(200, 206), action=f"fetching blob {digest.short}", repo=repo,
+            retry=retry)
 
     def get_blob(self, repo: str, digest: Digest) -> bytes:
         """Small blobs (configs) whole, verified."""
@@ -288,7 +300,8 @@ class RegistryClient:
         while True:
             _check_cancel(cancel)
             try:
-                resp = self.open_blob(repo, digest, written)
+                # One retry loop (this one) for connects, statuses and drops alike.
+                resp = self.open_blob(repo, digest, written, retry=False)
                 skip = 0
                 if written and resp.status == 200:
                     skip = written  # the server ignored Range: discard what we already have
@@ -314,19 +327,21 @@ class RegistryClient:
                 if written >= size:
                     return written
                 raise TransportError(f"blob {digest.short} ended after {written} of {size} bytes")
-            except (TransportError, OSError, _http_errors()) as exc:
+            except (TransportError, RegistryResponseError, OSError, _http_errors()) as exc:
+                if isinstance(exc, RegistryResponseError) and not _retryable(exc):
+                    raise
                 if isinstance(exc, TransportError) and "TLS certificate" in exc.message:
                     raise
                 failures += 1
                 if failures >= attempts:
-                    if isinstance(exc, TransportError):
+                    if isinstance(exc, RegistryError):
                         raise
                     raise TransportError(
                         f"fetching blob {digest.short} failed after {failures} attempts at "
                         f"byte {written} of {size}: {redact(str(exc))[:200]}",
                         hint="check the network; re-running the pull resumes what is missing")
-                delay = self.transport.retry.delay(failures - 1)
-                log.info("blob %s: connection dropped at %d/%d; resuming in %.1fs",
+                delay = self.transport.retry.delay(failures - 1, getattr(exc, "retry_after", None))
+                log.info("blob %s: transfer broke at %d/%d; resuming in %.1fs",
                          digest.short, written, size, delay)
                 threading.Event().wait(delay)
 

@@ -148,3 +148,58 @@ def test_chunked_push_resumes_from_range(plain_registry, proxy, store, store2, r
     assert [x for x in proxy.log if x[0] == "GET" and "/uploads/" in x[1]], "asked for Range"
     assert pull(store2, f"{plain_registry.host}/{repo_name}:1", credential=None) == digest
     _assert_consistent(store2)
+
+
+def test_blob_429_on_download_honours_retry_after(plain_registry, proxy, store, store2,
+                                                  repo_name):
+    ref = _seed(store, plain_registry, repo_name)
+    proxy.faults.append(Fault("GET", _big(store), "status", times=1, status=429,
+                              retry_after="1"))
+    t0 = time.monotonic()
+    assert _pull_via(proxy, store2, ref) == store.resolve_digest("local/f:1")
+    assert time.monotonic() - t0 >= 1.0
+    _assert_consistent(store2)
+
+
+def test_redirect_drops_authorization_on_other_host(tmp_path):
+    """Blob GETs may redirect to storage/CDN hosts: credentials must not follow."""
+    import http.server
+    import threading
+
+    from nbcontainer.registry import RegistrySettings
+    from nbcontainer.registry.transport import Transport
+
+    seen: dict[str, str | None] = {}
+
+    def server(name: str, redirect_to: str | None):
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                seen[name] = self.headers.get("Authorization")
+                if redirect_to:
+                    self.send_response(307)
+                    self.send_header("Location", redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                else:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        return srv
+
+    cdn = server("cdn", None)
+    reg = server("registry", f"http://127.0.0.1:{cdn.server_port}/blob")
+    try:
+        t = Transport(RegistrySettings())
+        resp = t.request("GET", f"http://127.0.0.1:{reg.server_port}/v2/x/blobs/y",
+                         headers={"Authorization": "Bearer abc"})
+        assert resp.status == 200 and resp.data == b"ok"
+        assert seen == {"registry": "Bearer abc", "cdn": None}
+    finally:
+        cdn.shutdown()
+        reg.shutdown()
