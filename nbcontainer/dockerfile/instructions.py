@@ -22,6 +22,7 @@ from nbcontainer.dockerfile.syntax import Heredoc, Node, parse_heredoc_word
 __all__ = [
     "INSTRUCTIONS",
     "Add",
+    "add_source_kind",
     "Arg",
     "ArgSpec",
     "Cmd",
@@ -270,6 +271,22 @@ class Add(_SourcesAndDest):
         out = replace(self, checksum=expand(self.checksum), **self._expand_common(expand, raw))
         _check_chmod(out.chmod)
         return out
+
+    def source_kinds(self) -> tuple[str, ...]:
+        """``git``/``url``/``local`` for each source path (heredoc contents excluded)."""
+        return tuple(add_source_kind(s) for s in self.sources)
+
+
+def add_source_kind(src: str) -> str:
+    """What an ADD source is, as BuildKit decides: ``git``, ``url`` or ``local`` (a local
+    tar archive is ``local`` too; the builder unpacks it by content, not by name)."""
+    if re.match(r"^(git@|git://)", src) or re.match(r"^https?://.*\.git(#.*)?$", src) or re.match(
+        r"^[\w.-]+\.(com|org|net|io)/[\w.-]+/[\w.-]+\.git(#.*)?$", src
+    ):
+        return "git"
+    if re.match(r"^https?://", src):
+        return "url"
+    return "local"
 
 
 @dataclass(frozen=True, kw_only=True)

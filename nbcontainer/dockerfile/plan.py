@@ -131,6 +131,16 @@ class Stage:
     args: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     used_args: frozenset[str] = frozenset()
+    env_before: tuple[Mapping[str, str], ...] = ()
+    args_before: tuple[Mapping[str, str], ...] = ()
+
+    def run_env(self, position: int, proxy_env: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment a RUN at ``position`` sees: ARGs in scope, then ENV (ENV wins),
+        plus undeclared proxy build args (which stay out of history and cache keys)."""
+        env = dict(proxy_env or {})
+        env.update(self.args_before[position])
+        env.update(self.env_before[position])
+        return env
 
     @property
     def display_name(self) -> str:
@@ -217,16 +227,21 @@ _REF_RE = re.compile(
 )
 
 
-def _valid_reference(text: str) -> bool:
-    try:  # the lead's parser when it exists; fall back to the distribution grammar
+def _reference_problem(text: str) -> str | None:
+    """Why ``text`` is not an image reference (None when it is one)."""
+    try:  # the shared reference parser when present; else the distribution grammar
         from nbcontainer.oci.reference import Reference  # type: ignore[import-not-found]
     except Exception:
-        return bool(_REF_RE.match(text))
+        return None if _REF_RE.match(text) else "invalid reference format"
     try:
         Reference.parse(text)
-    except Exception:
-        return False
-    return True
+    except Exception as exc:
+        return getattr(exc, "message", None) or str(exc) or "invalid reference format"
+    return None
+
+
+def _valid_reference(text: str) -> bool:
+    return _reference_problem(text) is None
 
 
 def build_plan(
@@ -273,8 +288,22 @@ def build_plan(
     if not raw_stages:
         raise DockerfileError("dockerfile contains no stages to build", file=ctx.filename)
 
+    # Stage names are literal (never expanded), so --target resolves before any ARG.
+    names: dict[str, int] = {}
+    for i, (_node, frm, _) in enumerate(raw_stages):
+        if frm.stage_name:
+            names.setdefault(frm.stage_name, i)
+    if target:
+        if target.lower() in names:
+            target_index = names[target.lower()]
+        else:
+            raise DockerfileError(f'target stage "{target}" could not be found', file=ctx.filename)
+    else:
+        target_index = len(raw_stages) - 1
+
     # Global scope: automatic platform args, then global ARGs (build args override).
     auto = platform_args(bplat, tplat)
+    auto["TARGETSTAGE"] = raw_stages[target_index][1].stage_name
     meta: dict[str, str | None] = {k: build_args.get(k, v) for k, v in auto.items()}
     used_build_args: set[str] = set()
     declared_meta: dict[str, str | None] = {}
@@ -290,10 +319,9 @@ def build_plan(
             declared_meta[spec.key] = value
     meta_env = _present(meta)
 
-    # Stage names and FROM expansion (only earlier stages can be a base).
-    names: dict[str, int] = {}
+    # FROM expansion (only earlier stages can be a base).
     froms: list[From] = []
-    for i, (node, frm, _) in enumerate(raw_stages):
+    for node, frm, _ in raw_stages:
         base = _expand(ctx, node, frm.base_name, meta_env)
         if base == "":
             raise ctx.error(node, f"base name ({frm.base_name}) should not be blank", frm.base_name)
@@ -304,17 +332,11 @@ def build_plan(
                 Platform.parse(plat)
             except DockerfileError as exc:
                 raise ctx.error(node, f"failed to parse platform {plat}: {exc.message}", frm.platform) from None
+        if base != "scratch" and base.lower() not in names:
+            problem = _reference_problem(base)
+            if problem is not None:
+                raise ctx.error(node, f'failed to parse stage name "{base}": {problem}', frm.base_name)
         froms.append(replace(frm, base_name=base, platform=plat))
-        if frm.stage_name:
-            names.setdefault(frm.stage_name, i)
-
-    if target:
-        if target.lower() in names:
-            target_index = names[target.lower()]
-        else:
-            raise DockerfileError(f'target stage "{target}" could not be found', file=ctx.filename)
-    else:
-        target_index = len(raw_stages) - 1
 
     def resolve(value: str, node: Node, current: int, kind: str, token: str) -> StageRef:
         if re.fullmatch(r"-?\d+", value):
@@ -348,8 +370,12 @@ def build_plan(
             env = dict(stages[base_stage].env)
         used: set[str] = set()
         expanded: list[Instruction] = []
+        env_before: list[dict[str, str]] = []
+        args_before: list[dict[str, str]] = []
         for cnode, instr in body:
             snapshot = _stage_env(args, env)
+            env_before.append(dict(env))
+            args_before.append(dict(args))
 
             def expand_word(
                 word: str,
@@ -412,6 +438,8 @@ def build_plan(
                 args=args,
                 env=env,
                 used_args=frozenset(used),
+                env_before=tuple(env_before),
+                args_before=tuple(args_before),
             )
         )
 

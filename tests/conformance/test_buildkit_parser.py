@@ -7,7 +7,7 @@ import pytest
 
 from nbcontainer.dockerfile import DockerfileError, dump, parse_syntax
 
-from .conftest import PARSER
+from .data import PARSER
 
 POSITIVE = sorted(p.name for p in (PARSER / "testfiles").iterdir() if p.is_dir())
 NEGATIVE = sorted(p.name for p in (PARSER / "testfiles-negative").iterdir() if p.is_dir())

@@ -7,7 +7,7 @@ import pytest
 
 from nbcontainer.dockerfile import DockerfileError, Lexer
 
-from .conftest import SHELL
+from .data import SHELL
 
 ENV = {"PWD": "/home", "SHELL": "bash", "KOREAN": "한국어", "NULL": ""}
 

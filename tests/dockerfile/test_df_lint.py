@@ -31,7 +31,7 @@ def warnings(text: str, **kw) -> list[tuple[str, int | None, str]]:
          "Duplicate stage name 'a', stage names should be unique"),
         ("FROM alpine AS scratch\n", "ReservedStageName", 1,
          "Stage name should not use the same name as reserved stage 'scratch'"),
-        ("FROM alpine:$TAG\n", "UndefinedArgInFrom", 1, "FROM argument 'TAG' is not declared"),
+        ("FROM alpine${TAG}\n", "UndefinedArgInFrom", 1, "FROM argument 'TAG' is not declared"),
         ("FROM --platform=linux/amd64 alpine\n", "FromPlatformFlagConstDisallowed", 1,
          'FROM --platform flag should not use constant value "linux/amd64"'),
         ("FROM --platform=$TARGETPLATFORM alpine\n", "RedundantTargetPlatform", 1,

@@ -214,3 +214,30 @@ def test_instructions_are_typed_and_located() -> None:
     assert isinstance(arg, Arg) and arg.line == 3
     assert isinstance(env, Env) and env.line == 4
     assert p.stages[0].raw_instructions[0] is not arg or arg.args[0].value == "1"
+
+
+def test_run_env_snapshot_and_proxy() -> None:
+    p = plan(
+        "FROM scratch AS a\nARG X=1\nRUN a\nENV X=env\nRUN b\n",
+        build_args={"HTTP_PROXY": "http://p"},
+    )
+    st = p.stages[0]
+    assert st.run_env(1, p.proxy_env) == {"HTTP_PROXY": "http://p", "X": "1"}
+    assert st.run_env(3) == {"X": "env"}
+
+
+def test_targetstage_is_a_global_arg() -> None:
+    p = plan("FROM scratch AS build\nARG TARGETSTAGE\nENV T=$TARGETSTAGE\nFROM scratch AS out\n", target="build")
+    assert p.stages[0].env == {"T": "build"}
+
+
+def test_invalid_base_image_reference() -> None:
+    with pytest.raises(DockerfileError) as exc:
+        plan("FROM Alpine\n")
+    assert exc.value.message.startswith('failed to parse stage name "Alpine": ')
+    assert (exc.value.line, exc.value.column) == (1, 6)
+
+
+def test_add_source_kinds() -> None:
+    p = plan("FROM scratch\nADD https://e.com/a.tgz https://github.com/x/y.git git@github.com:x/y.git a.tar /d/\n")
+    assert p.stages[0].instructions[0].source_kinds() == ("url", "git", "git", "local")
