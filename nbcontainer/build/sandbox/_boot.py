@@ -23,7 +23,8 @@ def main(argv: list[str]) -> int:
     helper = _load()
     mode = argv[0]
     if mode == "serve":
-        return helper.serve(int(argv[1]))
+        userns = None if argv[2] == "none" else argv[2]
+        return helper.serve(int(argv[1]), userns, int(argv[3]), int(argv[4]), argv[5], argv[6])
     if mode == "run":
         return helper.child_main(int(argv[1]), int(argv[2]))
     if mode == "probe":

@@ -24,7 +24,9 @@ import marshal
 import os
 import select
 import signal
+import socket
 import stat
+from collections.abc import Callable
 
 from . import namespaces as ns
 from .devices import setup_dev
@@ -67,63 +69,119 @@ def _read_all(fd: int) -> bytes:
 # ---------------------------------------------------------------- H: namespaces and mounts
 
 
-def child_main(ctl: int, specfd: int) -> int:
-    """Entry of H. Stdio is already in place: 0 = stdin, 1 and 2 = the output pipe."""
-    os.set_inheritable(ctl, False)
-    os.set_inheritable(specfd, False)
-    try:
-        os.lseek(specfd, 0, os.SEEK_SET)
-        spec = marshal.loads(_read_all(specfd))
-        os.close(specfd)
-        return _run(ctl, spec)
-    except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller
-        _report(ctl, exc)
-        return EXIT_SETUP_FAILED
+def _prepare(userns: str | None, uid: int, gid: int,
+             request_map: Callable[[], None]) -> tuple[int, socket.socket]:
+    """The half of H that does not depend on the RUN: namespaces, id maps, pid 1 forked.
 
-
-def _run(ctl: int, spec: dict) -> int:
+    The fork server runs it ahead of time in a spare helper, so a RUN pays for none of it
+    (two forks, unshare and, rootless, the newuidmap round trip). Returns C's pid and the
+    socket on which C waits for the RUN's fds.
+    """
     os.umask(0o022)
     try:
         os.setsid()  # terminal signals go to the caller only; it tears the sandbox down
     except OSError:
         pass
-    send(ctl, {"ev": "pid", "pid": os.getpid()})
-
-    userns = spec["userns"]
     flags = ns.CLONE_NEWNS | ns.CLONE_NEWPID | ns.CLONE_NEWUTS | ns.CLONE_NEWIPC
-    if spec["network"] == "none":
-        flags |= ns.CLONE_NEWNET
-    if userns:
-        flags |= ns.CLONE_NEWUSER
     _Step.name = "userns" if userns else "namespaces"
-    ns.unshare(flags)
+    ns.unshare(flags | (ns.CLONE_NEWUSER if userns else 0))
     if userns == "self":
         # Single-id map written by ourselves: only container root exists.
         _write("/proc/self/setgroups", "deny")
-        _write("/proc/self/uid_map", f"0 {spec['host_uid']} 1")
-        _write("/proc/self/gid_map", f"0 {spec['host_gid']} 1")
+        _write("/proc/self/uid_map", f"0 {uid} 1")
+        _write("/proc/self/gid_map", f"0 {gid} 1")
     elif userns == "parent":
-        send(ctl, {"ev": "map"})  # the caller runs newuidmap/newgidmap on our pid
-        reply = os.read(ctl, 4096)
-        if not reply or marshal.loads(reply).get("op") != "go":
-            return EXIT_SETUP_FAILED
+        _Step.name = "idmap"
+        request_map()  # someone outside runs newuidmap/newgidmap on our pid
+    _Step.name = "mount"
+    ns.mount(None, "/", None, ns.MS_REC | ns.MS_PRIVATE)
     # Fork pid 1 now: /proc must be mounted from inside the new pid namespace, and a user
     # namespace may mount proc only while the host's /proc is still visible (before
     # pivot_root), so C does all the mounting. H shares its mount namespace and only waits.
     _Step.name = "fork"
-    life_r, life_w = os.pipe()
+    h_sock, c_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    life_r, life_w = os.pipe()  # H keeps life_w until it dies
     pid = os.fork()
     if pid == 0:
         code = EXIT_SETUP_FAILED
         try:
             os.close(life_w)
-            code = _init_main(ctl, spec, life_r)
-        except BaseException as exc:  # noqa: BLE001
-            _report(ctl, exc)
-        os._exit(code)
+            h_sock.close()
+            code = _init_main(c_sock, life_r)
+        finally:
+            os._exit(code)
     os.close(life_r)
+    c_sock.close()
+    return pid, h_sock
+
+
+def _hand_over(ctl: int, pid: int, h_sock: socket.socket, fds: list[int]) -> int:
+    """Give C the RUN ([ctl, spec, output, stdin]), then supervise it."""
+    socket.send_fds(h_sock, [b"run"], fds)
+    h_sock.close()
     send(ctl, {"ev": "started", "pid": pid})
+    for fd in {*fds[1:], 0, 1, 2}:  # only C's copies may keep the output pipe open
+        try:
+            os.close(fd)
+        except OSError:
+            pass
     return _supervise(ctl, pid)
+
+
+def _ask(ctl: int) -> None:
+    send(ctl, {"ev": "map"})
+    reply = os.read(ctl, 4096)
+    answer = marshal.loads(reply) if reply else {"op": "abort"}
+    if answer.get("op") != "go":
+        raise PermissionError(answer.get("error") or "the id map was not written")
+
+
+def child_main(ctl: int, specfd: int) -> int:
+    """One-shot H (a fresh interpreter per RUN): 0 = stdin, 1 and 2 = the output pipe."""
+    os.set_inheritable(ctl, False)
+    os.set_inheritable(specfd, False)
+    try:
+        send(ctl, {"ev": "pid", "pid": os.getpid()})
+        os.lseek(specfd, 0, os.SEEK_SET)
+        spec = marshal.loads(_read_all(specfd))
+        pid, h_sock = _prepare(spec["userns"], spec["host_uid"], spec["host_gid"],
+                               lambda: _ask(ctl))
+        return _hand_over(ctl, pid, h_sock, [ctl, specfd, 1, 0])
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller
+        _report(ctl, exc)
+        return EXIT_SETUP_FAILED
+
+
+def spare_main(zsock: socket.socket, userns: str | None, uid: int, gid: int) -> int:
+    """Pre-warmed H forked by the fork server: prepare now, take a RUN later."""
+
+    def request_map() -> None:
+        zsock.send(marshal.dumps({"ev": "map", "pid": os.getpid()}))
+        reply = zsock.recv(4096)
+        answer = marshal.loads(reply) if reply else {"op": "abort"}
+        if answer.get("op") != "go":
+            raise PermissionError(answer.get("error") or "the id map was not written")
+
+    error: BaseException | None = None
+    step = ""
+    try:
+        pid, h_sock = _prepare(userns, uid, gid, request_map)
+        zsock.send(marshal.dumps({"ev": "ready"}))
+    except BaseException as exc:  # noqa: BLE001 - reported with the RUN that uses us
+        error, step = exc, _Step.name
+        zsock.send(marshal.dumps({"ev": "failed"}))
+    msg, fds, _, _ = socket.recv_fds(zsock, 4096, 4)
+    if not msg or len(fds) != 4:
+        return 0  # the server went away: C dies with us (PDEATHSIG)
+    ctl = fds[0]
+    for fd in fds:
+        os.set_inheritable(fd, False)
+    send(ctl, {"ev": "pid", "pid": os.getpid()})
+    if error is not None:
+        _Step.name = step
+        _report(ctl, error)
+        return EXIT_SETUP_FAILED
+    return _hand_over(ctl, pid, h_sock, fds)
 
 
 def _supervise(ctl: int, pid: int) -> int:
@@ -403,7 +461,7 @@ def _copy_owner_mode(path: str, st: os.stat_result) -> None:
 # ---------------------------------------------------------------- C: pid 1, builds the root
 
 
-def _init_main(ctl: int, spec: dict, life_r: int) -> int:
+def _init_main(c_sock: socket.socket, life_r: int) -> int:
     ns.prctl(ns.PR_SET_PDEATHSIG, signal.SIGKILL)
     os.set_blocking(life_r, False)
     try:
@@ -412,11 +470,34 @@ def _init_main(ctl: int, spec: dict, life_r: int) -> int:
     except BlockingIOError:
         pass
     os.close(life_r)
+    msg, fds, _, _ = socket.recv_fds(c_sock, 4096, 4)  # wait for a RUN
+    c_sock.close()
+    if not msg or len(fds) != 4:
+        return EXIT_SETUP_FAILED
+    ctl, specfd, out, stdin = fds
+    os.set_inheritable(ctl, False)
+    try:
+        os.dup2(stdin, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        for fd in (stdin, out):
+            if fd > 2:
+                os.close(fd)
+        os.lseek(specfd, 0, os.SEEK_SET)
+        spec = marshal.loads(_read_all(specfd))
+        os.close(specfd)
+        return _setup_and_exec(ctl, spec)
+    except BaseException as exc:  # noqa: BLE001
+        _report(ctl, exc)
+        return EXIT_SETUP_FAILED
+
+
+def _setup_and_exec(ctl: int, spec: dict) -> int:
     _Step.name = "mount"
-    ns.mount(None, "/", None, ns.MS_REC | ns.MS_PRIVATE)
     ns.sethostname(spec["hostname"])
     if spec["network"] == "none":
         _Step.name = "network"
+        ns.unshare(ns.CLONE_NEWNET)  # owned by the sandbox's user namespace, if any
         ns.loopback_up()
     _mount_rootfs(spec)
 
@@ -510,43 +591,81 @@ def _exec_main(ctl: int, spec: dict) -> int:
 # ---------------------------------------------------------------- entry points
 
 
-def serve(sock_fd: int) -> int:
-    """Fork server: one request (marshal'd fd roles + 4 fds) per RUN, until EOF."""
-    import socket
+def _map_ids(pid: int, uid_map: str, gid_map: str) -> str | None:
+    """Write a spare's id maps (as root directly, else with newuidmap/newgidmap)."""
+    maps = {"uid": uid_map.split(), "gid": gid_map.split()}
+    if os.geteuid() == 0:
+        for which, values in maps.items():
+            lines = "".join(" ".join(values[i:i + 3]) + "\n" for i in range(0, len(values), 3))
+            _write(f"/proc/{pid}/{which}_map", lines)
+        return None
+    import subprocess
 
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    procs = [subprocess.Popen([f"new{which}map", str(pid), *values], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for which, values in maps.items()]
+    errors = []
+    for proc in procs:
+        output, _ = proc.communicate()
+        if proc.returncode:
+            errors.append(f"{proc.args[0]}: {output.decode(errors='replace').strip()}")
+    return "; ".join(errors) or None
+
+
+def serve(sock_fd: int, userns: str | None, uid: int, gid: int, uid_map: str,
+          gid_map: str) -> int:
+    """Fork server: keeps one pre-warmed spare helper and gives each RUN (4 fds) to it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=sock_fd)
+
+    def new_spare() -> socket.socket:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            code = EXIT_SETUP_FAILED
+            try:
+                sock.close()
+                ours.close()
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                code = spare_main(theirs, userns, uid, gid)
+            finally:
+                os._exit(code)
+        theirs.close()
+        while data := ours.recv(4096):  # serve its id-map request, wait until it is ready
+            message = marshal.loads(data)
+            if message["ev"] != "map":
+                break
+            try:
+                error = _map_ids(message["pid"], uid_map, gid_map)
+            except OSError as exc:
+                error = str(exc)
+            ours.send(marshal.dumps({"op": "abort" if error else "go", "error": error}))
+        return ours
+
+    spare = new_spare()
     while True:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:  # reap finished helpers
+                pass
+        except ChildProcessError:
+            pass
         try:
             msg, fds, _, _ = socket.recv_fds(sock, 4096, 4)
         except InterruptedError:
             continue
         if not msg:
             return 0
-        if len(fds) != 4:
-            for fd in fds:
-                os.close(fd)
-            continue
-        ctl, specfd, out, stdin = fds
-        pid = os.fork()
-        if pid == 0:
-            code = EXIT_SETUP_FAILED
+        if len(fds) == 4:
             try:
-                sock.detach()
-                os.close(sock_fd)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                os.dup2(stdin, 0)
-                os.dup2(out, 1)
-                os.dup2(out, 2)
-                os.close(stdin)
-                os.close(out)
-                code = child_main(ctl, specfd)
-            finally:
-                os._exit(code)
+                socket.send_fds(spare, [b"run"], fds)
+            except OSError:  # the spare died: use a fresh one
+                spare.close()
+                spare = new_spare()
+                socket.send_fds(spare, [b"run"], fds)
+            spare.close()
         for fd in fds:
             os.close(fd)
+        spare = new_spare()
 
 
 def probe(scratch: str, userns: bool, uid: int, gid: int) -> dict:

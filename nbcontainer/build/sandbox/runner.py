@@ -69,13 +69,17 @@ def _setup_error(event: dict) -> SandboxError:
 
 
 class _Server:
-    """The fork server: a fresh, single-threaded helper that forks one child per RUN."""
+    """The fork server: a fresh, single-threaded helper process that keeps one spare sandbox
+    helper pre-warmed (namespaces unshared, ids mapped, pid 1 forked) and hands each RUN to
+    it. A RUN then costs only its mounts and the exec."""
 
-    def __init__(self, python: str) -> None:
+    def __init__(self, python: str, userns: str | None, idmap: IdMapping) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        args = [userns or "none", str(os.getuid()), str(os.getgid()),
+                " ".join(idmap.newidmap_args("uid")), " ".join(idmap.newidmap_args("gid"))]
         try:
             self.proc = subprocess.Popen(
-                [python, "-I", "-S", str(BOOT), "serve", str(theirs.fileno())],
+                [python, "-I", "-S", str(BOOT), "serve", str(theirs.fileno()), *args],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                 start_new_session=True, close_fds=True)
         finally:
@@ -208,12 +212,12 @@ class Sandbox:
         with self._lock:
             server = self._slot[0]
             if server is None or not server.alive():
-                server = self._slot[0] = _Server(self.python)
+                server = self._slot[0] = _Server(self.python, self._userns_mode, self.idmap)
         try:
             server.submit([ctl, specfd, out, stdin])
         except OSError:
             with self._lock:  # the server died (killed?): start a new one once
-                server = self._slot[0] = _Server(self.python)
+                server = self._slot[0] = _Server(self.python, self._userns_mode, self.idmap)
             server.submit([ctl, specfd, out, stdin])
         return None
 
