@@ -99,15 +99,12 @@ def lint(plan: BuildPlan, *, raw_stages: list, meta_nodes: list) -> list[LintWar
             continue
         bad = (majority == "upper" and not w.isupper()) or (majority == "lower" and not w.islower())
         if bad:
-            want = w.upper() if majority == "upper" else w.lower()
+            case = "uppercase" if majority == "upper" else "lowercase"
             warn(
                 "ConsistentInstructionCasing",
-                f"Command '{w}' should match the case of the command majority ({majority}case)".replace(
-                    f"({majority}case)", f"({'uppercase' if majority == 'upper' else 'lowercase'})"
-                ),
+                f"Command '{w}' should match the case of the command majority ({case})",
                 node.start_line,
             )
-            del want
 
     names_seen: dict[str, int] = {}
     meta_declared = {a.key for _, arg in meta_nodes for a in arg.args}

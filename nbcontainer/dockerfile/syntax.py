@@ -357,7 +357,6 @@ def parse_directives(lines: list[str], filename: str = "Dockerfile") -> list[Dir
     seen: set[str] = set()
     for i, raw in enumerate(lines, 1):
         line = raw[:-1] if raw.endswith("\r") else raw
-        line = line.lstrip("".join(c for c in line[:1] if go_is_space(c))) if line else line
         stripped = _lstrip_go(line)
         if not stripped.startswith("#"):
             break
