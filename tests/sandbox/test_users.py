@@ -43,3 +43,16 @@ def test_missing_files_mean_numeric_only(tmp_path: Path) -> None:
     assert resolve_user("12:34", str(tmp_path / "no"), str(tmp_path / "no")) == ExecUser(12, 34)
     with pytest.raises(UserLookupError):
         resolve_user("app", str(tmp_path / "no"), str(tmp_path / "no"))
+
+
+def test_setup_errors_name_the_kernel_feature() -> None:
+    from nbcontainer.build.sandbox.runner import _setup_error
+    from nbcontainer.errors import BuildError
+
+    err = _setup_error({"step": "overlay", "errno": 19, "message": "mount overlay: No such device"})
+    assert isinstance(err, BuildError) and err.feature == "overlayfs"
+    assert "overlayfs not available" in str(err) and "modprobe overlay" in str(err)
+    err = _setup_error({"step": "userns", "errno": 1, "message": "unshare: not permitted"})
+    assert "user namespaces not available" in str(err) and "unprivileged_userns_clone" in str(err)
+    err = _setup_error({"step": "idmap", "errno": None, "message": "newuidmap: write failed"})
+    assert "subordinate id mapping" in str(err) and "/etc/subuid" in str(err)

@@ -42,6 +42,10 @@ _FEATURES = {
                 "5.11 for overlayfs in a user namespace, and the upper dir on a filesystem "
                 "with user xattrs (ext4, xfs, btrfs; tmpfs only from 6.6)"),
     "network": ("network namespaces", "RUN --network=none needs CLONE_NEWNET"),
+    "idmap": ("subordinate id mapping",
+              "check this user's ranges in /etc/subuid and /etc/subgid and that newuidmap/"
+              "newgidmap (package uidmap) are installed setuid root; or pass "
+              "idmap=IdMapping.single(uid, gid)"),
 }
 
 
@@ -60,7 +64,7 @@ def _setup_error(event: dict) -> SandboxError:
     step, message = event.get("step", "?"), event.get("message", "")
     if step == "user":
         return SandboxError(f"USER: {message}", step=step)
-    if step in _FEATURES and event.get("errno") is not None:
+    if step in _FEATURES:
         feature, hint = _FEATURES[step]
         return SandboxError(f"sandbox: {feature} not available ({message})", hint=hint,
                             feature=feature, step=step, errno=event.get("errno"))
