@@ -6,7 +6,8 @@ Starts Debian's ``docker-registry`` on 127.0.0.1 (plain HTTP), then times push a
 (a) one 200 MB random layer and (b) a 10-layer image of 20 MB each, for nbcontainer and for
 skopeo. Every run uses a fresh repository (so nothing is skipped or mounted) and a fresh
 destination directory; skopeo's blob-info cache is deleted before each skopeo run, otherwise
-its warm runs turn into cross-repo mounts and look unrealistically fast. Both tools run as
+its warm runs turn into cross-repo mounts and look unrealistically fast (nbcontainer's own
+blob-location cache is cleared for the same reason). Both tools run as
 child processes; wall time includes process start-up, and peak RSS comes from wait4().
 Prints MB/s per tool, the ratio nbcontainer/skopeo (targets: ≥ 1.0 single layer, ≥ 1.5
 ten layers) and nbcontainer's peak RSS (target < 150 MB).
@@ -160,6 +161,8 @@ def bench(host: str, work: Path, store_home: Path, name: str, layout: Path, tota
         tag = f"{int(time.time() * 1000)}-{i}"
         ours_repo = f"{host}/bench/ours-{tag}:1"
         sko_repo = f"{host}/bench/skopeo-{tag}:1"
+        # our blob-location cache would turn the push into mounts, as skopeo's would
+        shutil.rmtree(store_home / "registry", ignore_errors=True)
         wall, peak, out = run([py, "-c", CHILD, "push", str(store_home), name, ours_repo])
         res["ours_push"].append(wall)
         res["ours_push_in"].append(json.loads(out)["inproc"])
