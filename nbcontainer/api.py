@@ -140,7 +140,7 @@ def apply_changes(config: ContainerConfig, changes: Sequence[str]) -> ContainerC
     """Apply ``docker import --change`` / ``commit --change`` Dockerfile instructions."""
     if not changes:
         return config
-    from .dockerfile.changes import apply_config_changes
+    from .build.metadata import apply_config_changes
 
     return apply_config_changes(config, changes)
 

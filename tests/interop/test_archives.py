@@ -4,8 +4,10 @@ and what they write loads back."""
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -77,10 +79,12 @@ def test_docker_archive_inspects(image, store, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive"])
-def test_podman_loads_it(image, store, tmp_path, fmt):
+def test_podman_loads_it(image, store, tmp_path, fmt, request):
     archive = tmp_path / "img.tar"
     api.save([TAG], archive, format=fmt, store=store)
-    root, runroot = tmp_path / "podman-root", tmp_path / "podman-run"
+    root = tmp_path / "podman-root"
+    runroot = Path(tempfile.mkdtemp(prefix="nbp-", dir="/tmp"))  # podman: runroot <= 50 chars
+    request.addfinalizer(lambda: shutil.rmtree(runroot, ignore_errors=True))
     podman = ["podman", "--root", root, "--runroot", runroot, "--storage-driver", "vfs",
               "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
     out = run(*podman, "load", "-i", archive)

@@ -1,0 +1,147 @@
+"""Config-only instructions (CMD, ENV, EXPOSE, …) applied to an image config, with Docker's
+semantics. The builder and ``import --change`` share this one implementation."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+
+from ..dockerfile import (
+    Cmd,
+    DockerfileError,
+    Entrypoint,
+    Env,
+    Expose,
+    Healthcheck,
+    Instruction,
+    Label,
+    Lexer,
+    Maintainer,
+    Onbuild,
+    Shell,
+    StopSignal,
+    User,
+    Volume,
+    Workdir,
+    parse_instruction,
+    parse_syntax,
+)
+from ..oci.config import ContainerConfig
+from ..oci.config import Healthcheck as HealthcheckConfig
+
+DEFAULT_SHELL = ("/bin/sh", "-c")
+
+# What `docker import --change` / `docker commit --change` accept.
+CHANGE_KEYWORDS = frozenset({
+    "CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD", "SHELL",
+    "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+})
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """The config being built plus what Docker tracks alongside it within one stage."""
+
+    config: ContainerConfig
+    author: str | None = None
+    cmd_set: bool = False  # CMD given in this stage (an ENTRYPOINT then keeps it)
+
+
+def shell_of(config: ContainerConfig) -> tuple[str, ...]:
+    return tuple(config.shell) if config.shell else DEFAULT_SHELL
+
+
+def command_argv(config: ContainerConfig, command: Sequence[str], prepend_shell: bool) -> tuple[str, ...]:
+    """The argv of a shell-form (``SHELL`` + command) or exec-form instruction."""
+    return (*shell_of(config), *command) if prepend_shell else tuple(command)
+
+
+def expand_ports(ports: Sequence[str]) -> list[str]:
+    """``80``, ``53/udp``, ``9000-9002`` → ``80/tcp``… one key per port, as BuildKit stores."""
+    out: list[str] = []
+    for raw in ports:
+        spec, _, proto = raw.partition("/")
+        proto = (proto or "tcp").lower()
+        start, _, end = spec.partition("-")
+        try:
+            lo, hi = int(start), int(end or start)
+        except ValueError:
+            raise DockerfileError(f"invalid containerPort: {spec}") from None
+        if hi < lo:
+            raise DockerfileError(f"invalid range specified for port: {spec}")
+        out.extend(f"{p}/{proto}" for p in range(lo, hi + 1))
+    return out
+
+
+def apply(state: StageConfig, instr: Instruction) -> StageConfig:
+    """The config after one metadata instruction (values already expanded)."""
+    c = state.config
+    match instr:
+        case Cmd():
+            return replace(state, config=replace(c, cmd=command_argv(c, instr.command, instr.prepend_shell)),
+                           cmd_set=True)
+        case Entrypoint():
+            argv = command_argv(c, instr.command, instr.prepend_shell)
+            # A later ENTRYPOINT resets a CMD inherited from the base image (Docker's rule).
+            cmd = c.cmd if state.cmd_set else None
+            return replace(state, config=replace(c, entrypoint=argv, cmd=cmd))
+        case Label():
+            labels = dict(c.labels or {})
+            labels.update((kv.key, kv.value) for kv in instr.pairs)
+            return replace(state, config=replace(c, labels=MappingProxyType(labels)))
+        case Env():
+            for kv in instr.pairs:
+                c = c.with_env(kv.key, kv.value)
+            return replace(state, config=c)
+        case Expose():
+            ports = list(c.exposed_ports or ())
+            ports += [p for p in expand_ports(instr.ports) if p not in ports]
+            return replace(state, config=replace(c, exposed_ports=tuple(ports)))
+        case User():
+            return replace(state, config=replace(c, user=instr.user))
+        case Volume():
+            vols = list(c.volumes or ())
+            vols += [v for v in instr.volumes if v not in vols]
+            return replace(state, config=replace(c, volumes=tuple(vols)))
+        case Workdir():
+            path = instr.path
+            if not posixpath.isabs(path):
+                path = posixpath.join(c.working_dir or "/", path)
+            return replace(state, config=replace(c, working_dir=posixpath.normpath(path)))
+        case StopSignal():
+            return replace(state, config=replace(c, stop_signal=instr.signal))
+        case Onbuild():
+            return replace(state, config=replace(c, on_build=(*(c.on_build or ()), instr.expression)))
+        case Shell():
+            return replace(state, config=replace(c, shell=tuple(instr.shell)))
+        case Healthcheck():
+            h = instr.health
+            return replace(state, config=replace(c, healthcheck=HealthcheckConfig(
+                tuple(h.test), h.interval, h.timeout, h.start_period, h.start_interval, h.retries)))
+        case Maintainer():
+            return replace(state, author=instr.maintainer)
+    raise DockerfileError(f"{instr.keyword} does not change the image config")
+
+
+def apply_config_changes(config: ContainerConfig, changes: Sequence[str]) -> ContainerConfig:
+    """``docker import --change 'CMD ["sh"]'``: each change is one Dockerfile instruction,
+    expanded with the config's environment as it stands."""
+    state = StageConfig(config)
+    for change in changes:
+        tree = parse_syntax(change, filename="--change")
+        if len(tree.nodes) != 1:
+            raise DockerfileError(f"--change {change!r}: give exactly one instruction")
+        node = tree.nodes[0]
+        if node.keyword.upper() not in CHANGE_KEYWORDS:
+            raise DockerfileError(
+                f"--change {change!r}: {node.keyword.upper()} is not supported",
+                hint=f"use one of {', '.join(sorted(CHANGE_KEYWORDS))}",
+            )
+        instr = parse_instruction(node, lines=tree.lines)
+        lexer = Lexer(tree.escape_token)
+        env = state.config.env_dict()
+        instr = instr.expand(lambda word, env=env, lx=lexer: lx.process_word(word, env))
+        state = apply(state, instr)
+    return state.config
