@@ -19,7 +19,7 @@ from ..errors import LayerError, UnsafeLayerError
 
 BLOCKSIZE = 512
 _MAX_META = 16 << 20  # PAX / GNU long-name payloads bigger than this are hostile
-_BUF = 1 << 20
+_BUF = 1 << 18
 
 REGULAR = b"0"
 HARDLINK = b"1"

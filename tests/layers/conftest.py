@@ -1,0 +1,24 @@
+"""Fixtures for the layer codec tests (helpers live in layer_helpers.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from layer_helpers import Snapshot, TarBuilder, outside_state, snapshot
+
+
+@pytest.fixture
+def tar_builder() -> type[TarBuilder]:
+    return TarBuilder
+
+
+@pytest.fixture
+def snap() -> Callable[..., Snapshot]:
+    return snapshot
+
+
+@pytest.fixture
+def outside() -> Callable[[Path, Path], dict[str, tuple]]:
+    return outside_state
