@@ -9,6 +9,7 @@ untagged blobs (``prune`` removes them) and never a half image behind a tag.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -82,6 +83,28 @@ def _choose(index: Index, wanted: Platform, ref: Reference) -> Descriptor:
     return candidates[i]
 
 
+def _check_platform(store: Store, c: RegistryClient, ref: Reference, manifest: Manifest,
+                    wanted: Platform) -> None:
+    """A single-platform image pulled with an explicit --platform must match it (Docker
+    refuses too); the config is small, so look before fetching layers."""
+    cfg = manifest.config
+    if store.blobs.has(cfg.digest):
+        data = store.blobs.read(cfg.digest)
+    else:
+        data = c.get_blob(ref.path, cfg.digest)
+        store.blobs.put(data, cfg.digest)  # verified; the blob loop then skips it
+    try:
+        doc = json.loads(data)
+        have = Platform.normalized(doc.get("os", ""), doc.get("architecture", ""),
+                                   doc.get("variant", ""))
+    except (ValueError, AttributeError):
+        return  # not an image config (an artifact): nothing to compare
+    if have.os and not wanted.matches(have):
+        raise RegistryError(
+            f"{ref.familiar} is a single-platform image for {have}, not {wanted}",
+            hint="pull without --platform, or choose a tag built for that platform")
+
+
 def pull(
     store: Store, ref: str | Reference, platform: Platform | str | None = None,
     all_platforms: bool = False, progress: ProgressFn = null_progress, *,
@@ -104,6 +127,7 @@ def pull_image(
     settings: RegistrySettings | None = None, tags: list[str] | None = None,
 ) -> PullResult:
     reference = ref if isinstance(ref, Reference) else Reference.parse(ref)
+    explicit = platform is not None
     wanted = Platform.parse(platform) if isinstance(platform, str) else (platform or Platform.host())
     settings = settings or (client.settings if client else RegistrySettings.load())
     jobs = jobs or env_jobs()
@@ -113,7 +137,7 @@ def pull_image(
         pool_size=jobs + 2)
     try:
         return _pull(store, c, reference, data, media_type, top_digest, wanted, all_platforms,
-                     progress, jobs, tags)
+                     progress, jobs, tags, explicit)
     finally:
         if own_client:
             c.close()
@@ -122,10 +146,12 @@ def pull_image(
 def _pull(
     store: Store, c: RegistryClient, ref: Reference, data: bytes, media_type: str,
     top_digest: Digest, wanted: Platform, all_platforms: bool, progress: ProgressFn,
-    jobs: int, tags: list[str] | None,
+    jobs: int, tags: list[str] | None, explicit_platform: bool = False,
 ) -> PullResult:
     repo = ref.path
     parsed = parse_manifest(data, media_type)
+    if isinstance(parsed, Manifest) and explicit_platform:
+        _check_platform(store, c, ref, parsed, wanted)
     # (digest, bytes, media type) of every manifest to store, children before parents.
     manifests: list[tuple[Digest, bytes, str]] = []
     images: list[Manifest] = []

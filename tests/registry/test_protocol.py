@@ -159,3 +159,27 @@ def test_push_requires_complete_image(store, plain_registry):
     with pytest.raises(RegistryError) as info:
         push(store, "local/inc:1", f"{plain_registry.host}/x/inc:1", credential=None)
     assert "incomplete" in str(info.value)
+
+
+def test_progress_events_and_platform_mismatch(plain_registry, store, store2, repo_name):
+    from nbcontainer.progress import Collector
+    store_image(store, "local/ev:1", [{"e": b"e" * 3000}], arch="arm64")
+    ref = f"{plain_registry.host}/{repo_name}:1"
+    push(store, "local/ev:1", ref, credential=None)
+    again = Collector()
+    push(store, "local/ev:1", ref, progress=again, credential=None)
+    assert {e.message for e in again.kinds("skipped")} == {"Layer already exists"}
+    assert any("digest: sha256:" in e.message for e in again.kinds("info"))
+    with pytest.raises(RegistryError) as info:
+        pull(store2, ref, platform="linux/amd64", credential=None)
+    assert "linux/arm64" in str(info.value)
+    events = Collector()
+    pull(store2, ref, platform="linux/arm64", progress=events, credential=None)
+    starts = events.kinds("start")
+    layer = store.image("local/ev:1").manifest.layers[0]
+    assert [(e.id, e.total) for e in starts] == [(str(layer.digest), layer.size)]
+    assert events.kinds("done") and any("Status: Downloaded" in e.message
+                                        for e in events.kinds("info"))
+    again = Collector()
+    pull(store2, ref, progress=again, credential=None)
+    assert len(again.kinds("skipped")) == 2
