@@ -40,6 +40,8 @@ def suggest(value: str, options: Iterable[str], *, case_sensitive: bool) -> str 
         cmp = opt if case_sensitive else opt.lower()
         if cmp == value:
             return None
+        if abs(len(cmp) - len(value)) >= best:
+            continue  # the distance is at least the length difference: skip the O(n*m) work
         dist = levenshtein(value, cmp)
         if dist < best:
             best = dist

@@ -419,6 +419,9 @@ def build_plan(
                 if token not in cnode.original:
                     token = instr.from_
                 deps.append(resolve(value, cnode, i, "copy", token))
+                # --from is resolved in the global scope (the graph exists before any stage
+                # runs), so the expanded instruction carries that same value.
+                expanded[-1] = replace(expanded[-1], from_=value)
             if isinstance(instr, Run):
                 for m in instr.mounts:
                     if m.from_:

@@ -451,14 +451,32 @@ def _locate(lines: list[str], message: str, escape: str, filename: str) -> Docke
     if message == "file with no instructions":
         return DockerfileError(message, file=filename)
     header = f"# escape={escape}\n" if escape != "\\" else ""
-    bad = None
-    for k in range(1, len(lines) + 1):
+    def fails(k: int) -> bool:
         try:
             _go_parse(header + "\n".join(lines[:k]))
         except _GoError as exc:
-            if str(exc) == message:
-                bad = k
-                break
+            return str(exc) == message
+        return False
+
+    n = len(lines)
+    bad: int | None = None
+    if message == "unterminated heredoc":
+        # Cutting inside an earlier, terminated heredoc also reports this; the culprit is
+        # the heredoc that every longer prefix still fails on, so walk back from the end.
+        k = n
+        while k > 1 and fails(k - 1):
+            k -= 1
+        bad = k if fails(k) else None
+    elif fails(n):
+        # Instructions fail in order, so "prefix fails the same way" is monotone: bisect.
+        lo, hi = 1, n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if fails(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        bad = lo
     if bad is None:
         return DockerfileError(message, file=filename)
     start = bad

@@ -93,13 +93,13 @@ def common(max_examples: int) -> settings:
     )
 
 
-@common(1500)
+@common(1300)
 @given(mutated(), st.dictionaries(st.sampled_from(["V", "A", "HTTP_PROXY", "X"]), st.text(max_size=5)))
 def test_mutated_corpus_parses_or_raises(text: str, build_args: dict[str, str]) -> None:
     _check(text, build_args=build_args)
 
 
-@common(800)
+@common(700)
 @given(st.text(alphabet=st.characters(codec=None, min_codepoint=0), max_size=300))
 def test_arbitrary_text_parses_or_raises(text: str) -> None:
     _check(text)
