@@ -25,6 +25,7 @@ from ..dockerfile import (
     User,
     Volume,
     Workdir,
+    expand_instruction,
     parse_instruction,
     parse_syntax,
 )
@@ -58,21 +59,10 @@ def command_argv(config: ContainerConfig, command: Sequence[str], prepend_shell:
     return (*shell_of(config), *command) if prepend_shell else tuple(command)
 
 
-def expand_ports(ports: Sequence[str]) -> list[str]:
+def expand_ports(instr: Expose) -> list[str]:
     """``80``, ``53/udp``, ``9000-9002`` → ``80/tcp``… one key per port, as BuildKit stores."""
-    out: list[str] = []
-    for raw in ports:
-        spec, _, proto = raw.partition("/")
-        proto = (proto or "tcp").lower()
-        start, _, end = spec.partition("-")
-        try:
-            lo, hi = int(start), int(end or start)
-        except ValueError:
-            raise DockerfileError(f"invalid containerPort: {spec}") from None
-        if hi < lo:
-            raise DockerfileError(f"invalid range specified for port: {spec}")
-        out.extend(f"{p}/{proto}" for p in range(lo, hi + 1))
-    return out
+    return [f"{p}/{spec.proto}" for spec in instr.port_specs()
+            for p in range(spec.start, spec.end + 1)]
 
 
 def apply(state: StageConfig, instr: Instruction) -> StageConfig:
@@ -97,7 +87,7 @@ def apply(state: StageConfig, instr: Instruction) -> StageConfig:
             return replace(state, config=c)
         case Expose():
             ports = list(c.exposed_ports or ())
-            ports += [p for p in expand_ports(instr.ports) if p not in ports]
+            ports += [p for p in expand_ports(instr) if p not in ports]
             return replace(state, config=replace(c, exposed_ports=tuple(ports)))
         case User():
             return replace(state, config=replace(c, user=instr.user))
@@ -142,6 +132,9 @@ def apply_config_changes(config: ContainerConfig, changes: Sequence[str]) -> Con
         instr = parse_instruction(node, lines=tree.lines)
         lexer = Lexer(tree.escape_token)
         env = state.config.env_dict()
-        instr = instr.expand(lambda word, env=env, lx=lexer: lx.process_word(word, env))
+        instr = expand_instruction(
+            node, instr, lambda word, env=env, lx=lexer: lx.process_word(word, env),
+            lines=tree.lines, filename="--change",
+        )
         state = apply(state, instr)
     return state.config

@@ -39,6 +39,7 @@ from nbcontainer.dockerfile.instructions import (
     User,
     Volume,
     Workdir,
+    expand_instruction,
     parse_instruction,
 )
 from nbcontainer.dockerfile.lexer import Lexer
@@ -59,6 +60,6 @@ __all__ = [
     "IgnoreMatcher", "Instruction", "KeyValue", "Label", "Lexer", "LintWarning", "Maintainer",
     "Mount", "Node", "Onbuild", "Platform", "PortSpec", "Run", "Shell", "SourceContent", "Stage",
     "StageRef", "StopSignal", "SyntaxTree", "User", "Volume", "Workdir", "build_plan",
-    "default_platform", "dump", "find_ignore_file", "parse", "parse_instruction", "parse_syntax",
+    "default_platform", "dump", "expand_instruction", "find_ignore_file", "parse", "parse_instruction", "parse_syntax",
     "read_ignore_patterns",
 ]  # fmt: skip

@@ -945,6 +945,23 @@ def locate(
     )
 
 
+def expand_instruction(
+    node: Node,
+    instr: Instruction,
+    expand: Expander,
+    raw: Expander | None = None,
+    *,
+    lines: tuple[str, ...] | list[str] = (),
+    filename: str = "Dockerfile",
+) -> Instruction:
+    """``instr.expand`` for callers outside the plan (``import --change``, ONBUILD triggers):
+    a value that turns invalid once expanded raises DockerfileError pointing at ``node``."""
+    try:
+        return instr.expand(expand, raw)
+    except _ParseError as exc:
+        raise locate(node, str(exc), exc.token, lines, filename) from None
+
+
 def parse_instruction(
     node: Node, *, lines: tuple[str, ...] | list[str] = (), filename: str = "Dockerfile"
 ) -> Instruction:

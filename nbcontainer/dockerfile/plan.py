@@ -7,7 +7,6 @@ groups they can be built.
 
 from __future__ import annotations
 
-import platform as _platform
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -26,6 +25,9 @@ from nbcontainer.dockerfile.instructions import (
 )
 from nbcontainer.dockerfile.lexer import Lexer
 from nbcontainer.dockerfile.syntax import Node, SyntaxTree, parse_syntax
+from nbcontainer.errors import ReferenceFormatError
+from nbcontainer.oci.platform import Platform
+from nbcontainer.oci.reference import Reference
 
 __all__ = [
     "BuildPlan",
@@ -46,49 +48,21 @@ BUILTIN_ARGS = (
     "BUILDKIT_CACHE_MOUNT_NS", "BUILDKIT_CONTEXT_KEEP_GIT_DIR", "BUILDKIT_INLINE_CACHE",
     "BUILDKIT_MULTI_PLATFORM", "BUILDKIT_SANDBOX_HOSTNAME", "BUILDKIT_SYNTAX", "SOURCE_DATE_EPOCH",
 )  # fmt: skip
-_ARCH_MAP = {
-    "x86_64": ("amd64", ""), "amd64": ("amd64", ""), "i386": ("386", ""), "i686": ("386", ""),
-    "aarch64": ("arm64", ""), "arm64": ("arm64", ""), "armv8l": ("arm64", ""),
-    "armv7l": ("arm", "v7"), "armv7": ("arm", "v7"), "armv6l": ("arm", "v6"),
-    "ppc64le": ("ppc64le", ""), "s390x": ("s390x", ""), "riscv64": ("riscv64", ""),
-    "mips64": ("mips64", ""), "loongarch64": ("loong64", ""),
-}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Platform:
-    """An OCI platform (``os/arch[/variant]``), normalised the way containerd does."""
-
-    os: str = "linux"
-    architecture: str = "amd64"
-    variant: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> Platform:
-        """``linux/arm64``, ``linux/arm/v7``, ``amd64`` … (DockerfileError when malformed)."""
-        parts = text.strip().lower().split("/")
-        if not text.strip() or any(not p for p in parts) or len(parts) > 3:
-            raise DockerfileError(f'"{text}": unknown operating system or architecture: invalid argument', file=None)
-        if len(parts) == 1:
-            parts = ["linux", *parts]
-        os_, arch = parts[0], parts[1]
-        arch, variant = _ARCH_MAP.get(arch, (arch, ""))
-        if len(parts) == 3:
-            variant = parts[2]
-        if arch == "arm64" and variant == "v8":
-            variant = ""
-        if arch == "arm" and not variant:
-            variant = "v7"
-        return cls(os_, arch, variant)
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+def parse_platform(text: str) -> Platform:
+    """``linux/arm64``, ``linux/arm/v7``, ``amd64`` … (DockerfileError when malformed)."""
+    try:
+        return Platform.parse(text.strip())
+    except ReferenceFormatError:
+        raise DockerfileError(
+            f'"{text}": unknown operating system or architecture: invalid argument', file=None
+        ) from None
 
 
 def default_platform() -> Platform:
     """The build host as BuildKit reports it: Linux with the host CPU architecture."""
-    arch, variant = _ARCH_MAP.get(_platform.machine().lower(), (_platform.machine().lower(), ""))
-    return Platform("linux", arch or "amd64", variant)
+    return Platform.host()
 
 
 def platform_args(build: Platform, target: Platform) -> dict[str, str]:
@@ -220,23 +194,12 @@ def _stage_env(args: dict[str, str], env: dict[str, str]) -> dict[str, str]:
     return merged
 
 
-_REF_RE = re.compile(
-    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?/)?"
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
-)
-
-
 def _reference_problem(text: str) -> str | None:
     """Why ``text`` is not an image reference (None when it is one)."""
-    try:  # the shared reference parser when present; else the distribution grammar
-        from nbcontainer.oci.reference import Reference  # type: ignore[import-not-found]
-    except Exception:
-        return None if _REF_RE.match(text) else "invalid reference format"
     try:
         Reference.parse(text)
-    except Exception as exc:
-        return getattr(exc, "message", None) or str(exc) or "invalid reference format"
+    except ReferenceFormatError as exc:
+        return exc.message
     return None
 
 
@@ -260,13 +223,13 @@ def build_plan(
     bplat = (
         build_platform
         if isinstance(build_platform, Platform)
-        else Platform.parse(build_platform)
+        else parse_platform(build_platform)
         if build_platform
         else default_platform()
     )
     try:
         tplat = (
-            platform if isinstance(platform, Platform) else Platform.parse(platform) if platform else bplat
+            platform if isinstance(platform, Platform) else parse_platform(platform) if platform else bplat
         )
     except DockerfileError as exc:
         raise DockerfileError(f"failed to parse target platform: {exc.message}", file=tree.filename) from None
@@ -329,7 +292,7 @@ def build_plan(
         if plat:
             plat = _expand(ctx, node, plat, meta_env, prefix=f"failed to process arguments for platform {plat}: ")
             try:
-                Platform.parse(plat)
+                parse_platform(plat)
             except DockerfileError as exc:
                 raise ctx.error(node, f"failed to parse platform {plat}: {exc.message}", frm.platform) from None
         if base != "scratch" and base.lower() not in names:
