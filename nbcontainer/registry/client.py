@@ -235,9 +235,7 @@ class RegistryClient:
             return Descriptor(media_type, dig, len(data))
         return Descriptor(media_type, Digest.parse(digest), int(size) if size.isdigit() else 0)
 
-    def put_manifest(
-        self, repo: str, ref: str, data: bytes, media_type: str, *, push_scope: bool = True,
-    ) -> Digest:
+    def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> Digest:
         resp = self.request(
             "PUT", f"/v2/{repo}/manifests/{ref}", scopes=(repo_scope(repo, "pull", "push"),),
             headers={"Content-Type": media_type}, body=data, ok=(200, 201, 202),

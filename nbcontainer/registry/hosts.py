@@ -21,7 +21,7 @@ import ipaddress
 import json
 import os
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 DOCKER_HUB_DOMAINS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
@@ -79,7 +79,6 @@ class RegistrySettings:
     insecure: tuple[str, ...] = ()
     mirrors: tuple[str, ...] = ()
     certs_dirs: tuple[Path, ...] = ()
-    extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls) -> RegistrySettings:

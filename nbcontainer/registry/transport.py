@@ -124,10 +124,6 @@ class Response:
         return self.headers.get(name)
 
 
-def _connection_error(exc: BaseException) -> bool:
-    return isinstance(exc, HTTPError | ConnectionError | TimeoutError | OSError)
-
-
 class Transport:
     """Connections for one client: a pool manager whose pools carry each host's TLS context."""
 
@@ -166,7 +162,7 @@ class Transport:
 
     # ------------------------------------------------------------------ requests
     def _send(
-        self, method: str, url: str, headers: Mapping[str, str], body: Any, stream: bool,
+        self, method: str, url: str, headers: Mapping[str, str], body: Any,
     ) -> urllib3.BaseHTTPResponse:
         parts = urlsplit(url)
         host = parts.netloc
@@ -227,7 +223,7 @@ class Transport:
     ) -> Response:
         for _ in range(6):
             payload = body() if callable(body) else body
-            raw = self._send(method, url, headers, payload, stream=True)
+            raw = self._send(method, url, headers, payload)
             if not follow or raw.status not in REDIRECT_STATUSES or not raw.headers.get("Location"):
                 return Response(raw, url)
             target = urljoin(url, raw.headers["Location"])

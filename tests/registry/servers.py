@@ -10,7 +10,6 @@ import datetime as dt
 import http.client
 import http.server
 import json
-import os
 import re
 import secrets
 import socket
@@ -403,6 +402,3 @@ def _rst(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
 
-
-def env_without_secrets() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()}
