@@ -466,8 +466,9 @@ def apply_layer(
         warnings=_warnings or _Warnings(),
     )
     try:
-        applier.run(TarReader(stream))
-        stream.drain()
+        reader = TarReader(stream)
+        applier.run(reader)
+        reader.drain()
     finally:
         if not isinstance(layer, LayerStream):
             stream.close()

@@ -23,7 +23,9 @@ def layer_info(src: str | os.PathLike[str] | BinaryIO, *, check_tar: bool = True
             reader = TarReader(stream)
             for _ in reader.entries():
                 pass
-        stream.drain()
+            reader.drain()
+        else:
+            stream.drain()
         return LayerInfo(
             digest=Digest("sha256", stream.digest_hex),
             diff_id=Digest("sha256", stream.diff_id_hex),

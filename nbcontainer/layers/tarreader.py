@@ -48,11 +48,15 @@ class TarEntry:
 
     @property
     def display(self) -> str:
-        return os.fsdecode(self.name).replace("\0", "\\0")
+        return os.fsdecode(self.name)
 
 
 def _corrupt(msg: str, entry: str | None, offset: int) -> UnsafeLayerError:
-    where = f"layer entry {entry!r}" if entry else f"tar header at offset {offset}"
+    where = (
+        f"layer entry {entry!r} (tar header at offset {offset})"
+        if entry
+        else (f"tar header at offset {offset}")
+    )
     return UnsafeLayerError(f"corrupt layer: {where}: {msg}", entry=entry)
 
 
@@ -117,7 +121,9 @@ class TarReader:
         self.offset = 0  # bytes consumed from the stream
         self._remaining = 0  # data bytes of the current entry not yet consumed
         self._padding = 0
-        self._current = ""
+        self._current = ""  # the entry being read, or the last one while reading a header
+        self._in_header = False
+        self._draining = False
         self.ended_cleanly = False  # saw the end-of-archive zero block
 
     # -- buffer
@@ -133,9 +139,9 @@ class TarReader:
         except UnsafeLayerError:
             raise
         except LayerError as e:  # decompression failure: say where in the archive
-            entry = self._current or None
-            where = f" (in layer entry {entry!r})" if entry else ""
-            raise UnsafeLayerError(f"{e.message}{where}", entry=entry, hint=e.hint) from None
+            raise UnsafeLayerError(
+                f"{e.message} ({self._where()})", entry=self._current or None, hint=e.hint
+            ) from None
         self._end += got
         return got
 
@@ -163,14 +169,29 @@ class TarReader:
         self.offset += n
         return data
 
+    def _where(self) -> str:
+        entry = self._current
+        if self._draining:
+            return f"detected at the end of the layer, after layer entry {entry!r}"
+        if self._in_header:
+            after = f", after layer entry {entry!r}" if entry else ""
+            return f"in the tar header at offset {self.offset}{after}"
+        return f"in the data of layer entry {entry!r}"
+
     def _truncated(self) -> UnsafeLayerError:
-        entry = self._current or None
-        where = f"layer entry {entry!r}" if entry else f"offset {self.offset}"
         return UnsafeLayerError(
-            f"truncated layer: the archive ends inside {where}",
-            entry=entry,
+            f"truncated layer: the archive ends {self._where()}",
+            entry=self._current or None,
             hint="the blob is incomplete; pull or build it again",
         )
+
+    def drain(self) -> None:
+        """Read what follows the end of the archive: trailers and checksums of the
+        compression are verified only there."""
+        self._draining = True
+        self._start = self._end = 0
+        while self._fill():
+            self._start = self._end = 0
 
     # -- data of the current entry
     def copy_to(self, fd: int) -> int:
@@ -219,6 +240,7 @@ class TarReader:
             if self._remaining or self._padding:
                 self.skip()
             offset = self.offset
+            self._in_header = True
             block = self._read_exact(BLOCKSIZE)
             if block is None:
                 return  # end of stream without end-of-archive blocks: tolerated, like Go/docker
@@ -247,6 +269,7 @@ class TarReader:
                 continue
             pax, long_name, long_link = {}, None, None
             self._current = entry.display
+            self._in_header = False
             # Only regular files carry data; the size of header-only types is ignored (as Go
             # and tarfile do).
             data = entry.size if kind == REGULAR else 0
@@ -263,7 +286,7 @@ class TarReader:
         long_link: bytes | None,
     ) -> TarEntry:
         raw_name = block[0:100].split(b"\0", 1)[0]
-        shown = os.fsdecode(raw_name) or None
+        shown = os.fsdecode(raw_name) or self._current or None
         stored = _number(block[148:156], "checksum", shown or "", offset)
         unsigned = sum(block[:148]) + 256 + sum(block[156:])
         if stored != unsigned:  # some old writers summed signed chars
