@@ -18,6 +18,7 @@ from .oci.descriptor import Descriptor
 from .oci.manifest import Index, Manifest
 from .oci.platform import Platform
 from .oci.reference import Reference
+from .progress import ProgressFn, null_progress
 from .store import FsckReport, PruneReport, Store, docker_archive, oci_layout
 from .store import fsck as _fsck
 from .store import prune as _prune
@@ -145,6 +146,38 @@ def apply_changes(config: ContainerConfig, changes: Sequence[str]) -> ContainerC
     return apply_config_changes(config, changes)
 
 
+# ---------------------------------------------------------------------------- registries
+def pull(
+    ref: str, *, platform: str | None = None, all_platforms: bool = False,
+    progress: ProgressFn | None = None, tls_verify: bool | None = None,
+    store: Store | None = None,
+) -> Image:
+    """``docker pull``: fetch an image (or, with ``all_platforms``, a whole index)."""
+    from . import registry
+
+    st = get_store(store)
+    plat = Platform.parse(platform) if platform else None
+    digest = registry.pull(st, ref, platform=plat, all_platforms=all_platforms,
+                           progress=progress or null_progress, tls_verify=tls_verify)
+    img = Image(st, st.image_by_digest(digest, plat), None)
+    return Image.load(st, str(Reference.parse(ref))) if img.tags else img
+
+
+def push(
+    name: str, dest: str | None = None, *, progress: ProgressFn | None = None,
+    digestfile: str | Path | None = None, tls_verify: bool | None = None,
+    store: Store | None = None,
+) -> str:
+    """``docker push``: upload an image to ``dest`` (default: its own name). Returns the
+    manifest digest the registry now serves."""
+    from . import registry
+
+    st = get_store(store)
+    digest = registry.push(st, name, dest, progress=progress or null_progress,
+                           digestfile=digestfile, tls_verify=tls_verify)
+    return str(digest)
+
+
 # ---------------------------------------------------------------------------- inspect
 def inspect_image(img: Image) -> dict[str, Any]:
     """``docker inspect``'s shape, plus the manifest (what registries see)."""
@@ -243,5 +276,5 @@ def host_summary() -> str:
 
 __all__ = [
     "Image", "Index", "fsck", "get_store", "image", "images", "import_image", "inspect", "load",
-    "prune", "rmi", "save", "tag",
+    "prune", "pull", "push", "rmi", "save", "tag",
 ]

@@ -21,6 +21,7 @@ from pathlib import Path
 from . import __version__, api, humanize
 from .errors import NbcontainerError
 from .oci.reference import Reference
+from .progress import ProgressEvent
 from .store import Store
 
 
@@ -225,6 +226,143 @@ def _run_fsck(a: argparse.Namespace, st: Store) -> int:
     return 0 if r.ok else 1
 
 
+class TransferPrinter:
+    """Renders registry progress events docker-style: one line per finished blob and, on a
+    terminal, a single status line updated in place for the blobs in flight."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.inflight: dict[str, tuple[int, int | None]] = {}
+
+    def _status(self) -> None:
+        if not self.tty:
+            return
+        parts = [f"{i[7:19]} {humanize.size(c)}/{humanize.size(t) if t else '?'}"
+                 for i, (c, t) in list(self.inflight.items())[:4]]
+        self.stream.write("\r\x1b[K" + "  ".join(parts))
+        self.stream.flush()
+
+    def _line(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def __call__(self, e: ProgressEvent) -> None:
+        if e.kind in ("start", "progress"):
+            self.inflight[e.id] = (e.current, e.total)
+            self._status()
+        elif e.kind in ("done", "skipped"):
+            self.inflight.pop(e.id, None)
+            short = e.id[7:19] if e.id.startswith("sha256:") else e.id
+            self._line(f"{short}: {e.message}")
+            self._status()
+        elif e.kind in ("info", "error"):
+            self._line(e.message)
+
+
+def _conf_pull(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ref", metavar="NAME[:TAG|@DIGEST]")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the image name")
+    p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform index")
+    p.add_argument("-a", "--all-platforms", action="store_true",
+                   help="keep the whole index with every platform's image")
+    p.add_argument("--tls-verify", default=None, type=_bool, metavar="BOOL",
+                   help="verify the registry's TLS certificate (default: true)")
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _run_pull(a: argparse.Namespace, st: Store) -> int:
+    api.pull(a.ref, platform=a.platform, all_platforms=a.all_platforms,
+             progress=None if a.quiet else TransferPrinter(sys.stdout), tls_verify=a.tls_verify,
+             store=st)
+    _out(str(Reference.parse(a.ref)) if a.quiet else "")
+    return 0
+
+
+def _conf_push(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME[:TAG]", help="a local image (its name is the destination)")
+    p.add_argument("dest", metavar="DESTINATION", nargs="?",
+                   help="push under another name (like skopeo copy)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--digestfile", help="write the pushed manifest digest to this file")
+    p.add_argument("--tls-verify", default=None, type=_bool, metavar="BOOL")
+
+
+def _run_push(a: argparse.Namespace, st: Store) -> int:
+    digest = api.push(a.name, a.dest, progress=None if a.quiet else TransferPrinter(sys.stdout),
+                      digestfile=a.digestfile, tls_verify=a.tls_verify, store=st)
+    if a.quiet:
+        _out(digest)
+    return 0
+
+
+def _conf_login(p: argparse.ArgumentParser) -> None:
+    p.add_argument("registry", metavar="SERVER", nargs="?", default="docker.io")
+    p.add_argument("-u", "--username")
+    p.add_argument("-p", "--password", help="insecure: prefer --password-stdin")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--tls-verify", default=None, type=_bool, metavar="BOOL")
+
+
+def _run_login(a: argparse.Namespace, st: Store) -> int:
+    from getpass import getpass
+
+    from . import registry
+
+    user = a.username or (input("Username: ") if sys.stdin.isatty() else None)
+    if not user:
+        raise NbcontainerError("a username is required", hint="pass -u USER")
+    if a.password_stdin:
+        password = sys.stdin.read().rstrip("\n")
+    elif a.password is not None:
+        sys.stderr.write("WARNING! Using --password via the CLI is insecure. "
+                         "Use --password-stdin.\n")
+        password = a.password
+    elif sys.stdin.isatty():
+        password = getpass("Password: ")
+    else:
+        raise NbcontainerError("no password given", hint="use --password-stdin")
+    where = registry.login(a.registry, user, password, tls_verify=a.tls_verify)
+    _out(f"Login Succeeded ({where})")
+    return 0
+
+
+def _conf_logout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("registry", metavar="SERVER", nargs="?", default="docker.io")
+
+
+def _run_logout(a: argparse.Namespace, st: Store) -> int:
+    from . import registry
+
+    if registry.logout(a.registry):
+        _out(f"Removing login credentials for {a.registry}")
+    else:
+        _out(f"Not logged in to {a.registry}")
+    return 0
+
+
+def _conf_ls(p: argparse.ArgumentParser) -> None:
+    p.add_argument("repository", metavar="REPOSITORY", help="e.g. localhost:5000/app")
+    p.add_argument("--tls-verify", default=None, type=_bool, metavar="BOOL")
+
+
+def _run_ls(a: argparse.Namespace, st: Store) -> int:
+    from . import registry
+
+    for t in registry.list_tags(a.repository, tls_verify=a.tls_verify):
+        _out(t)
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("images", "list images in the local store", _conf_images, _run_images),
     Command("import", "create an image from a root filesystem directory or tarball",
@@ -236,6 +374,12 @@ COMMANDS: list[Command] = [
     Command("load", "load images from a tar archive or OCI layout directory", _conf_load, _run_load),
     Command("prune", "remove blobs no image references", _conf_prune, _run_prune),
     Command("fsck", "verify every blob in the store; quarantine corrupt ones", _conf_fsck, _run_fsck),
+    Command("pull", "download an image from a registry", _conf_pull, _run_pull),
+    Command("push", "upload an image to a registry", _conf_push, _run_push),
+    Command("login", "log in to a registry (stores credentials like docker login)",
+            _conf_login, _run_login),
+    Command("logout", "remove stored credentials for a registry", _conf_logout, _run_logout),
+    Command("ls", "list the tags of a repository in a registry", _conf_ls, _run_ls),
 ]
 
 

@@ -133,6 +133,13 @@ class Image:
         return api.save([str(self.ref) if self.ref else str(self.digest)], path, format=format,
                         store=self._store)
 
+    def push(self, dest: str | None = None, **kw: Any) -> str:
+        """Upload to ``dest`` (default: this image's own name); returns the manifest digest."""
+        from . import api
+
+        return api.push(str(self.ref) if self.ref else str(self.digest), dest,
+                        store=self._store, **kw)
+
     def inspect(self) -> dict[str, Any]:
         from . import api
 
