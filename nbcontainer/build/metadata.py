@@ -56,7 +56,13 @@ def shell_of(config: ContainerConfig) -> tuple[str, ...]:
 
 def command_argv(config: ContainerConfig, command: Sequence[str], prepend_shell: bool) -> tuple[str, ...]:
     """The argv of a shell-form (``SHELL`` + command) or exec-form instruction."""
-    return (*shell_of(config), *command) if prepend_shell else tuple(command)
+    return command_argv_for(shell_of(config), command, prepend_shell)
+
+
+def command_argv_for(shell: Sequence[str], command: Sequence[str],
+                     prepend_shell: bool) -> tuple[str, ...]:
+    """BuildKit's ``withShell``: the shell plus the command words joined by spaces."""
+    return (*shell, " ".join(command)) if prepend_shell else tuple(command)
 
 
 def expand_ports(instr: Expose) -> list[str]:

@@ -1,0 +1,174 @@
+"""``build()`` and ``run()``: the builder's entry points for the Python API, CLI and notebook."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from ..dockerfile import parse
+from ..errors import BuildError
+from ..oci.platform import Platform
+from ..oci.reference import Reference
+from ..progress import ProgressFn
+from ..store import Store
+from .builder import Builder, export_image
+from .context import BuildContext
+
+SecretSpec = str | tuple[str, bytes]
+
+
+def parse_secret(spec: str) -> tuple[str, bytes]:
+    """``id=ID[,src=FILE|,env=VAR]`` (docker build --secret) → (id, bytes). Without src/env
+    the id names an environment variable, then a file of that name (buildx's rule)."""
+    fields: dict[str, str] = {}
+    for part in spec.split(","):
+        k, sep, v = part.partition("=")
+        if not sep:
+            raise BuildError(f"invalid secret {spec!r}", hint="use id=ID,src=FILE or id=ID,env=VAR")
+        fields[k.strip().lower()] = v.strip()
+    sid = fields.get("id")
+    src = fields.get("src") or fields.get("source")
+    env = fields.get("env")
+    if not sid:
+        sid = env or (os.path.basename(src) if src else None)
+    if not sid:
+        raise BuildError(f"secret {spec!r} has no id")
+    if src:
+        try:
+            return sid, Path(src).expanduser().read_bytes()
+        except OSError as exc:
+            raise BuildError(f"secret {sid}: cannot read {src}: {exc.strerror}") from None
+    name = env or sid
+    if name in os.environ:
+        return sid, os.environ[name].encode()
+    if not env and os.path.isfile(sid):
+        return sid, Path(sid).read_bytes()
+    raise BuildError(f"secret {sid}: environment variable {name} is not set")
+
+
+def _secrets(secrets: Sequence[SecretSpec] | Mapping[str, bytes | str]) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    if isinstance(secrets, Mapping):
+        items = list(secrets.items())
+    else:
+        items = [parse_secret(s) if isinstance(s, str) else s for s in secrets]
+    for k, v in items:
+        out[k] = v.encode() if isinstance(v, str) else bytes(v)
+    return out
+
+
+def _dockerfile(source: str | os.PathLike[str], context: Path) -> tuple[str, str]:
+    """(text, name relative to the context) from Dockerfile text or a path."""
+    if isinstance(source, os.PathLike) or ("\n" not in str(source) and
+                                           len(str(source)) < 4096 and
+                                           (Path(source).is_file() or
+                                            (context / str(source)).is_file())):
+        path = Path(source)
+        if not path.is_file():
+            path = context / path
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise BuildError(f"cannot read Dockerfile {path}: {exc.strerror}") from None
+        try:
+            name = str(path.resolve().relative_to(context.resolve()))
+        except ValueError:
+            name = str(path)
+        return text, name
+    return str(source), "Dockerfile"
+
+
+def _epoch(build_args: Mapping[str, str], plan_meta: Mapping[str, str | None]) -> int | None:
+    raw = build_args.get("SOURCE_DATE_EPOCH") or plan_meta.get("SOURCE_DATE_EPOCH") or \
+        os.environ.get("SOURCE_DATE_EPOCH")
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise BuildError(f"SOURCE_DATE_EPOCH must be an integer, got {raw!r}") from None
+
+
+def check_platform(platform: str | Platform | None) -> Platform:
+    host = Platform.host()
+    if platform is None:
+        return host
+    wanted = platform if isinstance(platform, Platform) else Platform.parse(str(platform))
+    if (wanted.os, wanted.architecture) != (host.os, host.architecture) or (
+            wanted.variant and wanted.variant != host.variant):
+        raise BuildError(f"cannot build for {wanted} on this {host} machine",
+                         hint="only the native platform is supported (no emulation)")
+    return host
+
+
+def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = ".",
+          tags: Sequence[str] = (), build_args: Mapping[str, str] | None = None,
+          target: str | None = None, no_cache: bool = False, store: Store | None = None,
+          progress: ProgressFn | None = None,
+          secrets: Sequence[SecretSpec] | Mapping[str, bytes | str] = (),
+          platform: str | Platform | None = None, *, builder: Builder | None = None) -> Any:
+    """Build ``dockerfile`` (text, or a path to one) with ``context``; returns the Image."""
+    from ..api import get_store
+    from ..image import Image
+
+    st = store if store is not None else get_store()
+    ctx_dir = Path(context)
+    if not ctx_dir.is_dir():
+        raise BuildError(f"build context {str(ctx_dir)!r} is not a directory")
+    plat = check_platform(platform)
+    text, name = _dockerfile(dockerfile, ctx_dir)
+    args = dict(build_args or {})
+    for t in tags:
+        Reference.parse(t)  # fail before building, not after
+    plan = parse(text, build_args=args, target=target, filename=name)
+    epoch = _epoch(args, plan.meta_args)
+    own = builder is None
+    b = builder or Builder(st, progress=progress, no_cache=no_cache, secrets=_secrets(secrets),
+                           platform=plat)
+    try:
+        ctx = BuildContext.open(ctx_dir, name, b.stat_cache)
+        with st.operation():
+            result = b.build_plan(plan, ctx, epoch)
+            digest = export_image(st, result.state, tags)
+    finally:
+        if own:
+            b.close()
+    return Image.load(st, tags[0] if tags else str(digest))
+
+
+def run(image: str, command: Sequence[str] | None = None, *, store: Store | None = None,
+        env: Mapping[str, str] | None = None, network: Literal["host", "none"] = "host",
+        user: str | None = None, workdir: str | None = None, entrypoint: Sequence[str] | None = None,
+        output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
+        timeout: float | None = None) -> int:
+    """Run an image's entrypoint/cmd (or ``command``) in the sandbox; returns the exit code.
+    The container's changes are thrown away (``--rm`` is the only mode)."""
+    from ..api import get_store
+    from .sandbox import Sandbox, run_container
+
+    st = store if store is not None else get_store()
+    sandbox = Sandbox()
+    b = Builder(st, sandbox=sandbox)
+    try:
+        state, _ = b.image_state(image)
+        lowers = b.lowers(state)
+        scratch = b.snapshots.scratch()
+        try:
+            result = run_container(
+                lowers, state.config.to_dict(), list(command) if command else None,
+                entrypoint=entrypoint, env=env, user=user, workdir=workdir, network=network,
+                output=output or _stdout, stdin=stdin, timeout=timeout, scratch=scratch,
+                sandbox=sandbox)
+        finally:
+            b.privileged.remove(scratch)
+        return result.exit_code
+    finally:
+        sandbox.close()
+
+
+def _stdout(chunk: bytes) -> None:
+    sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()

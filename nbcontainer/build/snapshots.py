@@ -1,0 +1,122 @@
+"""Extracted filesystems in the store, keyed by layer chain id, shared and read-only.
+
+Two kinds live side by side under ``<store>/build/snapshots-<ids>/``:
+
+* ``flat/<chain>``: the whole chain extracted into one tree (a base image from a registry);
+* ``diff/<chain>``: one layer in overlayfs format on top of its parent chain; a RUN's upper
+  dir (whiteouts as char 0:0, opaque xattrs) is kept as is, because an upper dir is a valid
+  lower dir, so later RUNs stack it without re-extracting anything.
+
+A chain's lower dirs are found by walking down from its top: diff snapshots until a flat one
+(or the bottom). When something is missing (pruned, or a layer that came from the cache of
+another store), the chain is extracted flat once. Snapshots are published by rename, so a
+reader never sees a half-written one; ``<ids>`` separates root and rootless (id-shifted) trees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..oci.digest import Digest
+from ..store import Store
+from .nsexec import Privileged
+
+MAX_LOWERS = 48  # overlay's option string is one page; stay well below it
+_SHORT = 24  # hex chars of a chain id in a directory name (keeps lowerdir= short)
+
+
+def chain_ids(diff_ids: Sequence[Digest]) -> list[Digest]:
+    """OCI chain ids: ``chain(n) = sha256(chain(n-1) + " " + diff_id(n))``."""
+    out: list[Digest] = []
+    for d in diff_ids:
+        if not out:
+            out.append(d)
+        else:
+            out.append(Digest.of(f"{out[-1]} {d}".encode()))
+    return out
+
+
+class Snapshots:
+    def __init__(self, store: Store, privileged: Privileged, ids_tag: str) -> None:
+        self.store = store
+        self.privileged = privileged
+        self.root = store.home / "build" / f"snapshots-{ids_tag}"
+        self.tmp = self.root / "tmp"
+        for d in (self.root / "flat", self.root / "diff", self.tmp):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def _dir(self, kind: str, chain: Digest) -> Path:
+        return self.root / kind / chain.hex[:_SHORT]
+
+    def flat(self, chain: Digest) -> Path | None:
+        p = self._dir("flat", chain) / "fs"
+        return p if p.is_dir() else None
+
+    def diff(self, chain: Digest) -> Path | None:
+        p = self._dir("diff", chain) / "fs"
+        return p if p.is_dir() else None
+
+    def scratch(self) -> Path:
+        """A fresh private directory on the snapshots' filesystem (for uppers and COPYs)."""
+        d = self.tmp / secrets.token_hex(6)
+        d.mkdir()
+        return d
+
+    def publish_diff(self, chain: Digest, tree: Path) -> Path:
+        """Move ``tree`` (an upper or COPY dir) in as the diff snapshot of ``chain``."""
+        return self._publish("diff", chain, tree)
+
+    def _publish(self, kind: str, chain: Digest, tree: Path) -> Path:
+        final = self._dir(kind, chain)
+        holder = self.tmp / f"pub-{secrets.token_hex(6)}"
+        holder.mkdir()
+        os.rename(tree, holder / "fs")
+        (holder / "meta.json").write_text(json.dumps({"chain": str(chain), "kind": kind}))
+        try:
+            os.rename(holder, final)
+        except OSError:  # another build published it first: theirs is as good as ours
+            self.privileged.remove(holder)
+        return final / "fs"
+
+    def lowers(self, layers: Sequence[tuple[Digest, Digest]]) -> list[Path]:
+        """Lower dirs (top first) for layers ``(blob digest, diff_id)``, bottom first; the
+        flat chain is extracted when the diff snapshots don't reach down."""
+        if not layers:
+            return []
+        chains = chain_ids([d for _, d in layers])
+        out: list[Path] = []
+        for k in range(len(chains) - 1, -1, -1):
+            flat = self.flat(chains[k])
+            if flat is not None:
+                out.append(flat)
+                return out
+            diff = self.diff(chains[k])
+            if diff is None or len(out) >= MAX_LOWERS:
+                break
+            out.append(diff)
+        else:
+            return out
+        return [self.materialize(layers, chains[-1])]
+
+    def materialize(self, layers: Sequence[tuple[Digest, Digest]], chain: Digest) -> Path:
+        existing = self.flat(chain)
+        if existing is not None:
+            return existing
+        work = self.scratch()
+        target = work / "fs"
+        target.mkdir()
+        try:
+            self.privileged.extract(target, [self.store.blobs.path(b) for b, _ in layers])
+            return self._publish("flat", chain, target)
+        finally:
+            self.privileged.remove(work)
+
+
+def ids_tag(idmap_lines: str) -> str:
+    """Name of the snapshot set for one id mapping (root's identity map is ``root``)."""
+    return hashlib.sha256(idmap_lines.encode()).hexdigest()[:12]
