@@ -270,6 +270,28 @@ def load(source: str | Path, *, store: Store | None = None) -> list[tuple[str, l
     return [(str(d), t) for d, t in loaded]
 
 
+# ---------------------------------------------------------------------------- build / run
+def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str] = (),
+          build_args: dict[str, str] | None = None, target: str | None = None,
+          no_cache: bool = False, store: Store | None = None, progress: ProgressFn | None = None,
+          secrets: Any = (), platform: str | None = None) -> Image:
+    """``docker build``: a Dockerfile (text or path) and a context directory → an Image."""
+    from .build.api import build as _build
+
+    return _build(dockerfile, context, tags=tags, build_args=build_args, target=target,
+                  no_cache=no_cache, store=get_store(store), progress=progress,
+                  secrets=secrets, platform=platform)
+
+
+def run(image: str, command: Sequence[str] | None = None, *, store: Store | None = None,
+        env: dict[str, str] | None = None, network: str = "host", **kw: Any) -> int:
+    """``docker run --rm``: run an image's entrypoint/cmd in the sandbox; the exit code."""
+    from .build.api import run as _run
+
+    return _run(image, command, store=get_store(store), env=env,
+                network="none" if network == "none" else "host", **kw)
+
+
 def host_summary() -> str:
     return f"{sys.platform}/{_pyplatform.machine()}"
 

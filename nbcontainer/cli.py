@@ -363,6 +363,88 @@ def _run_ls(a: argparse.Namespace, st: Store) -> int:
     return 0
 
 
+def _conf_build(p: argparse.ArgumentParser) -> None:
+    p.add_argument("context", metavar="CONTEXT", nargs="?", default=".")
+    p.add_argument("-t", "--tag", action="append", default=[], help="name:tag (repeatable)")
+    p.add_argument("-f", "--file", help="Dockerfile (default: CONTEXT/Dockerfile)")
+    p.add_argument("--build-arg", action="append", default=[], metavar="K=V")
+    p.add_argument("--target", help="build this stage")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--platform", help="only the native platform is supported")
+    p.add_argument("--secret", action="append", default=[],
+                   help="id=ID,src=FILE or id=ID,env=VAR (RUN --mount=type=secret)")
+    p.add_argument("--output", "-o", help="type=oci|docker|local,dest=PATH")
+    p.add_argument("--iidfile", help="write the image id to this file")
+    p.add_argument("--progress", choices=("auto", "plain", "quiet"), default="auto")
+    p.add_argument("-q", "--quiet", action="store_true", help="same as --progress=quiet")
+
+
+def _run_build(a: argparse.Namespace, st: Store) -> int:
+    from .build.render import PlainRenderer
+
+    args = {}
+    for item in a.build_arg:
+        k, sep, v = item.partition("=")
+        if sep:
+            args[k] = v
+        elif k in os.environ:
+            args[k] = os.environ[k]
+    dockerfile = a.file or str(Path(a.context) / "Dockerfile")
+    quiet = a.quiet or a.progress == "quiet"
+    img = api.build(Path(dockerfile), a.context, tags=a.tag, build_args=args, target=a.target,
+                    no_cache=a.no_cache, store=st, secrets=a.secret, platform=a.platform,
+                    progress=None if quiet else PlainRenderer())
+    if a.output:
+        _build_output(img, a.output, st)
+    if a.iidfile:
+        Path(a.iidfile).write_text(str(img.id))
+    _out(str(img.id) if quiet else f"Successfully built {img.id.short}" +
+         "".join(f"\nSuccessfully tagged {Reference.parse(t).familiar}" for t in a.tag))
+    return 0
+
+
+def _build_output(img, spec: str, st: Store) -> None:
+    fields = dict(p.partition("=")[::2] for p in spec.split(","))
+    kind, dest = fields.get("type", "local"), fields.get("dest")
+    if not dest:
+        raise NbcontainerError(f"--output {spec!r} needs dest=PATH")
+    name = str(img.ref) if img.ref else str(img.digest)
+    if kind == "oci":
+        api.save([name], dest, format="oci-archive", store=st)
+    elif kind == "docker":
+        api.save([name], dest, format="docker-archive", store=st)
+    elif kind == "local":
+        from .layers import apply_layers
+
+        apply_layers(dest, [st.blobs.path(layer.digest) for layer in img.manifest.layers])
+    else:
+        raise NbcontainerError(f"unknown output type {kind!r}", hint="use oci, docker or local")
+
+
+def _conf_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="COMMAND")
+    p.add_argument("--rm", action="store_true", help="accepted; containers are always removed")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
+    p.add_argument("--network", choices=("host", "none"), default="host")
+    p.add_argument("-u", "--user")
+    p.add_argument("-w", "--workdir")
+    p.add_argument("--entrypoint")
+
+
+def _run_run(a: argparse.Namespace, st: Store) -> int:
+    env = {}
+    for item in a.env:
+        k, sep, v = item.partition("=")
+        if sep:
+            env[k] = v
+        elif k in os.environ:
+            env[k] = os.environ[k]
+    sys.stdout.flush()
+    return api.run(a.image, a.cmd or None, store=st, env=env, network=a.network, user=a.user,
+                   workdir=a.workdir, entrypoint=[a.entrypoint] if a.entrypoint else None)
+
+
 COMMANDS: list[Command] = [
     Command("images", "list images in the local store", _conf_images, _run_images),
     Command("import", "create an image from a root filesystem directory or tarball",
@@ -380,6 +462,8 @@ COMMANDS: list[Command] = [
             _conf_login, _run_login),
     Command("logout", "remove stored credentials for a registry", _conf_logout, _run_logout),
     Command("ls", "list the tags of a repository in a registry", _conf_ls, _run_ls),
+    Command("build", "build an image from a Dockerfile", _conf_build, _run_build),
+    Command("run", "run a command in a new container from an image", _conf_run, _run_run),
 ]
 
 
