@@ -123,9 +123,9 @@ def parse_chmod(text: str) -> Callable[[int, bool], int] | None:
 def _lookup(table: bytes | None, name: str, what: str) -> tuple[int, int]:
     for line in (table or b"").decode(errors="replace").splitlines():
         fields = line.split(":")
-        if len(fields) >= 4 and fields[0] == name:
+        if len(fields) >= 3 and fields[0] == name:
             try:
-                return int(fields[2]), int(fields[3])
+                return int(fields[2]), int(fields[3]) if what == "user" else -1
             except ValueError:
                 break
     raise BuildError(f"unable to find {what} {name}: no matching entries in "

@@ -86,12 +86,12 @@ def metadata_created_by(instr: Instruction, argv: Sequence[str] | None = None) -
             return f"CMD {go_q_list(argv or ())}"
         case Entrypoint():
             return f"ENTRYPOINT {go_q_list(argv or ())}"
-        case Env():
-            return "ENV " + " ".join(f"{kv.key}={kv.value}" for kv in instr.pairs)
         case Label():
             return "LABEL " + " ".join(f"{kv.key}={kv.value}" for kv in instr.pairs)
+        case Env():
+            return "ENV " + " ".join(f"{kv.key}={kv.value}" for kv in instr.pairs)
         case Expose():
-            ports = sorted(set(expand_ports(instr.ports)))
+            ports = sorted(set(expand_ports(instr)))
             return "EXPOSE map[" + " ".join(f"{p}:{{}}" for p in ports) + "]"
         case User():
             return f"USER {instr.user}"
