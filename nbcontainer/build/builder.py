@@ -214,8 +214,11 @@ class Builder:
                              f"{len(stored.manifest.layers)} layers")
         layers = tuple(LayerRef(d.digest, diff, d.size, d.media_type)
                        for d, diff in zip(stored.manifest.layers, cfg.diff_ids, strict=True))
+        config = cfg.config
+        if "PATH" not in config.env_dict():  # BuildKit and buildah give a base a default PATH
+            config = config.with_env("PATH", DEFAULT_PATH)
         state = ImageState(architecture=cfg.architecture, os=cfg.os, variant=cfg.variant,
-                           config=cfg.config, layers=layers, history=cfg.history,
+                           config=config, layers=layers, history=cfg.history,
                            created=cfg.created, author=cfg.author)
         result = (state, step_key("", "image", str(stored.digest)))
         self._image_states[name] = result

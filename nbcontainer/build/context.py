@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dockerfile import IgnoreMatcher
+from ..dockerfile import IgnoreMatcher, find_ignore_file, read_ignore_patterns
 from ..errors import BuildError
 
 RACY_NS = 2_000_000_000
@@ -103,7 +103,11 @@ class BuildContext:
 
     @classmethod
     def open(cls, root: Path, dockerfile: str, stat_cache: StatCache) -> BuildContext:
-        return cls(root, IgnoreMatcher.for_context(root, dockerfile), stat_cache)
+        # BuildKit sends the Dockerfile on its own, so unlike the legacy builder it does not
+        # force the Dockerfile and .dockerignore back into the context (buildah agrees).
+        ignore = find_ignore_file(root, dockerfile)
+        patterns = read_ignore_patterns(ignore.read_bytes()) if ignore else []
+        return cls(root, IgnoreMatcher(patterns), stat_cache)
 
     def excluded(self, rel: str) -> bool:
         return bool(rel) and self.ignore.excluded(rel)

@@ -1,0 +1,112 @@
+"""≥ 20 Dockerfiles built by nbcontainer and by ``buildah bud --isolation chroot --layers
+--network host``: flattened trees and configs must match (ignored differences: conftest.IGNORED).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from .conftest import BASE, buildah_result, comparable_config, our_result
+
+F = f"FROM {BASE}\n"
+
+
+def _tar(files: dict[str, bytes], gz: bool = False) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid = len(data), 0o640, 1000, 1000
+            tar.addfile(info, io.BytesIO(data))
+    raw = buf.getvalue()
+    return gzip.compress(raw, mtime=0) if gz else raw
+
+
+CASES: dict[str, tuple[str, dict[str, str | bytes]]] = {
+    "run-basic": (F + "RUN mkdir -p /a/b && echo hi > /a/b/f && ln -s /a/b/f /link\n", {}),
+    "env-arg-label": (F + "ARG V=1\nENV A=x B=\"y z\"\nLABEL l1=v1 \"l 2\"=v2\n"
+                      "RUN echo $V $A > /out\n", {}),
+    "cmd-entrypoint": (F + 'CMD ["sh"]\nENTRYPOINT ["/bin/echo"]\nCMD ["hello"]\n', {}),
+    "entrypoint-shell": (F + "ENTRYPOINT echo run\nUSER 1000:1000\nSTOPSIGNAL SIGINT\n"
+                         "EXPOSE 80 53/udp\nVOLUME /data\n", {}),
+    "copy-file-rename": (F + "COPY a.txt /dest.txt\nCOPY a.txt /dir/\n",
+                         {"a.txt": "aaa\n"}),
+    "copy-dir-contents": (F + "COPY src /dst\nCOPY src/ /dst2/\n",
+                          {"src/x": "x", "src/sub/y": "y", "src/sub/deeper/z": "z"}),
+    "copy-wildcards": (F + "COPY *.txt /txt/\nCOPY s?c/*.py /py/\n",
+                       {"a.txt": "a", "b.txt": "b", "c.md": "c", "src/m.py": "m",
+                        "src/n.pyc": "n"}),
+    "copy-existing-dir": (F + "RUN mkdir -p /existing\nCOPY a.txt /existing\n",
+                          {"a.txt": "a"}),
+    "copy-chown-names": (F + "COPY --chown=app:extra a.txt /o/a\nCOPY --chown=1000 d /od\n",
+                         {"a.txt": "a", "d/f": "f"}),
+    "copy-chmod-octal": (F + "COPY --chmod=0751 a.txt /m/a\nCOPY --chmod=600 d /md\n",
+                         {"a.txt": "a", "d/f": "f", "d/g/h": "h"}),
+    "dockerignore": (F + "COPY . /ctx/\n",
+                     {".dockerignore": "*.log\n!keep.log\nsecret/\nDockerfile\n",
+                      "a.log": "x", "keep.log": "k", "secret/s": "s", "ok/f": "f"}),
+    "dockerignore-nested": (F + "COPY . /ctx/\n",
+                            {".dockerignore": "**/*.tmp\nbuild\n!build/keep\n",
+                             "x/y/z.tmp": "t", "x/y/z.txt": "z", "build/a": "a",
+                             "build/keep": "k"}),
+    "stage-copy": (F.replace("\n", " AS build\n") + "RUN mkdir /out && echo b > /out/bin && "
+                   "chown 1000:2000 /out/bin && chmod 4755 /out/bin\n"
+                   + F + "COPY --from=build /out/bin /usr/local/bin/tool\n"
+                   "COPY --from=build /out /out2\n", {}),
+    "stage-index-and-scratch": ("FROM scratch AS files\nCOPY a.txt /a\n" + F +
+                                "COPY --from=0 /a /from-index\n", {"a.txt": "a"}),
+    "whiteout-file": (F + "RUN rm /bin/ls /etc/group\n", {}),
+    "opaque-dir": (F + "RUN mkdir -p /d/sub && echo 1 > /d/sub/f\n"
+                   "RUN rm -rf /d && mkdir /d && echo 2 > /d/new\n", {}),
+    "rename-dir": (F + "RUN mkdir -p /src/inner && echo f > /src/inner/f\n"
+                   "RUN mv /src /moved\n", {}),
+    "readd-after-delete": (F + "RUN echo one > /f\nRUN rm /f\nRUN echo two > /f\n", {}),
+    "links": (F + "RUN mkdir /l && echo t > /l/target && ln /l/target /l/hard && "
+              "ln -s target /l/soft && ln -s /nowhere /l/dangling\n", {}),
+    "add-archives": (F + "ADD a.tar /t1/\nADD b.tar.gz /t2/\nADD plain.txt /p/\n",
+                     {"a.tar": _tar({"pkg/x": b"x"}), "b.tar.gz": _tar({"y": b"yy"}, gz=True),
+                      "plain.txt": "p"}),
+    "workdir-used": (F + "WORKDIR /app/sub\nCOPY a.txt .\nRUN pwd > where\n",
+                     {"a.txt": "a"}),
+    "user-run": (F + "USER app\nRUN id -u > /tmp/id && id -g >> /tmp/id\nUSER root\n"
+                 "RUN chown app /tmp/id\n", {}),
+    "onbuild-stage": (F.replace("\n", " AS base\n") + "ONBUILD RUN echo trig > /trig\n"
+                      "FROM base\nRUN cat /trig > /seen\n", {}),
+    "shell-instruction": (F + 'SHELL ["/bin/sh", "-e", "-c"]\nRUN echo $0 > /sh\n', {}),
+    "env-in-copy-dest": (F + "ENV D=/envdest\nCOPY a.txt $D/\n", {"a.txt": "a"}),
+    "symlink-dest-parent": (F + "RUN mkdir /real && ln -s /real /lnk\nCOPY a.txt /lnk/\n",
+                            {"a.txt": "a"}),
+}
+
+
+# buildah's OCI format drops ONBUILD (IGNORED["config_keys"]); its Docker format keeps it.
+BUILDAH_FLAGS = {"onbuild-stage": ("--format", "docker")}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_as_buildah(diff_env, tmp_path: Path, name: str) -> None:
+    dockerfile, files = CASES[name]
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(dockerfile)
+    for rel, data in files.items():
+        p = ctx / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data if isinstance(data, bytes) else data.encode())
+    ours_tree, ours_cfg = our_result(diff_env, ctx, name)
+    theirs_tree, theirs_cfg = buildah_result(diff_env, ctx, name, BUILDAH_FLAGS.get(name, ()))
+    only_ours = {k: ours_tree[k] for k in ours_tree.keys() - theirs_tree.keys()}
+    only_theirs = {k: theirs_tree[k] for k in theirs_tree.keys() - ours_tree.keys()}
+    differ = {k: (ours_tree[k], theirs_tree[k]) for k in ours_tree.keys() & theirs_tree.keys()
+              if ours_tree[k] != theirs_tree[k]}
+    assert (only_ours, only_theirs, differ) == ({}, {}, {})
+    assert comparable_config(ours_cfg) == comparable_config(theirs_cfg)
+
+
+def test_enough_cases() -> None:
+    assert len(CASES) >= 20
