@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -31,10 +32,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nbcontainer.layers import Compression, write_layer  # noqa: E402
+from nbcontainer.layers import Compression, apply_layer, write_layer  # noqa: E402
 
 GENERATOR_VERSION = 2
 MB = 1_000_000
+WRITE_GZ = "nbcontainer write_layer tar+gzip"
+GNU_GZ = "tar -cf - . | gzip -6 > file"
+GNU_TAR = "tar -cf - . | cat > /dev/null"
 
 _WORDS = None
 
@@ -181,13 +185,26 @@ def warm(path: Path) -> None:
                         pass
 
 
-def best_of(runs: int, fn) -> tuple[float, object]:
-    best, result = float("inf"), None
+def _cpu() -> float:
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def best_of(runs: int, fn, before=None) -> tuple[float, float, object]:
+    """Best wall time of ``runs``, the CPU seconds (all threads and children) of that run."""
+    best, best_cpu, result = float("inf"), 0.0, None
     for _ in range(runs):
-        t0 = time.perf_counter()
+        if before is not None:
+            before()
+        c0, t0 = _cpu(), time.perf_counter()
         result = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
+        wall, cpu = time.perf_counter() - t0, _cpu() - c0
+        if wall < best:
+            best, best_cpu = wall, cpu
+    return best, best_cpu, result
 
 
 def shell(cmd: str, cwd: Path) -> None:
@@ -200,14 +217,25 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--tree", type=Path, help="use this tree instead of the generated one")
     ap.add_argument("--level", type=int, default=None, help="gzip level for nbcontainer")
+    ap.add_argument("--no-extract", action="store_true", help="skip the extraction rows")
     args = ap.parse_args()
 
     tree = args.tree or ensure_tree(args.size_mb)
     size, count = tree_bytes(tree)
     warm(tree)
-    print(f"tree: {tree}  {size / MB:.1f} MB in {count} entries, {os.cpu_count()} cpus")
+    load0 = os.getloadavg()[0]
+    print(
+        f"tree: {tree}  {size / MB:.1f} MB in {count} entries, {os.cpu_count()} cpus, "
+        f"load average {load0:.2f}"
+    )
     out_dir = Path(tempfile.mkdtemp(prefix="nbcontainer-bench-"))
-    rows: list[tuple[str, float, int]] = []
+    rows: list[tuple[str, float, float, int]] = []
+    n = [0]
+
+    def fresh() -> Path:
+        n[0] += 1
+        return out_dir / f"x{n[0]}"
+
     try:
 
         def nb(compression: Compression, suffix: str):
@@ -217,32 +245,47 @@ def main() -> int:
 
             return run
 
-        t, info = best_of(args.runs, nb(Compression.GZIP, "tar.gz"))
-        rows.append(("nbcontainer write_layer tar+gzip", t, info.size))
-        t, zinfo = best_of(args.runs, nb(Compression.ZSTD, "tar.zst"))
-        rows.append(("nbcontainer write_layer tar+zstd", t, zinfo.size))
-        t, tinfo = best_of(args.runs, nb(Compression.NONE, "tar"))
-        rows.append(("nbcontainer write_layer tar", t, tinfo.size))
-        t, _ = best_of(
-            args.runs, lambda: shell(f"tar -cf - . | gzip -6 > {out_dir}/gnu.tar.gz", tree)
-        )
-        rows.append(("tar -cf - . | gzip -6 > file", t, (out_dir / "gnu.tar.gz").stat().st_size))
-        t, _ = best_of(args.runs, lambda: shell("tar -cf - . | cat > /dev/null", tree))
-        rows.append(("tar -cf - . | cat > /dev/null", t, 0))
+        t, c, info = best_of(args.runs, nb(Compression.GZIP, "tar.gz"))
+        rows.append((WRITE_GZ, t, c, info.size))
+        t, c, zinfo = best_of(args.runs, nb(Compression.ZSTD, "tar.zst"))
+        rows.append(("nbcontainer write_layer tar+zstd", t, c, zinfo.size))
+        t, c, tinfo = best_of(args.runs, nb(Compression.NONE, "tar"))
+        rows.append(("nbcontainer write_layer tar (no compr.)", t, c, tinfo.size))
+        gnu_gz = out_dir / "gnu.tar.gz"
+        t, c, _ = best_of(args.runs, lambda: shell(f"tar -cf - . | gzip -6 > {gnu_gz}", tree))
+        rows.append((GNU_GZ, t, c, gnu_gz.stat().st_size))
+        t, c, _ = best_of(args.runs, lambda: shell("tar -cf - . | cat > /dev/null", tree))
+        rows.append((GNU_TAR, t, c, 0))
 
         # sanity: the layer we timed is what it claims to be
         digest = hashlib.sha256((out_dir / "layer.tar.gz").read_bytes()).hexdigest()
         assert digest == info.digest.hex, "digest mismatch"
+
+        if not args.no_extract:
+            # Each run extracts into a new directory; deleting happens after all runs
+            # (on a `discard` mount a big rm -rf slows the next run down).
+            layer = out_dir / "layer.tar.gz"
+            t, c, _ = best_of(args.runs, lambda: apply_layer(fresh(), layer), before=os.sync)
+            rows.append(("nbcontainer apply_layer (gzip)", t, c, 0))
+
+            def gnu_extract():
+                d = fresh()
+                d.mkdir()
+                shell(f"tar -xzf {layer} -C {d}", d)
+
+            t, c, _ = best_of(args.runs, gnu_extract, before=os.sync)
+            rows.append(("tar -xzf (same layer)", t, c, 0))
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
 
-    print(f"\n{'':38} {'seconds':>8} {'MB/s':>8} {'output MB':>10}")
-    for label, t, out_size in rows:
-        print(f"{label:38} {t:8.3f} {size / t / MB:8.1f} {out_size / MB:10.1f}")
-    speed = {label: size / t for label, t, _ in rows}
-    ours = speed["nbcontainer write_layer tar+gzip"]
-    vs_gzip = ours / speed["tar -cf - . | gzip -6 > file"]
-    vs_tar = ours / speed["tar -cf - . | cat > /dev/null"]
+    load1 = os.getloadavg()[0]
+    print(f"\n{'':40} {'seconds':>8} {'MB/s':>8} {'cpu s':>7} {'output MB':>10}")
+    for label, t, c, out_size in rows:
+        print(f"{label:40} {t:8.3f} {size / t / MB:8.1f} {c:7.2f} {out_size / MB:10.1f}")
+    speed = {label: size / t for label, t, _, _ in rows}
+    ours = speed[WRITE_GZ]
+    vs_gzip = ours / speed[GNU_GZ]
+    vs_tar = ours / speed[GNU_TAR]
     print()
     print(
         f"tar+gzip vs tar|gzip -6: {vs_gzip:5.2f}x  (target >= 5x)   "
@@ -252,6 +295,7 @@ def main() -> int:
         f"tar+gzip vs plain tar:   {vs_tar:5.2f}x  (target >= 0.4x) "
         f"{'PASS' if vs_tar >= 0.4 else 'FAIL'}"
     )
+    print(f"load average {load0:.2f} -> {load1:.2f} (other work on the machine skews the ratios)")
     print(f"diff_id {info.diff_id}  gzip digest {info.digest}")
     return 0
 

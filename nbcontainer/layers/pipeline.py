@@ -11,6 +11,7 @@ fixed pool bounds memory (a few MiB whatever the layer size).
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,18 @@ _SPARE_MAX = 8
 _spare: list[bytearray] = []  # block buffers kept between layers: a fresh 1 MiB costs ~1 ms
 _shared_pool: ThreadPoolExecutor | None = None
 _shared_lock = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    """A forked child has none of the parent's threads: start afresh (a pool whose workers
+    vanished would queue blocks forever, a lock held by a parent thread would never open)."""
+    global _shared_pool, _shared_lock
+    _shared_pool = None
+    _shared_lock = threading.Lock()
+    _spare.clear()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _pool_for(threads: int | None) -> tuple[ThreadPoolExecutor, bool]:
@@ -98,7 +111,7 @@ class BlockPipeline:
             if self._allocated < self._limit:
                 self._allocated += 1
                 with _shared_lock:
-                    if _spare:
+                    if _spare and len(_spare[-1]) == self.block_size:
                         return _spare.pop()
                 return bytearray(self.block_size)
             try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,13 @@ from . import overlay
 from .idmap import IdMap
 
 BLOCKSIZE = 512
+_FS_ENCODING = sys.getfilesystemencoding()
+
+
+def _fsencode(name: str) -> bytes:
+    return name.encode(_FS_ENCODING, "surrogateescape")
+
+
 _ZEROS = bytes(1024)
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -61,9 +69,17 @@ def _is_utf8(data: bytes) -> bool:
 
 _MAX7 = 8**7  # largest value + 1 of an 8-byte octal field
 _MAX11 = 8**11  # of a 12-byte one
-# Constant part of the checksum: the checksum field itself counts as 8 spaces, plus the magic.
-_CHK_CONST = 8 * 0x20 + sum(b"ustar\x0000")
 _MID = b"ustar\x0000" + bytes(64)  # magic, version, empty uname and gname
+_PAD = bytes(167)  # prefix (unused: long names go to PAX) and padding
+_TAILS: dict[bytes, tuple[bytes, int]] = {}  # typeflag -> (tail, its byte sum), no link/dev
+
+
+def _tail(typeflag: bytes, linkname: bytes, devmajor: int, devminor: int) -> tuple[bytes, int]:
+    """Header bytes after the checksum field, with their sum (checksum field = 8 spaces)."""
+    tail = b"".join(
+        (typeflag, linkname.ljust(100, b"\0"), _MID, b"%07o\0%07o\0" % (devmajor, devminor), _PAD)
+    )
+    return tail, sum(tail) + 8 * 0x20
 
 
 def _ustar(
@@ -86,12 +102,14 @@ def _ustar(
         size,
         mtime,
     )
-    dev = b"%07o\0%07o\0" % (devmajor, devminor)
-    chk = sum(head) + typeflag[0] + sum(linkname) + sum(dev) + _CHK_CONST
-    # prefix (unused: long names go to PAX) and padding: 155 + 12 bytes
-    return b"".join(
-        (head, b"%06o\0 " % chk, typeflag, linkname.ljust(100, b"\0"), _MID, dev, bytes(167))
-    )
+    if linkname or devmajor or devminor:
+        tail, tail_sum = _tail(typeflag, linkname, devmajor, devminor)
+    else:
+        cached = _TAILS.get(typeflag)
+        if cached is None:
+            cached = _TAILS[typeflag] = _tail(typeflag, b"", 0, 0)
+        tail, tail_sum = cached
+    return b"%s%06o\0 %s" % (head, sum(head) + tail_sum, tail)
 
 
 def _fit_name(value: bytes, key: bytes, pax: dict[bytes, bytes]) -> bytes:
@@ -224,8 +242,15 @@ class BlockWriter:
             if self._pos == self._size:
                 self._flush_full()
         self.total += length
-        if length % BLOCKSIZE:
-            self.write(_ZEROS[: BLOCKSIZE - length % BLOCKSIZE])
+        pad = -length % BLOCKSIZE
+        if pad:
+            pos = self._pos
+            if pos + pad < self._size:
+                self._buf[pos : pos + pad] = _ZEROS[:pad]
+                self._pos = pos + pad
+                self.total += pad
+            else:
+                self.write(_ZEROS[:pad])
 
     def close(self) -> None:
         self._view.release()
@@ -286,7 +311,7 @@ def _children(
     """(tar name without dir slash, base name, lstat) of a directory's entries, in order."""
     try:
         with os.scandir(dir_fd) as it:
-            items = [(os.fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
+            items = [(_fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
     except OSError as e:
         raise LayerError(
             f"{os.fsdecode(prefix) or '.'}: cannot read directory: {e.strerror}"

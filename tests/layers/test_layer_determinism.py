@@ -181,3 +181,22 @@ def test_tree_modified_while_reading_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(tarwriter.BlockWriter, "copy_fd", shrink_then_copy)
     with pytest.raises(LayerError, match="f: file shrank"):
         write_layer(src, io.BytesIO())
+
+
+def test_write_layer_in_a_forked_child(two_trees):
+    """The shared compression pool must not hang a child forked after it started."""
+    a, _ = two_trees
+    parent = write_layer(a, io.BytesIO(), source_date_epoch=EPOCH)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            info = write_layer(a, io.BytesIO(), source_date_epoch=EPOCH)
+            os.write(w, str(info.digest).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    with os.fdopen(r) as f:
+        assert f.read() == str(parent.digest)
+    assert status == 0
