@@ -142,10 +142,7 @@ def resolve_chown(spec: str, view: StackView | None) -> tuple[int, int] | None:
     def read(path: str) -> bytes | None:
         return view.read(path) if view is not None else None
 
-    if user.isdigit():
-        uid = int(user)
-    else:
-        uid = _lookup(read("/etc/passwd"), user, "user")[0]
+    uid = int(user) if user.isdigit() else _lookup(read("/etc/passwd"), user, "user")[0]
     if not group:
         return uid, uid
     gid = int(group) if group.isdigit() else _lookup(read("/etc/group"), group, "group")[0]
@@ -214,10 +211,7 @@ def context_sources(ctx: BuildContext, patterns: Sequence[str],
     out: list[Source] = []
     for pattern in patterns:
         clean = posixpath.normpath("/" + pattern).lstrip("/")
-        if has_glob(clean):
-            names = ctx.glob(clean)
-        else:
-            names = [clean]
+        names = ctx.glob(clean) if has_glob(clean) else [clean]
         for name in names:
             real = ctx.resolve(name)
             if real is None:
@@ -254,10 +248,7 @@ def view_sources(view: StackView, patterns: Sequence[str], to_uid: IdFn, to_gid:
     out: list[Source] = []
     for pattern in patterns:
         clean = posixpath.normpath("/" + pattern)
-        if has_glob(clean):
-            names = _view_glob(view, clean)
-        else:
-            names = [clean]
+        names = _view_glob(view, clean) if has_glob(clean) else [clean]
         for name in names:
             entry = view.lookup(name)
             if entry is None:

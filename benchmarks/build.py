@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Builder speed: nbcontainer vs ``buildah bud --isolation chroot --layers --network host``
+(vfs and overlay storage), side by side on the same Dockerfiles and busybox base.
+
+    .venv/bin/python benchmarks/build.py [--runs 3]      (as root)
+
+Scenarios (median of ``--runs``; buildah's best storage driver is the reference):
+
+- per-RUN overhead: 20 × ``RUN true`` (distinct commands), cold, divided by 20;
+- cold build: COPY + a few RUNs, empty cache;
+- fully cached rebuild of the same;
+- rebuild after a one-file change (the second COPY misses);
+- layer commit: a RUN writing 150 MB (minus the same RUN writing nothing).
+
+Targets (issue 4): per-RUN overhead < 15 ms; cached rebuild ≥ 3× faster than buildah's best;
+cold no slower than buildah; commit ≥ 3× faster. A report, not a test: always exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+BASE = "localhost/busybox:latest"
+F = f"FROM {BASE}\n"
+RUNS20 = F + "".join(f"RUN true {i}\n" for i in range(20))
+RUN0 = F + "RUN true\n"
+APP = F + "COPY deps.txt /app/\nRUN cat /app/deps.txt > /app/deps.out\nCOPY src /app/src\n" \
+          "RUN ls -R /app > /app/listing\nRUN echo built > /app/stamp\n"
+BIG = F + "RUN dd if=/dev/urandom of=/big bs=1M count=150 status=none\n"
+SMALL = F + "RUN dd if=/dev/urandom of=/small bs=1k count=1 status=none\n"
+
+
+class Tools:
+    def __init__(self, work: Path) -> None:
+        from sandbox.conftest import make_busybox_rootfs
+
+        from nbcontainer import api
+        from nbcontainer.store import Store
+
+        self.work = work
+        rootfs = make_busybox_rootfs(work / "rootfs", etc_files=False)
+        self.seed = Store(work / "seed")
+        api.import_image(rootfs, BASE, store=self.seed)
+        self.archive = work / "bb.tar"
+        api.save([BASE], self.archive, format="oci-archive", store=self.seed)
+        self.n = 0
+
+    # ------------------------------------------------------------------ nbcontainer
+    def fresh_store(self):
+        from nbcontainer.store import Store
+
+        self.n += 1
+        dest = self.work / f"store{self.n}"
+        shutil.copytree(self.seed.home, dest, symlinks=True)
+        return Store(dest)
+
+    def ours(self, store, ctx: Path) -> float:
+        from nbcontainer.build.api import build
+
+        start = time.perf_counter()
+        build(ctx / "Dockerfile", ctx, store=store)
+        return time.perf_counter() - start
+
+    # ------------------------------------------------------------------ buildah
+    def buildah_root(self, driver: str) -> tuple[list[str], Path, Path]:
+        self.n += 1
+        root, runroot = self.work / f"bah{self.n}", Path(f"/tmp/nbb{os.getpid()}-{self.n}")
+        base = ["buildah", "--root", str(root), "--runroot", str(runroot),
+                "--storage-driver", driver]
+        out = subprocess.run([*base, "pull", "--quiet", f"oci-archive:{self.archive}"],
+                             capture_output=True, check=True).stdout.decode().split()[-1]
+        subprocess.run([*base, "tag", out, BASE], check=True, capture_output=True)
+        return base, root, runroot
+
+    def theirs(self, base: list[str], ctx: Path) -> float:
+        start = time.perf_counter()
+        subprocess.run([*base, "bud", "--isolation", "chroot", "--layers", "--network", "host",
+                        "--pull=never", "-q", "-t", "localhost/bench:latest", str(ctx)],
+                       check=True, capture_output=True)
+        return time.perf_counter() - start
+
+    def drop_buildah(self, root: Path, runroot: Path, base: list[str]) -> None:
+        subprocess.run([*base, "rm", "--all"], capture_output=True)
+        subprocess.run(["umount", "-R", str(root / "overlay")], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(runroot, ignore_errors=True)
+
+
+def context(work: Path, dockerfile: str) -> Path:
+    ctx = Path(tempfile.mkdtemp(dir=work, prefix="ctx-"))
+    (ctx / "Dockerfile").write_text(dockerfile)
+    (ctx / "deps.txt").write_text("requests==2\n")
+    for i in range(50):
+        p = ctx / "src" / f"m{i // 10}" / f"f{i}.py"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(f"print({i})\n" * 20)
+    return ctx
+
+
+def scenario(tools: Tools, runs: int, dockerfile: str,
+             prepare: Callable[[Path], None] | None = None, *, warm: bool = False,
+             change: bool = False) -> dict[str, float]:
+    """Median seconds for nbcontainer and for buildah (vfs, overlay)."""
+    results: dict[str, list[float]] = {"nbcontainer": [], "buildah-vfs": [],
+                                       "buildah-overlay": []}
+    for _ in range(runs):
+        ctx = context(tools.work, dockerfile)
+        store = tools.fresh_store()
+        if warm or change:
+            tools.ours(store, ctx)
+        if change:
+            (ctx / "src/m0/f0.py").write_text("print('changed')\n")
+        results["nbcontainer"].append(tools.ours(store, ctx))
+        for driver in ("vfs", "overlay"):
+            ctx2 = context(tools.work, dockerfile)
+            base, root, runroot = tools.buildah_root(driver)
+            try:
+                if warm or change:
+                    tools.theirs(base, ctx2)
+                if change:
+                    (ctx2 / "src/m0/f0.py").write_text("print('changed')\n")
+                results[f"buildah-{driver}"].append(tools.theirs(base, ctx2))
+            finally:
+                tools.drop_buildah(root, runroot, base)
+    return {k: statistics.median(v) for k, v in results.items()}
+
+
+def report(name: str, r: dict[str, float], target: str, ok: bool, ours: float | None = None,
+           unit: str = "s") -> None:
+    best = min(r["buildah-vfs"], r["buildah-overlay"])
+    mine = r["nbcontainer"] if ours is None else ours
+    scale = 1000 if unit == "ms" else 1
+    print(f"{name:<26} nbcontainer {mine * scale:9.3f}{unit}  buildah-vfs "
+          f"{r['buildah-vfs'] * scale:9.3f}{unit}  buildah-overlay "
+          f"{r['buildah-overlay'] * scale:9.3f}{unit}  ratio(best/ours) {best / mine:6.2f}x  "
+          f"target {target}: {'PASS' if ok else 'FAIL'}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    if os.geteuid() != 0 or not shutil.which("buildah"):
+        print("needs root and buildah")
+        return
+    work = Path(tempfile.mkdtemp(prefix="nbbench-build-"))
+    try:
+        tools = Tools(work)
+        scenario(tools, 1, RUN0)  # warm-up: imports, page cache, buildah binaries
+        r1 = scenario(tools, a.runs, RUN0)
+        r20 = scenario(tools, a.runs, RUNS20)
+        per_run = {k: max(r20[k] - r1[k], 1e-6) / 19 for k in r20}
+        print("RUN true x1 / x20 (s):", {k: (round(r1[k], 3), round(r20[k], 3)) for k in r1})
+        report("per-RUN overhead", per_run, "< 15 ms", per_run["nbcontainer"] < 0.015,
+               unit="ms")
+        cold = scenario(tools, a.runs, APP)
+        best = min(cold["buildah-vfs"], cold["buildah-overlay"])
+        report("cold build", cold, "no slower", cold["nbcontainer"] <= best)
+        cached = scenario(tools, a.runs, APP, warm=True)
+        best = min(cached["buildah-vfs"], cached["buildah-overlay"])
+        report("fully cached rebuild", cached, ">= 3x", best / cached["nbcontainer"] >= 3)
+        changed = scenario(tools, a.runs, APP, change=True)
+        best = min(changed["buildah-vfs"], changed["buildah-overlay"])
+        report("one-file change rebuild", changed, "no slower", changed["nbcontainer"] <= best)
+        big = scenario(tools, a.runs, BIG)
+        small = scenario(tools, a.runs, SMALL)
+        commit = {k: max(big[k] - small[k], 1e-6) for k in big}
+        best = min(commit["buildah-vfs"], commit["buildah-overlay"])
+        report("150 MB layer commit", commit, ">= 3x", best / commit["nbcontainer"] >= 3)
+    finally:
+        subprocess.run(["umount", "-R", str(work)], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
