@@ -11,6 +11,7 @@ from .idmap import IdMap, IdRange
 from .info import LayerInfo
 from .inspect import diff_id_of, layer_info, verify_layer
 from .layerwriter import source_date_epoch_from_env, write_layer, write_tar
+from .overlay import sandbox_artifact
 
 __all__ = [
     "ApplyReport",
@@ -24,6 +25,7 @@ __all__ = [
     "diff_id_of",
     "layer_info",
     "open_layer",
+    "sandbox_artifact",
     "source_date_epoch_from_env",
     "verify_layer",
     "write_layer",

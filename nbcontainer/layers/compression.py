@@ -24,11 +24,11 @@ from ..oci import mediatypes
 
 # Part of the output format: changing any of these changes every gzip layer digest.
 GZIP_BLOCK_SIZE = 1 << 20
-GZIP_LEVEL = (
-    1  # isal level 1: ~4x faster than zlib -1 at a similar ratio (see benchmarks/layers.py)
-)
+# isal level 1: 4-5x faster than zlib level 1 at a similar ratio; levels 0 and 2 are no
+# faster on real trees (0 even grows random data by 20%); see benchmarks/layers.py.
+GZIP_LEVEL = 1
 ZSTD_LEVEL = 3  # zstd's and BuildKit's default
-_WINDOW = 32 * 1024
+GZIP_WINDOW = 32 * 1024  # deflate's window: the dictionary each block is primed with
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -57,6 +57,9 @@ def default_threads() -> int:
 
 
 _local = threading.local()
+# python-isal's pigz helper (what its own igzip_threaded uses): deflate with a dictionary,
+# sync flush and crc32 in one call without the GIL.  Private, so looked up defensively.
+_PARALLEL = getattr(isal_zlib, "_ParallelCompress", None)
 
 
 def deflate_block(block: memoryview, zdict: bytes, level: int) -> tuple[bytes, int]:
@@ -64,18 +67,22 @@ def deflate_block(block: memoryview, zdict: bytes, level: int) -> tuple[bytes, i
 
     Thread-safe (one isal compressor per thread) and GIL-free while it works.
     """
+    if _PARALLEL is None:  # pragma: no cover - python-isal without its pigz helper
+        # Valid gzip, but not byte-identical to _ParallelCompress output.
+        cobj = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15, 8, 0, zdict or None)
+        data = cobj.compress(block) + cobj.flush(isal_zlib.Z_SYNC_FLUSH)
+        return data, isal_zlib.crc32(block)
     comps = _local.__dict__.setdefault("compressors", {})
     comp = comps.get(level)
     if comp is None:
         # Output room: level 0 never falls back to stored blocks and deflate spends at most
         # 15 bits per byte, so twice the input plus headers always fits (isal's own bound).
-        comp = comps[level] = isal_zlib._ParallelCompress(2 * GZIP_BLOCK_SIZE + 500, level)
+        comp = comps[level] = _PARALLEL(2 * GZIP_BLOCK_SIZE + 500, level)
     return comp.compress_and_crc(block, zdict)
 
 
 # Fixed header: no name, mtime 0, OS "unknown" (like Go and isal's threaded writer).
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
-GZIP_WINDOW = _WINDOW
 
 
 def gzip_tail(crc: int, isize: int) -> bytes:

@@ -39,3 +39,16 @@ def keep_xattr(name: str) -> bool:
 
 def whiteout_name(name: bytes) -> bytes:
     return WHITEOUT_PREFIX + name
+
+
+# What a RUN sandbox mounts over the root (see shared/notes/sandbox.md §1 and §3): changes
+# there never belong in a layer, as with docker, whose RUN has them mounted too.
+_MOUNT_DIRS = ("dev", "proc", "sys")
+_BIND_FILES = frozenset({"etc/resolv.conf", "etc/hosts", "etc/hostname"})
+
+
+def sandbox_artifact(path: str) -> bool:
+    """An ``exclude`` predicate for upper dirs of RUN sandboxes: /dev, /proc, /sys (with
+    their contents and whiteouts) and the bind-mounted resolv.conf, hosts and hostname."""
+    top = path.split("/", 1)[0]
+    return top in _MOUNT_DIRS or path in _BIND_FILES

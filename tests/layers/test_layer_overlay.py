@@ -99,6 +99,17 @@ def test_conversion(upper):
     assert not any("overlay" in k for m in entries for k in m.pax_headers)
 
 
+def test_sandbox_artifact_predicate(upper):
+    from nbcontainer.layers import sandbox_artifact
+
+    assert sandbox_artifact("dev") and sandbox_artifact("dev/null") and sandbox_artifact("proc/1")
+    assert sandbox_artifact("etc/resolv.conf") and not sandbox_artifact("etc/passwd")
+    assert not sandbox_artifact("device") and not sandbox_artifact("usr/dev")
+    buf = io.BytesIO()
+    write_tar(upper, buf, overlay_upper=True, exclude=sandbox_artifact)
+    assert not any(m.name.startswith("dev") for m in members(buf.getvalue()))
+
+
 def test_without_overlay_mode_whiteout_devices_stay_devices(upper):
     buf = io.BytesIO()
     write_tar(upper, buf, exclude=lambda p: p.startswith("dev"))
