@@ -290,9 +290,9 @@ def test_fresh_helper_mode(rootfs: Path, scratch: Callable[[], Scratch]) -> None
     assert result.output_tail == b"1\n"
 
 
-def _leftovers(marker: str, upper: Path) -> tuple[list[str], list[str]]:
-    procs = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
-    mounts = []
+def _mount_holders(upper: Path) -> set[str]:
+    """Pids whose mount namespace still holds this run's upper dir or any sandbox mount."""
+    mounts = set()
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
@@ -300,25 +300,34 @@ def _leftovers(marker: str, upper: Path) -> tuple[list[str], list[str]]:
             except OSError:
                 continue
             if str(upper) in text or "nbsandbox" in text:
-                mounts.append(pid)
-    return procs, mounts
+                mounts.add(pid)
+    return mounts
+
+
+def _leftovers(marker: str, upper: Path, before: set[str]) -> tuple[list[str], list[str]]:
+    """Processes matching ``marker``, and mount holders that appeared since ``before`` (other
+    sandboxes alive in the same test session, e.g. the builder's, are not this run's leak)."""
+    procs = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
+    return procs, sorted(_mount_holders(upper) - before)
 
 
 def test_timeout_kills_everything(sandbox: Sandbox, rootfs: Path,
                                   scratch: Callable[[], Scratch]) -> None:
     s = scratch()
+    before = _mount_holders(s.upper)
     spec = RunSpec([rootfs], s.upper, s.work, timeout=0.5,
                    argv=["/bin/sh", "-c", "sleep 31337 & sleep 31338; wait"])
     start = time.monotonic()
     with pytest.raises(BuildError, match="timed out"):
         sandbox.run(spec)
     assert time.monotonic() - start < 5
-    assert _leftovers("sleep 3133", s.upper) == ([], [])
+    assert _leftovers("sleep 3133", s.upper, before) == ([], [])
 
 
 def test_interrupt_kills_everything(sandbox: Sandbox, rootfs: Path,
                                     scratch: Callable[[], Scratch]) -> None:
     s = scratch()
+    before = _mount_holders(s.upper)
 
     def interrupt(chunk: bytes) -> None:
         raise KeyboardInterrupt
@@ -327,7 +336,7 @@ def test_interrupt_kills_everything(sandbox: Sandbox, rootfs: Path,
                    argv=["/bin/sh", "-c", "sleep 31339 & echo started; sleep 31340"])
     with pytest.raises(KeyboardInterrupt):
         sandbox.run(spec)
-    assert _leftovers("sleep 3133", s.upper) == ([], [])
+    assert _leftovers("sleep 3133", s.upper, before) == ([], [])
     # The sandbox is still usable afterwards.
     s2_result = sandbox.run(RunSpec([rootfs], s.upper.parent / "upper", s.work,
                                     argv=["/bin/true"]))
