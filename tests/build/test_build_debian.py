@@ -55,8 +55,9 @@ def debian_rootfs() -> Path:
 
 @pytest.fixture(scope="module")
 def debian_ref(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from nbcontainer import registry
     from registry.servers import Registry
+
+    from nbcontainer import registry
 
     rootfs = debian_rootfs()
     reg = Registry("plain", tmp_path_factory.mktemp("debian-registry")).start()
