@@ -58,7 +58,9 @@ def write_layer(
         pipe.abort()
         raise
     diff_id = Digest("sha256", pipe.diff.hexdigest())
-    digest = Digest("sha256", pipe.digest.hexdigest())
+    digest = (
+        diff_id if compression is Compression.NONE else Digest("sha256", pipe.digest.hexdigest())
+    )
     return LayerInfo(
         digest=digest,
         diff_id=diff_id,

@@ -183,8 +183,9 @@ class BlockPipeline:
                     data = self._zstd.compress(view)
                     if data:
                         self._write(data)
-                else:
-                    self._write(view)
+                else:  # uncompressed: the digest is the diff_id, hash once
+                    self.size += n
+                    self._sink.write(view)
                 view.release()
             except BaseException as e:  # surfaced to the producer on its next call
                 self._error = e
