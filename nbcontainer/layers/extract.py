@@ -186,6 +186,7 @@ class _Applier:
 
     def _implicit_dir(self, dir_fd: int, name: bytes) -> None:
         """Parents a layer does not list are created root-owned 0755, like docker does."""
+        os.chmod(name, 0o755, dir_fd=dir_fd)  # whatever the umask (we just made it: no link)
         if self.id_map is not None and self.same_owner:
             uid, gid = self.id_map.to_host(0, 0, entry=os.fsdecode(name))
             os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
@@ -306,7 +307,7 @@ class _Applier:
         uid, gid = self._ids(entry, shown)
         try:
             os.chown(fd, uid, gid)
-        except (PermissionError, OSError) as e:
+        except OSError as e:
             if e.errno not in (errno.EPERM, errno.EINVAL):
                 raise
             self._skip_owner()
@@ -456,7 +457,10 @@ def apply_layer(
     extraction, so apply into a fresh snapshot and discard it on error.
     """
     target_path = Path(target)
-    target_path.mkdir(parents=True, exist_ok=True)
+    try:
+        target_path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LayerError(f"cannot use {str(target_path)!r} as a target: {e.strerror}") from None
     stream = layer if isinstance(layer, LayerStream) else open_layer(layer)
     applier = _Applier(
         target_path,

@@ -32,7 +32,10 @@ class RootDir:
     """A directory we extract into; owns an ``O_PATH`` fd for it and a cache of subdirs."""
 
     def __init__(self, path: str | os.PathLike[str], *, on_mkdir: Callable[[int, bytes], None]):
-        self.fd = os.open(path, _DIR_FLAGS)
+        try:  # the target itself is the caller's choice: a symlink to it is fine
+            self.fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise LayerError(f"cannot use {os.fspath(path)!r} as a target: {e.strerror}") from None
         self._on_mkdir = on_mkdir
         self._cache: dict[tuple[Parts, bool], tuple[int, Parts]] = {}
         self._stale: list[int] = []

@@ -308,3 +308,22 @@ def test_unprivileged_apply_skips_devices_and_says_so_once(arena, monkeypatch):
     assert report.ownership_skipped >= 1
     assert len(report.warnings) == 2  # one for devices, one for ownership
     assert os.lstat(arena / "root" / "dev/ok").st_uid == 0
+
+
+def test_implicit_parents_are_0755_whatever_the_umask(arena):
+    old = os.umask(0o077)
+    try:
+        apply_layer(arena / "root", io.BytesIO(T().file("a/b/c", b"x", mode=0o644).bytes()))
+    finally:
+        os.umask(old)
+    assert os.stat(arena / "root" / "a").st_mode & 0o7777 == 0o755
+    assert os.stat(arena / "root" / "a/b/c").st_mode & 0o7777 == 0o644
+
+
+def test_target_that_is_a_symlink_or_a_file(arena, tmp_path):
+    (tmp_path / "via-link").symlink_to(arena / "root")
+    apply_layer(tmp_path / "via-link", io.BytesIO(T().file("f").bytes()))
+    assert (arena / "root" / "f").exists()
+    (tmp_path / "plain-file").write_text("x")
+    with pytest.raises(LayerError):
+        apply_layer(tmp_path / "plain-file", io.BytesIO(T().file("f").bytes()))
