@@ -10,7 +10,7 @@ from .extract import ApplyReport, apply_layer, apply_layers
 from .idmap import IdMap, IdRange
 from .info import LayerInfo
 from .inspect import diff_id_of, layer_info, verify_layer
-from .layerwriter import source_date_epoch_from_env, write_layer, write_tar
+from .layerwriter import compress_stream, source_date_epoch_from_env, write_layer, write_tar
 from .overlay import sandbox_artifact
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "LayerStream",
     "apply_layer",
     "apply_layers",
+    "compress_stream",
     "diff_id_of",
     "layer_info",
     "open_layer",

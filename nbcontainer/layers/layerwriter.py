@@ -57,17 +57,7 @@ def write_layer(
     except BaseException:
         pipe.abort()
         raise
-    diff_id = Digest("sha256", pipe.diff.hexdigest())
-    digest = (
-        diff_id if compression is Compression.NONE else Digest("sha256", pipe.digest.hexdigest())
-    )
-    return LayerInfo(
-        digest=digest,
-        diff_id=diff_id,
-        size=pipe.size,
-        uncompressed_size=pipe.uncompressed_size,
-        media_type=compression.media_type,
-    )
+    return _info(pipe, compression)
 
 
 def write_tar(
@@ -88,4 +78,51 @@ def write_tar(
         overlay_upper=overlay_upper,
         id_map=id_map,
         exclude=exclude,
+    )
+
+
+def compress_stream(
+    tar_stream: BinaryIO,
+    sink: BinaryIO,
+    *,
+    compression: Compression = Compression.GZIP,
+    level: int | None = None,
+    threads: int | None = None,
+) -> LayerInfo:
+    """An existing uncompressed tar (e.g. from :func:`open_layer`) as a layer blob, byte for
+    byte (like ``docker import`` of a tarball), compressed and hashed in the same pipeline."""
+    pipe = BlockPipeline(compression, sink, level=level, threads=threads)
+    try:
+        while True:
+            buf = pipe.buffer()
+            view = memoryview(buf)
+            n = 0
+            while n < len(buf):
+                got = tar_stream.readinto(view[n:])
+                if not got:
+                    break
+                n += got
+            view.release()
+            if n:
+                pipe.emit(buf, n)
+            else:
+                pipe.release(buf)
+            if n < len(buf):
+                break
+        pipe.finish()
+    except BaseException:
+        pipe.abort()
+        raise
+    return _info(pipe, compression)
+
+
+def _info(pipe: BlockPipeline, compression: Compression) -> LayerInfo:
+    diff_id = Digest("sha256", pipe.diff.hexdigest())
+    uncompressed = compression is Compression.NONE
+    return LayerInfo(
+        digest=diff_id if uncompressed else Digest("sha256", pipe.digest.hexdigest()),
+        diff_id=diff_id,
+        size=pipe.size,
+        uncompressed_size=pipe.uncompressed_size,
+        media_type=compression.media_type,
     )

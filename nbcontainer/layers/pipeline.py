@@ -127,6 +127,10 @@ class BlockPipeline:
                 except queue.Empty:
                     break
 
+    def release(self, buf: bytearray) -> None:
+        """Give back a buffer that will not be emitted (the stream ended on a boundary)."""
+        self._free.put(buf)
+
     def emit(self, buf: bytearray, n: int) -> None:
         """Hand over ``buf[:n]``; the pipeline owns ``buf`` until it is back in the pool."""
         if self._error is not None:

@@ -189,6 +189,7 @@ class BlockSource(Protocol):
 
     def buffer(self) -> bytearray: ...
     def emit(self, buf: bytearray, n: int) -> None: ...
+    def release(self, buf: bytearray) -> None: ...
 
 
 class BlockWriter:
@@ -256,6 +257,8 @@ class BlockWriter:
         self._view.release()
         if self._pos:
             self._pipe.emit(self._buf, self._pos)
+        else:
+            self._pipe.release(self._buf)
         self._pos = 0
 
 

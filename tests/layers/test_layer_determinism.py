@@ -227,3 +227,23 @@ def test_golden_digests(tmp_path):
     info = write_layer(tmp_path / "g", io.BytesIO(), source_date_epoch=EPOCH)
     assert str(info.diff_id) == GOLDEN_DIFF_ID
     assert str(info.digest) == GOLDEN_GZIP_DIGEST
+
+
+@pytest.mark.parametrize("compression", list(Compression))
+def test_compress_stream_keeps_the_tar_byte_for_byte(two_trees, compression):
+    """docker import of a tarball: the tar is kept as is, only compressed and hashed."""
+    from nbcontainer.layers import compress_stream, open_layer
+
+    a, _ = two_trees
+    gz = io.BytesIO()
+    original = write_layer(a, gz, source_date_epoch=EPOCH)
+    gz.seek(0)
+    out = io.BytesIO()
+    with open_layer(gz) as tar:
+        info = compress_stream(tar, out, compression=compression)
+    assert info.diff_id == original.diff_id
+    assert info.digest.hex == hashlib.sha256(out.getvalue()).hexdigest()
+    out.seek(0)
+    assert layer_info(out) == info
+    if compression is Compression.GZIP:
+        assert info == original  # same pipeline, same bytes
