@@ -12,6 +12,7 @@ from .info import LayerInfo
 from .inspect import diff_id_of, layer_info, verify_layer
 from .layerwriter import compress_stream, source_date_epoch_from_env, write_layer, write_tar
 from .overlay import sandbox_artifact
+from .tarreader import TarEntry, TarReader
 
 __all__ = [
     "ApplyReport",
@@ -20,6 +21,8 @@ __all__ = [
     "IdRange",
     "LayerInfo",
     "LayerStream",
+    "TarEntry",
+    "TarReader",
     "apply_layer",
     "apply_layers",
     "compress_stream",
