@@ -227,7 +227,29 @@ class BlockWriter:
             if self._pos == self._size:
                 self._flush_full()
 
-    def copy_fd(self, fd: int, length: int, name: bytes) -> None:
+    def file(self, header: bytes, fd: int, length: int, name: bytes) -> None:
+        """Header, contents and padding of a regular file; small files in one readv."""
+        pos = self._pos
+        start = pos + len(header)
+        end = start + length
+        padded = end + (-length % BLOCKSIZE)
+        if padded >= self._size:
+            self.write(header)
+            self.copy_fd(fd, length, name)
+            return
+        buf = self._buf
+        buf[pos:start] = header
+        got = os.readv(fd, [self._view[start:end]]) if length else 0
+        if got != length:  # short read: let the general path finish (or report) it
+            self._pos = start + got
+            self.total += len(header) + got
+            self.copy_fd(fd, length - got, name, padding=length)
+            return
+        buf[end:padded] = _ZEROS[: padded - end]
+        self._pos = padded
+        self.total += padded - pos
+
+    def copy_fd(self, fd: int, length: int, name: bytes, *, padding: int | None = None) -> None:
         """Read ``length`` bytes of a file straight into the blocks, then pad to 512."""
         remaining = length
         while remaining:
@@ -243,7 +265,7 @@ class BlockWriter:
             if self._pos == self._size:
                 self._flush_full()
         self.total += length
-        pad = -length % BLOCKSIZE
+        pad = -(length if padding is None else padding) % BLOCKSIZE
         if pad:
             pos = self._pos
             if pos + pad < self._size:
@@ -438,19 +460,17 @@ def _write_entries(
             fd = _open_at(base, dir_fd, name, _READ_FLAGS)
             try:
                 xattrs = _layer_xattrs(_xattrs(fd, name))
-                write(
-                    encode_header(
-                        name,
-                        REGTYPE,
-                        mode=mode,
-                        uid=uid,
-                        gid=gid,
-                        size=size,
-                        mtime=mtime,
-                        xattrs=xattrs,
-                    )
+                header = encode_header(
+                    name,
+                    REGTYPE,
+                    mode=mode,
+                    uid=uid,
+                    gid=gid,
+                    size=size,
+                    mtime=mtime,
+                    xattrs=xattrs,
                 )
-                out.copy_fd(fd, size, name)
+                out.file(header, fd, size, name)
             finally:
                 os.close(fd)
             continue

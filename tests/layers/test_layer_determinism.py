@@ -166,21 +166,22 @@ def test_source_date_epoch_from_env():
     assert source_date_epoch_from_env({"SOURCE_DATE_EPOCH": "soon"}) is None
 
 
-def test_tree_modified_while_reading_is_an_error(tmp_path, monkeypatch):
+@pytest.mark.parametrize("size", [5000, 3 << 20])  # within one block, across blocks
+def test_tree_modified_while_reading_is_an_error(tmp_path, monkeypatch, size):
     from nbcontainer.errors import LayerError
     from nbcontainer.layers import tarwriter
 
     src = tmp_path / "src"
     src.mkdir()
-    (src / "f").write_bytes(b"x" * 5000)
-    real = tarwriter.BlockWriter.copy_fd
+    (src / "f").write_bytes(b"x" * size)
+    real = tarwriter.BlockWriter.file
 
-    def shrink_then_copy(self, fd, length, name):
+    def shrink_then_copy(self, header, fd, length, name):
         with open(src / "f", "r+b") as f:
             f.truncate(10)
-        return real(self, fd, length, name)
+        return real(self, header, fd, length, name)
 
-    monkeypatch.setattr(tarwriter.BlockWriter, "copy_fd", shrink_then_copy)
+    monkeypatch.setattr(tarwriter.BlockWriter, "file", shrink_then_copy)
     with pytest.raises(LayerError, match="f: file shrank"):
         write_layer(src, io.BytesIO())
 
