@@ -6,6 +6,9 @@ widgets) are added by the notebook layer without changing this class's data.
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -18,7 +21,7 @@ from .oci.reference import Reference
 from .store import Store, StoredImage
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,83 @@ class Layer:
 
     def files(self) -> Iterator[tuple[str, int]]:
         """(path, size) of every entry, in tar order."""
-        import tarfile
+        for e in self.entries():
+            yield e.path, e.size
 
-        with self.open() as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                yield member.name, member.size
+    def entries(self) -> list[LayerEntry]:
+        """Every tar entry (whiteouts included, as ``.wh.`` names), read with the strict reader
+        and cached: layer views and diffs read each layer once."""
+        cached = _ENTRY_CACHE.get(self.digest)
+        if cached is None:
+            from .layers.tarreader import TarReader
+
+            out: list[LayerEntry] = []
+            with self.open() as stream:
+                reader = TarReader(stream)
+                for e in reader.entries():
+                    path = e.display.lstrip("/").removeprefix("./").rstrip("/")
+                    if not path or path == ".":
+                        continue
+                    out.append(LayerEntry(path, _KINDS.get(e.type, "f"), e.size if e.type in
+                                          _REGULAR else 0, e.mode & 0o7777, e.uid, e.gid,
+                                          e.mtime_ns // 1_000_000_000,
+                                          os.fsdecode(e.linkname)))
+                reader.drain()
+            cached = _ENTRY_CACHE.put(self.digest, out)
+        return cached
+
+
+@dataclass(frozen=True, slots=True)
+class LayerEntry:
+    """One tar entry of a layer: ``kind`` is f(ile) d(ir) l(symlink) h(ardlink) c b p."""
+
+    path: str
+    kind: str
+    size: int
+    mode: int
+    uid: int
+    gid: int
+    mtime: int
+    link: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def is_whiteout(self) -> bool:
+        return self.name.startswith(".wh.")
+
+
+_KINDS = {b"0": "f", b"\0": "f", b"7": "f", b"1": "h", b"2": "l", b"3": "c", b"4": "b",
+          b"5": "d", b"6": "p"}
+_REGULAR = (b"0", b"\0", b"7")
+
+
+class _LRU:
+    """Entry lists of the last few layers (a 30,000-file layer is a few MB of tuples)."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self.data: OrderedDict[Digest, list[LayerEntry]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Digest) -> list[LayerEntry] | None:
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                return self.data[key]
+        return None
+
+    def put(self, key: Digest, value: list[LayerEntry]) -> list[LayerEntry]:
+        with self.lock:
+            self.data[key] = value
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+        return value
+
+
+_ENTRY_CACHE = _LRU()
 
 
 def layer_commands(config: ImageConfig, n_layers: int) -> list[str]:
@@ -144,3 +219,111 @@ class Image:
         from . import api
 
         return api.inspect_image(self)
+
+    def run(self, command: Sequence[str] | str | None = None, **kw: Any) -> int:
+        """Run the image's entrypoint/cmd (or ``command``) in the sandbox, like
+        ``docker run --rm``; returns the exit code. Keywords as :func:`nbcontainer.api.run`."""
+        from . import api
+
+        if isinstance(command, str):
+            command = ["/bin/sh", "-c", command]
+        return api.run(str(self.digest), command, store=self._store, **kw)
+
+    def files(self) -> dict[str, LayerEntry]:
+        """The merged filesystem: path → the entry that wins (whiteouts applied)."""
+        merged: dict[str, LayerEntry] = {}
+        for layer in self.layers:
+            entries = layer.entries()
+            for e in entries:  # a layer's whiteouts hide only what lies below it
+                if not e.is_whiteout:
+                    continue
+                parent = e.path.rpartition("/")[0]
+                if e.name == ".wh..wh..opq":
+                    gone = [p for p in merged if p.startswith(parent + "/")] if parent else \
+                        list(merged)
+                else:
+                    target = (parent + "/" if parent else "") + e.name[4:]
+                    gone = [p for p in merged if p == target or p.startswith(target + "/")]
+                for p in gone:
+                    del merged[p]
+            for e in entries:
+                if e.is_whiteout:
+                    continue
+                old = merged.get(e.path)
+                if old is not None and old.kind == "d" and e.kind != "d":
+                    for p in [p for p in merged if p.startswith(e.path + "/")]:
+                        del merged[p]
+                merged[e.path] = e
+        return merged
+
+    def diff(self, other: Image) -> ImageDiff:
+        """Files added, changed and removed going from ``self`` to ``other``. "Changed" is
+        rsync's quick check (type, size, mode, owner, link target, mtime): layers carry no
+        content hashes, and re-reading every file would cost seconds for a small signal."""
+        a, b = self.files(), other.files()
+        added = sorted(p for p in b if p not in a)
+        removed = sorted(p for p in a if p not in b)
+        changed = sorted(p for p in b if p in a and _key(a[p]) != _key(b[p]))
+        return ImageDiff(self.name, other.name, tuple(b[p] for p in added),
+                         tuple((a[p], b[p]) for p in changed), tuple(a[p] for p in removed))
+
+    # ------------------------------------------------------------------ display
+    def summary(self) -> str:
+        """``my-python-image: 4 layers, 143MB, sha256:…`` (sizes are compressed, as stored)."""
+        from . import humanize
+
+        n = len(self.manifest.layers)
+        return (f"{self.name}: {n} layer{'' if n == 1 else 's'}, {humanize.size(self.size)}, "
+                f"{self.digest}")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from .notebook.views import image_bundle
+
+        return image_bundle(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.summary())
+
+    def manifest_view(self, *, html: bool = False) -> Any:
+        """The manifest, config (and index) as JSON: a separate ``application/json`` output."""
+        from .notebook.views import ManifestView
+
+        return ManifestView.of(self, html=html)
+
+    def layer_view(self) -> Any:
+        """The layer tree (dive's view) as an object that displays itself."""
+        from .notebook.views import LayersView
+
+        return LayersView(self)
+
+    def widget(self) -> Any:
+        """A live ipywidgets explorer of the layers; its bundle also carries the static view."""
+        from .notebook.widgets import LayerTreeWidget
+
+        return LayerTreeWidget(self)
+
+
+def _key(e: LayerEntry) -> tuple:
+    if e.kind == "d":  # a directory's mtime moves whenever a child does: not a change of its own
+        return (e.kind, e.mode, e.uid, e.gid)
+    return (e.kind, e.size, e.mode, e.uid, e.gid, e.link, e.mtime)
+
+
+@dataclass(frozen=True)
+class ImageDiff:
+    """What ``%image_diff A B`` shows: entries of B not in A, changed, and gone."""
+
+    a: str
+    b: str
+    added: tuple[LayerEntry, ...]
+    changed: tuple[tuple[LayerEntry, LayerEntry], ...]
+    removed: tuple[LayerEntry, ...]
+
+    def summary(self) -> str:
+        return (f"{self.a} → {self.b}: {len(self.added)} added, {len(self.changed)} changed, "
+                f"{len(self.removed)} removed")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from .notebook.views import diff_bundle
+
+        return diff_bundle(self)

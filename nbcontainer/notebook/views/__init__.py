@@ -1,0 +1,71 @@
+"""Displays: what an Image, its layers, its manifest and a diff look like in a notebook.
+
+Each returns a mimebundle with a ``text/plain`` fallback; HTML and JSON are never mixed in
+one bundle (JupyterLab would pick JSON, nbconvert HTML: see ``manifest.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from . import html, text
+from .manifest import ManifestView
+from .tree import ImageTree, image_tree
+
+_trees: OrderedDict[str, ImageTree] = OrderedDict()
+_lock = threading.Lock()
+
+
+def tree_of(image: Any) -> ImageTree:
+    """The image's layer tree, computed once per manifest digest (a few are kept)."""
+    key = str(image.digest)
+    with _lock:
+        if key in _trees:
+            _trees.move_to_end(key)
+            return _trees[key]
+    tree = image_tree(image)
+    with _lock:
+        _trees[key] = tree
+        while len(_trees) > 8:
+            _trees.popitem(last=False)
+    return tree
+
+
+def image_bundle(image: Any) -> dict[str, str]:
+    tree = tree_of(image)
+    return {"text/plain": text.image_line(image, tree),
+            "text/html": html.render_image(image, tree)}
+
+
+class LayersView:
+    """``%layers``: the dive view with the layer list open."""
+
+    def __init__(self, image: Any) -> None:
+        self.image = image
+
+    @property
+    def tree(self) -> ImageTree:
+        return tree_of(self.image)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": text.layers_table(self.image, self.tree),
+                "text/html": html.render_layers_view(self.image, self.tree)}
+
+    def __repr__(self) -> str:
+        return text.layers_table(self.image, self.tree)
+
+
+def diff_bundle(diff: Any) -> dict[str, str]:
+    lines = [diff.summary()]
+    for label, entries in (("+", [e.path for e in diff.added]),
+                           ("~", [n.path for _, n in diff.changed]),
+                           ("-", [e.path for e in diff.removed])):
+        lines += [f"  {label} {p}" for p in entries[:20]]
+        if len(entries) > 20:
+            lines.append(f"  {label} … {len(entries) - 20} more")
+    return {"text/plain": "\n".join(lines), "text/html": html.render_diff(diff)}
+
+
+__all__ = ["LayersView", "ManifestView", "diff_bundle", "image_bundle", "tree_of"]
