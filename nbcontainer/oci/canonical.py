@@ -16,6 +16,31 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+class Document:
+    """Mixin for the JSON documents that are stored as blobs (manifest, index, config).
+
+    ``raw`` holds the exact bytes a document was read from, so pulled or imported content keeps
+    its digest; a document made here serializes canonically.
+    """
+
+    __slots__ = ()
+    raw: bytes | None
+
+    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - every document defines it
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        return self.raw if self.raw is not None else dumps(self.to_dict())
+
+
+def optional_fields(d: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """Add the fields whose value is set (not None, not empty) to ``d``, like Go's omitempty."""
+    for key, val in fields.items():
+        if val is not None and val != {} and val != "":
+            d[key] = val
+    return d
+
+
 def loads(data: bytes | str, what: str = "JSON document") -> Any:
     try:
         return json.loads(data)

@@ -157,16 +157,10 @@ class History:
     empty_layer: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {}
-        for key, val in (
-            ("created", self.created), ("created_by", self.created_by),
-            ("author", self.author), ("comment", self.comment),
-        ):
-            if val is not None:
-                d[key] = val
-        if self.empty_layer:
-            d["empty_layer"] = True
-        return d
+        return canonical.optional_fields(
+            {}, created=self.created, created_by=self.created_by, author=self.author,
+            comment=self.comment, empty_layer=self.empty_layer or None,
+        )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> History:
@@ -177,7 +171,7 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
-class ImageConfig:
+class ImageConfig(canonical.Document):
     architecture: str
     os: str
     config: ContainerConfig = field(default_factory=ContainerConfig)
@@ -211,9 +205,6 @@ class ImageConfig:
         if self.history:
             d["history"] = [h.to_dict() for h in self.history]
         return d
-
-    def to_bytes(self) -> bytes:
-        return self.raw if self.raw is not None else canonical.dumps(self.to_dict())
 
     @property
     def digest(self) -> Digest:

@@ -17,8 +17,32 @@ from .descriptor import _EMPTY, Descriptor, frozen_map
 from .digest import Digest
 
 
+class _Blob(canonical.Document):
+    """What manifests and indexes share: bytes, digest and a descriptor pointing at them."""
+
+    __slots__ = ()
+    media_type: str
+
+    @property
+    def digest(self) -> Digest:
+        return Digest.of(self.to_bytes())
+
+    def descriptor(self, **kw: Any) -> Descriptor:
+        data = self.to_bytes()
+        return Descriptor(self.media_type, Digest.of(data), len(data), **kw)
+
+
+def _common_tail(d: dict[str, Any], doc: Manifest | Index) -> dict[str, Any]:
+    return canonical.optional_fields(
+        d,
+        annotations=dict(doc.annotations) or None,
+        subject=doc.subject.to_dict() if doc.subject is not None else None,
+        artifactType=doc.artifact_type,
+    )
+
+
 @dataclass(frozen=True, slots=True)
-class Manifest:
+class Manifest(_Blob):
     config: Descriptor
     layers: tuple[Descriptor, ...]
     media_type: str = mt.OCI_MANIFEST
@@ -34,24 +58,7 @@ class Manifest:
             "config": self.config.to_dict(),
             "layers": [layer.to_dict() for layer in self.layers],
         }
-        if self.annotations:
-            d["annotations"] = dict(self.annotations)
-        if self.subject is not None:
-            d["subject"] = self.subject.to_dict()
-        if self.artifact_type:
-            d["artifactType"] = self.artifact_type
-        return d
-
-    def to_bytes(self) -> bytes:
-        return self.raw if self.raw is not None else canonical.dumps(self.to_dict())
-
-    @property
-    def digest(self) -> Digest:
-        return Digest.of(self.to_bytes())
-
-    def descriptor(self, **kw: Any) -> Descriptor:
-        data = self.to_bytes()
-        return Descriptor(self.media_type, Digest.of(data), len(data), **kw)
+        return _common_tail(d, self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], raw: bytes | None = None) -> Manifest:
@@ -77,7 +84,7 @@ class Manifest:
 
 
 @dataclass(frozen=True, slots=True)
-class Index:
+class Index(_Blob):
     manifests: tuple[Descriptor, ...]
     media_type: str = mt.OCI_INDEX
     annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
@@ -91,24 +98,7 @@ class Index:
             "mediaType": self.media_type,
             "manifests": [m.to_dict() for m in self.manifests],
         }
-        if self.annotations:
-            d["annotations"] = dict(self.annotations)
-        if self.subject is not None:
-            d["subject"] = self.subject.to_dict()
-        if self.artifact_type:
-            d["artifactType"] = self.artifact_type
-        return d
-
-    def to_bytes(self) -> bytes:
-        return self.raw if self.raw is not None else canonical.dumps(self.to_dict())
-
-    @property
-    def digest(self) -> Digest:
-        return Digest.of(self.to_bytes())
-
-    def descriptor(self, **kw: Any) -> Descriptor:
-        data = self.to_bytes()
-        return Descriptor(self.media_type, Digest.of(data), len(data), **kw)
+        return _common_tail(d, self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], raw: bytes | None = None) -> Index:
