@@ -23,7 +23,7 @@ import os
 import posixpath
 import re
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,7 +174,7 @@ def _context_items(ctx: BuildContext, rel: str, excludes: IgnoreMatcher | None) 
     items.append(top)
     if top.kind == "dir":
         prefix = f"{rel}/" if rel else ""
-        for path in _walk_context(ctx, rel):
+        for path in ctx.ignore.walk(ctx.root, rel):
             sub = path[len(prefix):]
             if excludes is not None and excludes.matches(sub):
                 continue
@@ -182,27 +182,6 @@ def _context_items(ctx: BuildContext, rel: str, excludes: IgnoreMatcher | None) 
             if it is not None:
                 items.append(it)
     return items
-
-
-def _walk_context(ctx: BuildContext, rel: str) -> Iterator[str]:
-    base = ctx.root / rel if rel else ctx.root
-    try:
-        entries = sorted(os.scandir(base), key=lambda e: e.name)
-    except OSError:
-        return
-    for entry in entries:
-        path = f"{rel}/{entry.name}" if rel else entry.name
-        is_dir = entry.is_dir(follow_symlinks=False)
-        excluded = ctx.excluded(path)
-        if is_dir:
-            if excluded and not ctx.ignore.has_exclusions:
-                continue
-            below = list(_walk_context(ctx, path))
-            if not excluded or below:
-                yield path
-                yield from below
-        elif not excluded:
-            yield path
 
 
 def context_sources(ctx: BuildContext, patterns: Sequence[str],

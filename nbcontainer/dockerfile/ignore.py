@@ -280,14 +280,15 @@ class IgnoreMatcher:
     def included(self, path: str) -> bool:
         return not self.excluded(path)
 
-    def walk(self, context: str | os.PathLike[str]) -> Iterator[str]:
-        """Context-relative paths (dirs and files, sorted, ``/``-separated) that are sent.
+    def walk(self, context: str | os.PathLike[str], below: str = "") -> Iterator[str]:
+        """Context-relative paths (dirs and files, sorted, ``/``-separated) that are sent,
+        under the context-relative directory ``below`` (default: everything).
 
         Excluded directories are skipped whole unless an exception pattern may re-include
         something below them (then their included descendants and the parents are kept).
         """
         root = Path(context)
-        yield from self._walk(root, "")
+        yield from self._walk(root, below.strip("/"))
 
     def _walk(self, root: Path, rel: str) -> Iterator[str]:
         base = root / rel if rel else root
