@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import platform as _pyplatform
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -290,10 +288,6 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
 
     return _run(image, command, store=get_store(store), env=env,
                 network="none" if network == "none" else "host", **kw)
-
-
-def host_summary() -> str:
-    return f"{sys.platform}/{_pyplatform.machine()}"
 
 
 __all__ = [

@@ -111,10 +111,9 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = 
           secrets: Sequence[SecretSpec] | Mapping[str, bytes | str] = (),
           platform: str | Platform | None = None, *, builder: Builder | None = None) -> Any:
     """Build ``dockerfile`` (text, or a path to one) with ``context``; returns the Image."""
-    from ..api import get_store
     from ..image import Image
 
-    st = store if store is not None else get_store()
+    st = store if store is not None else Store()
     ctx_dir = Path(context)
     if not ctx_dir.is_dir():
         raise BuildError(f"build context {str(ctx_dir)!r} is not a directory")
@@ -146,10 +145,9 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
         timeout: float | None = None) -> int:
     """Run an image's entrypoint/cmd (or ``command``) in the sandbox; returns the exit code.
     The container's changes are thrown away (``--rm`` is the only mode)."""
-    from ..api import get_store
     from .sandbox import Sandbox, run_container
 
-    st = store if store is not None else get_store()
+    st = store if store is not None else Store()
     sandbox = Sandbox()
     b = Builder(st, sandbox=sandbox)
     try:
