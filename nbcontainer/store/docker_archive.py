@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ImageFormatError
+from ..layers import open_layer
 from ..oci import canonical
 from ..oci import mediatypes as mt
 from ..oci.config import ImageConfig
@@ -34,8 +35,7 @@ _SPOOL = 64 << 20
 
 
 def _uncompressed(store: Store, desc: Descriptor) -> tempfile.SpooledTemporaryFile:
-    from ..layers import open_layer  # the codec knows gzip/zstd/plain by magic
-
+    """docker-archive layers are plain tars; the codec knows gzip/zstd/plain by magic."""
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL)
     with store.blobs.open(desc.digest) as raw, open_layer(raw) as tar:
         while chunk := tar.read(1 << 20):
