@@ -55,14 +55,15 @@ class Layer:
             out: list[LayerEntry] = []
             with self.open() as stream:
                 reader = TarReader(stream)
+                add = out.append
                 for e in reader.entries():
-                    path = e.display.lstrip("/").removeprefix("./").rstrip("/")
+                    path = os.fsdecode(e.name).lstrip("/").removeprefix("./").rstrip("/")
                     if not path or path == ".":
                         continue
-                    out.append(LayerEntry(path, _KINDS.get(e.type, "f"), e.size if e.type in
-                                          _REGULAR else 0, e.mode & 0o7777, e.uid, e.gid,
-                                          e.mtime_ns // 1_000_000_000,
-                                          os.fsdecode(e.linkname)))
+                    add(LayerEntry(path, _KINDS.get(e.type, "f"),
+                                   e.size if e.type in _REGULAR else 0, e.mode & 0o7777, e.uid,
+                                   e.gid, e.mtime_ns // 1_000_000_000,
+                                   os.fsdecode(e.linkname) if e.linkname else ""))
                 reader.drain()
             cached = _ENTRY_CACHE.put(self.digest, out)
         return cached
@@ -273,7 +274,8 @@ class Image:
         from . import humanize
 
         n = len(self.manifest.layers)
-        return (f"{self.name}: {n} layer{'' if n == 1 else 's'}, {humanize.size(self.size)}, "
+        name = self.name.removesuffix(":latest")
+        return (f"{name}: {n} layer{'' if n == 1 else 's'}, {humanize.size(self.size)}, "
                 f"{self.digest}")
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:

@@ -86,7 +86,23 @@ def current_notebook(user_ns: dict[str, Any] | None = None) -> Path | None:
     return None
 
 
-def dockerfile(base: str, req: Requirements, notebook: str | None) -> str:
+def download_wheels(requirements: Path, dest: Path) -> None:
+    """The kernel's pip fetches the wheels (with its own indexes, proxies and certificates),
+    so the build needs no index and the image gets exactly these files."""
+    import subprocess
+
+    dest.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--only-binary=:all:",
+                           "--no-deps", "-q", "-d", str(dest), "-r", str(requirements)],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["pip failed"]
+        raise NbcontainerError(f"pip download failed: {tail[0]}",
+                               hint="drop --wheels to let the build install from the index")
+
+
+def dockerfile(base: str, req: Requirements, notebook: str | None,
+               wheels: bool = False) -> str:
     v = sys.version_info
     python_base = base.split("/")[-1].startswith("python:")
     lines = [
@@ -99,15 +115,19 @@ def dockerfile(base: str, req: Requirements, notebook: str | None) -> str:
             "RUN apt-get update && apt-get install -y --no-install-recommends python3 "
             "python3-venv && rm -rf /var/lib/apt/lists/*",
             "RUN python3 -m venv /opt/venv",
-            "ENV PATH=/opt/venv/bin:$PATH",
+            # spelled out: the builder cannot expand the base's $PATH here yet
+            "ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         ]
     for u in req.unpinnable:
         lines.append(f"# not reproducible from an index (local or editable install): {u}")
-    lines += [
-        "COPY requirements.txt /tmp/requirements.txt",
-        "RUN pip install --no-cache-dir -r /tmp/requirements.txt",
-        "WORKDIR /home/notebook",
-    ]
+    lines.append("COPY requirements.txt /tmp/requirements.txt")
+    if wheels:
+        lines += ["COPY wheels/ /tmp/wheels/",
+                  "RUN pip install --no-cache-dir --no-index --find-links /tmp/wheels "
+                  "-r /tmp/requirements.txt && rm -rf /tmp/wheels"]
+    else:
+        lines.append("RUN pip install --no-cache-dir -r /tmp/requirements.txt")
+    lines.append("WORKDIR /home/notebook")
     if notebook:
         lines.append(f"COPY {json.dumps(notebook)} ./")
     lines.append('CMD ["python3"]')
@@ -136,7 +156,8 @@ class Frozen:
 
 def freeze(*, tags: Sequence[str] = (), base: str | None = None, packages: Sequence[str] = (),
            notebook: str | None = None, output: Path = Path("freeze"), build: bool = True,
-           quiet: bool = False, user_ns: dict[str, Any] | None = None) -> Frozen:
+           quiet: bool = False, wheels: bool = False,
+           user_ns: dict[str, Any] | None = None) -> Frozen:
     req = kernel_requirements(packages)
     output.mkdir(parents=True, exist_ok=True)
     (output / "requirements.txt").write_text("".join(p + "\n" for p in req.pinned))
@@ -148,7 +169,10 @@ def freeze(*, tags: Sequence[str] = (), base: str | None = None, packages: Seque
         nb_name = nb.name
         if nb.resolve() != (output / nb.name).resolve():
             shutil.copyfile(nb, output / nb.name)
-    text = dockerfile(base or default_base(), req, nb_name)
+    if wheels:
+        shutil.rmtree(output / "wheels", ignore_errors=True)
+        download_wheels(output / "requirements.txt", output / "wheels")
+    text = dockerfile(base or default_base(), req, nb_name, wheels)
     (output / "Dockerfile").write_text(text)
     result = Frozen(text, output)
     if build:

@@ -174,7 +174,7 @@ class ContainerMagics(Magics):
                    "secrets) instead of asking")
     @argument("--tls-verify", type=_bool, default=None, metavar="BOOL")
     @line_magic
-    def login(self, line: str) -> Message:
+    def login(self, line: str) -> None:
         """Log in to a registry. The password is asked for (not echoed) and never stored in
         the notebook; credentials are saved like ``docker login`` does."""
         from getpass import getpass
@@ -194,20 +194,20 @@ class ContainerMagics(Magics):
         with guarded("login"):
             registry.login(a.registry, user, password, tls_verify=a.tls_verify)
         del password
-        return Message(f"Login Succeeded: {user}@{registry.registry_domain(a.registry)}")
+        print(f"Login Succeeded: {user}@{registry.registry_domain(a.registry)}")
 
     @magic_arguments()
     @argument("registry", metavar="REGISTRY", nargs="?", default="docker.io")
     @line_magic
-    def logout(self, line: str) -> Message:
+    def logout(self, line: str) -> None:
         """Forget the saved credentials for a registry."""
         from .. import registry
 
         a = self._args(self.logout, line)
         with guarded("logout"):
             gone = registry.logout(a.registry)
-        return Message(f"Removed login credentials for {a.registry}" if gone
-                       else f"Not logged in to {a.registry}")
+        print(f"Removed login credentials for {a.registry}" if gone
+              else f"Not logged in to {a.registry}")
 
     # ------------------------------------------------------------------ local images
     @magic_arguments()
@@ -306,6 +306,9 @@ class ContainerMagics(Magics):
     @argument("--notebook", metavar="PATH", help="the notebook file to include")
     @argument("-o", "--output", metavar="DIR", default="freeze",
               help="where the Dockerfile and requirements.txt are written")
+    @argument("--wheels", action="store_true",
+              help="download the wheels here (with this kernel's pip settings) and install "
+                   "them offline in the build")
     @argument("--no-build", action="store_true", help="only write the Dockerfile")
     @argument("-q", "--quiet", action="store_true", help="no build progress")
     @line_magic
@@ -317,7 +320,7 @@ class ContainerMagics(Magics):
         with guarded("freeze"):
             return freeze(tags=a.tag, base=a.base, packages=a.package, notebook=a.notebook,
                           output=Path(a.output), build=not a.no_build, quiet=a.quiet,
-                          user_ns=self.shell.user_ns)
+                          wheels=a.wheels, user_ns=self.shell.user_ns)
 
 
 def _write_stdout(chunk: bytes) -> None:

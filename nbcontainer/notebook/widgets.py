@@ -52,7 +52,7 @@ class LayerTreeWidget(w.HBox):
         root = filter_tree(lt.root, statuses, self.search.value.strip())
         self.heading.value = (f'<div class="nbc">{html.layer_title(lt, len(self.tree.layers))}'
                               "</div>")
-        body = html.render_tree(root, open_depth=3 if self.search.value else 0) \
+        body = html.render_tree(root, open_depth=3 if self.search.value else 1) \
             if root.children else '<div class="nbc-dim">(nothing matches)</div>'
         self.view.value = f'<div class="nbc nbc-widget-tree">{html.CSS}{body}</div>'
 

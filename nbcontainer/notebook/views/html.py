@@ -107,7 +107,7 @@ def render_tree(root: Node, *, max_nodes: int = MAX_NODES,
             continue
         node, depth = item
         if node is not root:
-            head = _mark(node.status) + _label(node) + _size_of(node)
+            head = _mark(node.status) + _label(node) + " " + _size_of(node)
             if node.children and id(node) in expanded:
                 attr = " open" if depth <= open_depth else ""
                 out.append(f"<li><details{attr}><summary>{head}</summary>")
@@ -139,7 +139,8 @@ def layer_title(lt: LayerTree, n_layers: int) -> str:
     cmd = lt.command or "(no history)"
     if len(cmd) > 120:
         cmd = cmd[:117] + "…"
-    return (f"<code>#{lt.index}</code> {size(lt.size)} · {lt.entries} files · "
+    return (f"<code>#{lt.index}</code> {size(lt.size)} · {lt.entries} "
+            f"file{'' if lt.entries == 1 else 's'} · "
             f"{layer_counts(lt)} · <code>{escape(cmd)}</code>")
 
 
@@ -200,7 +201,6 @@ def _config_rows(cfg) -> Iterable[tuple[str, str]]:  # noqa: ANN001 - oci ImageC
 def render_image(image, tree: ImageTree) -> str:  # noqa: ANN001 - nbcontainer Image
     cfg_rows = "".join(f"<tr><th>{escape(k)}</th><td><code>{escape(v)}</code></td></tr>"
                        for k, v in _config_rows(image.config))
-    tags = ", ".join(escape(t) for t in image.tags) or "(untagged)"
     return (f'<div class="nbc nbc-image">{CSS}'
             f'<div class="nbc-title">{escape(image.name)}</div>'
             f'<div class="nbc-dim">{len(tree.layers)} layers · {size(image.size)} compressed · '
@@ -208,7 +208,7 @@ def render_image(image, tree: ImageTree) -> str:  # noqa: ANN001 - nbcontainer I
             f"<code>{escape(str(image.digest))}</code></div>"
             f"{render_layers(tree, open_=False)}"
             f'<details><summary>config</summary><table class="nbc-table">'
-            f"<tr><th>tags</th><td>{tags}</td></tr>{cfg_rows}</table></details></div>")
+            f"{cfg_rows}</table></details></div>")
 
 
 def render_layers_view(image, tree: ImageTree) -> str:  # noqa: ANN001

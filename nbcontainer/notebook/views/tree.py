@@ -167,23 +167,18 @@ class _Merged:
             kids.discard(path)
 
 
-def _node(root: Node, path: str) -> Node:
-    """The node for ``path`` in ``root``, creating (unchanged) parent directories."""
-    node = root
-    start = 0
-    while True:
-        end = path.find("/", start)
-        name = path[start:] if end < 0 else path[start:end]
-        if node.children is None:
-            node.children = {}
-        child = node.children.get(name)
-        if child is None:
-            child = Node(name, path if end < 0 else path[:end], children={})
-            node.children[name] = child
-        node = child
-        if end < 0:
-            return node
-        start = end + 1
+def _node(nodes: dict[str, Node], path: str) -> Node:
+    """The node for ``path``, creating (unchanged) parent directories; ``nodes`` maps every
+    path of the layer's tree to its node (``""`` is the root), so a lookup is one dict get."""
+    node = nodes.get(path)
+    if node is not None:
+        return node
+    parent_path, _, name = path.rpartition("/")
+    parent = _node(nodes, parent_path)
+    if parent.children is None:
+        parent.children = {}
+    node = parent.children[name] = nodes[path] = Node(name, path, children={})
+    return node
 
 
 def _totals(node: Node) -> None:
@@ -225,6 +220,7 @@ def build_tree(layers: Sequence[tuple[Sequence[LayerEntry], str, str, str, int]]
 
     for index, (entries, digest, diff_id, created_by, csize) in enumerate(layers):
         root = Node("", "", children={})
+        nodes = {"": root}
         lt = LayerTree(index, digest, diff_id, clean_command(created_by), csize, root)
         removals: list[tuple[str, bool]] = []  # (path, opaque)
         writes: list[LayerEntry] = []
@@ -246,7 +242,7 @@ def build_tree(layers: Sequence[tuple[Sequence[LayerEntry], str, str, str, int]]
                     continue
                 sub = merged.subtree(target)
                 gone = sum(x.size for x in sub)
-                node = _node(root, target)
+                node = _node(nodes, target)
                 node.status, node.kind = REMOVED, old.kind
                 node.removed_size = gone
                 node.children = {} if old.kind == "d" else None
@@ -255,10 +251,10 @@ def build_tree(layers: Sequence[tuple[Sequence[LayerEntry], str, str, str, int]]
                 seen(target, gone if old.kind == "d" else 0)
                 merged.remove(target)
             if opaque and path in merged.entries:
-                _node(root, path).status = MODIFIED
+                _node(nodes, path).status = MODIFIED
         for e in writes:
             old = merged.entries.get(e.path)
-            node = _node(root, e.path)
+            node = _node(nodes, e.path)
             if old is None:
                 node.status = ADDED
             elif e.kind == "d" and old.kind == "d" and (e.mode, e.uid, e.gid) == \

@@ -1,0 +1,118 @@
+"""The world the example notebooks run in, made locally: a registry that serves the debootstrap
+Debian as ``library/debian:bookworm`` (so ``FROM debian:bookworm`` resolves through the
+``docker.io`` mirror setting, as cells read in real life), a second registry with TLS and a
+password (03-registry-auth), and an isolated store and credential file.
+
+Used by the notebook tests and by ``scripts/notebook_demo.py`` (the README's main job).
+Reuses the registry server and the cached Debian root filesystem of the other test suites.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+REPO = TESTS.parent
+NOTEBOOKS = REPO / "notebooks"
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from registry.servers import PASSWORD, USER, Registry  # noqa: E402
+
+
+def debian_rootfs() -> Path:
+    """The debootstrap bookworm of the builder tests (made at most once a day, cached)."""
+    from build.test_build_debian import debian_rootfs as cached
+
+    return cached()
+
+
+@dataclass
+class NotebookEnv:
+    workdir: Path
+    registry: Registry | None = None
+    auth_registry: Registry | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self, *, auth: bool = True) -> NotebookEnv:
+        from nbcontainer import api, registry
+        from nbcontainer.store import Store
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.registry = Registry("plain", self.workdir / "registry").start()
+        try:
+            # a stable name: the history says "nbcontainer import debian-bookworm"
+            rootfs = self.workdir / "debian-bookworm"
+            rootfs.unlink(missing_ok=True)
+            rootfs.symlink_to(debian_rootfs())
+            base = Store(self.workdir / "base-store")
+            ref = f"{self.registry.host}/library/debian:bookworm"
+            api.import_image(rootfs, ref, store=base, changes=[  # as Docker Hub's debian
+                'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+                'CMD ["bash"]'],
+                             message="debootstrap --variant=minbase bookworm")
+            registry.push(base, ref)
+            shutil.rmtree(self.workdir / "base-store", ignore_errors=True)
+            if auth:
+                self.auth_registry = Registry("tls", self.workdir / "auth-registry").start()
+        except BaseException:
+            self.stop()
+            raise
+        self.env = {
+            "NBCONTAINER_HOME": str(self.workdir / "home"),
+            "NBCONTAINER_REGISTRY_MIRRORS": f"http://{self.registry.host}",
+            "NBCONTAINER_REGISTRIES_CONF": str(self.workdir / "registries.json"),
+            "DOCKER_CONFIG": str(self.workdir / "docker-config"),
+            "DEMO_REGISTRY": self.registry.host,
+        }
+        if self.auth_registry is not None:
+            self.env.update({
+                "NBCONTAINER_CERTS_DIR": str(self.auth_registry.ca_root),
+                "DEMO_AUTH_REGISTRY": self.auth_registry.host,
+                "DEMO_USER": USER,
+                "DEMO_PASSWORD": PASSWORD,
+            })
+        return self
+
+    def apply(self) -> None:
+        """Into this process's environment (kernels and servers started later inherit it)."""
+        for k in ("REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR"):
+            os.environ.pop(k, None)
+        os.environ.update(self.env)
+
+    def stop(self) -> None:
+        for reg in (self.registry, self.auth_registry):
+            if reg is not None:
+                reg.stop()
+
+
+def copy_notebooks(dest: Path, names: list[str] | None = None) -> list[Path]:
+    """The notebooks (and their sanitize file) in a scratch directory: they write files
+    (``%%writefile``) next to themselves, which must not land in the repository."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for nb in sorted(NOTEBOOKS.glob("*.ipynb")):
+        if names is None or nb.name in names:
+            shutil.copy(nb, dest / nb.name)
+            out.append(dest / nb.name)
+    shutil.copy(NOTEBOOKS / "sanitize.cfg", dest / "sanitize.cfg")
+    return out
+
+
+def execute(path: Path, *, timeout: int = 900, cwd: Path | None = None) -> None:
+    """Run a notebook top to bottom in a fresh kernel and save it with its outputs but
+    without widget state (nbconvert and reopened notebooks then show the static HTML)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd or path.parent)}},
+                            store_widget_state=False)
+    client.execute()
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, path)

@@ -1,0 +1,156 @@
+"""JupyterLab 4 in Debian's chromium (Playwright, no browser download): run the quickstart
+and check from the DOM that the layer tree and the live widget rendered, with no error
+outputs and no JavaScript console errors. A screenshot is saved under the test's folder and
+under ``out/notebook-browser/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import needs_services
+from .env import REPO, copy_notebooks
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = [
+    pytest.mark.browser, needs_services,
+    pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install "
+                                                 "chromium)"),
+]
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+ERRORS_JS = """() => {
+  const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+  const out = {errors: [], pending: 0, code: 0};
+  for (let i = 0; i < cells.length; i++) {
+    const c = cells.get(i);
+    if (c.type !== 'code') continue;
+    out.code++;
+    if (!c.executionCount) out.pending++;
+    for (let j = 0; j < c.outputs.length; j++) {
+      const o = c.outputs.get(j).toJSON();
+      if (o.output_type === 'error') out.errors.push(o.ename + ': ' + o.evalue);
+    }
+  }
+  return out;
+}"""
+
+
+def free_port() -> int:
+    from registry.servers import free_port as fp
+
+    return fp()
+
+
+@pytest.fixture
+def lab(nbenv, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    pytest.importorskip("jupyterlab")
+    pytest.importorskip("playwright")
+    root = tmp_path / "lab"
+    copy_notebooks(root, ["01-quickstart.ipynb"])
+    port = free_port()
+    env = {**os.environ, **nbenv.env, "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrun")}
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1",
+           "--port", str(port), "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+           "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 - lives with the process
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/api/status", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("JupyterLab did not start:\n" +
+                                       (tmp_path / "lab.log").read_text()[-3000:]) from None
+                time.sleep(0.3)
+        yield url, root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_quickstart_runs_in_jupyterlab(lab: tuple[str, Path], tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, _root = lab
+    console: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            page.goto(f"{url}/lab/tree/01-quickstart.ipynb?reset")
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+                "window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel"
+                "?.status === 'idle'", timeout=60_000)
+            page.evaluate("() => window.jupyterapp.commands.execute("
+                          "'notebook:run-all-cells')")
+            page.wait_for_function(
+                f"() => {{ const s = ({ERRORS_JS})(); return s.pending === 0 || "
+                "s.errors.length > 0; }", timeout=600_000, polling=500)
+            page.wait_for_function(
+                "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                ".status === 'idle'", timeout=120_000)
+            state = page.evaluate(ERRORS_JS)
+            assert state["errors"] == [] and state["pending"] == 0, state
+
+            # the static layer tree (%layers) and the image view rendered as HTML
+            page.wait_for_selector(".nbc-layers-view details.nbc-layer", timeout=30_000)
+            titles = page.locator(".nbc-layers-view details.nbc-layer > summary")
+            texts = titles.all_inner_texts()
+            assert any("RUN apt-get update" in t for t in texts), texts
+            assert any("COPY my-app.py /app/" in t for t in texts), texts
+            last = page.locator(".nbc-layers-view details.nbc-layer").nth(2)
+            last.locator("summary").first.click()
+            assert "my-app.py" in last.inner_text()
+
+            # the live widget, not its fallback: a layer list and the selected layer's tree
+            widget = page.locator(".nbc-widget")
+            widget.wait_for(timeout=30_000)
+            options = [o.replace("\xa0", " ")  # ipywidgets pads with no-break spaces
+                       for o in widget.locator("select option").all_inner_texts()]
+            assert len(options) == 3 and "COPY my-app.py" in options[2], options
+            assert "my-app.py" in widget.locator(".nbc-widget-tree").inner_text()
+            widget.locator("select").select_option(index=1)
+            page.wait_for_function(
+                "() => document.querySelector('.nbc-widget .nbc-widget-tree')"
+                ".innerText.includes('usr/')", timeout=10_000)
+
+            # the run output streamed into its cell
+            assert "hello from (3, 11)" in page.locator(".jp-Notebook").inner_text()
+
+            shot = tmp_path / "01-quickstart.png"
+            widget.scroll_into_view_if_needed()
+            page.screenshot(path=str(shot), full_page=False)
+            keep = REPO / "out" / "notebook-browser"
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, keep / shot.name)
+            assert shot.stat().st_size > 10_000
+        finally:
+            browser.close()
+    assert console == [], console

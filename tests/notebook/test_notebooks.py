@@ -1,0 +1,116 @@
+"""The example notebooks: strict nbval against their saved outputs, the static HTML of the
+saved quickstart (nbconvert, no kernel, no JavaScript), and hygiene of the saved files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import needs_services
+from .env import NOTEBOOKS, copy_notebooks
+
+NAMES = ["01-quickstart.ipynb", "02-multistage-and-cache.ipynb", "03-registry-auth.ipynb",
+         "04-reproducible-environment.ipynb"]
+
+
+def load(name: str) -> dict:
+    return json.loads((NOTEBOOKS / name).read_text())
+
+
+# ---------------------------------------------------------------------- saved files
+@pytest.mark.parametrize("name", NAMES)
+def test_saved_notebook_hygiene(name: str) -> None:
+    from registry.servers import PASSWORD
+
+    text = (NOTEBOOKS / name).read_text()
+    nb = json.loads(text)
+    assert "widgets" not in nb["metadata"]  # no widget state: nbconvert/GitHub use the HTML
+    assert PASSWORD not in text and "Pa55word" not in text
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c["execution_count"] for c in code), "saved without running every cell"
+    errors = [c for c in code for o in c["outputs"] if o["output_type"] == "error"]
+    assert all("raises-exception" in c["metadata"].get("tags", []) for c in errors)
+    assert len(text) < 3_000_000
+
+
+def test_quickstart_nbconvert_html_has_the_tree_without_js() -> None:
+    import nbformat
+    from bs4 import BeautifulSoup
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(
+        nbformat.read(NOTEBOOKS / "01-quickstart.ipynb", as_version=4))
+    soup = BeautifulSoup(body, "html.parser")
+    views = soup.select("div.nbc-layers-view")
+    assert len(views) == 2  # %layers, and the widget cell's static fallback
+    for view in views:
+        layers = view.select("details.nbc-layer")
+        titles = [d.summary.get_text(" ", strip=True) for d in layers]
+        assert len(titles) == 3
+        assert "nbcontainer import debian-bookworm" in titles[0]
+        assert "RUN apt-get update" in titles[1]
+        assert "COPY my-app.py /app/" in titles[2]
+        top = layers[2].select_one("ul.nbc-tree")
+        assert "+ app/" in top.get_text(" ", strip=True)
+        assert "my-app.py" in layers[2].get_text()
+        assert layers[1].select("details")  # directories are collapsible
+        assert view.find("script") is None
+        assert "reclaimable" in view.get_text() and "dive" in view.get_text()
+    image = soup.select("div.nbc-image")
+    assert image and "my-python-image" in image[0].get_text()
+    # no output of ours needs JavaScript: the only scripts are nbconvert's own (mathjax,
+    # require) and none sits inside an output area
+    for area in soup.select(".jp-OutputArea-output"):
+        assert area.find("script") is None
+    # the manifest is a JSON output with a text fallback: nbconvert shows the text
+    assert '"mediaType": "application/vnd.oci.image.manifest.v1+json"' in soup.get_text()
+
+
+def test_sanitize_file_covers_progress_states() -> None:
+    """nbval compares a progress area's first state with the saved last state."""
+    from nbval.plugin import get_sanitize_patterns
+
+    from nbcontainer.notebook.progress import ProgressArea
+    from nbcontainer.progress import ProgressEvent
+
+    patterns = get_sanitize_patterns((NOTEBOOKS / "sanitize.cfg").read_text())
+
+    def clean(s: str) -> str:
+        import re
+
+        for regex, replace in patterns:
+            s = re.sub(regex, replace, s)
+        return s
+
+    area = ProgressArea("Building", enabled=False)
+    first = area.bundle()
+    area(ProgressEvent("start", "#1", "[1/2] FROM debian:bookworm"))
+    area(ProgressEvent("log", "#1", "output"))
+    area(ProgressEvent("done", "#1", "DONE 0.1s"))
+    area.__exit__(None, None, None)
+    last = area.bundle(final=True)
+    for mime in ("text/plain", "text/html"):
+        assert clean(first[mime]) == clean(last[mime])
+    assert clean("a 143.2MB b") == clean("a    12kB b")
+
+
+# ---------------------------------------------------------------------- nbval, strict
+@needs_services
+def test_notebooks_pass_nbval_strict(nbenv, tmp_path: Path) -> None:
+    nbs = copy_notebooks(tmp_path)
+    env = {**os.environ, **nbenv.env}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env",
+         "--nbval-sanitize-with", "sanitize.cfg", "--nbval-cell-timeout", "600",
+         "-p", "no:cacheprovider", "-o", "addopts=", "-o", "timeout=0", "--rootdir",
+         str(tmp_path), "-q", *[p.name for p in nbs]],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500)
+    report = proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, report
+    assert " failed" not in proc.stdout.splitlines()[-1], report
