@@ -11,6 +11,8 @@ APT_PACKAGES=(
   docker-registry apache2-utils openssl curl
   # sandbox and base images
   bubblewrap uidmap fuse-overlayfs debootstrap busybox-static util-linux
+  # notebook browser test (Playwright drives Debian's chromium; nothing is downloaded)
+  chromium
   # build tooling
   python3-venv git tar gzip zstd
 )
