@@ -309,4 +309,6 @@ def test_ctrl_c_stops_a_build_cleanly(ip, bb_store, capsys) -> None:
     assert api.fsck().ok
     procs = os.popen("ps -eo args").read()
     assert "sleep 60" not in procs
+    with open("/proc/self/mountinfo") as f:  # the RUN's overlay and scratch are unmounted
+        assert str(api.get_store().home) not in f.read()
     assert ip.run_cell("%%dockerfile -q -t after\nFROM busybox\nRUN true\n").error_in_exec is None

@@ -225,7 +225,7 @@ def build_tree(layers: Sequence[tuple[Sequence[LayerEntry], str, str, str, int]]
         removals: list[tuple[str, bool]] = []  # (path, opaque)
         writes: list[LayerEntry] = []
         for e in entries:
-            if e.is_whiteout:
+            if ".wh." in e.path and e.is_whiteout:
                 parent = e.path.rpartition("/")[0]
                 if e.name == OPAQUE:
                     removals.append((parent, True))
@@ -273,7 +273,14 @@ def build_tree(layers: Sequence[tuple[Sequence[LayerEntry], str, str, str, int]]
                     lt.added += 1
                 elif node.status == MODIFIED:
                     lt.modified += 1
-            seen(e.path, e.size)
+            st = stats.get(e.path)  # seen(), inlined: this loop runs once per entry
+            if st is None:
+                stats[e.path] = [1, e.size, e.size]
+            else:
+                st[0] += 1
+                st[1] += e.size
+                if e.size < st[2]:
+                    st[2] = e.size
             merged.add(e)
         _totals(root)
         tree.layers.append(lt)
