@@ -8,7 +8,7 @@ groups they can be built.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from nbcontainer.dockerfile.errors import DockerfileError, LintWarning
@@ -48,6 +48,9 @@ BUILTIN_ARGS = (
     "BUILDKIT_CACHE_MOUNT_NS", "BUILDKIT_CONTEXT_KEEP_GIT_DIR", "BUILDKIT_INLINE_CACHE",
     "BUILDKIT_MULTI_PLATFORM", "BUILDKIT_SANDBOX_HOSTNAME", "BUILDKIT_SYNTAX", "SOURCE_DATE_EPOCH",
 )  # fmt: skip
+
+
+BaseEnv = Callable[[str, str], Mapping[str, str]]
 
 
 def parse_platform(text: str) -> Platform:
@@ -214,10 +217,21 @@ def build_plan(
     target: str | None = None,
     platform: str | Platform | None = None,
     build_platform: str | Platform | None = None,
+    base_env: BaseEnv | None = None,
 ) -> BuildPlan:
-    """Turn a syntax tree into a BuildPlan (DockerfileError on the first problem)."""
+    """Turn a syntax tree into a BuildPlan (DockerfileError on the first problem).
+
+    ``base_env(image, platform)`` returns the environment of a base image's config, so that
+    ``ENV PATH=/x:$PATH`` sees the base's PATH, as BuildKit resolves image configs before
+    expanding; without it, a stage on an image starts with an empty environment."""
     from nbcontainer.dockerfile.lint import lint
 
+    reachable_early: frozenset[int] = frozenset()
+    if base_env is not None:  # look up base images only for the stages the target needs
+        reachable_early = build_plan(
+            tree, build_args=build_args, target=target, platform=platform,
+            build_platform=build_platform,
+        ).reachable
     ctx = _Ctx(tree)
     build_args = dict(build_args or {})
     bplat = (
@@ -331,6 +345,8 @@ def build_plan(
         env: dict[str, str] = {}
         if base_stage is not None:
             env = dict(stages[base_stage].env)
+        elif base_env is not None and frm.base_name != "scratch" and i in reachable_early:
+            env = dict(base_env(frm.base_name, frm.platform or str(tplat)))
         used: set[str] = set()
         expanded: list[Instruction] = []
         env_before: list[dict[str, str]] = []
@@ -543,6 +559,7 @@ def parse(
     filename: str = "Dockerfile",
     platform: str | Platform | None = None,
     build_platform: str | Platform | None = None,
+    base_env: BaseEnv | None = None,
 ) -> BuildPlan:
     """Dockerfile text to a typed, expanded BuildPlan (the frontend's one-call API)."""
     tree = parse_syntax(text, filename=filename)
@@ -552,4 +569,5 @@ def parse(
         target=target,
         platform=platform,
         build_platform=build_platform,
+        base_env=base_env,
     )
