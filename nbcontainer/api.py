@@ -272,13 +272,14 @@ def load(source: str | Path, *, store: Store | None = None) -> list[tuple[str, l
 def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str] = (),
           build_args: dict[str, str] | None = None, target: str | None = None,
           no_cache: bool = False, store: Store | None = None, progress: ProgressFn | None = None,
-          secrets: Any = (), platform: str | None = None) -> Image:
-    """``docker build``: a Dockerfile (text or path) and a context directory → an Image."""
+          secrets: Any = (), platform: str | None = None, ssh: Any = ()) -> Image:
+    """``docker build``: a Dockerfile (text or path) and a context directory → an Image.
+    ``ssh``: ``--ssh`` specs (``default``, ``ID=SOCKET|KEY[,KEY]``) for RUN --mount=type=ssh."""
     from .build.api import build as _build
 
     return _build(dockerfile, context, tags=tags, build_args=build_args, target=target,
                   no_cache=no_cache, store=get_store(store), progress=progress,
-                  secrets=secrets, platform=platform)
+                  secrets=secrets, platform=platform, ssh=ssh)
 
 
 def run(image: str, command: Sequence[str] | None = None, *, store: Store | None = None,

@@ -195,9 +195,16 @@ def _run_load(a: argparse.Namespace, st: Store) -> int:
 
 def _conf_prune(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="accepted for docker compatibility")
+    p.add_argument("--cache", action="store_true",
+                   help="also remove the RUN --mount=type=cache directories")
 
 
 def _run_prune(a: argparse.Namespace, st: Store) -> int:
+    if a.cache:
+        from .build.mounts import prune_cache_mounts
+
+        n, freed = prune_cache_mounts(st)
+        _out(f"Deleted {n} build cache mount(s) ({humanize.size(freed)})")
     r = api.prune(store=st)
     _out(f"Deleted {r.blobs_removed} unreferenced blob(s) and {r.temp_files_removed} "
          f"temporary file(s)\nTotal reclaimed space: {humanize.size(r.bytes_freed)}")
@@ -373,6 +380,8 @@ def _conf_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", help="only the native platform is supported")
     p.add_argument("--secret", action="append", default=[],
                    help="id=ID,src=FILE or id=ID,env=VAR (RUN --mount=type=secret)")
+    p.add_argument("--ssh", action="append", default=[], metavar="default|ID[=SOCKET|KEY,…]",
+                   help="ssh agent socket or keys for RUN --mount=type=ssh")
     p.add_argument("--output", "-o", help="type=oci|docker|local,dest=PATH")
     p.add_argument("--iidfile", help="write the image id to this file")
     p.add_argument("--progress", choices=("auto", "plain", "quiet"), default="auto")
@@ -392,7 +401,7 @@ def _run_build(a: argparse.Namespace, st: Store) -> int:
     dockerfile = a.file or str(Path(a.context) / "Dockerfile")
     quiet = a.quiet or a.progress == "quiet"
     img = api.build(Path(dockerfile), a.context, tags=a.tag, build_args=args, target=a.target,
-                    no_cache=a.no_cache, store=st, secrets=a.secret, platform=a.platform,
+                    no_cache=a.no_cache, store=st, secrets=a.secret, platform=a.platform, ssh=a.ssh,
                     progress=None if quiet else PlainRenderer())
     if a.output:
         _build_output(img, a.output, st)

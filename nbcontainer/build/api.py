@@ -109,9 +109,14 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = 
           target: str | None = None, no_cache: bool = False, store: Store | None = None,
           progress: ProgressFn | None = None,
           secrets: Sequence[SecretSpec] | Mapping[str, bytes | str] = (),
-          platform: str | Platform | None = None, *, builder: Builder | None = None) -> Any:
-    """Build ``dockerfile`` (text, or a path to one) with ``context``; returns the Image."""
+          platform: str | Platform | None = None, *, builder: Builder | None = None,
+          ssh: Sequence[str] | Mapping[str, Sequence[str]] = ()) -> Any:
+    """Build ``dockerfile`` (text, or a path to one) with ``context``; returns the Image.
+
+    ``ssh``: ``--ssh`` specs (``default``, ``ID=SOCKET`` or ``ID=KEY[,KEY]``) or a mapping
+    id → socket/key paths, for ``RUN --mount=type=ssh``."""
     from ..image import Image
+    from .mounts import parse_ssh
 
     st = store if store is not None else Store()
     ctx_dir = Path(context)
@@ -125,8 +130,9 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = 
     plan = parse(text, build_args=args, target=target, filename=name)
     epoch = _epoch(args, plan.meta_args)
     own = builder is None
+    ssh_map = dict(ssh) if isinstance(ssh, Mapping) else dict(parse_ssh(s) for s in ssh)
     b = builder or Builder(st, progress=progress, no_cache=no_cache, secrets=_secrets(secrets),
-                           platform=plat)
+                           platform=plat, ssh=ssh_map)
     try:
         ctx = BuildContext.open(ctx_dir, name, b.stat_cache)
         with st.operation():

@@ -57,6 +57,7 @@ from . import metadata
 from .cache import CacheIndex, step_key
 from .context import BuildContext, StatCache
 from .fsview import StackView
+from .mounts import MountManager
 from .nsexec import Privileged
 from .snapshots import Snapshots, chain_ids, ids_tag
 from .state import ImageState, LayerRef
@@ -118,7 +119,8 @@ class Builder:
 
     def __init__(self, store: Store, *, progress: ProgressFn | None = None,
                  no_cache: bool = False, secrets: Mapping[str, bytes] | None = None,
-                 sandbox: Any | None = None, platform: Platform | None = None) -> None:
+                 sandbox: Any | None = None, platform: Platform | None = None,
+                 ssh: Mapping[str, Sequence[str]] | None = None) -> None:
         self.store = store
         self.progress = progress or null_progress
         self.no_cache = no_cache
@@ -139,6 +141,8 @@ class Builder:
         self._image_states: dict[str, tuple[ImageState, str]] = {}
         self.epoch: int | None = None
         self.proxy_env: dict[str, str] = {}
+        self.ssh = {k: list(v) for k, v in (ssh or {}).items()}  # id -> socket | keys
+        self.mounts = MountManager(self)
 
     @property
     def sandbox(self) -> Any:
@@ -149,6 +153,7 @@ class Builder:
         return self._sandbox
 
     def close(self) -> None:
+        self.mounts.close()
         if self._own_sandbox and self._sandbox is not None:
             self._sandbox.close()
             self._sandbox = None
@@ -570,7 +575,7 @@ class Builder:
              results: Mapping[int, StageResult], state: ImageState, key: str, pos: int,
              instr: Run, args: list[tuple[str, str | None]], title: Callable[[str], str],
              fields: dict) -> tuple[ImageState, str]:
-        from .sandbox import BindMount, RunSpec, SecretMount, TmpfsMount, failure_error
+        from .sandbox import RunSpec, failure_error
 
         config = state.config
         shell = metadata.shell_of(config)
@@ -582,47 +587,8 @@ class Builder:
         env.update(arg_values)
         env.update(config.env_dict())
         key_env = {k: v for k, v in env.items() if k not in self.proxy_env or k in arg_values}
-        mount_keys: list = []
-        for m in instr.mounts:
-            if m.type == "secret":
-                sid = m.id or posixpath.basename(m.target)
-                data = self.secrets.get(sid)
-                if data is None:
-                    if m.required:
-                        raise BuildError(f"secret {sid} not found",
-                                         hint="pass it with --secret id=ID,src=FILE")
-                    continue
-                if m.env:
-                    extra_env[m.env] = data.decode("utf-8", "replace")
-                if m.target or not m.env:
-                    mounts.append(SecretMount(m.target or f"/run/secrets/{sid}", data,
-                                              m.mode if m.mode is not None else 0o400,
-                                              m.uid or 0, m.gid or 0))
-                mount_keys.append(["secret", sid, m.target, m.env])
-            elif m.type == "cache":
-                cid = hashlib.sha256((m.id or m.target).encode()).hexdigest()[:24]
-                src = self.store.home / "build" / "cache-mounts" / cid
-                src.mkdir(parents=True, exist_ok=True)
-                mounts.append(BindMount(src, m.target, readonly=False))
-                mount_keys.append(["cache", m.target])  # cache contents never key a step
-            elif m.type == "tmpfs":
-                mounts.append(TmpfsMount(m.target, m.size))
-                mount_keys.append(["tmpfs", m.target, m.size])
-            elif m.type == "bind":
-                if m.from_:
-                    src_state, src_key = self._resolve_from(plan, m.from_, results)
-                    chain = chain_ids([lr.diff_id for lr in src_state.layers])
-                    root = self.snapshots.materialize(src_state.layer_pairs, chain[-1]) \
-                        if chain else self._empty_dir()
-                    mount_keys.append(["bind", src_key, m.source, m.target])
-                else:
-                    root = ctx.root
-                    items = copymod.context_sources(ctx, [m.source or "."])
-                    mount_keys.append(["bind", copymod.source_manifest(items), m.target])
-                source = Path(os.path.normpath(f"{root}/{m.source or '.'}"))
-                mounts.append(BindMount(source, m.target, readonly=True))
-            else:
-                raise BuildError(f"RUN --mount=type={m.type} is not supported")
+        mount_keys, prep = self.mounts.prepare(plan, ctx, results, instr, mounts)
+        extra_env.update(prep.env)
         build_args = [(k, v if v is not None else "") for k, v in args]
         created_by = hist.run_created_by(argv, build_args)
         shown = created_by.removesuffix(" # buildkit").removeprefix("RUN ")
@@ -644,7 +610,7 @@ class Builder:
                            mountpoint=work / "m", argv=list(argv), env={**env, **extra_env},
                            user=config.user or "", cwd=config.working_dir or "/",
                            network=network, mounts=mounts, output=step.output)
-            result = self.sandbox.run(spec)
+            result = self.mounts.run(spec, prep)  # takes cache locks, rw copies
             if not result.ok:
                 raise failure_error(argv, result)
             new = self._commit_dir(state, upper, created_by)

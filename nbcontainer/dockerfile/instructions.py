@@ -561,7 +561,7 @@ def parse_mount(value: str, expand: Expander | None = None) -> Mount:
                 item,
             )
     mtype = m["type"]
-    if mtype not in ("bind", "secret", "ssh"):
+    if mtype not in ("cache", "secret", "ssh"):  # BuildKit's fileInfoAllowed
         for k in ("mode", "uid", "gid"):
             if m.get(k) is not None:
                 raise _ParseError(f'{k} not allowed for "{mtype}" type mounts', value)

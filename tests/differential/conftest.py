@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,10 +137,10 @@ def buildah_result(env: Env, ctx: Path, name: str,
     return flat_tree(flat), config
 
 
-def our_result(env: Env, ctx: Path, name: str) -> tuple[dict[str, tuple], dict]:
+def our_result(env: Env, ctx: Path, name: str, **kw: Any) -> tuple[dict[str, tuple], dict]:
     from nbcontainer.build.api import build
 
-    img = build(ctx / "Dockerfile", ctx, store=env.store)
+    img = build(ctx / "Dockerfile", ctx, store=env.store, **kw)
     flat = env.work / f"flat-ours-{name}"
     shutil.rmtree(flat, ignore_errors=True)
     apply_layers(flat, [env.store.blobs.path(layer.digest) for layer in img.manifest.layers])

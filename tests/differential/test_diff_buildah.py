@@ -81,7 +81,18 @@ CASES: dict[str, tuple[str, dict[str, str | bytes]]] = {
     "env-in-copy-dest": (F + "ENV D=/envdest\nCOPY a.txt $D/\n", {"a.txt": "a"}),
     "symlink-dest-parent": (F + "RUN mkdir /real && ln -s /real /lnk\nCOPY a.txt /lnk/\n",
                             {"a.txt": "a"}),
+    # RUN --mount types buildah 1.28 supports (COPY --parents/--exclude/--link it doesn't)
+    "mount-cache": (F + "RUN --mount=type=cache,target=/mc,id=diffcase echo hi > /mc/f && "
+                    "cat /mc/f > /out\n", {}),
+    "mount-bind-context": (F + "RUN --mount=type=bind,source=data,target=/md cat /md/x > /out\n",
+                           {"data/x": "x"}),
+    "mount-bind-stage": (f"FROM {BASE} AS s\nRUN echo s > /s\n" + F +
+                         "RUN --mount=type=bind,from=s,source=/s,target=/ms cp /ms /out\n", {}),
+    "mount-tmpfs": (F + "RUN --mount=type=tmpfs,target=/mt echo t > /mt/x && cat /mt/x > /out\n",
+                    {}),
+    "mount-secret": (F + "RUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /out\n", {}),
 }
+SECRETS = {"mount-secret": {"tok": b"diff-secret-value"}}
 
 
 # buildah's OCI format drops ONBUILD (IGNORED["config_keys"]); its Docker format keeps it.
@@ -98,8 +109,12 @@ def test_same_as_buildah(diff_env, tmp_path: Path, name: str) -> None:
         p = ctx / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data if isinstance(data, bytes) else data.encode())
-    ours_tree, ours_cfg = our_result(diff_env, ctx, name)
-    theirs_tree, theirs_cfg = buildah_result(diff_env, ctx, name, BUILDAH_FLAGS.get(name, ()))
+    flags = BUILDAH_FLAGS.get(name, ())
+    for sid, value in SECRETS.get(name, {}).items():  # outside the context, like a real one
+        (tmp_path / f"secret-{sid}").write_bytes(value)
+        flags += ("--secret", f"id={sid},src={tmp_path / f'secret-{sid}'}")
+    ours_tree, ours_cfg = our_result(diff_env, ctx, name, secrets=SECRETS.get(name, {}))
+    theirs_tree, theirs_cfg = buildah_result(diff_env, ctx, name, flags)
     only_ours = {k: ours_tree[k] for k in ours_tree.keys() - theirs_tree.keys()}
     only_theirs = {k: theirs_tree[k] for k in theirs_tree.keys() - ours_tree.keys()}
     differ = {k: (ours_tree[k], theirs_tree[k]) for k in ours_tree.keys() & theirs_tree.keys()
