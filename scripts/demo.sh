@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run the main job: make a small root filesystem, import it as an
-# image into a fresh store, export it, and print its layers and manifest.
+# Set up (idempotent) and run the main job: execute notebooks/01-quickstart.ipynb end to end
+# (it starts a local registry and a debootstrap Debian base served as debian:bookworm) and
+# write its HTML rendering with the layer tree; prints where it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python scripts/demo.py "$@"
+exec .venv/bin/python scripts/notebook_demo.py "$@"
