@@ -13,6 +13,7 @@ import hashlib
 import os
 import posixpath
 import re
+import secrets
 import threading
 import time
 import urllib.parse
@@ -57,6 +58,7 @@ from . import metadata
 from .cache import CacheIndex, step_key
 from .context import BuildContext, StatCache
 from .fsview import StackView
+from .janitor import Janitor
 from .mounts import MountManager
 from .nsexec import Privileged
 from .snapshots import Snapshots, chain_ids, ids_tag
@@ -136,7 +138,9 @@ class Builder:
         tag = "root" if not rootless else ids_tag(
             self._idmap.map_lines("uid") + self._idmap.map_lines("gid"))
         self.snapshots = Snapshots(store, self.privileged, tag)
-        self.cache = CacheIndex(store)
+        self.janitor = Janitor()
+        self._scratch_pool: list[Path] = []
+        self.cache = CacheIndex(store, self.janitor)
         self.stat_cache = StatCache(store.home / "build" / f"statcache-{os.getuid()}.json")
         self._image_states: dict[str, tuple[ImageState, str]] = {}
         self.epoch: int | None = None
@@ -154,6 +158,11 @@ class Builder:
 
     def close(self) -> None:
         self.mounts.close()
+        with self._lock:
+            pool, self._scratch_pool = self._scratch_pool, []
+        for work in pool:
+            self._discard(work)
+        self.janitor.close()
         if self._own_sandbox and self._sandbox is not None:
             self._sandbox.close()
             self._sandbox = None
@@ -190,8 +199,57 @@ class Builder:
                     for i, fut in futures.items():
                         results[i] = fut.result()
         finally:
+            self.janitor.drain()
             self.stat_cache.save()
         return results[plan.target]
+
+    def _discard(self, path: Path) -> None:
+        """Remove a step's scratch dir in the background (see janitor.py)."""
+        self.janitor.submit(lambda: self.privileged.remove(path))
+
+    # Directory creation and removal are the dearest metadata operations a RUN does (each
+    # allocates or frees a block; ~1 ms apiece on a busy disk, and they serialize). So a RUN's
+    # scratch dir (``upper/`` + ``work/``) is recycled: the overlay's leftovers in ``work/``
+    # are renamed away (cheap) and deleted by the janitor, an empty upper is kept, and a
+    # published one is replaced by a new empty dir.
+    _POOL_MAX = 4
+
+    def _take_scratch(self) -> Path:
+        with self._lock:
+            work = self._scratch_pool.pop() if self._scratch_pool else None
+        if work is None:
+            work = self.snapshots.scratch()
+            (work / "work").mkdir()
+        if not (work / "upper").is_dir():
+            (work / "upper").mkdir()
+        return work
+
+    def _recycle_scratch(self, work: Path, ok: bool) -> None:
+        used = work / "work" / "work"
+        upper = work / "upper"
+        try:
+            if not ok or (upper.is_dir() and os.listdir(upper)):
+                raise OSError("not reusable")  # a failed RUN's upper: start clean
+            if os.path.lexists(used):
+                trash = self.snapshots.tmp / f"trash-{secrets.token_hex(6)}"
+                os.rename(used, trash)
+                self._discard(trash)
+        except OSError:
+            self._discard(work)
+            return
+        with self._lock:
+            if len(self._scratch_pool) < self._POOL_MAX:
+                self._scratch_pool.append(work)
+                return
+        self._discard(work)
+
+    def _mountpoint(self) -> Path:
+        """Where RUNs mount their root: one empty dir shared by all of them, since each
+        mounts only inside its own private mount namespace."""
+        mnt = self.snapshots.root / "mnt"
+        if not mnt.is_dir():
+            mnt.mkdir(exist_ok=True)
+        return mnt
 
     # ------------------------------------------------------------------ bases
 
@@ -542,7 +600,7 @@ class Builder:
             text = created_by + (" # buildkit" if with_buildkit else "")
             return self._commit_dir(state, diff, text)
         finally:
-            self.privileged.remove(work)
+            self._discard(work)
 
     def _root_mode(self, state: ImageState) -> int:
         lowers = self.snapshots.lowers(state.layer_pairs)
@@ -600,25 +658,26 @@ class Builder:
         if cached is not None:
             step.cached()
             return cached, new_key
-        work = self.snapshots.scratch()
+        work = self._take_scratch()
+        ok = False
         try:
             upper, wdir = work / "upper", work / "work"
-            upper.mkdir()
-            wdir.mkdir()
             os.chmod(upper, self._root_mode(state))
             spec = RunSpec(lowerdirs=self.lowers(state), upperdir=upper, workdir=wdir,
-                           mountpoint=work / "m", argv=list(argv), env={**env, **extra_env},
+                           mountpoint=self._mountpoint(), argv=list(argv),
+                           env={**env, **extra_env},
                            user=config.user or "", cwd=config.working_dir or "/",
                            network=network, mounts=mounts, output=step.output)
             result = self.mounts.run(spec, prep)  # takes cache locks, rw copies
             if not result.ok:
                 raise failure_error(argv, result)
             new = self._commit_dir(state, upper, created_by)
+            ok = True
         except BaseException as exc:
             step.error(exc)
             raise
         finally:
-            self.privileged.remove(work)
+            self._recycle_scratch(work, ok)
         self.cache.put(new_key, new)
         step.done()
         return new, new_key

@@ -20,6 +20,7 @@ control socket (marshal is built in, unlike json, and both ends run the same int
 
 from __future__ import annotations
 
+import gc
 import marshal
 import os
 import select
@@ -39,6 +40,7 @@ MASKED_FILES = ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_de
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 MOUNT_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
 EXIT_SETUP_FAILED = 125
+SPARES = 2  # pre-warmed helpers the fork server keeps queued for the caller
 
 
 class _Step:
@@ -118,7 +120,9 @@ def _prepare(userns: str | None, uid: int, gid: int,
 def _hand_over(ctl: int, pid: int, h_sock: socket.socket, fds: list[int]) -> int:
     """Give C the RUN ([ctl, spec, output, stdin]), then supervise it."""
     socket.send_fds(h_sock, [b"run"], fds)
-    h_sock.close()
+    echoed = _take_ctl(h_sock)  # C hands every H its control socket back: ours already
+    if echoed is not None:
+        os.close(echoed)
     send(ctl, {"ev": "started", "pid": pid})
     for fd in {*fds[1:], 0, 1, 2}:  # only C's copies may keep the output pipe open
         try:
@@ -152,8 +156,28 @@ def child_main(ctl: int, specfd: int) -> int:
         return EXIT_SETUP_FAILED
 
 
+def _take_ctl(h_sock: socket.socket) -> int | None:
+    """The control socket C forwards to H once it has its RUN (None: C died first)."""
+    try:
+        msg, fds, _, _ = socket.recv_fds(h_sock, 16, 1)
+    except OSError:
+        msg, fds = b"", []
+    h_sock.close()
+    if not msg or len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        return None
+    return fds[0]
+
+
 def spare_main(zsock: socket.socket, userns: str | None, uid: int, gid: int) -> int:
-    """Pre-warmed H forked by the fork server: prepare now, take a RUN later."""
+    """Pre-warmed H forked by the fork server: prepare now, take a RUN later.
+
+    When ready, H passes the socket to its C through the server to the caller, which sends
+    the RUN's fds straight to C (no relay through the server and H on the critical path);
+    C forwards the control socket back to H, which then reports and supervises. An unused
+    spare dies with the server (PDEATHSIG), C with H.
+    """
 
     def request_map() -> None:
         zsock.send(marshal.dumps({"ev": "map", "pid": os.getpid()}))
@@ -164,12 +188,26 @@ def spare_main(zsock: socket.socket, userns: str | None, uid: int, gid: int) -> 
 
     error: BaseException | None = None
     step = ""
+    server = os.getppid()
+    ns.prctl(ns.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != server:
+        return 0  # the server died before PDEATHSIG was armed
     try:
         pid, h_sock = _prepare(userns, uid, gid, request_map)
-        zsock.send(marshal.dumps({"ev": "ready"}))
     except BaseException as exc:  # noqa: BLE001 - reported with the RUN that uses us
         error, step = exc, _Step.name
         zsock.send(marshal.dumps({"ev": "failed"}))
+    else:
+        socket.send_fds(zsock, [marshal.dumps({"ev": "ready"})], [h_sock.fileno()])
+        zsock.close()
+        ctl = _take_ctl(h_sock)
+        if ctl is None:
+            return 0
+        ns.prctl(ns.PR_SET_PDEATHSIG, 0)  # a started RUN outlives the server
+        os.set_inheritable(ctl, False)
+        send(ctl, {"ev": "pid", "pid": os.getpid()})
+        send(ctl, {"ev": "started", "pid": pid})
+        return _supervise(ctl, pid)
     msg, fds, _, _ = socket.recv_fds(zsock, 4096, 4)
     if not msg or len(fds) != 4:
         return 0  # the server went away: C dies with us (PDEATHSIG)
@@ -177,11 +215,9 @@ def spare_main(zsock: socket.socket, userns: str | None, uid: int, gid: int) -> 
     for fd in fds:
         os.set_inheritable(fd, False)
     send(ctl, {"ev": "pid", "pid": os.getpid()})
-    if error is not None:
-        _Step.name = step
-        _report(ctl, error)
-        return EXIT_SETUP_FAILED
-    return _hand_over(ctl, pid, h_sock, fds)
+    _Step.name = step
+    _report(ctl, error)
+    return EXIT_SETUP_FAILED
 
 
 def _supervise(ctl: int, pid: int) -> int:
@@ -246,7 +282,10 @@ def _mount_rootfs(spec: dict) -> None:
 
     layer_fds = [os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for p in spec["lowers"]]
     upper_fd = os.open(spec["upper"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    work_fd = os.open(spec["work"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    work = spec["work"]
+    if os.path.lexists(os.path.join(work, "work", "incompat")):  # a reused volatile workdir
+        work = _fresh_workdir(work)
+    work_fd = os.open(work, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def mount_overlay(with_stub: bool) -> None:
         lowers = ([stub_fd] if with_stub or not layer_fds else []) + layer_fds
@@ -256,6 +295,12 @@ def _mount_rootfs(spec: dict) -> None:
         # No redirects or metacopy files: the layer writer sees plain copy-ups and whiteouts
         # (userxattr implies that and rejects redirect_dir=off, which means "follow").
         opts += ",index=off,userxattr" if spec["userns"] else ",index=off,redirect_dir=off,metacopy=off"
+        # volatile: unmounting would otherwise syncfs() the whole upper filesystem at every
+        # RUN (milliseconds, far more on a busy disk). The layer blob is fsynced when it is
+        # stored, and snapshots from an earlier boot are not trusted (build/snapshots.py).
+        # It leaves work/incompat/volatile behind, so a remount needs a fresh workdir.
+        if spec.get("volatile", True):
+            opts += ",volatile"
         cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
         os.chdir("/proc/self/fd")
         try:
@@ -263,10 +308,6 @@ def _mount_rootfs(spec: dict) -> None:
         finally:
             os.fchdir(cwd)
             os.close(cwd)
-
-    _Step.name = "overlay"
-    mount_overlay(with_stub=False)
-    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
     targets: list[tuple[str, bool]] = [("/proc", True), ("/dev", True), ("/sys", True)]
     targets += [(t, False) for t in MOUNT_FILES]
@@ -277,6 +318,15 @@ def _mount_rootfs(spec: dict) -> None:
             targets.append((mount[1], True))
         else:
             targets.append((mount[1], False))
+    # Predict the missing targets from the layer dirs themselves, so the overlay is usually
+    # mounted once: an unmount and remount costs an RCU grace period and more. A target the
+    # prediction misses is still caught after mounting (the slow path below).
+    _Step.name = "mount targets"
+    stubbed = _prestub(spec["lowers"], _fdpath(stub_fd), targets)
+    _Step.name = "overlay"
+    mount_overlay(with_stub=stubbed)
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
     _Step.name = "mount targets"
     missing = [(t, d) for t, d in targets if not _exists(root_fd, t)]
     if missing:
@@ -284,6 +334,9 @@ def _mount_rootfs(spec: dict) -> None:
         os.close(root_fd)
         ns.umount(root)
         _Step.name = "overlay"
+        if spec.get("volatile", True):  # the first mount marked the workdir: use a new one
+            os.close(work_fd)
+            work_fd = os.open(_fresh_workdir(spec["work"]), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         mount_overlay(with_stub=True)
         root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
@@ -341,6 +394,107 @@ def _mount_rootfs(spec: dict) -> None:
             os.close(target)
     for fd in [*file_fds.values(), *layer_fds, upper_fd, work_fd, stub_fd, root_fd]:
         os.close(fd)
+
+
+def _fresh_workdir(work: str) -> str:
+    """A new empty workdir beside ``work`` (same filesystem), removed with the scratch dir
+    by the caller: the overlay's own marker files make ``work`` unusable for a remount."""
+    for n in range(1, 100):
+        path = os.path.join(work, f"w{n}")
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free workdir below {work}")
+
+
+_OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
+
+
+def _is_opaque(path: str) -> bool:
+    for name in _OPAQUE_XATTRS:
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _union_missing(lowers: list[str], path: str) -> list[os.stat_result] | None:
+    """Overlayfs's lookup of ``path`` done on the layer dirs (top first), without a mount.
+
+    Returns the stats of the existing ancestors (the topmost copy of each, as the merged view
+    shows them) when the path is certainly missing; None when it exists or when the answer is
+    not certain (a symlink or a non-directory on the way, an unreadable dir): the caller then
+    relies on the check made on the mounted overlay.
+    """
+    parts = [p for p in path.split("/") if p and p != "."]
+    if not parts or ".." in parts:
+        return None
+    copies = list(lowers)  # the layers' copies of the current directory that overlay merges
+    ancestors: list[os.stat_result] = []
+    for name in parts:
+        found: list[str] = []
+        top: os.stat_result | None = None
+        for d in copies:
+            p = os.path.join(d, name)
+            try:
+                st = os.lstat(p)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return None
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # whiteout: hidden below
+                break
+            if not stat.S_ISDIR(st.st_mode):
+                if top is None:
+                    return None  # a file or symlink: exists (leaf) or needs resolving
+                break  # a non-dir below a dir ends the merge
+            if top is None:
+                top = st
+            found.append(p)
+            if _is_opaque(p):
+                break
+        if top is None:
+            return ancestors
+        ancestors.append(top)
+        copies = found
+    return None
+
+
+def _prestub(lowers: list[str], stub: str, targets: list[tuple[str, bool]]) -> bool:
+    """Create in the stub layer the targets ``_union_missing`` proves absent (with copies of
+    their parents' metadata, like ``_build_stubs``). True when the stub layer is needed."""
+    if not lowers:
+        return True
+    times: list[tuple[str, int, int]] = []
+    made = False
+    for path, is_dir in targets:
+        ancestors = _union_missing(lowers, path)
+        if ancestors is None:
+            continue
+        parts = [p for p in path.split("/") if p and p != "."]
+        for depth, st in enumerate(ancestors, start=1):
+            full = os.path.join(stub, *parts[:depth])
+            if os.path.lexists(full):
+                continue
+            os.mkdir(full)
+            _copy_owner_mode(full, st)
+            times.append((full, st.st_atime_ns, st.st_mtime_ns))
+        for index in range(len(ancestors), len(parts)):
+            full = os.path.join(stub, *parts[:index + 1])
+            if os.path.lexists(full):
+                continue
+            if index == len(parts) - 1 and not is_dir:
+                os.close(os.open(full, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+            else:
+                os.mkdir(full, 0o755)
+        made = True
+    for full, atime, mtime in reversed(times):
+        os.utime(full, ns=(atime, mtime))
+    return made
 
 
 def _new_file(path: str, data: bytes, mode: int, uid: int, gid: int) -> str:
@@ -471,10 +625,11 @@ def _init_main(c_sock: socket.socket, life_r: int) -> int:
         pass
     os.close(life_r)
     msg, fds, _, _ = socket.recv_fds(c_sock, 4096, 4)  # wait for a RUN
-    c_sock.close()
     if not msg or len(fds) != 4:
         return EXIT_SETUP_FAILED
     ctl, specfd, out, stdin = fds
+    socket.send_fds(c_sock, [b"ctl"], [ctl])  # H supervises through the same socket
+    c_sock.close()
     os.set_inheritable(ctl, False)
     try:
         os.dup2(stdin, 0)
@@ -614,11 +769,16 @@ def _map_ids(pid: int, uid_map: str, gid_map: str) -> str | None:
 
 def serve(sock_fd: int, userns: str | None, uid: int, gid: int, uid_map: str,
           gid_map: str) -> int:
-    """Fork server: keeps one pre-warmed spare helper and gives each RUN (4 fds) to it."""
+    """Fork server: keeps one pre-warmed spare helper and hands it to the caller, which gives
+    it the next RUN directly; a new spare is prepared while that RUN runs."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # No cyclic garbage worth collecting here or in the short-lived children, and a collection
+    # in a forked child would touch (and so copy) every page of the server's heap.
+    gc.disable()
+    gc.freeze()
     sock = socket.socket(fileno=sock_fd)
 
-    def new_spare() -> socket.socket:
+    def new_spare() -> tuple[bytes, int]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:
@@ -631,41 +791,47 @@ def serve(sock_fd: int, userns: str | None, uid: int, gid: int, uid_map: str,
             finally:
                 os._exit(code)
         theirs.close()
-        while data := ours.recv(4096):  # serve its id-map request, wait until it is ready
-            message = marshal.loads(data)
+        while True:  # serve its id-map request, wait until it is ready
+            data, fds, _, _ = socket.recv_fds(ours, 4096, 1)
+            message = marshal.loads(data) if data else {"ev": "failed"}
+            if message["ev"] == "ready" and len(fds) == 1:
+                ours.close()
+                return b"spare", fds[0]  # the socket to the spare's C
+            for fd in fds:
+                os.close(fd)
             if message["ev"] != "map":
-                break
+                # Failed (or died): the RUN goes to H itself, which reports the error.
+                return b"failed", ours.detach()
             try:
                 error = _map_ids(message["pid"], uid_map, gid_map)
             except OSError as exc:
                 error = str(exc)
             ours.send(marshal.dumps({"op": "abort" if error else "go", "error": error}))
-        return ours
 
-    spare = new_spare()
+    ready = 0
     while True:
         try:
             while os.waitpid(-1, os.WNOHANG)[0] > 0:  # reap finished helpers
                 pass
         except ChildProcessError:
             pass
-        try:
-            msg, fds, _, _ = socket.recv_fds(sock, 4096, 4)
-        except InterruptedError:
-            continue
-        if not msg:
-            return 0
-        if len(fds) == 4:
+        # Two spares in the caller's queue: preparing one (forks, unshare) can take longer
+        # than a short RUN on a busy machine, and the next RUN should not wait for it.
+        while ready < SPARES:
+            kind, fd = new_spare()
             try:
-                socket.send_fds(spare, [b"run"], fds)
-            except OSError:  # the spare died: use a fresh one
-                spare.close()
-                spare = new_spare()
-                socket.send_fds(spare, [b"run"], fds)
-            spare.close()
-        for fd in fds:
-            os.close(fd)
-        spare = new_spare()
+                socket.send_fds(sock, [kind], [fd])  # picked up by the caller's next RUN
+            except OSError:
+                return 0
+            finally:
+                os.close(fd)
+            ready += 1
+        try:
+            if not sock.recv(16):  # "take": replace that spare while the RUN runs
+                return 0
+        except OSError:
+            return 0
+        ready -= 1
 
 
 def probe(scratch: str, userns: bool, uid: int, gid: int) -> dict:

@@ -95,8 +95,17 @@ class _Server:
         return self.proc.poll() is None
 
     def submit(self, fds: list[int]) -> None:
+        """Send the RUN's fds straight to the pre-warmed spare (its pid 1, or the spare
+        itself when it failed to set up and will report why)."""
         with self.lock:
-            socket.send_fds(self.sock, [b"run"], fds)
+            msg, got, _, _ = socket.recv_fds(self.sock, 16, 1)
+            if not msg or len(got) != 1:
+                for fd in got:
+                    os.close(fd)
+                raise ConnectionError("the sandbox fork server is gone")
+            self.sock.send(b"take")
+        with socket.socket(fileno=got[0]) as spare:
+            socket.send_fds(spare, [b"run"], fds)
 
     def close(self) -> None:
         self.sock.close()  # EOF: the server exits; running children are unaffected
