@@ -127,13 +127,17 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = 
     args = dict(build_args or {})
     for t in tags:
         Reference.parse(t)  # fail before building, not after
-    plan = parse(text, build_args=args, target=target, filename=name)
-    epoch = _epoch(args, plan.meta_args)
+    parse(text, build_args=args, target=target, filename=name)  # syntax errors before any work
     own = builder is None
     ssh_map = dict(ssh) if isinstance(ssh, Mapping) else dict(parse_ssh(s) for s in ssh)
     b = builder or Builder(st, progress=progress, no_cache=no_cache, secrets=_secrets(secrets),
                            platform=plat, ssh=ssh_map)
     try:
+        # Expansion sees each base image's environment (ENV PATH=/x:$PATH), as in BuildKit,
+        # so bases are resolved (pulled if need be) while planning.
+        plan = parse(text, build_args=args, target=target, filename=name,
+                     base_env=lambda image, _platform: b.image_state(image)[0].config.env_dict())
+        epoch = _epoch(args, plan.meta_args)
         ctx = BuildContext.open(ctx_dir, name, b.stat_cache)
         with st.operation():
             result = b.build_plan(plan, ctx, epoch)
