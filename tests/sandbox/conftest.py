@@ -28,17 +28,17 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
 def make_busybox_rootfs(root: Path, *, etc_files: bool = True) -> Path:
-    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "proc", "dev", "tmp", "etc", "sys",
-              "home/app"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    shutil.copy2(BUSYBOX, root / "bin/busybox")
-    subprocess.run(["chroot", str(root), "/bin/busybox", "--install", "-s"], check=True)
+    """The product's busybox rootfs plus what these tests rely on: users app/1000 and
+    friends, a /home/app owned by 1000, and (``etc_files``) empty network files."""
+    from nbcontainer.rootfs import make_busybox_rootfs as make
+
+    make(root)
+    (root / "home/app").mkdir(parents=True, exist_ok=True)
     (root / "etc/passwd").write_text(PASSWD)
     (root / "etc/group").write_text(GROUP)
     if etc_files:
         for name in ("hosts", "resolv.conf", "hostname"):
             (root / "etc" / name).write_text("")
-    os.chmod(root / "tmp", 0o1777)
     os.chown(root / "home/app", 1000, 1000)
     return root
 
