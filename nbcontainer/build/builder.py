@@ -13,7 +13,6 @@ import hashlib
 import os
 import posixpath
 import re
-import secrets
 import threading
 import time
 import urllib.parse
@@ -61,7 +60,7 @@ from .fsview import StackView
 from .janitor import Janitor
 from .mounts import MountManager
 from .nsexec import Privileged
-from .snapshots import Snapshots, chain_ids, ids_tag
+from .snapshots import Snapshots, chain_ids, ids_tag, temp_name
 from .state import ImageState, LayerRef
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -217,7 +216,7 @@ class Builder:
     def _take_scratch(self) -> Path:
         with self._lock:
             work = self._scratch_pool.pop() if self._scratch_pool else None
-        if work is None:
+        if work is None or not work.is_dir():  # (prune may sweep an idle builder's pool)
             work = self.snapshots.scratch()
             (work / "work").mkdir()
         if not (work / "upper").is_dir():
@@ -231,7 +230,7 @@ class Builder:
             if not ok or (upper.is_dir() and os.listdir(upper)):
                 raise OSError("not reusable")  # a failed RUN's upper: start clean
             if os.path.lexists(used):
-                trash = self.snapshots.tmp / f"trash-{secrets.token_hex(6)}"
+                trash = self.snapshots.tmp / temp_name("trash")
                 os.rename(used, trash)
                 self._discard(trash)
         except OSError:

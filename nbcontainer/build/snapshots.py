@@ -11,6 +11,13 @@ A chain's lower dirs are found by walking down from its top: diff snapshots unti
 (or the bottom). When something is missing (pruned, or a layer that came from the cache of
 another store), the chain is extracted flat once. Snapshots are published by rename, so a
 reader never sees a half-written one; ``<ids>`` separates root and rootless (id-shifted) trees.
+
+Snapshots are never fsynced (RUN overlays are mounted ``volatile``; extraction writes through
+the page cache): the layer blobs are the durable truth. So ``meta.json`` records the boot it
+was written in, and a snapshot from an earlier boot is not trusted, since a crash may have left
+it torn: it is ignored (the chain is rebuilt from its blobs) and ``prune`` deletes it.
+Scratch dirs in ``tmp/`` are named ``<pid>-…`` so ``prune`` can tell a killed build's from a
+live one's.
 """
 
 from __future__ import annotations
@@ -28,6 +35,30 @@ from .nsexec import Privileged
 
 MAX_LOWERS = 48  # overlay's option string is one page; stay well below it
 _SHORT = 24  # hex chars of a chain id in a directory name (keeps lowerdir= short)
+
+
+def boot_id() -> str:
+    """This boot's random id (snapshots from another boot are not trusted)."""
+    global _BOOT_ID
+    if _BOOT_ID is None:
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                _BOOT_ID = f.read().strip()
+        except OSError:  # no procfs: fall back to trusting nothing across processes
+            _BOOT_ID = f"pid-{os.getpid()}"
+    return _BOOT_ID
+
+
+_BOOT_ID: str | None = None
+
+
+def trusted(snapshot_dir: Path) -> bool:
+    """Whether a published snapshot (``flat/<x>`` or ``diff/<x>``) is from this boot."""
+    try:
+        with open(snapshot_dir / "meta.json") as f:
+            return json.load(f).get("boot") == boot_id()
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def chain_ids(diff_ids: Sequence[Digest]) -> list[Digest]:
@@ -49,21 +80,29 @@ class Snapshots:
         self.tmp = self.root / "tmp"
         for d in (self.root / "flat", self.root / "diff", self.tmp):
             d.mkdir(parents=True, exist_ok=True)
+        self._trusted: set[Path] = set()  # checked once per process: snapshots never change
 
     def _dir(self, kind: str, chain: Digest) -> Path:
         return self.root / kind / chain.hex[:_SHORT]
 
+    def _get(self, kind: str, chain: Digest) -> Path | None:
+        d = self._dir(kind, chain)
+        if d in self._trusted:
+            return d / "fs"
+        if not (d / "fs").is_dir() or not trusted(d):
+            return None
+        self._trusted.add(d)
+        return d / "fs"
+
     def flat(self, chain: Digest) -> Path | None:
-        p = self._dir("flat", chain) / "fs"
-        return p if p.is_dir() else None
+        return self._get("flat", chain)
 
     def diff(self, chain: Digest) -> Path | None:
-        p = self._dir("diff", chain) / "fs"
-        return p if p.is_dir() else None
+        return self._get("diff", chain)
 
     def scratch(self) -> Path:
         """A fresh private directory on the snapshots' filesystem (for uppers and COPYs)."""
-        d = self.tmp / secrets.token_hex(6)
+        d = self.tmp / temp_name()
         d.mkdir()
         return d
 
@@ -73,14 +112,25 @@ class Snapshots:
 
     def _publish(self, kind: str, chain: Digest, tree: Path) -> Path:
         final = self._dir(kind, chain)
-        holder = self.tmp / f"pub-{secrets.token_hex(6)}"
+        holder = self.tmp / temp_name("pub")
         holder.mkdir()
         os.rename(tree, holder / "fs")
-        (holder / "meta.json").write_text(json.dumps({"chain": str(chain), "kind": kind}))
+        (holder / "meta.json").write_text(json.dumps({"chain": str(chain), "kind": kind,
+                                                      "boot": boot_id()}))
         try:
             os.rename(holder, final)
-        except OSError:  # another build published it first: theirs is as good as ours
-            self.privileged.remove(holder)
+        except OSError:
+            if not trusted(final):  # a stale one from an earlier boot: replace it
+                stale = self.tmp / temp_name("stale")
+                try:
+                    os.rename(final, stale)
+                    self.privileged.remove(stale)
+                    os.rename(holder, final)
+                except OSError:
+                    pass
+            if holder.exists():  # another build published it first: theirs is as good
+                self.privileged.remove(holder)
+        self._trusted.add(final)
         return final / "fs"
 
     def lowers(self, layers: Sequence[tuple[Digest, Digest]]) -> list[Path]:
@@ -115,6 +165,11 @@ class Snapshots:
             return self._publish("flat", chain, target)
         finally:
             self.privileged.remove(work)
+
+
+def temp_name(prefix: str = "") -> str:
+    """``[prefix-]<pid>-<random>``: prune removes a temp dir only once its process is gone."""
+    return f"{prefix + '-' if prefix else ''}{os.getpid()}-{secrets.token_hex(6)}"
 
 
 def ids_tag(idmap_lines: str) -> str:

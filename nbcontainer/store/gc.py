@@ -17,6 +17,9 @@ class PruneReport:
     blobs_removed: int = 0
     bytes_freed: int = 0
     temp_files_removed: int = 0
+    # the builder's area (<store>/build/), see nbcontainer/build/prune.py
+    snapshots_removed: int = 0
+    cache_entries_removed: int = 0
 
 
 @dataclass
@@ -51,6 +54,14 @@ def prune(store: Store) -> PruneReport:
             else:
                 p.unlink(missing_ok=True)
             report.temp_files_removed += 1
+        # Still under the lock: snapshots and cache entries that the blobs just removed
+        # leave without use, and killed builds' scratch dirs.
+        from ..build.prune import prune_build  # (lazy: the builder depends on the store)
+
+        build = prune_build(store)
+        report.snapshots_removed = build.snapshots_removed
+        report.cache_entries_removed = build.cache_entries_removed
+        report.temp_files_removed += build.temp_removed
     return report
 
 
