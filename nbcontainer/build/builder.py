@@ -533,20 +533,27 @@ class Builder:
             if multiple and not dest.endswith("/"):
                 raise BuildError("When using COPY with more than one source file, the "
                                  "destination must be a directory and end with a /")
-            new_key = step_key(key, instr.keyword, [fields, dest, src_key])
-            cached = self._cached(new_key)
-            if cached is not None:
-                step.cached()
-                return cached, new_key
-            view = StackView(self.lowers(state))
-            chown = copymod.resolve_chown(instr.chown, view)
-            chmod = copymod.parse_chmod(instr.chmod)
-            cplan = copymod.plan_copy(sources, dest, view, chown=chown, chmod=chmod,
-                                      to_uid=self.to_uid, to_gid=self.to_gid,
-                                      unpack=isinstance(instr, Add), created_mtime=self._now_ns(),
-                                      multiple=multiple)
-            new = self._commit_ops(state, cplan.ops, created_by.removesuffix(" # buildkit"),
-                                   with_buildkit=True)
+            if instr.link:
+                new, new_key, hit = self._copy_link(state, key, instr, fields, dest, src_key,
+                                                    sources, multiple, created_by)
+                if hit:
+                    step.cached()
+                    return new, new_key
+            else:
+                new_key = step_key(key, instr.keyword, [fields, dest, src_key])
+                cached = self._cached(new_key)
+                if cached is not None:
+                    step.cached()
+                    return cached, new_key
+                view = StackView(self.lowers(state))
+                chown = copymod.resolve_chown(instr.chown, view)
+                chmod = copymod.parse_chmod(instr.chmod)
+                cplan = copymod.plan_copy(sources, dest, view, chown=chown, chmod=chmod,
+                                          to_uid=self.to_uid, to_gid=self.to_gid,
+                                          unpack=isinstance(instr, Add),
+                                          created_mtime=self._now_ns(), multiple=multiple)
+                new = self._commit_ops(state, cplan.ops, created_by.removesuffix(" # buildkit"),
+                                       with_buildkit=True)
         except BaseException as exc:
             step.error(exc)
             raise
@@ -556,6 +563,36 @@ class Builder:
         self.cache.put(new_key, new)
         step.done()
         return new, new_key
+
+    def _copy_link(self, state: ImageState, key: str, instr: Copy | Add, fields: dict,
+                   dest: str, src_key: Any, sources: Sequence[copymod.Source], multiple: bool,
+                   created_by: str) -> tuple[ImageState, str, bool]:
+        """``--link``: the layer is planned over an empty tree (BuildKit copies onto scratch
+        and rebases it with a MergeOp), so it depends only on the instruction and its
+        sources; its own cache entry (a one-layer state) leaves the parent chain out, and a
+        changed base reuses it. Returns (state, key, cache hit)."""
+        chown = None
+        if instr.chown:  # names are still resolved in the target image (BuildKit does too)
+            chown = copymod.resolve_chown(instr.chown, StackView(self.lowers(state)))
+        link_key = step_key("", f"{instr.keyword} --link", [fields, dest, src_key, chown])
+        new_key = step_key(key, "link", link_key)
+        text = created_by.removesuffix(" # buildkit")
+        cached = self._cached(new_key)
+        if cached is not None:
+            return cached, new_key, True
+        linked = self._cached(link_key)
+        if linked is not None:
+            new = replace(state, layers=(*state.layers, *linked.layers))
+            return self._history(new, created_by, not linked.layers), new_key, True
+        empty = StackView([self._empty_dir()])
+        cplan = copymod.plan_copy(sources, dest, empty, chown=chown,
+                                  chmod=copymod.parse_chmod(instr.chmod), to_uid=self.to_uid,
+                                  to_gid=self.to_gid, unpack=isinstance(instr, Add),
+                                  created_mtime=self._now_ns(), multiple=multiple)
+        new = self._commit_ops(state, cplan.ops, text, with_buildkit=True)
+        added = new.layers[len(state.layers):]
+        self.cache.put(link_key, replace(state, layers=added, history=()))
+        return new, new_key, False
 
     def _download(self, url: str, instr: Add, dest: str, work: Path) -> copymod.Source:
         name = posixpath.basename(urllib.parse.urlparse(url).path) or "__unnamed__"

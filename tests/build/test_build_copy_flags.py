@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import flatten, needs_root, write
+from .conftest import flatten, needs_root, tree, write
 
 pytestmark = needs_root
 
@@ -28,3 +28,67 @@ def test_exclude_changes_the_cache_key(do_build, ctx: Path) -> None:
     one = do_build("FROM busybox\nCOPY --exclude=x d /d/\n")
     two = do_build("FROM busybox\nCOPY --exclude=y d /d/\n")
     assert one.id != two.id
+
+
+# ---------------------------------------------------------------------- --link
+
+_LINK_DF = ("FROM busybox AS base\nARG V\nRUN echo $V > /v && mkdir -p /etc && "
+            "echo 'app:x:1234:4321::/:/bin/sh' > /etc/passwd\n"
+            "FROM base\nCOPY --link --chown=app app /opt/app/\nADD --link a.tar /unpacked/\n"
+            "RUN test -f /v && test -f /opt/app/a.py\n")
+
+
+def _link_ctx(ctx: Path) -> None:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("pkg/f")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"z"))
+    write(ctx, {"app/a.py": "a", "app/sub/b.py": "b", "a.tar": buf.getvalue()})
+
+
+def test_link_layer_survives_a_changed_base(do_build, ctx: Path) -> None:
+    from nbcontainer.progress import Collector
+
+    _link_ctx(ctx)
+    one = do_build(_LINK_DF, build_args={"V": "1"})
+    events = Collector()
+    two = do_build(_LINK_DF, build_args={"V": "2"}, progress=events)
+    l1, l2 = one.manifest.layers, two.manifest.layers
+    # layers: busybox, the base's RUN, COPY --link, ADD --link (the last RUN adds none)
+    assert len(l1) == len(l2) == 4
+    assert l1[1] != l2[1]  # the base's RUN layer changed ...
+    assert l1[2:] == l2[2:]  # ... the linked layers did not
+    starts = {e.id: e.message for e in events.kinds("start")}
+    cached = [starts[e.id] for e in events.kinds("cached")]
+    assert any("COPY --chown=app app /opt/app/" in c for c in cached), cached
+    assert any("ADD a.tar /unpacked/" in c for c in cached), cached
+
+
+def test_link_layer_holds_only_its_files(do_build, ctx: Path, tmp_path: Path) -> None:
+    import tarfile
+
+    _link_ctx(ctx)
+    img = do_build(_LINK_DF, build_args={"V": "1"})
+    with tarfile.open(img.store.blobs.path(img.manifest.layers[2].digest)) as tar:
+        got = {m.name.rstrip("/"): (m.type, m.mode, m.uid, m.gid) for m in tar.getmembers()}
+    # the destination's parents are created in the layer (0755, the --chown owner), nothing
+    # comes from the base; a user name alone gives gid = uid (Docker's documented rule)
+    assert got["opt"] == (tarfile.DIRTYPE, 0o755, 1234, 1234)
+    assert got["opt/app"][2:] == (1234, 1234)  # --chown name resolved in the target image
+    assert got["opt/app/sub/b.py"][2:] == (1234, 1234)
+    assert sorted(got) == ["opt", "opt/app", "opt/app/a.py", "opt/app/sub", "opt/app/sub/b.py"]
+    t = tree(flatten(img, tmp_path / "f"))
+    assert t["unpacked/pkg/f"][5] == b"z" and t["v"][5] == b"1\n"
+
+
+def test_link_without_cache_is_reproducible_across_bases(do_build, ctx: Path) -> None:
+    _link_ctx(ctx)
+    args = {"SOURCE_DATE_EPOCH": "1700000000"}
+    one = do_build(_LINK_DF, build_args={**args, "V": "1"}, no_cache=True)
+    two = do_build(_LINK_DF, build_args={**args, "V": "2"}, no_cache=True)
+    assert one.manifest.layers[2:] == two.manifest.layers[2:]
+    assert one.manifest.layers[1] != two.manifest.layers[1]
