@@ -227,8 +227,9 @@ class Builder:
         used = work / "work" / "work"
         upper = work / "upper"
         try:
-            if not ok or (upper.is_dir() and os.listdir(upper)):
-                raise OSError("not reusable")  # a failed RUN's upper: start clean
+            if not ok or (upper.is_dir() and os.listdir(upper)) or \
+                    os.listdir(work / "work") not in ([], ["work"]):
+                raise OSError("not reusable")  # a failed RUN's upper, a remount's workdirs
             if os.path.lexists(used):
                 trash = self.snapshots.tmp / temp_name("trash")
                 os.rename(used, trash)

@@ -80,16 +80,18 @@ class Snapshots:
         self.tmp = self.root / "tmp"
         for d in (self.root / "flat", self.root / "diff", self.tmp):
             d.mkdir(parents=True, exist_ok=True)
-        self._trusted: set[Path] = set()  # checked once per process: snapshots never change
+        self._trusted: set[Path] = set()  # meta.json read once: a snapshot never changes
 
     def _dir(self, kind: str, chain: Digest) -> Path:
         return self.root / kind / chain.hex[:_SHORT]
 
     def _get(self, kind: str, chain: Digest) -> Path | None:
         d = self._dir(kind, chain)
+        if not (d / "fs").is_dir():  # (prune may have removed a snapshot seen earlier)
+            return None
         if d in self._trusted:
             return d / "fs"
-        if not (d / "fs").is_dir() or not trusted(d):
+        if not trusted(d):
             return None
         self._trusted.add(d)
         return d / "fs"
