@@ -41,7 +41,7 @@ from ..dockerfile import (
     parse_instruction,
     parse_syntax,
 )
-from ..dockerfile.instructions import instruction_fields
+from ..dockerfile.instructions import add_source_kind, instruction_fields
 from ..errors import BuildError, ImageNotFound, NbcontainerError
 from ..oci import mediatypes as mt
 from ..oci.config import ContainerConfig, History
@@ -494,8 +494,7 @@ class Builder:
         step = _Step(self, title(created_by.removesuffix(" # buildkit")))
         work: Path | None = None
         try:
-            if isinstance(instr, Copy) and instr.parents:
-                raise BuildError("COPY --parents is not supported yet")
+            parents = isinstance(instr, Copy) and instr.parents
             workdir = state.config.working_dir or "/"
             dest = copymod.dest_path(instr.dest, workdir)
             sources: list[copymod.Source] = []
@@ -505,26 +504,32 @@ class Builder:
                 src_state, src_stage_key = self._resolve_from(plan, from_, results)
                 view = StackView(self.lowers(src_state))
                 sources = copymod.view_sources(view, instr.sources, self.to_uid, self.to_gid,
-                                               instr.excludes)
+                                               instr.excludes, parents)
                 src_key = ["from", src_stage_key, list(instr.sources)]
             else:
-                local = [s for s in instr.sources if not re.match(r"^https?://", s)]
-                urls = [s for s in instr.sources if re.match(r"^https?://", s)]
-                if urls and not isinstance(instr, Add):
-                    raise BuildError("source can't be a URL for COPY")
-                if any(re.match(r"^(git@|git://)", s) or s.endswith(".git") for s in local):
-                    raise BuildError("ADD of git repositories is not supported",
-                                     hint="clone the repository into the context instead")
-                sources = copymod.context_sources(ctx, local, instr.excludes)
+                kinds = {s: add_source_kind(s) for s in instr.sources}
+                local = [s for s in instr.sources if kinds[s] == "local"]
+                urls = [s for s in instr.sources if kinds[s] == "url"]
+                gits = [s for s in instr.sources if kinds[s] == "git"]
+                if (urls or gits) and not isinstance(instr, Add):
+                    raise BuildError("source can't be a URL for COPY",
+                                     hint="use ADD for URLs and git repositories")
+                if isinstance(instr, Add) and instr.checksum:
+                    _check_checksum(instr.checksum, local, len(instr.sources))
+                sources = copymod.context_sources(ctx, local, instr.excludes, parents)
                 if isinstance(instr, Add) and instr.unpack is not False:
                     for s in sources:
                         if len(s.items) == 1 and s.items[0].kind == "file" and \
                                 copymod.is_archive(s.items[0].host):
                             s.archive = True
-                if urls:
+                if urls or gits:
                     work = self.snapshots.scratch()
-                    for url in urls:
-                        sources.append(self._download(url, instr, dest, work))
+                for url in urls:
+                    assert isinstance(instr, Add) and work is not None
+                    sources.append(self._download(url, instr, dest, work))
+                for src in gits:
+                    assert isinstance(instr, Add) and work is not None
+                    sources.append(self._git_source(src, instr, work))
                 for c in instr.contents:
                     sources.append(copymod.Source(posixpath.basename(c.path), [copymod.Item(
                         "", "data", c.data, 0o644, 0, 0, 0, len(c.data.encode()),
@@ -595,6 +600,20 @@ class Builder:
         self.cache.put(link_key, replace(state, layers=added, history=()))
         return new, new_key, False
 
+    def _git_source(self, src: str, instr: Add, work: Path) -> copymod.Source:
+        """ADD of a git repository: its tree at the ref (``.git`` kept with
+        ``--keep-git-dir``), keyed by the commit, not by the checkout's bytes."""
+        from . import git
+
+        source = git.parse_git_url(src)
+        tree, commit, when = git.fetch(source, work / f"git-{len(os.listdir(work))}",
+                                       instr.keep_git_dir)
+        if instr.checksum and not commit.startswith(instr.checksum):
+            raise BuildError(f"checksum mismatch for {src}: expected commit {instr.checksum}, "
+                             f"got {commit}")
+        key = ["git", source.remote, commit, source.subdir, instr.keep_git_dir]
+        return copymod.tree_source(tree, key, when * 1_000_000_000)
+
     def _download(self, url: str, instr: Add, dest: str, work: Path) -> copymod.Source:
         name = posixpath.basename(urllib.parse.urlparse(url).path) or "__unnamed__"
         if name in (".", "/"):
@@ -612,8 +631,9 @@ class Builder:
             raise BuildError(f"failed to fetch {url}: {exc}") from None
         digest = f"sha256:{h.hexdigest()}"
         if instr.checksum and instr.checksum != digest:
-            raise BuildError(f"digest mismatch for {url}: expected {instr.checksum}, "
-                             f"got {digest}")
+            raise BuildError(f"checksum mismatch for {url}: expected {instr.checksum}, "
+                             f"got {digest}", hint="the file at the URL changed, or the "
+                             "--checksum value is wrong")
         mtime = 0
         if modified:
             try:
@@ -623,8 +643,10 @@ class Builder:
         size = path.stat().st_size
         if not dest.endswith("/"):
             name = posixpath.basename(dest)
+        # URLs unpack only with --unpack=true (BuildKit 1.17); local archives by default
+        archive = instr.unpack is True and copymod.is_archive(str(path))
         return copymod.Source(name, [copymod.Item("", "file", str(path), 0o600, 0, 0, mtime,
-                                                  size, h.hexdigest())])
+                                                  size, h.hexdigest())], archive=archive)
 
     def _commit_ops(self, state: ImageState, ops: Sequence[list], created_by: str, *,
                     with_buildkit: bool) -> ImageState:
@@ -735,6 +757,18 @@ class Builder:
             return [*shell, body]
         full = cmd + "".join("\n" + f.content + f.name for f in instr.files)
         return [*shell, full]
+
+
+def _check_checksum(checksum: str, local: Sequence[str], count: int) -> None:
+    """``ADD --checksum``: one http(s) or git source; ``sha256:<hex>`` for URLs."""
+    if count != 1:
+        raise BuildError("checksum can't be specified for multiple sources")
+    if local:
+        raise BuildError(f"checksum can't be specified for non-HTTP(S)/git source "
+                         f"{local[0]!r}")
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}|[0-9a-f]{7,64}", checksum):
+        raise BuildError(f"invalid checksum {checksum!r}",
+                         hint="use sha256:<64 hex digits> for URLs, a commit id for git")
 
 
 # ---------------------------------------------------------------------- export

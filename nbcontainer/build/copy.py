@@ -58,6 +58,7 @@ class Source:
     name: str  # the matched path, for naming the destination
     items: list[Item] = field(default_factory=list)
     archive: bool = False
+    key: object = None  # what the cache key uses instead of the items (git: the commit)
 
     @property
     def is_dir(self) -> bool:
@@ -152,21 +153,25 @@ def resolve_chown(spec: str, view: StackView | None) -> tuple[int, int] | None:
 # ---------------------------------------------------------------------- sources
 
 
-def _context_items(ctx: BuildContext, rel: str, excludes: IgnoreMatcher | None) -> list[Item]:
+def _context_item(ctx: BuildContext, path: str, sub: str) -> Item | None:
     root = ctx.root
+    st = os.lstat(root / path)
+    mode = stat.S_IMODE(st.st_mode)
+    if stat.S_ISDIR(st.st_mode):
+        return Item(sub, "dir", str(root / path), mode, 0, 0, st.st_mtime_ns)
+    if stat.S_ISLNK(st.st_mode):
+        return Item(sub, "symlink", os.readlink(root / path), mode, 0, 0, st.st_mtime_ns)
+    if stat.S_ISREG(st.st_mode):
+        return Item(sub, "file", str(root / path), mode, 0, 0, st.st_mtime_ns, st.st_size,
+                    ctx.stat_cache.digest(root / path, st))
+    return None  # sockets, devices: BuildKit skips them too
+
+
+def _context_items(ctx: BuildContext, rel: str, excludes: IgnoreMatcher | None) -> list[Item]:
     items: list[Item] = []
 
     def item(path: str, sub: str) -> Item | None:
-        st = os.lstat(root / path)
-        mode = stat.S_IMODE(st.st_mode)
-        if stat.S_ISDIR(st.st_mode):
-            return Item(sub, "dir", str(root / path), mode, 0, 0, st.st_mtime_ns)
-        if stat.S_ISLNK(st.st_mode):
-            return Item(sub, "symlink", os.readlink(root / path), mode, 0, 0, st.st_mtime_ns)
-        if stat.S_ISREG(st.st_mode):
-            return Item(sub, "file", str(root / path), mode, 0, 0, st.st_mtime_ns, st.st_size,
-                        ctx.stat_cache.digest(root / path, st))
-        return None  # sockets, devices: BuildKit skips them too
+        return _context_item(ctx, path, sub)
 
     top = item(rel, "")
     if top is None:
@@ -184,12 +189,43 @@ def _context_items(ctx: BuildContext, rel: str, excludes: IgnoreMatcher | None) 
     return items
 
 
+def split_pivot(pattern: str) -> tuple[str, str]:
+    """``COPY --parents``: (the root the kept parents are relative to, the whole pattern).
+    The root is the part before a ``/./`` pivot, else the context (or stage) root."""
+    head, sep, _ = pattern.partition("/./")
+    root = posixpath.normpath("/" + head).lstrip("/") if sep else ""
+    return ("" if root == "." else root), posixpath.normpath("/" + pattern).lstrip("/")
+
+
+def _with_parents(found: list[tuple[str, list[Item]]], root_item: Item,
+                  parent_item: Callable[[str, str], Item | None]) -> list[Source]:
+    """Matches ``(path below the pivot, items)`` as one directory source rooted at the
+    pivot: the kept parents come first, with their own metadata (BuildKit 1.20)."""
+    seen: dict[str, Item] = {}
+    for kept, items in found:
+        parts = kept.split("/")
+        for i in range(1, len(parts)):
+            sub = "/".join(parts[:i])
+            if sub not in seen and (it := parent_item(sub, sub)) is not None:
+                seen[sub] = it
+        for it in items:
+            rel = posixpath.join(kept, it.rel) if it.rel else kept
+            seen[rel] = Item(rel, it.kind, it.host, it.mode, it.uid, it.gid, it.mtime_ns,
+                             it.size, it.digest)
+    if not seen:
+        return []
+    return [Source("", [root_item, *(seen[k] for k in sorted(seen))])]
+
+
 def context_sources(ctx: BuildContext, patterns: Sequence[str],
-                    excludes: Sequence[str] = ()) -> list[Source]:
+                    excludes: Sequence[str] = (), parents: bool = False) -> list[Source]:
     exclude = IgnoreMatcher(excludes) if excludes else None
     out: list[Source] = []
     for pattern in patterns:
         clean = posixpath.normpath("/" + pattern).lstrip("/")
+        if parents:
+            out += _context_parents(ctx, pattern, exclude)
+            continue
         names = ctx.glob(clean) if has_glob(clean) else [clean]
         for name in names:
             real = ctx.resolve(name)
@@ -206,26 +242,54 @@ def context_sources(ctx: BuildContext, patterns: Sequence[str],
     return out
 
 
+def _context_parents(ctx: BuildContext, pattern: str,
+                     exclude: IgnoreMatcher | None) -> list[Source]:
+    root, clean = split_pivot(pattern)
+    names = ctx.glob(clean) if has_glob(clean) else [clean]
+    found: list[tuple[str, list[Item]]] = []
+    for name in names:
+        real = ctx.resolve(name)
+        if real is None:
+            if has_glob(clean):
+                continue
+            raise BuildError(f'failed to compute cache key: "/{clean}": not found',
+                             hint="check the path, and that .dockerignore doesn't exclude it")
+        kept = posixpath.relpath(name, root or ".")
+        if kept == "." or kept.startswith("../"):
+            continue
+        found.append((kept, _context_items(ctx, real, exclude)))
+    top = _context_item(ctx, root, "") if root else _context_item(ctx, ".", "")
+    if top is None or top.kind != "dir":
+        raise BuildError(f"COPY --parents: pivot {root!r} is not a directory")
+    return _with_parents(found, top, lambda sub, rel: _context_item(
+        ctx, posixpath.join(root, sub) if root else sub, rel))
+
+
+def _view_item(entry: Entry, sub: str, to_uid: IdFn, to_gid: IdFn) -> Item | None:
+    st = entry.st
+    mode = stat.S_IMODE(st.st_mode)
+    uid, gid = to_uid(st.st_uid), to_gid(st.st_gid)
+    if stat.S_ISDIR(st.st_mode):
+        return Item(sub, "dir", str(entry.host), mode, uid, gid, st.st_mtime_ns)
+    if stat.S_ISLNK(st.st_mode):
+        return Item(sub, "symlink", os.readlink(entry.host), mode, uid, gid, st.st_mtime_ns)
+    if stat.S_ISREG(st.st_mode):
+        return Item(sub, "file", str(entry.host), mode, uid, gid, st.st_mtime_ns, st.st_size)
+    return None
+
+
 def view_sources(view: StackView, patterns: Sequence[str], to_uid: IdFn, to_gid: IdFn,
-                 excludes: Sequence[str] = ()) -> list[Source]:
+                 excludes: Sequence[str] = (), parents: bool = False) -> list[Source]:
     """Sources from another stage or image (ownership kept, in container ids)."""
     exclude = IgnoreMatcher(excludes) if excludes else None
 
     def item(entry: Entry, sub: str) -> Item | None:
-        st = entry.st
-        mode = stat.S_IMODE(st.st_mode)
-        uid, gid = to_uid(st.st_uid), to_gid(st.st_gid)
-        if stat.S_ISDIR(st.st_mode):
-            return Item(sub, "dir", str(entry.host), mode, uid, gid, st.st_mtime_ns)
-        if stat.S_ISLNK(st.st_mode):
-            return Item(sub, "symlink", os.readlink(entry.host), mode, uid, gid, st.st_mtime_ns)
-        if stat.S_ISREG(st.st_mode):
-            return Item(sub, "file", str(entry.host), mode, uid, gid, st.st_mtime_ns,
-                        st.st_size)
-        return None
+        return _view_item(entry, sub, to_uid, to_gid)
 
     out: list[Source] = []
+    parent_found: list[tuple[str, str, list[Item]]] = []  # (pivot, kept path, items)
     for pattern in patterns:
+        root = split_pivot(pattern)[0] if parents else ""
         clean = posixpath.normpath("/" + pattern)
         names = _view_glob(view, clean) if has_glob(clean) else [clean]
         for name in names:
@@ -245,7 +309,21 @@ def view_sources(view: StackView, patterns: Sequence[str], to_uid: IdFn, to_gid:
                     it = item(child, rel)
                     if it is not None:
                         src.items.append(it)
+            if parents:
+                kept = posixpath.relpath(name, "/" + root)
+                if kept != "." and not kept.startswith("../"):
+                    parent_found.append((root, kept, src.items))
+                continue
             out.append(src)
+    for pivot in sorted({r for r, _, _ in parent_found}):  # each pivot: one dir source
+        top_entry = view.lookup("/" + pivot)
+        top = item(top_entry, "") if top_entry is not None else None
+        if top is None or top.kind != "dir":
+            raise BuildError(f"COPY --parents: pivot '/{pivot}' is not a directory")
+        found = [(kept, items) for r, kept, items in parent_found if r == pivot]
+        out += _with_parents(found, top, lambda sub, rel, r=pivot: (
+            None if (e := view.lookup(posixpath.join("/", r, sub))) is None
+            else item(e, rel)))
     return out
 
 
@@ -399,6 +477,9 @@ def source_manifest(sources: Sequence[Source]) -> list:
     contents and link targets; never mtimes or host paths."""
     out = []
     for src in sources:
+        if src.key is not None:
+            out.append([src.name, src.archive, src.key])
+            continue
         out.append([src.name, src.archive, [
             [i.rel, i.kind, i.mode, i.uid, i.gid, i.size,
              i.digest or (i.host if i.kind in ("symlink", "data") else "")]
@@ -408,3 +489,23 @@ def source_manifest(sources: Sequence[Source]) -> list:
 
 def stat_mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def tree_source(root: Path, key: object, mtime_ns: int) -> Source:
+    """A directory on the host (a git checkout) as one directory source owned by root, all
+    times set to ``mtime_ns`` (the commit time: a checkout's own times are arbitrary)."""
+    items = [Item("", "dir", str(root), 0o755, 0, 0, mtime_ns)]
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames) + sorted(filenames):
+            host = os.path.join(dirpath, name)
+            rel = os.path.relpath(host, root)
+            st = os.lstat(host)
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISLNK(st.st_mode):
+                items.append(Item(rel, "symlink", os.readlink(host), mode, 0, 0, mtime_ns))
+            elif stat.S_ISDIR(st.st_mode):
+                items.append(Item(rel, "dir", host, mode, 0, 0, mtime_ns))
+            elif stat.S_ISREG(st.st_mode):
+                items.append(Item(rel, "file", host, mode, 0, 0, mtime_ns, st.st_size))
+    return Source("", items, key=key)
