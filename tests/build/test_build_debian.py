@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,15 +72,62 @@ def debian_ref(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         reg.stop()
 
 
-def test_seed_example(debian_ref: str, tmp_path: Path, capfd) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
+def seed_context(ctx: Path, ref: str) -> Path:
+    ctx.mkdir(parents=True, exist_ok=True)
     (ctx / "my-app.py").write_text("import sys\nprint('hello from', sys.version_info[:2])\n")
     (ctx / "Dockerfile").write_text(
-        f"FROM {debian_ref}\n"
+        f"FROM {ref}\n"
         "RUN apt-get update && apt-get -y install python3 python3-pip && "
         "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin\n"
         "COPY my-app.py /app/\nWORKDIR /app\nCMD [\"python3\",\"my-app.py\"]\n")
+    return ctx
+
+
+# The unprivileged variant runs as a separate process, started together with the root one so
+# that the two apt-get runs (mostly network waits) overlap: CI pays for about one of them.
+ROOTLESS_PATHS = ["usr/bin/python3.11", "var/cache/apt/archives/partial", "var/log/apt/eipp.log.xz"]
+
+
+@pytest.fixture(scope="module")
+def rootless_seed(debian_ref: str) -> Iterator[subprocess.Popen]:
+    from sandbox.conftest import _ensure_subids, _ensure_user
+
+    from .test_build_rootless import REPO, _user_deps, _user_python
+
+    user = _ensure_user("nbtest")
+    _ensure_subids("nbtest", "/etc/subuid")
+    _ensure_subids("nbtest", "/etc/subgid")
+    deps = _user_deps()
+    python = _user_python(deps)
+    # Not below pytest's temp root: every pytest session that starts (other test runs on
+    # this machine) resets it to 0700, which would lock the test user out mid-build.
+    base = Path(tempfile.mkdtemp(prefix="nbbuild-debian-rootless-"))
+    os.chmod(base, 0o755)
+    ctx = seed_context(base / "ctx", debian_ref)
+    subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(base)], check=True)
+    req = {"store": str(base / "store"), "context": str(ctx), "paths": ROOTLESS_PATHS}
+    proc = subprocess.Popen(
+        ["runuser", "-u", "nbtest", "--", "env", f"PYTHONPATH={REPO}:{deps}",
+         f"HOME={base}", python, str(Path(__file__).with_name("rootless_debian.py"))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(req).encode())
+    proc.stdin.close()
+    proc.stdin = None  # (so communicate() later does not touch it)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        subprocess.run(["runuser", "-u", "nbtest", "--", "rm", "-rf", str(base / "store")],
+                       capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_seed_example(debian_ref: str, rootless_seed: subprocess.Popen, tmp_path: Path,
+                      capfd) -> None:
+    ctx = seed_context(tmp_path / "ctx", debian_ref)
     st = Store(tmp_path / "store")
     img = build(ctx / "Dockerfile", ctx, tags=["my-python-image"], store=st)
     assert len(img.manifest.layers) == 3
@@ -107,3 +155,18 @@ def test_seed_example(debian_ref: str, tmp_path: Path, capfd) -> None:
             assert proc.stdout.startswith(b"hello from (3, 11)")
         finally:
             shutil.rmtree(short, ignore_errors=True)
+
+
+def test_seed_example_rootless(rootless_seed: subprocess.Popen) -> None:
+    """The same example as an unprivileged user: apt drops to ``_apt`` (uid 42) inside the
+    user namespace, which works only with the full subordinate id range (newuidmap)."""
+    out, err = rootless_seed.communicate(timeout=900)
+    assert rootless_seed.returncode == 0, err.decode()[-3000:]
+    answer = json.loads(out)
+    assert answer["code"] == 0 and answer["output"].startswith("hello from (3, 11)")
+    assert answer["layers"] == 3 and answer["same"]
+    owners = answer["owners"]
+    # Container ids in the layer, not the host's subordinate ids: root's files are 0:0 and
+    # apt's download dir belongs to _apt (42:0 on Debian; 65534 would mean an unmapped id).
+    assert owners["usr/bin/python3.11"] == [0, 0]
+    assert owners["var/cache/apt/archives/partial"][0] == 42

@@ -44,6 +44,16 @@ def _user_deps() -> Path:
     return dest
 
 
+def _user_python(deps: Path) -> str:
+    """A system Python 3.11 that the test user can run with ``deps`` on its path."""
+    python = next((p for p in ("/usr/bin/python3.11", "/usr/bin/python3") if subprocess.run(
+        ["runuser", "-u", "nbtest", "--", "env", f"PYTHONPATH={deps}", p, "-c",
+         "import zstandard, isal, dockerfile"], capture_output=True).returncode == 0), None)
+    if python is None:
+        pytest.fail("no Python 3.11 the unprivileged user can run with the dependencies")
+    return python
+
+
 def test_rootless_build_run_and_ownership(busybox_rootfs: Path) -> None:
     if shutil.which("runuser") is None or shutil.which("newuidmap") is None:
         pytest.skip("needs runuser and uidmap")
@@ -53,11 +63,7 @@ def test_rootless_build_run_and_ownership(busybox_rootfs: Path) -> None:
     _ensure_subids("nbtest", "/etc/subuid")
     _ensure_subids("nbtest", "/etc/subgid")
     deps = _user_deps()
-    python = next((p for p in ("/usr/bin/python3.11", "/usr/bin/python3") if subprocess.run(
-        ["runuser", "-u", "nbtest", "--", "env", f"PYTHONPATH={deps}", p, "-c",
-         "import zstandard, isal, dockerfile"], capture_output=True).returncode == 0), None)
-    if python is None:
-        pytest.skip("no Python 3.11 the unprivileged user can run with the dependencies")
+    python = _user_python(deps)
     base = Path(tempfile.mkdtemp(prefix="nbbuild-rootless-"))
     try:
         os.chmod(base, 0o755)
