@@ -97,6 +97,8 @@ def main() -> None:
             with open_layer(st.blobs.path(img.layers[0].digest)) as stream:
                 stream.drain()
             gunzip.append(time.perf_counter() - t0)
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"load average {load} on {os.cpu_count()} CPUs (timings scale with it)")
         print(f"gunzip {median(gunzip) * 1000:7.1f} ms   (floor of read: the whole layer)")
         print(f"read   {median(read) * 1000:7.1f} ms")
         print(f"model  {median(model) * 1000:7.1f} ms")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import os
+import struct
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
+from zlib import adler32
 
 from ..errors import LayerError, UnsafeLayerError
 
@@ -29,6 +31,18 @@ BLOCKDEV = b"4"
 DIRECTORY = b"5"
 FIFO = b"6"
 _REGULAR_ALIASES = (b"0", b"\0", b"7")  # '7' contiguous file: a regular file everywhere
+_META_TYPES = (b"x", b"g", b"L", b"K")
+# The types the fast path of TarReader._header takes; anything else goes the careful way.
+_FAST_TYPES = {b"0": REGULAR, b"\0": REGULAR, b"7": REGULAR, b"1": HARDLINK, b"2": SYMLINK,
+               b"3": CHARDEV, b"4": BLOCKDEV, b"5": DIRECTORY, b"6": FIFO}
+# name, mode+uid+gid, size, mtime, chksum, typeflag, linkname, magic+version, (uname, gname
+# unused), devmajor+devminor, prefix: one unpack per header.
+_USTAR = struct.Struct("100s24s12s12s8sc100s8s64x16s155s")
+_NUL_SPACE = b"\0 "
+# Parsed (mode, uid, gid) and (devmajor, devminor) field bytes: a layer repeats a few values.
+_IDS: dict[bytes, tuple[int, int, int]] = {}
+_DEVS: dict[bytes, tuple[int, int]] = {}
+_MEMO_MAX = 4096
 
 
 @dataclass(slots=True)
@@ -108,6 +122,83 @@ def _pax_time_ns(text: bytes, entry: str, offset: int) -> int:
         raise _corrupt(f"bad PAX mtime {text!r}", entry, offset) from None
 
 
+def _octal(field_: bytes) -> int:
+    """A plain octal field (ValueError otherwise; see :func:`_fast_header`)."""
+    return int(field_.rstrip(_NUL_SPACE) or b"0", 8)
+
+
+def _ids(fields: bytes) -> tuple[int, int, int]:
+    """(mode, uid, gid) from the 24 bytes of those fields, remembered in ``_IDS`` (the caller
+    looks there first: a layer repeats a few)."""
+    ids = (_octal(fields[:8]) & 0o7777, _octal(fields[8:16]), _octal(fields[16:]))
+    if len(_IDS) >= _MEMO_MAX:
+        _IDS.clear()
+    _IDS[fields] = ids
+    return ids
+
+
+def _devs(fields: bytes) -> tuple[int, int]:
+    """(devmajor, devminor) from the 16 bytes of those fields, remembered like :func:`_ids`."""
+    devs = (_octal(fields[:8]), _octal(fields[8:]))
+    if len(_DEVS) >= _MEMO_MAX:
+        _DEVS.clear()
+    _DEVS[fields] = devs
+    return devs
+
+
+def _fast_header(block: bytes, offset: int) -> TarEntry | None:
+    """The header of a plain entry (no PAX or GNU long name before it) when it is the common,
+    well-formed kind: checksum right (unsigned), every number plain octal, a supported type,
+    size not negative. None otherwise, and :meth:`TarReader._header` then parses it the
+    careful way (the same result for a good header; the exact error for a bad one).
+
+    A number is taken here only when ``int(field.rstrip(b"\\0 "), 8)`` parses it: then the
+    field is its text followed by NULs and spaces, so the careful parse (text up to the first
+    NUL, spaces stripped) reads the same value. Base-256 fields, interior NULs and garbage all
+    fail that parse and go the careful way."""
+    name, ids, size, mtime, chksum, typeflag, linkname, magic, devs, prefix = \
+        _USTAR.unpack_from(block)
+    kind = _FAST_TYPES.get(typeflag)
+    if kind is None:
+        return None
+    try:
+        # The unsigned checksum, sum(block) - sum(chksum) + 256, with the byte sum done in C:
+        # adler32's low half is 1 + the byte sum modulo 65521, exact when the sum is below
+        # that: an ASCII block sums to at most 512 * 127, a 256-byte half to 256 * 255.
+        if block.isascii():
+            unsigned = (adler32(block) & 0xFFFF) + 255
+        else:
+            unsigned = (adler32(block[:256]) & 0xFFFF) + (adler32(block[256:]) & 0xFFFF) + 254
+        if int(chksum.rstrip(_NUL_SPACE) or b"0", 8) != unsigned - sum(chksum):
+            return None
+        size_ = int(size.rstrip(_NUL_SPACE) or b"0", 8)
+        if size_ < 0:
+            return None
+        mode_, uid, gid = _IDS.get(ids) or _ids(ids)
+        devmajor, devminor = _DEVS.get(devs) or _devs(devs)
+        entry = TarEntry(
+            name.split(b"\0", 1)[0],
+            kind,
+            mode_,
+            uid,
+            gid,
+            size_,
+            int(mtime.rstrip(_NUL_SPACE) or b"0", 8) * 1_000_000_000,
+            linkname.split(b"\0", 1)[0] if linkname[0] else b"",
+            devmajor,
+            devminor,
+            offset=offset,
+        )
+    except ValueError:
+        return None
+    if prefix[0] and magic[:6] == b"ustar\0":  # POSIX ustar: prefix field
+        prefix = prefix.split(b"\0", 1)[0]
+        entry.name = prefix + b"/" + entry.name
+    if kind is REGULAR and entry.name.endswith(b"/"):
+        entry.type = DIRECTORY  # pre-POSIX archives mark directories with a slash
+    return entry
+
+
 class TarReader:
     """Iterate entries with :meth:`entries`; read the current one's data with
     :meth:`copy_to` (or let the iterator skip it)."""
@@ -121,10 +212,16 @@ class TarReader:
         self.offset = 0  # bytes consumed from the stream
         self._remaining = 0  # data bytes of the current entry not yet consumed
         self._padding = 0
-        self._current = ""  # the entry being read, or the last one while reading a header
+        # The entry being read, or the last one while reading a header (decoded on demand:
+        # only error messages show it).
+        self._current_name = b""
         self._in_header = False
         self._draining = False
         self.ended_cleanly = False  # saw the end-of-archive zero block
+
+    @property
+    def _current(self) -> str:
+        return os.fsdecode(self._current_name)
 
     # -- buffer
     def _fill(self) -> int:
@@ -236,20 +333,37 @@ class TarReader:
         pax: dict[bytes, bytes] = {}
         long_name: bytes | None = None
         long_link: bytes | None = None
+        view = self._view
         while True:
             if self._remaining or self._padding:
-                self.skip()
+                n = self._remaining + self._padding
+                if self._end - self._start >= n:  # data and padding already buffered
+                    self._start += n
+                    self.offset += n
+                    self._remaining = self._padding = 0
+                else:
+                    self.skip()
             offset = self.offset
             self._in_header = True
-            block = self._read_exact(BLOCKSIZE)
-            if block is None:
-                return  # end of stream without end-of-archive blocks: tolerated, like Go/docker
-            if not any(block):
-                self.ended_cleanly = True
-                return
-            entry = self._header(block, offset, pax, long_name, long_link)
+            start = self._start
+            if self._end - start >= BLOCKSIZE:  # the usual case: the header is buffered
+                block = bytes(view[start : start + BLOCKSIZE])
+                self._start = start + BLOCKSIZE
+                self.offset = offset + BLOCKSIZE
+            else:
+                block = self._read_exact(BLOCKSIZE)
+                if block is None:
+                    return  # end of stream without end-of-archive blocks: tolerated, as Go/docker
+            entry = None
+            if not (pax or long_name is not None or long_link is not None):
+                entry = _fast_header(block, offset)
+            if entry is None:
+                if not any(block):
+                    self.ended_cleanly = True
+                    return
+                entry = self._header(block, offset, pax, long_name, long_link)
             kind = entry.type
-            if kind in (b"x", b"g", b"L", b"K"):
+            if kind in _META_TYPES:
                 if entry.size > _MAX_META:
                     raise _corrupt("oversized extended header", entry.display, offset)
                 payload = self._read_exact(entry.size)
@@ -267,8 +381,9 @@ class TarReader:
                 else:
                     long_link = payload.split(b"\0", 1)[0]
                 continue
-            pax, long_name, long_link = {}, None, None
-            self._current = entry.display
+            if pax or long_name is not None or long_link is not None:
+                pax, long_name, long_link = {}, None, None
+            self._current_name = entry.name
             self._in_header = False
             # Only regular files carry data; the size of header-only types is ignored (as Go
             # and tarfile do).

@@ -252,44 +252,77 @@ def build_tree(layers: Sequence[tuple[Sequence[LayerEntry], str, str, str, int]]
                 merged.remove(target)
             if opaque and path in merged.entries:
                 _node(nodes, path).status = MODIFIED
+        # Once per entry: _node, seen() and _Merged.add inlined, counters kept in locals.
+        m_entries, m_children = merged.entries, merged.children
+        files = size_total = added = modified = 0
         for e in writes:
-            old = merged.entries.get(e.path)
-            node = _node(nodes, e.path)
+            path, kind, size = e.path, e.kind, e.size
+            old = m_entries.get(path)
+            node = nodes.get(path)
             if old is None:
-                node.status = ADDED
-            elif e.kind == "d" and old.kind == "d" and (e.mode, e.uid, e.gid) == \
+                status = ADDED
+            elif kind == "d" and old.kind == "d" and (e.mode, e.uid, e.gid) == \
                     (old.mode, old.uid, old.gid):
-                node.status = UNCHANGED if node.status != MODIFIED else MODIFIED
+                status = MODIFIED if node is not None and node.status == MODIFIED else UNCHANGED
             else:
-                node.status = MODIFIED
-            node.kind, node.mode, node.uid, node.gid, node.link = \
-                e.kind, e.mode, e.uid, e.gid, e.link
-            if e.kind != "d":
-                node.size = e.size
-                node.children = None
-                lt.entries += 1
-                lt.size += e.size
-                if node.status == ADDED:
-                    lt.added += 1
-                elif node.status == MODIFIED:
-                    lt.modified += 1
-            st = stats.get(e.path)  # seen(), inlined: this loop runs once per entry
+                status = MODIFIED
+            parent_path, _, name = path.rpartition("/")
+            if node is None:
+                parent = nodes.get(parent_path)
+                if parent is None:
+                    parent = _node(nodes, parent_path)
+                if parent.children is None:
+                    parent.children = {}
+                node = parent.children[name] = nodes[path] = Node(
+                    name, path, kind, status, size if kind != "d" else 0, 0, 0, e.mode, e.uid,
+                    e.gid, e.link, {} if kind == "d" else None)
+            else:
+                node.status = status
+                node.kind, node.mode, node.uid, node.gid, node.link = \
+                    kind, e.mode, e.uid, e.gid, e.link
+                if kind != "d":
+                    node.size = size
+                    node.children = None
+            if kind != "d":
+                files += 1
+                size_total += size
+                if status == ADDED:
+                    added += 1
+                elif status == MODIFIED:
+                    modified += 1
+            st = stats.get(path)
             if st is None:
-                stats[e.path] = [1, e.size, e.size]
+                stats[path] = [1, size, size]
             else:
                 st[0] += 1
-                st[1] += e.size
-                if e.size < st[2]:
-                    st[2] = e.size
-            merged.add(e)
+                st[1] += size
+                if size < st[2]:
+                    st[2] = size
+            if old is None:
+                kids = m_children.get(parent_path)
+                if kids is None:
+                    m_children[parent_path] = {path}
+                else:
+                    kids.add(path)
+            elif old.kind == "d" and kind != "d":
+                for p in list(m_children.get(path, ())):
+                    merged.remove(p)
+            m_entries[path] = e
+        lt.entries += files
+        lt.size += size_total
+        lt.added += added
+        lt.modified += modified
         _totals(root)
         tree.layers.append(lt)
 
+    total_cumulative = total_minimum = 0
     for path, (count, cumulative, minimum) in stats.items():
-        tree.cumulative += cumulative
-        tree.minimum += minimum
+        total_cumulative += cumulative
+        total_minimum += minimum
         if count > 1 and cumulative > minimum:
             tree.inefficiencies.append(Inefficiency(path, count, cumulative, minimum))
+    tree.cumulative += total_cumulative
+    tree.minimum += total_minimum
     tree.inefficiencies.sort(key=lambda i: (-i.reclaimable, i.path))
     tree.size = sum(e.size for e in merged.entries.values())
     return tree
