@@ -14,6 +14,8 @@ also counts the copy that is kept (wagoodman/dive#684); we do not.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -328,10 +330,30 @@ def build_tree(layers: Sequence[tuple[Sequence[LayerEntry], str, str, str, int]]
     return tree
 
 
+# Trees by layer stack: images that differ only in their config (a changed CMD, LABEL, tag)
+# share one. Trees are read-only once built (filter_tree copies).
+_STACKS: OrderedDict[tuple[tuple[str, str, str, int], ...], ImageTree] = OrderedDict()
+_STACKS_MAX = 4
+_stacks_lock = threading.Lock()
+
+
 def image_tree(image) -> ImageTree:  # noqa: ANN001 - an nbcontainer.image.Image
-    """The tree of an :class:`~nbcontainer.image.Image` (reads every layer once, cached)."""
-    return build_tree([(layer.entries(), str(layer.digest), str(layer.diff_id or ""),
-                        layer.created_by, layer.size) for layer in image.layers])
+    """The tree of an :class:`~nbcontainer.image.Image` (reads every layer once, cached; the
+    tree itself is kept for the last few layer stacks)."""
+    layers = [(layer, str(layer.digest), str(layer.diff_id or ""), layer.created_by, layer.size)
+              for layer in image.layers]
+    key = tuple(x[1:] for x in layers)
+    with _stacks_lock:
+        tree = _STACKS.get(key)
+        if tree is not None:
+            _STACKS.move_to_end(key)
+            return tree
+    tree = build_tree([(layer.entries(), *rest) for layer, *rest in layers])
+    with _stacks_lock:
+        _STACKS[key] = tree
+        while len(_STACKS) > _STACKS_MAX:
+            _STACKS.popitem(last=False)
+    return tree
 
 
 def filter_tree(root: Node, statuses: frozenset[str] = frozenset({ADDED, MODIFIED, REMOVED}),
