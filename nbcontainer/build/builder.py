@@ -18,7 +18,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -188,19 +188,52 @@ class Builder:
         self.proxy_env = dict(plan.proxy_env)
         results: dict[int, StageResult] = {}
         try:
-            for group in plan.parallel_groups:
-                if len(group) == 1:
-                    results[group[0]] = self._stage(plan, plan.stages[group[0]], ctx, results)
-                    continue
-                with ThreadPoolExecutor(max_workers=len(group)) as pool:
-                    futures = {i: pool.submit(self._stage, plan, plan.stages[i], ctx, results)
-                               for i in group}
-                    for i, fut in futures.items():
-                        results[i] = fut.result()
+            if all(len(group) == 1 for group in plan.parallel_groups):
+                for i in plan.order:
+                    results[i] = self._stage(plan, plan.stages[i], ctx, results)
+            else:
+                self._parallel_stages(plan, ctx, results)
         finally:
             self.janitor.drain()
             self.stat_cache.save()
         return results[plan.target]
+
+    def _parallel_stages(self, plan: BuildPlan, ctx: BuildContext,
+                         results: dict[int, StageResult]) -> None:
+        """Each stage starts as soon as the stages it needs are built (not level by level,
+        so a slow stage holds back only its dependants), at most ``os.cpu_count()`` at once.
+        After a failure nothing new starts; running stages finish, then the error is raised.
+        ``results`` is written only here, and a stage reads only its finished dependencies."""
+        deps = {i: {j for j in plan.stages[i].stage_deps if j in plan.reachable}
+                for i in plan.order}
+        waiting = list(plan.order)
+        running: dict[Future[StageResult], int] = {}
+        error: BaseException | None = None
+        workers = max(1, min(os.cpu_count() or 1, len(waiting)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stage") as pool:
+            try:
+                while waiting or running:
+                    ready = [i for i in waiting if deps[i] <= results.keys()]
+                    if error is None:
+                        for i in ready:
+                            waiting.remove(i)
+                            running[pool.submit(self._stage, plan, plan.stages[i], ctx,
+                                                results)] = i
+                    if not running:
+                        break
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        i = running.pop(fut)
+                        try:
+                            results[i] = fut.result()
+                        except BaseException as exc:
+                            error = error or exc
+            except BaseException:
+                for fut in running:  # Ctrl-C: drop queued stages, let running ones unwind
+                    fut.cancel()
+                raise
+        if error is not None:
+            raise error
 
     def _discard(self, path: Path) -> None:
         """Remove a step's scratch dir in the background (see janitor.py)."""

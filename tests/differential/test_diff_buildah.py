@@ -91,12 +91,18 @@ CASES: dict[str, tuple[str, dict[str, str | bytes]]] = {
     "mount-tmpfs": (F + "RUN --mount=type=tmpfs,target=/mt echo t > /mt/x && cat /mt/x > /out\n",
                     {}),
     "mount-secret": (F + "RUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /out\n", {}),
+    # independent stages (ours run concurrently; buildah's too, with --jobs); buildah 1.28
+    # rejects every other issue-7 COPY/ADD flag (--link, --parents, --checksum, --unpack,
+    # --keep-git-dir), so those have no differential case
+    "stages-independent": (f"FROM {BASE} AS a\nRUN echo a > /a && sleep 0.2\n"
+                           f"FROM {BASE} AS b\nRUN echo b > /b && sleep 0.2\n" + F +
+                           "COPY --from=a /a /a\nCOPY --from=b /b /b\n", {}),
 }
 SECRETS = {"mount-secret": {"tok": b"diff-secret-value"}}
 
 
 # buildah's OCI format drops ONBUILD (IGNORED["config_keys"]); its Docker format keeps it.
-BUILDAH_FLAGS = {"onbuild-stage": ("--format", "docker")}
+BUILDAH_FLAGS = {"onbuild-stage": ("--format", "docker"), "stages-independent": ("--jobs", "2")}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
