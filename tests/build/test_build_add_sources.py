@@ -56,11 +56,9 @@ def _git(*args: str, cwd: Path) -> str:
                           text=True).stdout.strip()
 
 
-@pytest.fixture
-def git_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """``repo.git`` served by ``git daemon`` on 127.0.0.1: commit 1 (tag v1) has sub/a and
-    top; commit 2 (branch main, HEAD) changes sub/a and adds an executable."""
-    base = tmp_path / "git"
+def _make_repo(base: Path) -> dict[str, str]:
+    """``base/repo.git``: commit 1 (tag v1) has sub/a and top; commit 2 (branch main, HEAD)
+    changes sub/a and adds an executable."""
     work = base / "work"
     work.mkdir(parents=True)
     env_args = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
@@ -76,6 +74,14 @@ def git_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     _git(*env_args, "commit", "-q", "-m", "2", cwd=work)
     c2 = _git("rev-parse", "HEAD", cwd=work)
     _git("clone", "-q", "--bare", str(work), str(base / "repo.git"), cwd=base)
+    return {"c1": c1, "c2": c2}
+
+
+@pytest.fixture
+def git_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """``repo.git`` (see ``_make_repo``) served by ``git daemon`` on 127.0.0.1."""
+    base = tmp_path / "git"
+    commits = _make_repo(base)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -88,10 +94,71 @@ def git_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             if subprocess.run(["git", "ls-remote", url], capture_output=True).returncode == 0:
                 break
             time.sleep(0.05)
-        yield url, {"c1": c1, "c2": c2}
+        yield url, commits
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+class _GitCGI(http.server.BaseHTTPRequestHandler):
+    """git's smart HTTP: every request handed to ``git http-backend`` (CGI)."""
+
+    root = ""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._cgi()
+
+    def do_POST(self) -> None:
+        self._cgi()
+
+    def _cgi(self) -> None:
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        env = {"GIT_PROJECT_ROOT": self.root, "GIT_HTTP_EXPORT_ALL": "1",
+               "PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": self.command,
+               "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+               "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1",
+               "HTTP_GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+               "PATH": "/usr/bin:/bin"}
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+            env["CONTENT_LENGTH"] = str(len(body))
+        out = subprocess.run(["git", "http-backend"], input=body, env=env,
+                             capture_output=True).stdout
+        head, _, payload = out.partition(b"\r\n\r\n")
+        status = 200
+        headers = []
+        for line in head.decode().split("\r\n"):
+            key, _, value = line.partition(": ")
+            if key.lower() == "status":
+                status = int(value.split()[0])
+            elif key:
+                headers.append((key, value))
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.fixture
+def git_http(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """``repo.git`` over git's smart HTTP on 127.0.0.1 (``git http-backend``)."""
+    base = tmp_path / "githttp"
+    commits = _make_repo(base)
+    handler = type("Handler", (_GitCGI,), {"root": str(base)})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/repo.git", commits
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_git_url_forms() -> None:
@@ -174,6 +241,15 @@ def test_add_git(do_build, tmp_path: Path, git_server) -> None:
         do_build(f"FROM busybox\nADD {url}#no-such-branch /x/\n")
     with pytest.raises(BuildError, match="can't be a URL for COPY"):
         do_build(f"FROM busybox\nCOPY {url} /x/\n")
+
+
+@needs_root
+def test_add_git_over_smart_http(do_build, tmp_path: Path, git_http) -> None:
+    url, commits = git_http
+    img = do_build(f"FROM busybox\nADD {url}#v1:sub /v1sub/\nADD {url}#{commits['c2']} /c2/\n")
+    t = tree(flatten(img, tmp_path / "f"))
+    assert t["v1sub/a"][5] == b"one\n" and "v1sub/top" not in t
+    assert t["c2/sub/a"][5] == b"two\n" and "c2/.git" not in t
 
 
 @needs_root
