@@ -55,6 +55,16 @@ def timestamp(epoch: int | None = None) -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def parse_bool(text: str) -> bool:
+    """``true``/``false`` (and 1/0, yes/no, on/off) as docker's flags accept them; the CLI and
+    the magics both parse ``--tls-verify=BOOL`` with it."""
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
 # ---------------------------------------------------------------------------- images
 def image(name: str, *, store: Store | None = None, platform: str | None = None) -> Image:
     st = get_store(store)
