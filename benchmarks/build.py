@@ -51,6 +51,12 @@ PARALLEL = (f"FROM {BASE} AS a\nRUN sleep 2 && echo a > /a\n"
             f"FROM {BASE}\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n")
 
 
+def settle() -> None:
+    """Flush the previous measurement's dirty data first (buildah's vfs driver leaves hundreds
+    of MB), so its writeback does not slow down whichever tool happens to run next."""
+    os.sync()
+
+
 class Tools:
     def __init__(self, work: Path) -> None:
         from sandbox.conftest import make_busybox_rootfs
@@ -78,6 +84,7 @@ class Tools:
     def ours(self, store, ctx: Path) -> float:
         from nbcontainer.build.api import build
 
+        settle()
         start = time.perf_counter()
         build(ctx / "Dockerfile", ctx, store=store)
         return time.perf_counter() - start
@@ -94,6 +101,7 @@ class Tools:
         return base, root, runroot
 
     def theirs(self, base: list[str], ctx: Path) -> float:
+        settle()
         start = time.perf_counter()
         subprocess.run([*base, "bud", "--isolation", "chroot", "--layers", "--network", "host",
                         "--pull=never", "-q", "-t", "localhost/bench:latest", str(ctx)],
