@@ -36,6 +36,22 @@ class Requirements:
     unpinnable: list[str] = field(default_factory=list)  # editable or local installs
 
 
+def _local_install(dist: metadata.Distribution) -> bool:
+    """Installed from a local path or editable: either pip says so (``direct_url.json``), or
+    the metadata is a source tree's ``*.egg-info`` found first on ``sys.path`` (the current
+    directory of a checkout), not an installed copy in site-packages."""
+    direct = dist.read_text("direct_url.json")
+    if direct:
+        try:
+            info = json.loads(direct)
+        except ValueError:
+            info = {}
+        if info.get("dir_info", {}).get("editable") or str(info.get("url", "")).startswith("file:"):
+            return True
+    location = str(dist.locate_file(""))
+    return "site-packages" not in location and "dist-packages" not in location
+
+
 def kernel_requirements(packages: Sequence[str] = ()) -> Requirements:
     """``name==version`` for the installed distributions (only ``packages`` if given)."""
     wanted = {_canonical(p) for p in packages}
@@ -49,17 +65,10 @@ def kernel_requirements(packages: Sequence[str] = ()) -> Requirements:
         if key in found or (wanted and key not in wanted) or (not wanted and key in _SKIP):
             continue
         found[key] = dist.version
-        direct = dist.read_text("direct_url.json")
-        if direct:
-            try:
-                info = json.loads(direct)
-            except ValueError:
-                info = {}
-            if info.get("dir_info", {}).get("editable") or \
-                    str(info.get("url", "")).startswith("file:"):
-                req.unpinnable.append(f"{name}=={dist.version}")
-                continue
-        req.pinned.append(f"{name}=={dist.version}")
+        if _local_install(dist):
+            req.unpinnable.append(f"{name}=={dist.version}")
+        else:
+            req.pinned.append(f"{name}=={dist.version}")
     missing = sorted(wanted - set(found))
     if missing:
         raise NbcontainerError(f"not installed in this kernel: {', '.join(missing)}",
