@@ -6,7 +6,7 @@ import datetime as _dt
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ImageFormatError, NbcontainerError, StoreError
 from .image import Image
@@ -17,7 +17,10 @@ from .oci.manifest import Index, Manifest
 from .oci.platform import Platform
 from .oci.reference import Reference
 from .progress import ProgressFn, null_progress
-from .store import FsckReport, PruneReport, Store, docker_archive, oci_layout
+
+if TYPE_CHECKING:
+    from .store.oci_layout import ExportItem
+from .store import FsckReport, PruneReport, Store
 from .store import fsck as _fsck
 from .store import prune as _prune
 
@@ -219,7 +222,9 @@ def inspect(names: Sequence[str], *, store: Store | None = None) -> list[dict[st
 
 
 # ---------------------------------------------------------------------------- save / load
-def _export_items(st: Store, names: Sequence[str]) -> list[oci_layout.ExportItem]:
+def _export_items(st: Store, names: Sequence[str]) -> list[ExportItem]:
+    from .store.oci_layout import ExportItem
+
     items = []
     for name in names:
         digest = st.resolve_digest(name)
@@ -233,8 +238,9 @@ def _export_items(st: Store, names: Sequence[str]) -> list[oci_layout.ExportItem
         if ref is None:
             tags = st.refs.read().tags_of(str(digest))
             ref = Reference.parse(tags[0]) if tags else None
-        items.append(oci_layout.ExportItem(digest, ref))
-    oci_layout.require_images(items)
+        items.append(ExportItem(digest, ref))
+    if not items:
+        raise StoreError("nothing to save", hint="name at least one image")
     return items
 
 
@@ -243,6 +249,8 @@ def save(
     store: Store | None = None,
 ) -> Path:
     """``docker save``: one or more images into a docker-archive, oci-archive or oci-dir."""
+    from .store import docker_archive, oci_layout
+
     if format not in SAVE_FORMATS:
         raise NbcontainerError(f"unknown save format {format!r}",
                                hint=f"choose one of {', '.join(SAVE_FORMATS)}")
@@ -265,6 +273,8 @@ def save(
 
 def load(source: str | Path, *, store: Store | None = None) -> list[tuple[str, list[str]]]:
     """``docker load``: a docker-archive, an oci-archive or an OCI layout directory."""
+    from .store import docker_archive, oci_layout
+
     st = get_store(store)
     src = Path(source)
     if src.is_dir():

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ImageFormatError, ReferenceFormatError, StoreError
+from ..errors import ImageFormatError, ReferenceFormatError
 from ..oci import canonical
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor, frozen_map
@@ -204,8 +204,3 @@ def import_archive(store: Store, path: Path) -> list[tuple[Digest, list[str]]]:
         if not isinstance(index, bytes):
             raise ImageFormatError(f"{path}: not an OCI archive (no index.json)")
         return import_index(store, index, f"{path}:index.json")
-
-
-def require_images(items: list[ExportItem]) -> None:
-    if not items:
-        raise StoreError("nothing to save", hint="name at least one image")
