@@ -326,10 +326,7 @@ class RegistryClient:
                     return written
                 raise TransportError(f"blob {digest.short} ended after {written} of {size} bytes")
             except (TransportError, RegistryResponseError, OSError, _http_errors()) as exc:
-                if isinstance(exc, RegistryResponseError) and not _retryable(exc):
-                    raise
-                if isinstance(exc, TransportError) and "TLS certificate" in exc.message:
-                    raise
+                _raise_if_final(exc)
                 failures += 1
                 if failures >= attempts:
                     if isinstance(exc, RegistryError):
@@ -411,10 +408,7 @@ class RegistryClient:
             except Cancelled:
                 raise
             except (TransportError, RegistryResponseError, OSError, _http_errors()) as exc:
-                if isinstance(exc, RegistryResponseError) and not _retryable(exc):
-                    raise
-                if isinstance(exc, TransportError) and "TLS certificate" in exc.message:
-                    raise
+                _raise_if_final(exc)
                 failures += 1
                 if failures >= attempts:
                     if isinstance(exc, RegistryError):
@@ -508,6 +502,15 @@ class RegistryClient:
 def _http_errors() -> type[BaseException]:
     from urllib3.exceptions import HTTPError
     return HTTPError
+
+
+def _raise_if_final(exc: BaseException) -> None:
+    """Errors no retry can fix (a refused request, an untrusted TLS certificate) go up at once;
+    the blob transfer loops retry the rest."""
+    if isinstance(exc, RegistryResponseError) and not _retryable(exc):
+        raise exc
+    if isinstance(exc, TransportError) and "TLS certificate" in exc.message:
+        raise exc
 
 
 def _retryable(exc: RegistryResponseError) -> bool:
