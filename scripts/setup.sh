@@ -11,6 +11,8 @@ APT_PACKAGES=(
   docker-registry apache2-utils openssl curl
   # sandbox and base images
   bubblewrap uidmap fuse-overlayfs debootstrap busybox-static util-linux
+  # multi-platform builds: RUN for foreign platforms through binfmt_misc (F-flagged entries)
+  qemu-user-static
   # notebook browser test (Playwright drives Debian's chromium; nothing is downloaded)
   chromium
   # build tooling
@@ -28,6 +30,26 @@ if ((${#missing[@]})); then
     apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null && break
     echo "setup: apt attempt $attempt failed, retrying" >&2; sleep 5
   done
+fi
+
+# Multi-platform: qemu's binfmt_misc entries (no systemd runs here to register them) and an
+# arm64 busybox for the test base images (Debian's busybox-static:arm64, cached).
+if [[ ! -e /proc/sys/fs/binfmt_misc/status ]]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || echo "setup: cannot mount binfmt_misc" >&2
+fi
+for arch in aarch64 arm; do
+  if [[ -e /proc/sys/fs/binfmt_misc/register && ! -e /proc/sys/fs/binfmt_misc/qemu-$arch ]]; then
+    /usr/lib/systemd/systemd-binfmt "/usr/lib/binfmt.d/qemu-$arch.conf" ||
+      echo "setup: cannot register qemu-$arch" >&2
+  fi
+done
+bb_arm64=/var/cache/nbcontainer-test/busybox-arm64/busybox
+if [[ ! -x $bb_arm64 ]]; then
+  dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64 && apt-get update -qq; }
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq busybox-static:arm64 2>/dev/null && dpkg-deb -x busybox-static_*_arm64.deb x)
+  mkdir -p "$(dirname "$bb_arm64")" && install -m 0755 "$tmp/x/bin/busybox" "$bb_arm64.tmp" && mv "$bb_arm64.tmp" "$bb_arm64"
+  rm -rf "$tmp"
 fi
 
 PY=${PYTHON:-python3}
