@@ -376,7 +376,8 @@ def _conf_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--build-arg", action="append", default=[], metavar="K=V")
     p.add_argument("--target", help="build this stage")
     p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--platform", help="only the native platform is supported")
+    p.add_argument("--platform", help="target platform(s), comma-separated (linux/amd64,"
+                   "linux/arm64): several give one image each and an index")
     p.add_argument("--secret", action="append", default=[],
                    help="id=ID,src=FILE or id=ID,env=VAR (RUN --mount=type=secret)")
     p.add_argument("--ssh", action="append", default=[], metavar="default|ID[=SOCKET|KEY,…]",
@@ -406,7 +407,12 @@ def _run_build(a: argparse.Namespace, st: Store) -> int:
         _build_output(img, a.output, st)
     if a.iidfile:
         Path(a.iidfile).write_text(str(img.id))
-    _out(str(img.id) if quiet else f"Successfully built {img.id.short}" +
+    built = f"Successfully built {img.id.short}"
+    if hasattr(img, "images"):  # several platforms: each image, then the index (its id)
+        built = "".join(f"Built {plat} {i.digest}\n" for plat, i in
+                        zip(img.platforms, img.images, strict=True))
+        built += f"Successfully built index {img.digest}"
+    _out(str(img.id) if quiet else built +
          "".join(f"\nSuccessfully tagged {Reference.parse(t).familiar}" for t in a.tag))
     return 0
 
@@ -424,6 +430,11 @@ def _build_output(img, spec: str, st: Store) -> None:
     elif kind == "local":
         from .layers import apply_layers
 
+        if hasattr(img, "images"):  # one dir per platform, as buildx does: dest/linux_arm64
+            for plat, one in zip(img.platforms, img.images, strict=True):
+                apply_layers(Path(dest) / plat.replace("/", "_"),
+                             [st.blobs.path(layer.digest) for layer in one.manifest.layers])
+            return
         apply_layers(dest, [st.blobs.path(layer.digest) for layer in img.manifest.layers])
     else:
         raise NbcontainerError(f"unknown output type {kind!r}", hint="use oci, docker or local")

@@ -329,3 +329,107 @@ class ImageDiff:
         from .notebook.views import diff_bundle
 
         return diff_bundle(self)
+
+
+class ImageIndex:
+    """A multi-platform image: an OCI image index in the store, one :class:`Image` per
+    platform (what ``build(platform="linux/amd64,linux/arm64")`` returns)."""
+
+    def __init__(self, store: Store, digest: Digest, ref: Reference | None = None) -> None:
+        from .oci.manifest import Index
+
+        parsed = store.read_manifest(digest)
+        if not isinstance(parsed, Index):
+            raise TypeError(f"{digest} is not an image index")
+        self._store = store
+        self.digest = digest
+        self.index: Index = parsed
+        self.ref = ref
+
+    @classmethod
+    def load(cls, store: Store, name: str) -> ImageIndex:
+        digest = store.resolve_digest(name)
+        tags = store.refs.read().tags_of(str(digest))
+        ref = None
+        try:
+            ref = Reference.parse(name)
+            if str(ref) not in tags:
+                ref = None
+        except Exception:
+            ref = None
+        if ref is None and tags:
+            ref = Reference.parse(tags[0])
+        return cls(store, digest, ref)
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def id(self) -> Digest:
+        """What buildx reports as the id of a multi-platform build: the index digest."""
+        return self.digest
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(self._store.refs.read().tags_of(str(self.digest)))
+
+    @property
+    def platforms(self) -> list[str]:
+        return [str(m.platform) for m in self.index.manifests if m.platform is not None]
+
+    @cached_property
+    def images(self) -> list[Image]:
+        """The per-platform images, in the index's order."""
+        return [Image(self._store, self._store.image_by_digest(m.digest), self.ref)
+                for m in self.index.manifests if m.is_manifest]
+
+    def image(self, platform: str) -> Image:
+        """The image for ``platform`` (``linux/arm64``)."""
+        from .oci.platform import Platform
+
+        return Image(self._store, self._store.image_by_digest(self.digest,
+                                                              Platform.parse(platform)), self.ref)
+
+    @property
+    def name(self) -> str:
+        return self.ref.familiar if self.ref else self.digest.short
+
+    def __repr__(self) -> str:
+        return f"<ImageIndex {self.name} [{', '.join(self.platforms)}] {self.digest}>"
+
+    def summary(self) -> str:
+        lines = [f"{self.name}  index {self.digest}"]
+        for m, img in zip([m for m in self.index.manifests if m.is_manifest], self.images,
+                          strict=True):
+            lines.append(f"  {str(m.platform):<16} {img.digest}  {len(img.manifest.layers)} "
+                         "layers")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.summary())
+
+    def save(self, path: str | Path, format: str = "oci-archive") -> Path:
+        from . import api
+
+        return api.save([str(self.ref) if self.ref else str(self.digest)], path, format=format,
+                        store=self._store)
+
+    def push(self, dest: str | None = None, **kw: Any) -> str:
+        """Upload the index and every platform's image; returns the index digest."""
+        from . import api
+
+        return api.push(str(self.ref) if self.ref else str(self.digest), dest,
+                        store=self._store, **kw)
+
+    def inspect(self) -> dict[str, Any]:
+        return {
+            "Digest": str(self.digest),
+            "MediaType": self.index.media_type,
+            "RepoTags": [Reference.parse(t).familiar for t in self.tags],
+            "Manifests": [{"Digest": str(m.digest), "Platform": str(m.platform),
+                           "Id": str(img.id), "Size": img.size}
+                          for m, img in zip([m for m in self.index.manifests if m.is_manifest],
+                                            self.images, strict=True)],
+            "Index": self.index.to_dict(),
+        }

@@ -16,6 +16,7 @@ from ..progress import ProgressFn
 from ..store import Store
 from .builder import Builder, export_image
 from .context import BuildContext
+from .platforms import export_index, parse_platforms
 
 SecretSpec = str | tuple[str, bytes]
 
@@ -92,16 +93,10 @@ def _epoch(build_args: Mapping[str, str], plan_meta: Mapping[str, str | None]) -
         raise BuildError(f"SOURCE_DATE_EPOCH must be an integer, got {raw!r}") from None
 
 
-def check_platform(platform: str | Platform | None) -> Platform:
-    host = Platform.host()
-    if platform is None:
-        return host
-    wanted = platform if isinstance(platform, Platform) else Platform.parse(str(platform))
-    if (wanted.os, wanted.architecture) != (host.os, host.architecture) or (
-            wanted.variant and wanted.variant != host.variant):
-        raise BuildError(f"cannot build for {wanted} on this {host} machine",
-                         hint="only the native platform is supported (no emulation)")
-    return host
+def check_platform(platform: str | Platform | Sequence[str | Platform] | None) -> list[Platform]:
+    """The target platforms (``linux/amd64,linux/arm64`` or a list); default the host's.
+    A foreign one is built too: its RUN steps need an emulator (checked when one runs)."""
+    return parse_platforms(platform)
 
 
 def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = ".",
@@ -109,20 +104,23 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = 
           target: str | None = None, no_cache: bool = False, store: Store | None = None,
           progress: ProgressFn | None = None,
           secrets: Sequence[SecretSpec] | Mapping[str, bytes | str] = (),
-          platform: str | Platform | None = None, *, builder: Builder | None = None,
+          platform: str | Platform | Sequence[str | Platform] | None = None, *,
+          builder: Builder | None = None,
           ssh: Sequence[str] | Mapping[str, Sequence[str]] = ()) -> Any:
     """Build ``dockerfile`` (text, or a path to one) with ``context``; returns the Image.
+    With several platforms (``linux/amd64,linux/arm64``) each is built in turn and the tags
+    point at an OCI index of them: the result is then an :class:`ImageIndex`.
 
     ``ssh``: ``--ssh`` specs (``default``, ``ID=SOCKET`` or ``ID=KEY[,KEY]``) or a mapping
     id → socket/key paths, for ``RUN --mount=type=ssh``."""
-    from ..image import Image
+    from ..image import Image, ImageIndex
     from .mounts import parse_ssh
 
     st = store if store is not None else Store()
     ctx_dir = Path(context)
     if not ctx_dir.is_dir():
         raise BuildError(f"build context {str(ctx_dir)!r} is not a directory")
-    plat = check_platform(platform)
+    plats = check_platform(platform)
     text, name = _dockerfile(dockerfile, ctx_dir)
     args = dict(build_args or {})
     for t in tags:
@@ -131,21 +129,33 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = 
     own = builder is None
     ssh_map = dict(ssh) if isinstance(ssh, Mapping) else dict(parse_ssh(s) for s in ssh)
     b = builder or Builder(st, progress=progress, no_cache=no_cache, secrets=_secrets(secrets),
-                           platform=plat, ssh=ssh_map)
+                           platform=plats[0], ssh=ssh_map)
+    own_platform = b.platform
+    children: list[tuple[Platform, Any]] = []
     try:
-        # Expansion sees each base image's environment (ENV PATH=/x:$PATH), as in BuildKit,
-        # so bases are resolved (pulled if need be) while planning.
-        plan = parse(text, build_args=args, target=target, filename=name,
-                     base_env=lambda image, _platform: b.image_state(image)[0].config.env_dict())
-        epoch = _epoch(args, plan.meta_args)
         ctx = BuildContext.open(ctx_dir, name, b.stat_cache)
-        with st.operation():
-            result = b.build_plan(plan, ctx, epoch)
-            digest = export_image(st, result.state, tags)
+        with st.operation():  # per-platform manifests stay safe from prune until indexed
+            for plat in plats:
+                b.platform = plat  # the default for bases; FROM --platform overrides it
+                # Expansion sees each base image's environment (ENV PATH=/x:$PATH), as in
+                # BuildKit, so bases are resolved (pulled if need be) while planning.
+                plan = parse(text, build_args=args, target=target, filename=name,
+                             platform=plat,
+                             base_env=lambda image, p: b.image_state(
+                                 image, Platform.parse(p))[0].config.env_dict())
+                epoch = _epoch(args, plan.meta_args)
+                result = b.build_plan(plan, ctx, epoch)
+                digest = export_image(st, result.state, tags if len(plats) == 1 else ())
+                children.append((plat, digest))
+            if len(plats) > 1:
+                digest = export_index(st, children, tags)
     finally:
+        b.platform = own_platform
         if own:
             b.close()
-    return Image.load(st, tags[0] if tags else str(digest))
+    if len(plats) > 1:
+        return ImageIndex.load(st, tags[0] if tags else str(digest))
+    return Image.load(st, tags[0] if tags else str(digest), plats[0])
 
 
 def run(image: str, command: Sequence[str] | None = None, *, store: Store | None = None,

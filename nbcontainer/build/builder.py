@@ -141,7 +141,7 @@ class Builder:
         self._scratch_pool: list[Path] = []
         self.cache = CacheIndex(store, self.janitor)
         self.stat_cache = StatCache(store.home / "build" / f"statcache-{os.getuid()}.json")
-        self._image_states: dict[str, tuple[ImageState, str]] = {}
+        self._image_states: dict[tuple[str, str], tuple[ImageState, str]] = {}
         self.epoch: int | None = None
         self.proxy_env: dict[str, str] = {}
         self.ssh = {k: list(v) for k, v in (ssh or {}).items()}  # id -> socket | keys
@@ -286,24 +286,27 @@ class Builder:
 
     # ------------------------------------------------------------------ bases
 
-    def image_state(self, name: str) -> tuple[ImageState, str]:
-        """A store image (pulled from its registry when missing) as a base state + key."""
-        if name in self._image_states:
-            return self._image_states[name]
+    def image_state(self, name: str, platform: Platform | None = None
+                    ) -> tuple[ImageState, str]:
+        """A store image (pulled from its registry when missing) as a base state + key;
+        an index resolves to ``platform`` (default: the builder's target platform)."""
+        platform = platform or self.platform
+        if (name, str(platform)) in self._image_states:
+            return self._image_states[(name, str(platform))]
         try:
-            stored = self.store.image(name, self.platform)
+            stored = self.store.image(name, platform)
         except ImageNotFound:
             from ..registry import pull
 
             step = _Step(self, f"[internal] pull {name}")
             try:
-                pull(self.store, name, self.platform)
+                pull(self.store, name, platform)
             except NbcontainerError as exc:
                 step.error(exc)
                 raise BuildError(f"failed to resolve source metadata for {name}: {exc.message}",
                                  hint=exc.hint) from None
             step.done()
-            stored = self.store.image(name, self.platform)
+            stored = self.store.image(name, platform)
         cfg = stored.config
         if len(cfg.diff_ids) != len(stored.manifest.layers):
             raise BuildError(f"image {name}: config has {len(cfg.diff_ids)} diff_ids for "
@@ -317,11 +320,11 @@ class Builder:
                            config=config, layers=layers, history=cfg.history,
                            created=cfg.created, author=cfg.author)
         result = (state, step_key("", "image", str(stored.digest)))
-        self._image_states[name] = result
+        self._image_states[(name, str(platform))] = result
         return result
 
-    def _scratch_state(self) -> tuple[ImageState, str]:
-        p = self.platform
+    def _scratch_state(self, platform: Platform | None = None) -> tuple[ImageState, str]:
+        p = platform or self.platform
         state = ImageState(architecture=p.architecture, os=p.os, variant=p.variant or None,
                            config=ContainerConfig(env=(f"PATH={DEFAULT_PATH}",)))
         return state, step_key("", "scratch", str(p))
@@ -371,13 +374,15 @@ class Builder:
         base = stage.base_name
         step = _Step(self, f"[{label + ' ' if label else ''}1/{total}] FROM {base}")
         try:
+            # FROM --platform (e.g. $BUILDPLATFORM) picks the base for that platform.
+            plat = Platform.parse(stage.platform) if stage.platform else None
             if stage.base_stage is not None:
                 res = results[stage.base_stage]
                 state, key = res.state, res.key
             elif base == "scratch":
-                state, key = self._scratch_state()
+                state, key = self._scratch_state(plat)
             else:
-                state, key = self.image_state(base)
+                state, key = self.image_state(base, plat)
         except BaseException as exc:
             step.error(exc)
             raise
@@ -750,6 +755,14 @@ class Builder:
         if cached is not None:
             step.cached()
             return cached, new_key
+        # A RUN that really executes needs the stage's CPU, natively or through binfmt_misc.
+        from .platforms import check_can_run, state_platform
+
+        try:
+            check_can_run(state_platform(state.os, state.architecture, state.variant))
+        except BaseException as exc:
+            step.error(exc)
+            raise
         work = self._take_scratch()
         ok = False
         try:

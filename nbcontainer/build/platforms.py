@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuildError, ReferenceFormatError
+from ..oci.digest import Digest
 from ..oci.platform import Platform
+from ..store import Store
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 # An override for the binfmt_misc directory (tests point it at an empty dir to get the
@@ -42,7 +44,7 @@ def parse_platforms(spec: str | Platform | Sequence[str | Platform] | None) -> l
     """``linux/amd64,linux/arm64`` (or a list of such) → normalized platforms, duplicates
     dropped (``linux/aarch64`` and ``linux/arm64/v8`` are one platform, as in BuildKit);
     None or empty means the host."""
-    if spec is None:
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
         return [Platform.host()]
     items: list[str | Platform] = []
     for part in [spec] if isinstance(spec, (str, Platform)) else list(spec):
@@ -188,3 +190,19 @@ def check_can_run(platform: Platform, *, host: Platform | None = None,
 def state_platform(os_: str, architecture: str, variant: str | None) -> Platform:
     """The platform of a stage's image state (what its binaries are built for)."""
     return Platform.normalized(os_ or "linux", architecture, variant or "")
+
+
+def export_index(store: Store, children: Sequence[tuple[Platform, Digest]],
+                 tags: Sequence[str]) -> Digest:
+    """An OCI image index over per-platform manifests already in the store (each descriptor
+    carries its platform, as BuildKit's exporter writes it); the tags point at the index."""
+    from ..oci import mediatypes as mt
+    from ..oci.descriptor import Descriptor
+    from ..oci.manifest import Index
+
+    manifests = []
+    for plat, digest in children:
+        size = len(store.blobs.read(digest))
+        manifests.append(Descriptor(mt.OCI_MANIFEST, digest, size, platform=plat))
+    index = Index(tuple(manifests))
+    return store.add_image(index.to_bytes(), tags=list(tags))

@@ -105,7 +105,8 @@ class ContainerMagics(Magics):
     @argument("--no-cache", action="store_true", help="do not use the build cache")
     @argument("--secret", action="append", default=[], metavar="id=ID,src=FILE|env=VAR",
               help="expose a secret to RUN --mount=type=secret (never stored in the image)")
-    @argument("--platform", metavar="P", help="only the native platform is supported")
+    @argument("--platform", metavar="P",
+              help="target platform(s), comma-separated: several give an image index")
     @argument("-q", "--quiet", action="store_true", help="no progress output")
     @cell_magic
     def dockerfile(self, line: str, cell: str) -> Image:

@@ -1,0 +1,277 @@
+"""Multi-platform builds: ``--platform linux/amd64,linux/arm64`` gives one image per platform
+and an OCI index; FROM --platform=$BUILDPLATFORM stages run natively; RUN for arm64 goes
+through qemu-user-static's binfmt_misc entry, and without one fails with a clear error.
+
+The arm64 base is Debian's busybox-static:arm64 (scripts/setup.sh caches it), imported next
+to the host's busybox and joined into one index, so ``FROM busybox`` resolves per platform.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as _pyplatform
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nbcontainer import api
+from nbcontainer.build.api import build
+from nbcontainer.build.platforms import BINFMT_ENV, export_index, find_emulator
+from nbcontainer.errors import BuildError
+from nbcontainer.image import Image, ImageIndex
+from nbcontainer.oci import mediatypes as mt
+from nbcontainer.oci.platform import Platform
+from nbcontainer.store import Store
+
+from .conftest import flatten, write
+
+ARM64_BUSYBOX = Path("/var/cache/nbcontainer-test/busybox-arm64/busybox")
+AMD64 = Platform.parse("linux/amd64")
+ARM64 = Platform.parse("linux/arm64")
+BOTH = "linux/amd64,linux/arm64"
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or _pyplatform.machine() != "x86_64",
+    reason="needs root on an amd64 host (the emulated platform is arm64)")
+
+
+def make_arm64_rootfs(dest: Path) -> Path:
+    """The busybox rootfs layout of nbcontainer.rootfs with the arm64 binary; the applet
+    list comes from the host's busybox (same Debian version), so nothing runs emulated."""
+    from nbcontainer.rootfs import _GROUP, _PASSWD, _static_busybox
+
+    if not ARM64_BUSYBOX.is_file():
+        pytest.fail(f"{ARM64_BUSYBOX} is missing: run scripts/setup.sh (it caches "
+                    "busybox-static:arm64)")
+    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "dev", "tmp", "sys", "root"):
+        (dest / d).mkdir(parents=True, exist_ok=True)
+    os.chmod(dest / "tmp", 0o1777)
+    os.chmod(dest / "root", 0o700)
+    shutil.copy2(ARM64_BUSYBOX, dest / "bin/busybox")
+    os.chmod(dest / "bin/busybox", 0o755)
+    applets = subprocess.run([_static_busybox(), "--list-full"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    for applet in applets:
+        link = dest / applet
+        if applet == "bin/busybox" or link.is_symlink():
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to("/bin/busybox")
+    (dest / "etc/passwd").write_text(_PASSWD)
+    (dest / "etc/group").write_text(_GROUP)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def arm64_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_arm64_rootfs(tmp_path_factory.mktemp("bbarm64") / "rootfs")
+
+
+def add_multi_busybox(st: Store, amd64_root: Path, arm64_root: Path, tag: str) -> None:
+    """``tag`` → an OCI index of the amd64 and arm64 busybox images."""
+    a = api.import_image(amd64_root, store=st, platform="linux/amd64")
+    b = api.import_image(arm64_root, store=st, platform="linux/arm64")
+    export_index(st, [(AMD64, a.digest), (ARM64, b.digest)], [tag])
+
+
+@pytest.fixture
+def mstore(tmp_path: Path, busybox_rootfs: Path, arm64_rootfs: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Store:
+    """A fresh store whose ``busybox:latest`` is a two-platform index."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    st = Store(tmp_path / "store")
+    add_multi_busybox(st, busybox_rootfs, arm64_rootfs, "busybox:latest")
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    return st
+
+
+@pytest.fixture
+def registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    from registry.servers import Registry
+
+    reg = Registry("plain", tmp_path_factory.mktemp("mp-registry")).start()
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+def config_of(img: Image) -> dict:
+    return json.loads(img.store.blobs.read(img.manifest.config.digest))
+
+
+def read_file(img: Image, tmp: Path, path: str) -> str:
+    dest = tmp / f"flat-{img.digest.hex[:12]}"
+    shutil.rmtree(dest, ignore_errors=True)
+    flatten(img, dest)
+    return (dest / path).read_text()
+
+
+# ---------------------------------------------------------------------------- (a) no RUN
+
+
+def test_copy_env_two_platforms_index_and_push(mstore: Store, ctx: Path, tmp_path: Path,
+                                              registry_server) -> None:
+    write(ctx, {"hello.txt": "hi\n"})
+    df = "FROM busybox\nENV GREETING=hello\nCOPY hello.txt /hello.txt\nCMD [\"cat\", \"/hello.txt\"]\n"
+    idx = build(df, ctx, tags=["multi:1"], store=mstore, platform=BOTH)
+    assert isinstance(idx, ImageIndex)
+    # the tag points at the index, an OCI index with a platform on each descriptor
+    assert mstore.resolve_digest("multi:1") == idx.digest
+    raw = json.loads(mstore.blobs.read(idx.digest))
+    assert raw["mediaType"] == mt.OCI_INDEX
+    assert [m["platform"] for m in raw["manifests"]] == [
+        {"architecture": "amd64", "os": "linux"}, {"architecture": "arm64", "os": "linux"}]
+    assert all(m["mediaType"] == mt.OCI_MANIFEST for m in raw["manifests"])
+    archs = []
+    for img in idx.images:
+        cfg = config_of(img)
+        archs.append(cfg["architecture"])
+        assert "GREETING=hello" in cfg["config"]["Env"]
+        assert read_file(img, tmp_path, "hello.txt") == "hi\n"
+    assert archs == ["amd64", "arm64"]
+    # the arm64 image really carries the arm64 busybox
+    arm = idx.image("linux/arm64")
+    assert config_of(arm)["architecture"] == "arm64"
+    flat = tmp_path / "arm-flat"
+    flatten(arm, flat)
+    assert (flat / "bin/busybox").read_bytes()[18:20] == (183).to_bytes(2, "little")
+    # `images` lists the tag once, on the index
+    rows = [r for r in api.images(store=mstore) if "docker.io/library/multi:1" in r.tags]
+    assert len(rows) == 1 and rows[0].digest == idx.digest
+    # inspect of the tag gives the host's image (as docker does); the index inspects itself
+    assert api.inspect(["multi:1"], store=mstore)[0]["Architecture"] == "amd64"
+    assert [m["Platform"] for m in idx.inspect()["Manifests"]] == ["linux/amd64", "linux/arm64"]
+
+    ref = f"{registry_server.host}/multi:1"
+    pushed = idx.push(ref)
+    assert pushed == str(idx.digest)
+    out = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
+                         capture_output=True, text=True, check=True).stdout
+    remote = json.loads(out)
+    assert remote["mediaType"] == mt.OCI_INDEX
+    assert sorted(m["platform"]["architecture"] for m in remote["manifests"]) == [
+        "amd64", "arm64"]
+    arm_cfg = subprocess.run(["skopeo", "inspect", "--config", "--tls-verify=false",
+                              "--override-arch", "arm64", f"docker://{ref}"],
+                             capture_output=True, text=True, check=True).stdout
+    assert json.loads(arm_cfg)["architecture"] == "arm64"
+
+
+def test_save_index_oci_archive(mstore: Store, ctx: Path, tmp_path: Path) -> None:
+    idx = build("FROM busybox\nENV A=1\n", ctx, tags=["saved:1"], store=mstore, platform=BOTH)
+    out = idx.save(tmp_path / "multi.tar")
+    listing = subprocess.run(["skopeo", "inspect", "--raw", f"oci-archive:{out}"],
+                             capture_output=True, text=True, check=True).stdout
+    assert len(json.loads(listing)["manifests"]) == 2
+
+
+def test_single_foreign_platform_is_one_image(mstore: Store, ctx: Path) -> None:
+    img = build("FROM busybox\nLABEL x=y\n", ctx, tags=["arm:1"], store=mstore,
+                platform="linux/aarch64")
+    assert isinstance(img, Image)
+    assert config_of(img)["architecture"] == "arm64"
+    assert mstore.resolve_digest("arm:1") == img.digest
+
+
+def test_duplicate_platforms_collapse(mstore: Store, ctx: Path) -> None:
+    img = build("FROM busybox\n", ctx, store=mstore, platform="linux/amd64, linux/x86_64")
+    assert isinstance(img, Image)
+
+
+# ---------------------------------------------------------------------------- (b) cross
+
+
+CROSS = """\
+FROM --platform=$BUILDPLATFORM busybox AS build
+ARG TARGETARCH
+ARG BUILDPLATFORM
+RUN echo "$TARGETARCH built on $BUILDPLATFORM $(uname -m)" > /out
+FROM busybox
+COPY --from=build /out /out
+"""
+
+
+def test_cross_pattern_builds_on_build_platform(mstore: Store, ctx: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # No emulator at all: the RUN is on the build platform, so it must not need one.
+    empty = tmp_path / "no-binfmt"
+    empty.mkdir()
+    monkeypatch.setenv(BINFMT_ENV, str(empty))
+    idx = build(CROSS, ctx, tags=["cross:1"], store=mstore, platform=BOTH)
+    assert isinstance(idx, ImageIndex)
+    amd, arm = idx.images
+    assert read_file(amd, tmp_path, "out") == "amd64 built on linux/amd64 x86_64\n"
+    assert read_file(arm, tmp_path, "out") == "arm64 built on linux/amd64 x86_64\n"
+    assert config_of(arm)["architecture"] == "arm64"
+    assert config_of(amd)["architecture"] == "amd64"
+
+
+# ---------------------------------------------------------------------------- (c) emulated
+
+
+def test_run_arm64_under_qemu(mstore: Store, ctx: Path, tmp_path: Path) -> None:
+    assert find_emulator(ARM64) is not None, "qemu-aarch64 binfmt entry missing: run setup.sh"
+    df = "FROM busybox\nARG TARGETPLATFORM\nRUN uname -m > /arch && echo $TARGETPLATFORM >> /arch\n"
+    idx = build(df, ctx, tags=["uname:1"], store=mstore, platform=BOTH)
+    amd, arm = idx.images
+    assert read_file(amd, tmp_path, "arch") == "x86_64\nlinux/amd64\n"
+    assert read_file(arm, tmp_path, "arch") == "aarch64\nlinux/arm64\n"
+
+
+# ---------------------------------------------------------------------------- (d) no emulator
+
+
+def test_foreign_run_without_emulation_is_a_clear_error(mstore: Store, ctx: Path,
+                                                        tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "no-binfmt"
+    empty.mkdir()
+    monkeypatch.setenv(BINFMT_ENV, str(empty))
+    df = "FROM busybox\nENV A=1\nRUN uname -m > /arch\n"
+    with pytest.raises(BuildError) as info:
+        build(df, ctx, tags=["noemu:1"], store=mstore, platform=BOTH)
+    msg = info.value.message
+    assert "linux/arm64" in msg and "Dockerfile:3" in msg and "RUN" in msg
+    assert "qemu-user-static" in (info.value.hint or "")
+    assert "$BUILDPLATFORM" in (info.value.hint or "")
+    # nothing was tagged by the failed build
+    assert not [r for r in api.images(store=mstore) if "docker.io/library/noemu:1" in r.tags]
+    # the native platform alone still builds; a RUN already in the cache needs no emulator
+    monkeypatch.delenv(BINFMT_ENV)
+    build(df, ctx, store=mstore, platform=BOTH)
+    monkeypatch.setenv(BINFMT_ENV, str(empty))
+    again = build(df, ctx, tags=["noemu:2"], store=mstore, platform=BOTH)
+    assert [config_of(i)["architecture"] for i in again.images] == ["amd64", "arm64"]
+
+
+def test_bad_platform_list(mstore: Store, ctx: Path) -> None:
+    with pytest.raises(BuildError) as info:
+        build("FROM busybox\n", ctx, store=mstore, platform="linux/amd64,,linux/arm64")
+    assert "empty entry" in info.value.message and info.value.hint
+    with pytest.raises(BuildError) as info:
+        build("FROM busybox\n", ctx, store=mstore, platform="linux/amd64,linux//arm64")
+    assert "linux//arm64" in info.value.message
+
+
+def test_cli_build_prints_index(mstore: Store, ctx: Path) -> None:
+    from nbcontainer import cli
+
+    (ctx / "Dockerfile").write_text("FROM busybox\nENV A=1\n")
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = cli.main(["--root", str(mstore.home), "build", "--platform", BOTH, "-t",
+                       "clim:1", "--progress", "plain", str(ctx)])
+    assert rc in (0, None)
+    idx = ImageIndex.load(mstore, "clim:1")
+    text = out.getvalue()
+    assert str(idx.digest) in text
+    for img in idx.images:
+        assert str(img.digest) in text
