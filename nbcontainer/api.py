@@ -213,7 +213,26 @@ def inspect_image(img: Image) -> dict[str, Any]:
         "History": [h.to_dict() for h in cfg.history],
         "Manifest": img.manifest.to_dict(),
         "ManifestMediaType": img.manifest.media_type,
+        **_provenance_section(img),
     }
+
+
+def _provenance_section(img: Image) -> dict[str, Any]:
+    """``Provenance``: a summary of each attached build provenance statement (OCI referrer);
+    absent when there is none, so plain images keep docker's shape."""
+    from .build.provenance import statements, summary
+
+    found = [summary(d, doc) for d, doc in statements(img.store, img.digest)]
+    return {"Provenance": found} if found else {}
+
+
+def provenance(name: str, *, store: Store | None = None,
+               platform: str | None = None) -> list[dict[str, Any]]:
+    """The full in-toto statements attached to an image (``inspect --provenance``)."""
+    from .build.provenance import statements
+
+    img = image(name, store=store, platform=platform)
+    return [doc for _, doc in statements(img.store, img.digest)]
 
 
 def inspect(names: Sequence[str], *, store: Store | None = None) -> list[dict[str, Any]]:
@@ -292,14 +311,21 @@ def load(source: str | Path, *, store: Store | None = None) -> list[tuple[str, l
 def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str] = (),
           build_args: dict[str, str] | None = None, target: str | None = None,
           no_cache: bool = False, store: Store | None = None, progress: ProgressFn | None = None,
-          secrets: Any = (), platform: str | None = None, ssh: Any = ()) -> Image:
+          secrets: Any = (), platform: str | None = None, ssh: Any = (), *,
+          cache_from: Sequence[str] = (), cache_to: Sequence[str] = (),
+          provenance: bool | str = False) -> Image:
     """``docker build``: a Dockerfile (text or path) and a context directory → an Image.
-    ``ssh``: ``--ssh`` specs (``default``, ``ID=SOCKET|KEY[,KEY]``) for RUN --mount=type=ssh."""
+    ``ssh``: ``--ssh`` specs (``default``, ``ID=SOCKET|KEY[,KEY]``) for RUN --mount=type=ssh.
+    ``cache_from``/``cache_to``: buildx specs (``type=registry,ref=R[,mode=max]``,
+    ``type=inline``; a bare ref for ``cache_from``): the build cache in a registry.
+    ``provenance``: ``True``/``"mode=min"``/``"mode=max"`` attaches a SLSA provenance statement
+    as an OCI referrer of the image (shown by ``inspect``, pushed and pulled with it)."""
     from .build.api import build as _build
 
     return _build(dockerfile, context, tags=tags, build_args=build_args, target=target,
                   no_cache=no_cache, store=get_store(store), progress=progress,
-                  secrets=secrets, platform=platform, ssh=ssh)
+                  secrets=secrets, platform=platform, ssh=ssh, cache_from=cache_from,
+                  cache_to=cache_to, provenance=provenance)
 
 
 def run(image: str, command: Sequence[str] | None = None, *, store: Store | None = None,

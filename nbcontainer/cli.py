@@ -99,9 +99,18 @@ def _table(rows: list[list[str]]) -> None:
 def _conf_inspect(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="+", metavar="IMAGE")
     p.add_argument("-f", "--format", help="'json' (default) or a {{.Field}} path like {{.Config.Cmd}}")
+    p.add_argument("--provenance", action="store_true",
+                   help="print the build provenance statements (in-toto JSON) instead")
 
 
 def _run_inspect(a: argparse.Namespace, st: Store) -> int:
+    if a.provenance:
+        statements = [doc for n in a.names for doc in api.provenance(n, store=st)]
+        if not statements:
+            raise NbcontainerError(f"no provenance attached to {', '.join(a.names)}",
+                                   hint="build with --provenance to attach a statement")
+        _out(json.dumps(statements if len(statements) > 1 else statements[0], indent=2))
+        return 0
     docs = api.inspect(a.names, store=st)
     if a.format and a.format != "json":
         for d in docs:
@@ -382,13 +391,41 @@ def _conf_build(p: argparse.ArgumentParser) -> None:
                    help="id=ID,src=FILE or id=ID,env=VAR (RUN --mount=type=secret)")
     p.add_argument("--ssh", action="append", default=[], metavar="default|ID[=SOCKET|KEY,…]",
                    help="ssh agent socket or keys for RUN --mount=type=ssh")
+    p.add_argument("--cache-to", action="append", default=[],
+                   metavar="type=registry,ref=R[,mode=max]|type=inline",
+                   help="export the build cache to a registry, or inline in the image")
+    p.add_argument("--cache-from", action="append", default=[],
+                   metavar="REF|type=registry,ref=R",
+                   help="use the build cache in a registry (a cache or an inline-cache image)")
     p.add_argument("--output", "-o", help="type=oci|docker|local,dest=PATH")
     p.add_argument("--iidfile", help="write the image id to this file")
     p.add_argument("--progress", choices=("auto", "plain", "quiet"), default="auto")
     p.add_argument("-q", "--quiet", action="store_true", help="same as --progress=quiet")
+    p.add_argument("--provenance", nargs="?", const="mode=min", default=None,
+                   action=_ProvenanceFlag, metavar="true|false|mode=min|mode=max",
+                   help="attach a SLSA provenance statement to the image (OCI referrer)")
+
+
+class _ProvenanceFlag(argparse.Action):
+    """``--provenance[=VALUE]`` like buildx's (pflag's NoOptDefVal): ``--provenance CONTEXT``
+    must not eat the context, so a following word that is no provenance value is left for
+    the positional (argparse already consumed it: hand it back via ``_context``)."""
+
+    _WORDS = ("true", "false", "1", "0", "min", "max", "yes", "no", "on", "off")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        if values is not None and "=" not in values and values.lower() not in self._WORDS:
+            namespace._context = values
+            values = self.const
+        setattr(namespace, self.dest, self.const if values is None else values)
 
 
 def _run_build(a: argparse.Namespace, st: Store) -> int:
+    if getattr(a, "_context", None):  # see _ProvenanceFlag
+        if a.context != ".":
+            raise NbcontainerError(f"build takes one context, got {a._context!r} and "
+                                   f"{a.context!r}")
+        a.context = a._context
     from .build.render import PlainRenderer
 
     args = {}
@@ -402,6 +439,8 @@ def _run_build(a: argparse.Namespace, st: Store) -> int:
     quiet = a.quiet or a.progress == "quiet"
     img = api.build(Path(dockerfile), a.context, tags=a.tag, build_args=args, target=a.target,
                     no_cache=a.no_cache, store=st, secrets=a.secret, platform=a.platform, ssh=a.ssh,
+                    cache_from=a.cache_from, cache_to=a.cache_to,
+                    provenance=a.provenance or False,
                     progress=None if quiet else PlainRenderer())
     if a.output:
         _build_output(img, a.output, st)

@@ -14,9 +14,10 @@ from ..oci.platform import Platform
 from ..oci.reference import Reference
 from ..progress import ProgressFn
 from ..store import Store
-from .builder import Builder, export_image
+from .builder import Builder, export_image, timestamp
 from .context import BuildContext
 from .platforms import export_index, parse_platforms
+from .remote_cache import CacheOptions
 
 SecretSpec = str | tuple[str, bytes]
 
@@ -106,13 +107,21 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = 
           secrets: Sequence[SecretSpec] | Mapping[str, bytes | str] = (),
           platform: str | Platform | Sequence[str | Platform] | None = None, *,
           builder: Builder | None = None,
-          ssh: Sequence[str] | Mapping[str, Sequence[str]] = ()) -> Any:
+          ssh: Sequence[str] | Mapping[str, Sequence[str]] = (),
+          provenance: bool | str = False, cache_from: Sequence[str] = (),
+          cache_to: Sequence[str] = ()) -> Any:
     """Build ``dockerfile`` (text, or a path to one) with ``context``; returns the Image.
     With several platforms (``linux/amd64,linux/arm64``) each is built in turn and the tags
     point at an OCI index of them: the result is then an :class:`ImageIndex`.
 
     ``ssh``: ``--ssh`` specs (``default``, ``ID=SOCKET`` or ``ID=KEY[,KEY]``) or a mapping
-    id → socket/key paths, for ``RUN --mount=type=ssh``."""
+    id → socket/key paths, for ``RUN --mount=type=ssh``.
+
+    ``provenance``: ``True``/``"mode=min"`` or ``"mode=max"`` attaches a SLSA provenance
+    statement to each image manifest as an OCI referrer (see ``build.provenance``).
+
+    ``cache_from``/``cache_to``: buildx ``--cache-from``/``--cache-to`` specs
+    (``type=registry,ref=R[,mode=max]``, ``type=inline``, a bare ref), see ``remote_cache``."""
     from ..image import Image, ImageIndex
     from .mounts import parse_ssh
 
@@ -126,6 +135,10 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = 
     for t in tags:
         Reference.parse(t)  # fail before building, not after
     parse(text, build_args=args, target=target, filename=name)  # syntax errors before any work
+    from . import provenance as prov
+
+    prov_mode = prov.parse_mode(provenance)
+    caches = CacheOptions.parse(cache_from, cache_to, args)  # bad specs fail before any work
     own = builder is None
     ssh_map = dict(ssh) if isinstance(ssh, Mapping) else dict(parse_ssh(s) for s in ssh)
     b = builder or Builder(st, progress=progress, no_cache=no_cache, secrets=_secrets(secrets),
@@ -133,6 +146,7 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = 
     own_platform = b.platform
     children: list[tuple[Platform, Any]] = []
     try:
+        b.remote_cache = caches.load(b)  # --cache-from: an unusable one is only a warning
         ctx = BuildContext.open(ctx_dir, name, b.stat_cache)
         with st.operation():  # per-platform manifests stay safe from prune until indexed
             for plat in plats:
@@ -144,12 +158,24 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = 
                              base_env=lambda image, p: b.image_state(
                                  image, Platform.parse(p))[0].config.env_dict())
                 epoch = _epoch(args, plan.meta_args)
+                started = timestamp(epoch)
                 result = b.build_plan(plan, ctx, epoch)
-                digest = export_image(st, result.state, tags if len(plats) == 1 else ())
+                inline = caches.collect(b, plan)  # --cache-to entries (+ an inline cache)
+                digest = export_image(st, result.state, tags if len(plats) == 1 else (),
+                                      config_extra=inline)
+                if prov_mode:
+                    prov.record_build(st, b, digest, plan=plan, ctx=ctx, dockerfile_name=name,
+                                      dockerfile_text=text, target=target, platform=plat,
+                                      build_args=args, epoch=epoch, started=started,
+                                      tags=tags, mode=prov_mode)
                 children.append((plat, digest))
             if len(plats) > 1:
                 digest = export_index(st, children, tags)
+            caches.export(b)  # --cache-to type=registry, once every platform is built
     finally:
+        if b.remote_cache is not None:
+            b.remote_cache.close()
+            b.remote_cache = None
         b.platform = own_platform
         if own:
             b.close()

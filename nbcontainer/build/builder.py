@@ -142,10 +142,16 @@ class Builder:
         self.cache = CacheIndex(store, self.janitor)
         self.stat_cache = StatCache(store.home / "build" / f"statcache-{os.getuid()}.json")
         self._image_states: dict[tuple[str, str], tuple[ImageState, str]] = {}
+        # (name, platform) → StoredImage: the bases provenance records
+        self.base_images: dict[tuple[str, str], Any] = {}
         self.epoch: int | None = None
         self.proxy_env: dict[str, str] = {}
         self.ssh = {k: list(v) for k, v in (ssh or {}).items()}  # id -> socket | keys
         self.mounts = MountManager(self)
+        # --cache-from entries (remote_cache.RemoteCache), consulted after the local index
+        self.remote_cache: Any = None
+        # stage index → {step key: state} of the last build_plan, for --cache-to (min/max)
+        self.stage_entries: dict[int, dict[str, ImageState]] = {}
 
     @property
     def sandbox(self) -> Any:
@@ -186,6 +192,7 @@ class Builder:
     def build_plan(self, plan: BuildPlan, ctx: BuildContext, epoch: int | None) -> StageResult:
         self.epoch = epoch
         self.proxy_env = dict(plan.proxy_env)
+        self.stage_entries = {}
         results: dict[int, StageResult] = {}
         try:
             if all(len(group) == 1 for group in plan.parallel_groups):
@@ -307,6 +314,7 @@ class Builder:
                                  hint=exc.hint) from None
             step.done()
             stored = self.store.image(name, platform)
+        self.base_images[(name, str(platform))] = stored
         cfg = stored.config
         if len(cfg.diff_ids) != len(stored.manifest.layers):
             raise BuildError(f"image {name}: config has {len(cfg.diff_ids)} diff_ids for "
@@ -388,6 +396,7 @@ class Builder:
             raise
         step.done()
         state = replace(state, cmd_set=False)
+        entries = self.stage_entries.setdefault(stage.index, {})
 
         # ONBUILD triggers of the base run first, then are cleared (Docker's rule).
         triggers = self._triggers(state, stage, plan)
@@ -400,6 +409,7 @@ class Builder:
             try:
                 state, key = self._instruction(plan, stage, ctx, results, state, key, pos,
                                                instr, args, title, is_trigger)
+                entries[key] = state
             except DockerfileError:
                 raise
             except NbcontainerError as exc:
@@ -428,7 +438,12 @@ class Builder:
     def _cached(self, key: str) -> ImageState | None:
         if self.no_cache:
             return None
-        return self.cache.get(key)
+        hit = self.cache.get(key)
+        if hit is None and self.remote_cache is not None:
+            hit = self.remote_cache.get(key)  # its layer blobs are fetched into the store
+            if hit is not None:
+                self.cache.put(key, hit)
+        return hit
 
     def _history(self, state: ImageState, created_by: str, empty: bool) -> ImageState:
         created = timestamp(self.epoch)
@@ -820,8 +835,11 @@ def _check_checksum(checksum: str, local: Sequence[str], count: int) -> None:
 # ---------------------------------------------------------------------- export
 
 
-def export_image(store: Store, state: ImageState, tags: Sequence[str]) -> Digest:
+def export_image(store: Store, state: ImageState, tags: Sequence[str], *,
+                 config_extra: Mapping[str, Any] | None = None) -> Digest:
     cfg = state.image_config()
+    if config_extra:  # top-level config keys (the inline build cache)
+        cfg = cfg.evolve(extra={**cfg.extra, **config_extra})
     cfg_bytes = cfg.to_bytes()
     cfg_digest = store.blobs.put(cfg_bytes)
     manifest = Manifest(Descriptor(mt.OCI_CONFIG, cfg_digest, len(cfg_bytes)),

@@ -107,6 +107,14 @@ class ContainerMagics(Magics):
               help="expose a secret to RUN --mount=type=secret (never stored in the image)")
     @argument("--platform", metavar="P",
               help="target platform(s), comma-separated: several give an image index")
+    @argument("--cache-to", action="append", default=[],
+              metavar="type=registry,ref=R[,mode=max]|type=inline",
+              help="export the build cache to a registry, or inline in the image")
+    @argument("--cache-from", action="append", default=[], metavar="REF",
+              help="use the build cache in a registry (a cache or an inline-cache image)")
+    @argument("--provenance", nargs="?", const="mode=min", default=None,
+              metavar="true|false|mode=min|mode=max",
+              help="attach a SLSA provenance statement to the image (OCI referrer)")
     @argument("-q", "--quiet", action="store_true", help="no progress output")
     @cell_magic
     def dockerfile(self, line: str, cell: str) -> Image:
@@ -130,7 +138,8 @@ class ContainerMagics(Magics):
         with guarded("build"), ProgressArea("Building", enabled=not a.quiet) as progress:
             return api.build(source, context, tags=a.tag, build_args=args, target=a.target,
                              no_cache=a.no_cache, progress=progress, secrets=a.secret,
-                             platform=a.platform)
+                             platform=a.platform, cache_from=a.cache_from,
+                             cache_to=a.cache_to, provenance=a.provenance or False)
 
     # ------------------------------------------------------------------ registries
     @magic_arguments()
@@ -249,15 +258,28 @@ class ContainerMagics(Magics):
 
     @magic_arguments()
     @argument("ref", metavar="IMAGE")
+    @argument("--provenance", action="store_true",
+              help="show the full build provenance statements (in-toto JSON)")
+    @argument("--html", action="store_true", help="an HTML <pre> instead of the JSON viewer")
     @line_magic
     def inspect(self, line: str) -> Any:
-        """``docker inspect``'s JSON (plus the manifest)."""
+        """``docker inspect``'s JSON (plus the manifest, and a ``Provenance`` summary when a
+        statement is attached)."""
         from .views import ManifestView
 
         a = self._args(self.inspect, line)
         img = self._image(a.ref)
         with guarded("inspect"):
-            return ManifestView(img.inspect(), img.name)
+            if a.provenance:
+                from ..build.provenance import statements
+
+                docs = [doc for _, doc in statements(img.store, img.digest)]
+                if not docs:
+                    raise UsageError(f"no provenance attached to {a.ref}: build it with "
+                                     "%%dockerfile --provenance")
+                return ManifestView({"statements": docs}, f"{img.name} provenance",
+                                    html=a.html)
+            return ManifestView(img.inspect(), img.name, html=a.html)
 
     @magic_arguments()
     @argument("a", metavar="IMAGE_A")

@@ -14,7 +14,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from ..errors import RegistryError
+from ..errors import NbcontainerError, RegistryError
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.digest import Digest
@@ -217,6 +217,14 @@ def _pull(
         for digest, mbytes, _ in manifests[:-1]:
             store.blobs.put(mbytes, digest)
         stored = store.add_image(final_bytes, tags=tags, media_type=final_type)
+        # Build provenance attached to what was pulled (OCI referrers), best effort: the
+        # image is complete without it.
+        from .referrers import pull_referrers
+
+        try:
+            pull_referrers(store, c, repo, [d for d, _, _ in manifests])
+        except (NbcontainerError, OSError) as exc:
+            log.info("not pulling the referrers of %s: %s", ref, exc)
     if stored != final_digest:
         raise RegistryError(f"stored manifest digest {stored} differs from {final_digest}")
     if not c.endpoint.mirror:

@@ -163,6 +163,12 @@ def _push(
         raise RegistryError(f"pushed manifest digest {pushed} differs from the stored {digest}")
     for d in blobs:
         locations.record(d, dest.domain, repo)
+    # Then what refers to them (build provenance): subjects must exist before their referrers.
+    from .referrers import push_referrers
+
+    attached = push_referrers(store, c, repo, [mdig for mdig, _, _ in manifests])
+    if attached:
+        progress(ProgressEvent("info", str(dest), f"pushed {len(attached)} attached artifact(s)"))
     progress(ProgressEvent("info", str(dest),
                            f"{target}: digest: {digest} size: {len(top_bytes)}"))
     if digestfile is not None:

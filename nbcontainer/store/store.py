@@ -24,6 +24,7 @@ from ..oci.platform import Platform, best_match
 from ..oci.reference import Reference
 from . import locks
 from .blobs import BlobStore
+from .referrers import ReferrersDB
 from .refs import RefDB, now
 
 
@@ -74,6 +75,7 @@ class Store:
         self.home.mkdir(parents=True, exist_ok=True)
         self.blobs = BlobStore(self.home / "blobs")
         self.refs = RefDB(self.home / "refs.json")
+        self.referrers_db = ReferrersDB(self.home / "referrers.json")
         self.gc_lock = self.home / "gc.lock"
         self.quarantine_dir = self.home / "quarantine"
 
@@ -131,6 +133,34 @@ class Store:
                 f"cannot register image: {len(missing)} referenced blob(s) missing, first {missing[0]}",
                 hint="store the config and layers before the manifest",
             )
+
+    def add_referrer(self, manifest_bytes: bytes) -> Digest:
+        """Register an artifact manifest (blobs already stored) under its ``subject``: it is
+        found by :meth:`referrers` and kept exactly as long as the subject is."""
+        parsed = parse_manifest(manifest_bytes)
+        if not isinstance(parsed, Manifest) or parsed.subject is None:
+            raise StoreError("a referrer must be an image manifest with a subject",
+                             hint="set the manifest's subject to the image it describes")
+        self._check_complete(parsed)
+        digest = self.blobs.put(manifest_bytes)
+        desc = referrer_descriptor(parsed, digest, len(manifest_bytes)).to_dict()
+        with self.referrers_db.update() as data:
+            entries = data.setdefault(str(parsed.subject.digest), [])
+            if all(e.get("digest") != str(digest) for e in entries):
+                entries.append(desc)
+        return digest
+
+    def referrers(self, digest: Digest, artifact_type: str | None = None) -> list[Descriptor]:
+        """Artifact manifests whose subject is ``digest`` (as the referrers API lists them:
+        artifactType and the manifest's annotations on each descriptor), oldest first."""
+        out = []
+        for entry in self.referrers_db.read().get(str(digest), []):
+            desc = Descriptor.from_dict(entry, "referrer")
+            if artifact_type is not None and desc.artifact_type != artifact_type:
+                continue
+            if self.blobs.has(desc.digest):
+                out.append(desc)
+        return out
 
     def tag(self, source: str, target: str) -> Digest:
         digest = self.resolve_digest(source)
@@ -299,7 +329,22 @@ class Store:
         keep: set[Digest] = set()
         for d in self.refs.read().images:
             keep.update(self.blobs_of(Digest.parse(d)))
-        return keep
+        # Artifacts live as long as their subject (which may itself be an artifact).
+        pending = self.referrers_db.read()
+        while True:
+            alive = [s for s in pending if Digest.parse(s) in keep]
+            if not alive:
+                return keep
+            for subject in alive:
+                for entry in pending.pop(subject):
+                    keep.update(self.blobs_of(Digest.parse(entry["digest"])))
+
+
+def referrer_descriptor(manifest: Manifest, digest: Digest, size: int) -> Descriptor:
+    """How a referrers list names an artifact (distribution spec 1.1): its artifactType (else
+    its config's media type) and a copy of the manifest's annotations."""
+    return Descriptor(manifest.media_type, digest, size, annotations=manifest.annotations,
+                      artifact_type=manifest.artifact_type or manifest.config.media_type)
 
 
 def select_platform(index: Index, wanted: Platform) -> Descriptor:
