@@ -173,6 +173,28 @@ def test_cli_cache_from_bare_ref(registry, multi_ctx, tmp_path, capsys):
     assert sum(ln.endswith("CACHED") for ln in lines) == 7
 
 
+def test_dockerfile_magic_cache_flags(registry, multi_ctx, tmp_path, monkeypatch):
+    """``%%dockerfile --cache-to/--cache-from`` map to build()'s options."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.testing.globalipapp import start_ipython
+
+    start_ipython()
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "nbcontainer")
+    monkeypatch.setenv("NBCONTAINER_HOME", str(tmp_path / "nb-a"))
+    monkeypatch.chdir(multi_ctx)
+    text = (multi_ctx / "Dockerfile").read_text()
+    ref = f"{registry.host}/cache/app:magic"
+    r = ip.run_cell(f"%%dockerfile -q --cache-to type=registry,ref={ref},mode=max\n{text}")
+    assert r.error_in_exec is None, r.error_in_exec
+    digest = r.result.digest
+    monkeypatch.setenv("NBCONTAINER_HOME", str(tmp_path / "nb-b"))  # an empty store
+    r = ip.run_cell(f"%%dockerfile -q --cache-from {ref}\n{text}")
+    assert r.error_in_exec is None, r.error_in_exec
+    assert r.result.digest == digest
+    assert r.result.store.home == tmp_path / "nb-b"
+
+
 # ---------------------------------------------------------------------- min vs max
 
 
