@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from multiarch import make_arm64_rootfs
 
 from nbcontainer import api
 from nbcontainer.build.api import build
@@ -29,7 +30,6 @@ from nbcontainer.store import Store
 
 from .conftest import flatten, write
 
-ARM64_BUSYBOX = Path("/var/cache/nbcontainer-test/busybox-arm64/busybox")
 AMD64 = Platform.parse("linux/amd64")
 ARM64 = Platform.parse("linux/arm64")
 BOTH = "linux/amd64,linux/arm64"
@@ -37,33 +37,6 @@ BOTH = "linux/amd64,linux/arm64"
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or _pyplatform.machine() != "x86_64",
     reason="needs root on an amd64 host (the emulated platform is arm64)")
-
-
-def make_arm64_rootfs(dest: Path) -> Path:
-    """The busybox rootfs layout of nbcontainer.rootfs with the arm64 binary; the applet
-    list comes from the host's busybox (same Debian version), so nothing runs emulated."""
-    from nbcontainer.rootfs import _GROUP, _PASSWD, _static_busybox
-
-    if not ARM64_BUSYBOX.is_file():
-        pytest.fail(f"{ARM64_BUSYBOX} is missing: run scripts/setup.sh (it caches "
-                    "busybox-static:arm64)")
-    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "dev", "tmp", "sys", "root"):
-        (dest / d).mkdir(parents=True, exist_ok=True)
-    os.chmod(dest / "tmp", 0o1777)
-    os.chmod(dest / "root", 0o700)
-    shutil.copy2(ARM64_BUSYBOX, dest / "bin/busybox")
-    os.chmod(dest / "bin/busybox", 0o755)
-    applets = subprocess.run([_static_busybox(), "--list-full"], capture_output=True,
-                             text=True, check=True).stdout.split()
-    for applet in applets:
-        link = dest / applet
-        if applet == "bin/busybox" or link.is_symlink():
-            continue
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to("/bin/busybox")
-    (dest / "etc/passwd").write_text(_PASSWD)
-    (dest / "etc/group").write_text(_GROUP)
-    return dest
 
 
 @pytest.fixture(scope="session")
