@@ -659,12 +659,14 @@ class Builder:
         from . import git
 
         source = git.parse_git_url(src)
-        tree, commit, when = git.fetch(source, work / f"git-{len(os.listdir(work))}",
-                                       instr.keep_git_dir)
-        if instr.checksum and not commit.startswith(instr.checksum):
-            raise BuildError(f"checksum mismatch for {src}: expected commit {instr.checksum}, "
-                             f"got {commit}")
-        key = ["git", source.remote, commit, source.subdir, instr.keep_git_dir]
+        # the URL's query (?keep-git-dir=, ?checksum=) says the same as ADD's flags
+        keep = instr.keep_git_dir if source.keep_git_dir is None else source.keep_git_dir
+        tree, commit, when = git.fetch(source, work / f"git-{len(os.listdir(work))}", keep)
+        for expected in (instr.checksum, source.checksum):
+            if expected and not commit.startswith(expected):
+                raise BuildError(f"checksum mismatch for {src}: expected commit {expected}, "
+                                 f"got {commit}")
+        key = ["git", source.remote, commit, source.subdir, keep]
         return copymod.tree_source(tree, key, when * 1_000_000_000)
 
     def _download(self, url: str, instr: Add, dest: str, work: Path) -> copymod.Source:

@@ -8,7 +8,10 @@ Accepted source forms (the ones BuildKit's ``ADD`` recognises as git, see
 * scheme-less ``github.com/owner/repo.git`` (fetched over https).
 
 ``ref`` is a branch, a tag or a commit (default: the remote's HEAD); ``subdir`` picks the
-directory to copy. Not supported: BuildKit 1.x's query form (``?ref=…&subdir=…``).
+directory to copy. BuildKit's newer query form says the same with keys, and more:
+``https://host/repo.git?ref=v1&subdir=dir&checksum=<commit>&keep-git-dir=true`` (``checksum``
+and ``keep-git-dir`` as ADD's ``--checksum``/``--keep-git-dir``). One URL uses one form: a
+query and a ``#fragment`` together, or an unknown key, is an error.
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from ..errors import BuildError
 
 _SCHEMES = ("https://", "http://", "git://", "ssh://")
+
+
+_QUERY_KEYS = ("ref", "subdir", "checksum", "keep-git-dir")
 
 
 @dataclass(frozen=True)
@@ -29,12 +36,53 @@ class GitSource:
     remote: str  # what git fetches from
     ref: str  # branch, tag or commit; "" = the remote's HEAD
     subdir: str  # "" = the whole repository
+    checksum: str = ""  # expected commit (query form's checksum=)
+    keep_git_dir: bool | None = None  # query form's keep-git-dir= (None: ADD's flag decides)
+
+
+def _query(src: str, query: str) -> tuple[str, str, str, bool | None]:
+    """``?ref=…&subdir=…&checksum=…&keep-git-dir=…`` → (ref, subdir, checksum, keep)."""
+    if "#" in src:
+        raise BuildError(f"invalid git source {src!r}: it mixes a query (?ref=…) and a "
+                         "fragment (#ref:subdir)",
+                         hint="use one form: repo.git?ref=REF&subdir=DIR or repo.git#REF:DIR")
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise BuildError(f"invalid git source {src!r}: malformed query {query!r}") from None
+    fields: dict[str, str] = {}
+    for key, value in pairs:
+        if key not in _QUERY_KEYS:
+            raise BuildError(f"invalid git source {src!r}: unknown query key {key!r}",
+                             hint=f"the git URL query accepts {', '.join(_QUERY_KEYS)}")
+        if key in fields:
+            raise BuildError(f"invalid git source {src!r}: {key!r} is given twice")
+        fields[key] = value
+    checksum = fields.get("checksum", "")
+    if checksum and not re.fullmatch(r"[0-9a-f]{7,64}", checksum):
+        raise BuildError(f"invalid git source {src!r}: checksum {checksum!r} is not a commit id",
+                         hint="give the commit's hex id (at least 7 characters)")
+    keep: bool | None = None
+    if "keep-git-dir" in fields:
+        word = fields["keep-git-dir"].lower()
+        if word not in ("true", "false", "1", "0", ""):
+            raise BuildError(f"invalid git source {src!r}: keep-git-dir={fields['keep-git-dir']}"
+                             " is not a boolean", hint="use keep-git-dir=true or false")
+        keep = word in ("true", "1", "")
+    return fields.get("ref", ""), fields.get("subdir", ""), checksum, keep
 
 
 def parse_git_url(src: str) -> GitSource:
-    """``https://host/repo.git#ref:subdir`` (or any form above) → its parts."""
-    url, _, fragment = src.partition("#")
-    ref, _, subdir = fragment.partition(":")
+    """``https://host/repo.git#ref:subdir`` or ``…repo.git?ref=…&subdir=…`` (any form above)
+    → its parts."""
+    checksum, keep = "", None
+    base, qmark, query = src.partition("?")
+    if qmark:
+        url = base
+        ref, subdir, checksum, keep = _query(src, query)
+    else:
+        url, _, fragment = src.partition("#")
+        ref, _, subdir = fragment.partition(":")
     if not url.startswith(_SCHEMES) and not re.match(r"^[\w.-]+@[\w.-]+:", url):
         url = "https://" + url  # github.com/owner/repo.git, as BuildKit does
     if url.startswith("-") or not url:
@@ -42,7 +90,7 @@ def parse_git_url(src: str) -> GitSource:
     subdir = subdir.strip("/")
     if any(part == ".." for part in subdir.split("/")):
         raise BuildError(f"invalid git subdir {subdir!r}: it must stay inside the repository")
-    return GitSource(url, ref, subdir)
+    return GitSource(url, ref, subdir, checksum, keep)
 
 
 def _git(args: list[str], cwd: Path | None = None) -> str:

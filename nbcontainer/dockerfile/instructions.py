@@ -280,8 +280,9 @@ class Add(_SourcesAndDest):
 def add_source_kind(src: str) -> str:
     """What an ADD source is, as BuildKit decides: ``git``, ``url`` or ``local`` (a local
     tar archive is ``local`` too; the builder unpacks it by content, not by name)."""
-    if re.match(r"^(git@|git://)", src) or re.match(r"^https?://.*\.git(#.*)?$", src) or re.match(
-        r"^[\w.-]+\.(com|org|net|io)/[\w.-]+/[\w.-]+\.git(#.*)?$", src
+    # (a fragment ``#ref:subdir`` or BuildKit's query form ``?ref=…&subdir=…`` may follow)
+    if re.match(r"^(git@|git://)", src) or re.match(r"^https?://.*\.git([#?].*)?$", src) or re.match(
+        r"^[\w.-]+\.(com|org|net|io)/[\w.-]+/[\w.-]+\.git([#?].*)?$", src
     ):
         return "git"
     if re.match(r"^https?://", src):

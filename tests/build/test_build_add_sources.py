@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import http.server
 import io
+import re
 import socket
 import subprocess
 import tarfile
@@ -250,6 +251,66 @@ def test_add_git_over_smart_http(do_build, tmp_path: Path, git_http) -> None:
     t = tree(flatten(img, tmp_path / "f"))
     assert t["v1sub/a"][5] == b"one\n" and "v1sub/top" not in t
     assert t["c2/sub/a"][5] == b"two\n" and "c2/.git" not in t
+
+
+def test_git_query_url_forms() -> None:
+    """BuildKit's query form: ``?ref=…&subdir=…&checksum=…&keep-git-dir=…``."""
+    from nbcontainer.dockerfile.instructions import add_source_kind
+
+    assert parse_git_url("https://example.com/o/r.git?ref=v1&subdir=docs/") == GitSource(
+        "https://example.com/o/r.git", "v1", "docs")
+    assert parse_git_url("https://example.com/o/r.git?ref=main&checksum=abc1234"
+                         "&keep-git-dir=true") == GitSource(
+        "https://example.com/o/r.git", "main", "", "abc1234", True)
+    assert parse_git_url("git@github.com:o/r.git?keep-git-dir=false") == GitSource(
+        "git@github.com:o/r.git", "", "", "", False)
+    assert parse_git_url("github.com/o/r.git?subdir=a/b") == GitSource(
+        "https://github.com/o/r.git", "", "a/b")
+    assert parse_git_url("https://example.com/o/r.git?ref=refs%2Ftags%2Fv1") == GitSource(
+        "https://example.com/o/r.git", "refs/tags/v1", "")
+    for src in ("https://h/o/r.git?ref=v1", "http://127.0.0.1:9/repo.git?subdir=x",
+                "github.com/o/r.git?ref=main", "https://h/o/r.git#main"):
+        assert add_source_kind(src) == "git", src
+    assert add_source_kind("https://h/file.tar.gz?x=1") == "url"
+    bad = {
+        "https://h/o/r.git?ref=v1#main": "mixes a query",
+        "https://h/o/r.git#main?ref=v1": "mixes a query",
+        "https://h/o/r.git?branch=main": "unknown query key 'branch'",
+        "https://h/o/r.git?ref=a&ref=b": "given twice",
+        "https://h/o/r.git?checksum=xyz": "not a commit id",
+        "https://h/o/r.git?keep-git-dir=maybe": "not a boolean",
+        "https://h/o/r.git?subdir=../up": "inside the repository",
+        "https://h/o/r.git?ref": "malformed query",
+    }
+    for src, message in bad.items():
+        with pytest.raises(BuildError, match=re.escape(message)) as exc:
+            parse_git_url(src)
+        assert src in exc.value.message or "subdir" in exc.value.message
+
+
+@needs_root
+def test_add_git_query_form(do_build, tmp_path: Path, git_server, git_http) -> None:
+    url, commits = git_server
+    http_url, _ = git_http
+    img = do_build(
+        "FROM busybox\n"
+        f"ADD {url}?ref=v1&subdir=sub /v1sub/\n"
+        f"ADD {url}?ref=main&keep-git-dir=true /kept/\n"
+        f"ADD {url}?ref={commits['c1']}&checksum={commits['c1'][:12]} /bycommit/\n"
+        f"ADD {http_url}?ref=v1&subdir=sub /http/\n"
+        f"ADD --keep-git-dir=true {url}?keep-git-dir=false /query-wins/\n")
+    t = tree(flatten(img, tmp_path / "f"))
+    assert t["v1sub/a"][5] == b"one\n" and "v1sub/top" not in t
+    assert "kept/.git/HEAD" in t and t["kept/sub/a"][5] == b"two\n"
+    assert t["bycommit/sub/a"][5] == b"one\n"
+    assert t["http/a"][5] == b"one\n"
+    assert "query-wins/.git" not in t and t["query-wins/sub/a"][5] == b"two\n"
+    with pytest.raises(BuildError, match=r"Dockerfile:2: ADD: checksum mismatch"):
+        do_build(f"FROM busybox\nADD {url}?ref=main&checksum={commits['c1']} /x/\n")
+    with pytest.raises(BuildError, match="unknown query key 'tag'"):
+        do_build(f"FROM busybox\nADD {url}?tag=v1 /x/\n")
+    with pytest.raises(BuildError, match="mixes a query"):
+        do_build(f"FROM busybox\nADD {url}?ref=v1#main /x/\n")
 
 
 @needs_root
