@@ -137,3 +137,50 @@ def test_tag_index_is_a_plain_oci_index(built, store: Store, plain_registry,
     parsed = parse_manifest(data, media_type)
     assert isinstance(parsed, Index) and parsed.manifests[0].platform is None
     assert parsed.manifests[0].digest == artifact
+
+
+def test_multi_platform_build_one_statement_per_platform(tmp_path: Path, store: Store,
+                                                         store2: Store, plain_registry,
+                                                         repo_name: str) -> None:
+    """Each platform manifest of the index gets its own statement (its own base digests),
+    and push/pull -a carry them all."""
+    from multiarch import make_arm64_rootfs
+
+    from nbcontainer.build.platforms import export_index
+    from nbcontainer.oci.platform import Platform
+
+    amd = api.import_image(make_busybox_rootfs(tmp_path / "amd"), store=store,
+                           platform="linux/amd64")
+    arm = api.import_image(make_arm64_rootfs(tmp_path / "arm"), store=store,
+                           platform="linux/arm64")
+    base_index = export_index(store, [(Platform.parse("linux/amd64"), amd.digest),
+                                      (Platform.parse("linux/arm64"), arm.digest)],
+                              ["busybox:latest"])
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a").write_text("a\n")
+    ref = f"{plain_registry.host}/{repo_name}:multi"
+    api.build("FROM busybox\nCOPY a /a\n", ctx, tags=[ref], store=store,
+              platform="linux/amd64,linux/arm64", provenance=True)
+    index = store.read_manifest(store.resolve_digest(ref))
+    assert isinstance(index, Index) and len(index.manifests) == 2
+    assert store.referrers(index.digest) == []  # statements describe platform manifests
+    bases = {"amd64": amd.digest, "arm64": arm.digest}
+    for child in index.manifests:
+        (artifact, doc), = prov.statements(store, child.digest)
+        assert doc["subject"][0]["digest"] == {"sha256": child.digest.hex}
+        arch = child.platform.architecture
+        (dep,) = doc["predicate"]["buildDefinition"]["resolvedDependencies"]
+        assert dep["uri"] == f"pkg:docker/busybox@latest?platform=linux%2F{arch}"
+        assert dep["digest"] == {"sha256": base_index.hex}
+        assert dep["annotations"] == {"manifest": str(bases[arch])}
+        assert doc["predicate"]["buildDefinition"]["externalParameters"]["request"][
+            "platform"] == f"linux/{arch}"
+    push(store, ref)
+    for child in index.manifests:
+        tag_index = skopeo_raw(f"{plain_registry.host}/{repo_name}:{tag_for(child.digest)}")
+        assert [m["digest"] for m in tag_index["manifests"]] == \
+            [str(d.digest) for d in store.referrers(child.digest)]
+    pull(store2, ref, all_platforms=True)
+    for child in index.manifests:
+        assert prov.statements(store2, child.digest) == prov.statements(store, child.digest)
