@@ -52,7 +52,7 @@ from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.digest import Digest
 from ..oci.reference import Reference
-from .state import ImageState
+from .state import ImageState, LayerRef
 
 if TYPE_CHECKING:
     from ..dockerfile import BuildPlan
@@ -360,8 +360,7 @@ class RemoteCache:
             if any(lr.blob not in src.blobs for lr in missing):
                 continue  # names a blob this repository doesn't serve
             try:
-                for lr in missing:
-                    self._fetch(src, lr.blob, src.blobs[lr.blob])
+                self._fetch_all(src, missing)
             except (NbcontainerError, OSError) as exc:
                 msg = getattr(exc, "message", None) or str(exc)
                 self.builder.emit("info", "", f"WARNING: cache {src.ref}: fetching a layer "
@@ -370,7 +369,22 @@ class RemoteCache:
             return state
         return None
 
-    def _fetch(self, src: _Source, digest: Digest, size: int) -> None:
+    def _fetch_all(self, src: _Source, layers: Sequence[LayerRef]) -> None:
+        """Concurrently, largest first, with the pull's worker pool (first error stops all)."""
+        if len(layers) <= 1:
+            for lr in layers:
+                self._fetch(src, lr.blob, src.blobs[lr.blob])
+            return
+        from ..registry.client import env_jobs
+        from ..registry.transfer import run_all
+
+        order = sorted(layers, key=lambda lr: -src.blobs[lr.blob])
+        run_all(env_jobs(), order, lambda lr, cancel: self._fetch(src, lr.blob,
+                                                                  src.blobs[lr.blob], cancel),
+                threading.Event())
+
+    def _fetch(self, src: _Source, digest: Digest, size: int,
+               cancel: threading.Event | None = None) -> None:
         """One blob into the store, verified; concurrent stages fetch a blob once."""
         with self._lock:
             lock = self._locks.setdefault(digest, threading.Lock())
@@ -378,7 +392,7 @@ class RemoteCache:
             if self.store.blobs.has(digest):
                 return
             with self.store.blobs.writer(digest, size) as w:
-                src.client.download_blob(src.ref.path, digest, size, w)
+                src.client.download_blob(src.ref.path, digest, size, w, None, cancel)
                 w.commit()
 
 

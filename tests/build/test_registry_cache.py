@@ -195,6 +195,43 @@ def test_dockerfile_magic_cache_flags(registry, multi_ctx, tmp_path, monkeypatch
     assert r.result.store.home == tmp_path / "nb-b"
 
 
+def test_tls_registry_with_login(busybox_rootfs, multi_ctx, tmp_path, monkeypatch,
+                                 tmp_path_factory):
+    """The cache registry's TLS and credentials come from the usual places (certs dirs,
+    ``login``); without credentials the import is only a warning, and no event shows the
+    password."""
+    from registry.servers import PASSWORD, USER, Registry
+
+    from nbcontainer import registry as reg_api
+
+    for var in ("REGISTRY_AUTH_FILE", "NBCONTAINER_INSECURE_REGISTRIES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("NBCONTAINER_REGISTRIES_CONF", str(tmp_path / "registries.json"))
+    reg = Registry("tls", tmp_path_factory.mktemp("cache-tls")).start()
+    try:
+        monkeypatch.setenv("NBCONTAINER_CERTS_DIR", str(reg.ca_root))
+        reg_api.login(reg.host, USER, PASSWORD)
+        ref = f"{reg.host}/cache/app:tls"
+        img = api.build(multi_ctx / "Dockerfile", multi_ctx, store=new_store(tmp_path, "A"),
+                        cache_to=[f"type=registry,ref={ref},mode=max"])
+        events = Collector()
+        img_b = api.build(multi_ctx / "Dockerfile", multi_ctx, store=new_store(tmp_path, "B"),
+                          progress=events, cache_from=[ref])
+        assert img_b.digest == img.digest
+        assert all(k == {"cached"} for k in instruction_steps(events.events).values())
+
+        reg_api.logout(reg.host)
+        anon = Collector()
+        api.build(multi_ctx / "Dockerfile", multi_ctx, store=new_store(tmp_path, "C"),
+                  progress=anon, cache_from=[ref])
+        assert any("not used" in w for w in warnings(anon.events))
+        assert not any(PASSWORD in e.message for e in events.events + anon.events)
+    finally:
+        reg.stop()
+
+
 # ---------------------------------------------------------------------- min vs max
 
 

@@ -165,6 +165,15 @@ def test_hit_fetches_missing_blobs_once(tmp_path):
     assert client.closed and cache.sources == []
 
 
+def test_hit_fetches_several_blobs_concurrently(tmp_path):
+    layers = [layer(f"layer {i}".encode() * (i + 1)) for i in range(5)]
+    served = {lr.blob: f"layer {i}".encode() * (i + 1) for i, lr in enumerate(layers)}
+    cache, store, client, _ = _cache(tmp_path, {"k": state(*layers)}, served)
+    assert cache.get("k") == state(*layers)
+    assert sorted(client.downloads) == sorted(served)  # each once
+    assert all(store.blobs.has(d) for d in served)
+
+
 def test_misses(tmp_path):
     base, stranger = layer(b"base"), layer(b"not served")
     cache, store, client, events = _cache(
