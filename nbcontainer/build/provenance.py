@@ -76,9 +76,11 @@ def parse_mode(value: bool | str | None) -> str | None:
         elif key == "disabled" and sep:
             if val in ("true", "1"):
                 return None
+        elif key == "version" and val == "v1":
+            pass  # SLSA provenance v1 is what is written (buildx's v0.2 is not)
         else:
             raise BuildError(f"invalid --provenance value {text!r}",
-                             hint="use true, false, mode=min or mode=max")
+                             hint="use true, false, mode=min or mode=max (version=v1 only)")
     return mode
 
 
@@ -309,10 +311,13 @@ def record_build(store: Store, builder: Any, manifest_digest: Digest, *, plan: B
 
     data = store.blobs.read(manifest_digest)
     subject = Descriptor(mt.OCI_MANIFEST, manifest_digest, len(data))
+    # (the context digest hashes through the stat cache: keep what it learnt for next time)
     record = BuildRecord(
         dockerfile_name=dockerfile_name, dockerfile_text=dockerfile_text, context=ctx,
         plan=plan, target=target, platform=platform, build_args=build_args,
         bases=dict(builder.base_images), secret_ids=tuple(builder.secrets),
         ssh_ids=tuple(builder.ssh), epoch=epoch, started=started,
         finished=timestamp(epoch), tags=tuple(tags))
-    return attach(store, subject, statement(subject, record, mode))
+    doc = statement(subject, record, mode)
+    ctx.stat_cache.save()
+    return attach(store, subject, doc)

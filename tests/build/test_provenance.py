@@ -24,6 +24,7 @@ from nbcontainer.store import Store, fsck, prune
 from .conftest import write
 
 SECRET = "s3cr3t-value-7f2a9c"  # a --secret value: must never be stored or shown
+ID_SECRET = "id-secret-value-93be41"  # --secret id=NBC_ID_SECRET: the value of the id's env var
 PROXY_PW = "proxy-pw-55d1e0"
 EPOCH = "1710000000"
 
@@ -44,10 +45,12 @@ def _build(do_build, ctx: Path, monkeypatch, *, mode: bool | str = True, tags=("
     write(ctx, {"app.txt": "hello\n", "ignored.log": "noise\n", ".dockerignore": "*.log\n",
                 "Dockerfile": DOCKERFILE})
     monkeypatch.setenv("NBC_TEST_TOK", SECRET)
+    monkeypatch.setenv("NBC_ID_SECRET", ID_SECRET)
     args = {"VERSION": "1.2", "API_TOKEN_NAME": "public-name",
             "HTTP_PROXY": f"http://user:{PROXY_PW}@proxy:3128"}
     return do_build(ctx / "Dockerfile", tags=list(tags), build_args=args,
-                    secrets=["id=tok,env=NBC_TEST_TOK"], provenance=mode, **kw)
+                    secrets=["id=tok,env=NBC_TEST_TOK", "id=NBC_ID_SECRET"], provenance=mode,
+                    **kw)
 
 
 def _statement(img) -> tuple[Digest, dict]:
@@ -119,9 +122,11 @@ def test_statement_content(do_build, bstore: Store, ctx: Path, monkeypatch) -> N
 
     # no secret value anywhere: blobs (layers decompressed), the store's JSON files
     for data in _all_bytes(bstore):
-        assert SECRET.encode() not in data and PROXY_PW.encode() not in data
+        for value in (SECRET, ID_SECRET, PROXY_PW):
+            assert value.encode() not in data
     shown = json.dumps(api.inspect(["app:1"], store=bstore))
-    assert SECRET not in shown and PROXY_PW not in shown
+    for value in (SECRET, ID_SECRET, PROXY_PW):
+        assert value not in shown
 
 
 def test_mode_max_adds_dockerfile_and_stages(do_build, ctx: Path, monkeypatch) -> None:
@@ -134,8 +139,9 @@ def test_mode_max_adds_dockerfile_and_stages(do_build, ctx: Path, monkeypatch) -
     assert cfg["stages"][0]["base"] == "busybox"
     assert cfg["stages"][0]["instructions"][-1] == "COPY app.txt /app.txt"
     # secret ids, never values
-    assert bdef["externalParameters"]["request"]["secrets"] == [{"id": "tok"}]
-    assert SECRET not in json.dumps(doc)
+    assert bdef["externalParameters"]["request"]["secrets"] == [{"id": "NBC_ID_SECRET"},
+                                                                {"id": "tok"}]
+    assert SECRET not in json.dumps(doc) and ID_SECRET not in json.dumps(doc)
     assert doc["predicate"]["runDetails"]["metadata"]["nbcontainer"]["mode"] == "max"
 
 
@@ -151,6 +157,7 @@ def test_no_provenance_by_default(do_build, ctx: Path) -> None:
 @pytest.mark.parametrize("value,mode", [
     (True, "min"), ("true", "min"), ("", "min"), ("mode=min", "min"), ("mode=max", "max"),
     ("max", "max"), (False, None), ("false", None), (None, None), ("0", None),
+    ("mode=max,version=v1", "max"), ("disabled=true", None),
 ])
 def test_parse_mode(value, mode) -> None:
     assert prov.parse_mode(value) == mode
@@ -223,7 +230,9 @@ def test_inspect_shows_it(do_build, bstore: Store, ctx: Path, monkeypatch) -> No
 
     out = json.loads(cli("inspect", "app:1"))[0]
     assert out["Provenance"][0]["Digest"] == str(artifact)
-    assert SECRET not in cli("inspect", "app:1")
+    for args in (("inspect", "app:1"), ("inspect", "--provenance", "app:1")):
+        out_text = cli(*args)
+        assert SECRET not in out_text and ID_SECRET not in out_text
     full = json.loads(cli("inspect", "--provenance", "app:1"))
     assert full["predicateType"] == "https://slsa.dev/provenance/v1"
     assert full["subject"][0]["digest"]["sha256"] == img.digest.hex
