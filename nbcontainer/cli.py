@@ -65,6 +65,16 @@ def _conf_images(p: argparse.ArgumentParser) -> None:
 
 def _run_images(a: argparse.Namespace, st: Store) -> int:
     records = api.images(store=st)
+    # An index's untagged platform manifests are listed under the index's row (as docker
+    # does), not as <none> rows of their own.
+    children: set[str] = set()
+    for r in records:
+        if "index" in r.media_type or "manifest.list" in r.media_type:
+            try:
+                children.update(str(m.digest) for m in st.read_manifest(r.digest).manifests)
+            except (NbcontainerError, AttributeError):
+                pass
+    records = [r for r in records if r.tags or str(r.digest) not in children]
     if a.quiet:
         seen: set[str] = set()
         for r in records:

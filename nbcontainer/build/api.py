@@ -151,6 +151,7 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = 
         with st.operation():  # per-platform manifests stay safe from prune until indexed
             for plat in plats:
                 b.platform = plat  # the default for bases; FROM --platform overrides it
+                b.step_prefix = str(plat) if len(plats) > 1 else ""
                 # Expansion sees each base image's environment (ENV PATH=/x:$PATH), as in
                 # BuildKit, so bases are resolved (pulled if need be) while planning.
                 plan = parse(text, build_args=args, target=target, filename=name,
@@ -176,7 +177,7 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str] = 
         if b.remote_cache is not None:
             b.remote_cache.close()
             b.remote_cache = None
-        b.platform = own_platform
+        b.platform, b.step_prefix = own_platform, ""
         if own:
             b.close()
     if len(plats) > 1:

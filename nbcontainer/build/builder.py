@@ -147,6 +147,7 @@ class Builder:
         self.epoch: int | None = None
         self.proxy_env: dict[str, str] = {}
         self.ssh = {k: list(v) for k, v in (ssh or {}).items()}  # id -> socket | keys
+        self.step_prefix = ""  # "linux/arm64" in step names of a multi-platform build
         self.mounts = MountManager(self)
         # --cache-from entries (remote_cache.RemoteCache), consulted after the local index
         self.remote_cache: Any = None
@@ -370,7 +371,7 @@ class Builder:
 
     def _stage(self, plan: BuildPlan, stage: Stage, ctx: BuildContext,
                results: Mapping[int, StageResult]) -> StageResult:
-        label = stage.name
+        label = " ".join(p for p in (self.step_prefix, stage.name) if p)
         steps = [i for i in stage.instructions if isinstance(i, (Run, Copy, Add, Workdir))]
         total = len(steps) + 1
         counter = iter(range(2, total + 2))

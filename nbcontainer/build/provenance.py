@@ -186,7 +186,10 @@ def statement(subject: Descriptor, record: BuildRecord, mode: str = "min",
     if record.target:
         request["target"] = record.target
     external: dict[str, Any] = {
-        "configSource": {"path": record.dockerfile_name,
+        # a Dockerfile outside the context is named by its file name only (no host paths)
+        "configSource": {"path": record.dockerfile_name if not
+                         record.dockerfile_name.startswith("/") else
+                         record.dockerfile_name.rsplit("/", 1)[-1],
                          "digest": {"sha256": hashlib.sha256(dockerfile).hexdigest()}},
         "context": {"digest": {"sha256": context_digest(record.context)}},
         "request": request,

@@ -238,8 +238,8 @@ def test_cli_build_prints_index(mstore: Store, ctx: Path) -> None:
     import contextlib
     import io
 
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = cli.main(["--root", str(mstore.home), "build", "--platform", BOTH, "-t",
                        "clim:1", "--progress", "plain", str(ctx)])
     assert rc in (0, None)
@@ -248,3 +248,12 @@ def test_cli_build_prints_index(mstore: Store, ctx: Path) -> None:
     assert str(idx.digest) in text
     for img in idx.images:
         assert str(img.digest) in text
+    # progress names the platform of each step when there are several
+    assert "[linux/arm64 " in err.getvalue() and "[linux/amd64 " in err.getvalue()
+    # `images`: one row for the index tag; the platform manifests are not <none> rows
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["--root", str(mstore.home), "images"]) == 0
+    rows = out.getvalue().splitlines()[1:]
+    assert [r.split()[:2] for r in rows if r.startswith("clim")] == [["clim", "1"]]
+    assert not [r for r in rows if r.startswith("<none>")]

@@ -262,6 +262,16 @@ def test_cli_build_flag(bstore: Store, ctx: Path, monkeypatch) -> None:
     modes = [prov.statements(bstore, i.digest)[0][1]["predicate"]["runDetails"]["metadata"]
              ["nbcontainer"]["mode"] for i in (img1, img2)]
     assert modes == ["min", "max"]
+    assert prov.statements(bstore, img2.digest)[0][1]["predicate"]["buildDefinition"][
+        "externalParameters"]["configSource"]["path"] == "Other.Dockerfile"
+    outside = ctx.parent / "elsewhere" / "Out.Dockerfile"
+    write(outside.parent, {outside.name: "FROM busybox\nCOPY a /out\n"})
+    res = cli("build", "-q", "-t", "c:4", "--provenance", "-f", str(outside), str(ctx))
+    assert res.returncode == 0, res.stderr
+    (_, doc), = prov.statements(bstore, api.image("c:4", store=bstore).digest)
+    # a Dockerfile outside the context: its name only, no host path in the statement
+    assert doc["predicate"]["buildDefinition"]["externalParameters"]["configSource"][
+        "path"] == "Out.Dockerfile"
     res = cli("build", "-q", "--provenance=bogus=1", str(ctx))
     assert res.returncode != 0 and "invalid --provenance value" in res.stderr
     assert "Traceback" not in res.stderr
