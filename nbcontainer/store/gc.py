@@ -48,9 +48,10 @@ def prune(store: Store) -> PruneReport:
             store.blobs.delete(dig)
             report.blobs_removed += 1
         # Forget artifacts whose subject just went (their blobs went with it).
-        with store.referrers_db.update() as referrers:
-            for subject in [s for s in referrers if Digest.parse(s) not in keep]:
-                del referrers[subject]
+        if any(Digest.parse(s) not in keep for s in store.referrers_db.read()):
+            with store.referrers_db.update() as referrers:
+                for subject in [s for s in referrers if Digest.parse(s) not in keep]:
+                    del referrers[subject]
         # Temp files can only belong to killed writers now.
         for p in store.blobs.tmp_dir.iterdir():
             if p.is_dir():
