@@ -108,4 +108,9 @@ def fsck(store: Store, *, quarantine: bool = True) -> FsckReport:
             for desc in needed:
                 if desc.data is None and not store.blobs.has(desc.digest):
                     report.missing.append((dig, desc.digest))
+        for subject, entries in store.referrers_db.read().items():  # attached artifacts
+            for entry in entries:
+                art = Digest.parse(entry["digest"])
+                if not store.blobs.has(art):
+                    report.missing.append((Digest.parse(subject), art))
     return report

@@ -209,6 +209,16 @@ def test_prune_keeps_it_with_the_image_and_drops_it_after_rmi(do_build, bstore: 
     assert fsck(bstore).ok
 
 
+def test_fsck_reports_a_missing_artifact(do_build, bstore: Store, ctx: Path,
+                                         monkeypatch) -> None:
+    img = _build(do_build, ctx, monkeypatch)
+    artifact, _ = _statement(img)
+    bstore.blobs.delete(artifact)
+    assert bstore.referrers(img.digest) == []  # hidden from readers…
+    report = fsck(bstore)
+    assert (img.digest, artifact) in report.missing and not report.ok  # …not from fsck
+
+
 def test_inspect_shows_it(do_build, bstore: Store, ctx: Path, monkeypatch) -> None:
     img = _build(do_build, ctx, monkeypatch)
     artifact, _ = _statement(img)
