@@ -184,6 +184,23 @@ def test_cross_pattern_builds_on_build_platform(mstore: Store, ctx: Path, tmp_pa
     assert config_of(amd)["architecture"] == "amd64"
 
 
+def test_build_platform_stage_is_shared(mstore: Store, ctx: Path, tmp_path: Path) -> None:
+    """A $BUILDPLATFORM stage that does not depend on the target runs once: the second
+    platform finds its RUN in the cache (same base, same key)."""
+    from nbcontainer.progress import Collector
+
+    df = ("FROM --platform=$BUILDPLATFORM busybox AS gen\nRUN uname -m > /gen\n"
+          "FROM busybox\nCOPY --from=gen /gen /gen\n")
+    ev = Collector()
+    idx = build(df, ctx, store=mstore, platform=BOTH, progress=ev)
+    names = {e.id: e.message for e in ev.kinds("start")}
+    runs = {names[e.id]: e.kind for e in ev.events
+            if e.kind in ("done", "cached") and "RUN" in names.get(e.id, "")}
+    assert runs == {"[linux/amd64 gen 2/2] RUN /bin/sh -c uname -m > /gen": "done",
+                    "[linux/arm64 gen 2/2] RUN /bin/sh -c uname -m > /gen": "cached"}
+    assert [read_file(i, tmp_path, "gen") for i in idx.images] == ["x86_64\n", "x86_64\n"]
+
+
 # ---------------------------------------------------------------------------- (c) emulated
 
 
