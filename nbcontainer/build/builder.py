@@ -137,6 +137,7 @@ class Builder:
         tag = "root" if not rootless else ids_tag(
             self._idmap.map_lines("uid") + self._idmap.map_lines("gid"))
         self.snapshots = Snapshots(store, self.privileged, tag)
+        self.snapshots.before_extract = self._fetch_layers
         self.janitor = Janitor()
         self._scratch_pool: list[Path] = []
         self.cache = CacheIndex(store, self.janitor)
@@ -204,7 +205,9 @@ class Builder:
         finally:
             self.janitor.drain()
             self.stat_cache.save()
-        return results[plan.target]
+        result = results[plan.target]
+        self._fetch_layers(result.state.layer_pairs)  # the image's own, for the export
+        return result
 
     def _parallel_stages(self, plan: BuildPlan, ctx: BuildContext,
                          results: dict[int, StageResult]) -> None:
@@ -436,12 +439,18 @@ class Builder:
 
     # ------------------------------------------------------------------ instructions
 
+    def _fetch_layers(self, layers: Sequence[tuple[Digest, Digest]]) -> None:
+        """Blobs of ``--cache-from`` hits come from the registry only when something reads
+        them (a step that runs on them, the exported image), not at every hit."""
+        if self.remote_cache is not None:
+            self.remote_cache.ensure([blob for blob, _ in layers])
+
     def _cached(self, key: str) -> ImageState | None:
         if self.no_cache:
             return None
         hit = self.cache.get(key)
         if hit is None and self.remote_cache is not None:
-            hit = self.remote_cache.get(key)  # its layer blobs are fetched into the store
+            hit = self.remote_cache.get(key)  # its blobs are fetched when needed
             if hit is not None:
                 self.cache.put(key, hit)
         return hit
@@ -556,10 +565,17 @@ class Builder:
             from_ = instr.from_ if isinstance(instr, Copy) else ""
             if from_:
                 src_state, src_stage_key = self._resolve_from(plan, from_, results)
+                src_key = ["from", src_stage_key, list(instr.sources)]
+                if not instr.link:  # a hit needs no view of the source stage, whose blobs
+                    # may still be in the registry (--cache-from fetches them lazily)
+                    new_key = step_key(key, instr.keyword, [fields, dest, src_key])
+                    cached = self._cached(new_key)
+                    if cached is not None:
+                        step.cached()
+                        return cached, new_key
                 view = StackView(self.lowers(src_state))
                 sources = copymod.view_sources(view, instr.sources, self.to_uid, self.to_gid,
                                                instr.excludes, parents)
-                src_key = ["from", src_stage_key, list(instr.sources)]
             else:
                 kinds = {s: add_source_kind(s) for s in instr.sources}
                 local = [s for s in instr.sources if kinds[s] == "local"]

@@ -28,11 +28,16 @@ What is exported is the local cache index's own currency: step key → :class:`I
 ``--cache-from REF`` / ``type=registry,ref=REF``
     ``REF`` may be a cache artifact or a plain image (then its inline cache is used). The
     entries are read once, before the build; :meth:`RemoteCache.get` is consulted by
-    ``Builder._cached`` after the local index. On a hit the layer blobs the state needs are
-    fetched into the store (verified, through the registry client), the entry is copied to
-    the local index and the step shows ``CACHED`` like a local hit. A missing or unreachable
-    cache is a warning in the progress output, never a build failure (BuildKit's rule); a
-    failed ``--cache-to`` push fails the build unless ``ignore-error=true`` (buildx's rule).
+    ``Builder._cached`` after the local index. A hit counts when the source serves every
+    layer blob the store lacks; the step shows ``CACHED`` like a local hit and the entry is
+    copied to the local index. Blobs are fetched lazily, as BuildKit does: only when they are
+    read (a snapshot is extracted for a step that runs, the image is exported, the cache is
+    re-exported), verified by digest, through the registry client. So a ``mode=max`` hit on
+    a builder stage that only a cached ``COPY --from`` uses downloads none of its layers.
+    A missing or unreachable cache is a warning in the progress output, never a build
+    failure (BuildKit's rule); a failed ``--cache-to`` push fails the build unless
+    ``ignore-error=true`` (buildx's rule); a blob that can't be fetched after its hit is a
+    build error (the step it came from is no longer re-runnable in place).
 
 Only steps run in a stage are exported (not ``COPY --link``'s parent-free entries). Imported
 entries are as trusted as the registry they come from (BuildKit's model too): blobs are
@@ -52,7 +57,7 @@ from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.digest import Digest
 from ..oci.reference import Reference
-from .state import ImageState, LayerRef
+from .state import ImageState
 
 if TYPE_CHECKING:
     from ..dockerfile import BuildPlan
@@ -193,9 +198,12 @@ class CacheOptions:
                 continue
             assert spec.ref is not None
             step = _Step(builder, f"[internal] exporting cache to {spec.ref}")
+            entries = self._collected.get(spec.mode, {})
             try:
-                digest = push_cache(builder.store, self._collected.get(spec.mode, {}),
-                                    spec.ref, spec.mode)
+                if builder.remote_cache is not None:  # hits whose blobs are still remote
+                    builder.remote_cache.ensure([lr.blob for st in entries.values()
+                                                 for lr in st.layers])
+                digest = push_cache(builder.store, entries, spec.ref, spec.mode)
             except NbcontainerError as exc:
                 if not spec.ignore_error:
                     step.error(exc)
@@ -292,6 +300,7 @@ class RemoteCache:
         self.store = builder.store
         self.sources: list[_Source] = []
         self._locks: dict[Digest, threading.Lock] = {}
+        self._where: dict[Digest, _Source] = {}  # blob of a hit → the source that serves it
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -347,7 +356,10 @@ class RemoteCache:
 
     # -------------------------------------------------------------- lookups
     def get(self, key: str) -> ImageState | None:
-        """The state for ``key`` with every layer blob in the store, or None (a miss)."""
+        """The state for ``key`` if a source has it and serves every layer blob the store
+        lacks, else None (a miss). The blobs are not fetched here: :meth:`ensure` does, when
+        the builder reads them (so a mode=max hit on a builder stage whose result only a
+        cached ``COPY --from`` used never downloads that stage's layers)."""
         for src in self.sources:
             raw = src.entries.get(key)
             if raw is None:
@@ -359,35 +371,49 @@ class RemoteCache:
             missing = [lr for lr in state.layers if not self.store.blobs.has(lr.blob)]
             if any(lr.blob not in src.blobs for lr in missing):
                 continue  # names a blob this repository doesn't serve
-            try:
-                self._fetch_all(src, missing)
-            except (NbcontainerError, OSError) as exc:
-                msg = getattr(exc, "message", None) or str(exc)
-                self.builder.emit("info", "", f"WARNING: cache {src.ref}: fetching a layer "
-                                              f"failed ({msg}); running the step")
-                continue
+            with self._lock:
+                for lr in missing:
+                    self._where.setdefault(lr.blob, src)
             return state
         return None
 
-    def _fetch_all(self, src: _Source, layers: Sequence[LayerRef]) -> None:
-        """Concurrently, largest first, with the pull's worker pool (first error stops all)."""
-        if len(layers) <= 1:
-            for lr in layers:
-                self._fetch(src, lr.blob, src.blobs[lr.blob])
+    def ensure(self, blobs: Sequence[Digest]) -> None:
+        """Fetch the blobs a hit named that the store lacks: concurrently, largest first, with
+        the pull's worker pool (the first error stops all); verified by digest."""
+        todo: list[tuple[_Source, Digest]] = []
+        for digest in dict.fromkeys(blobs):
+            if self.store.blobs.has(digest):
+                continue
+            with self._lock:
+                src = self._where.get(digest)
+            src = src or next((s for s in self.sources if digest in s.blobs), None)
+            if src is not None:
+                todo.append((src, digest))
+        if not todo:
             return
-        from ..registry.client import env_jobs
-        from ..registry.transfer import run_all
+        try:
+            if len(todo) == 1:
+                self._fetch(*todo[0])
+            else:
+                from ..registry.client import env_jobs
+                from ..registry.transfer import run_all
 
-        order = sorted(layers, key=lambda lr: -src.blobs[lr.blob])
-        run_all(env_jobs(), order, lambda lr, cancel: self._fetch(src, lr.blob,
-                                                                  src.blobs[lr.blob], cancel),
-                threading.Event())
+                todo.sort(key=lambda t: -t[0].blobs[t[1]])
+                run_all(env_jobs(), todo, lambda t, cancel: self._fetch(*t, cancel),
+                        threading.Event())
+        except (NbcontainerError, OSError) as exc:
+            src, digest = todo[0]
+            msg = getattr(exc, "message", None) or str(exc)
+            raise BuildError(f"fetching cached layers from {src.ref} failed: {msg}",
+                             hint="re-run the build; --no-cache (or no --cache-from) builds "
+                                  "without the registry cache") from None
 
-    def _fetch(self, src: _Source, digest: Digest, size: int,
+    def _fetch(self, src: _Source, digest: Digest,
                cancel: threading.Event | None = None) -> None:
         """One blob into the store, verified; concurrent stages fetch a blob once."""
         with self._lock:
             lock = self._locks.setdefault(digest, threading.Lock())
+        size = src.blobs[digest]
         with lock:
             if self.store.blobs.has(digest):
                 return

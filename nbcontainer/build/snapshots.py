@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..oci.digest import Digest
@@ -81,6 +81,9 @@ class Snapshots:
         for d in (self.root / "flat", self.root / "diff", self.tmp):
             d.mkdir(parents=True, exist_ok=True)
         self._trusted: set[Path] = set()  # meta.json read once: a snapshot never changes
+        # Called with the layers before extracting them: fetches blobs a --cache-from hit
+        # left in the registry (remote_cache fetches lazily, as BuildKit does).
+        self.before_extract: Callable[[Sequence[tuple[Digest, Digest]]], None] | None = None
 
     def _dir(self, kind: str, chain: Digest) -> Path:
         return self.root / kind / chain.hex[:_SHORT]
@@ -163,6 +166,8 @@ class Snapshots:
         target = work / "fs"
         target.mkdir()
         try:
+            if self.before_extract is not None:
+                self.before_extract(layers)
             self.privileged.extract(target, [self.store.blobs.path(b) for b, _ in layers])
             return self._publish("flat", chain, target)
         finally:

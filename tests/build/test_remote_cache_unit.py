@@ -151,43 +151,48 @@ def _cache(tmp_path, entries: dict, served: dict[Digest, bytes], fail: bool = Fa
     return cache, store, client, events
 
 
-def test_hit_fetches_missing_blobs_once(tmp_path):
+def test_hit_is_lazy_and_ensure_fetches_once(tmp_path):
     base, top = layer(b"base"), layer(b"top")
     cache, store, client, _ = _cache(tmp_path, {"k": state(base, top)},
                                      {base.blob: b"base", top.blob: b"top"})
     store.blobs.put(b"base")
     got = cache.get("k")
     assert got == state(base, top)
+    assert client.downloads == [] and not store.blobs.has(top.blob)  # nothing read yet
+    cache.ensure([base.blob, top.blob, top.blob])
     assert client.downloads == [top.blob] and store.blobs.has(top.blob)
-    assert cache.get("k") == got and client.downloads == [top.blob]  # now local
+    cache.ensure([top.blob])
+    assert client.downloads == [top.blob]  # now local
     assert cache.get("other") is None
     cache.close()
     assert client.closed and cache.sources == []
 
 
-def test_hit_fetches_several_blobs_concurrently(tmp_path):
+def test_ensure_fetches_several_blobs_concurrently(tmp_path):
     layers = [layer(f"layer {i}".encode() * (i + 1)) for i in range(5)]
     served = {lr.blob: f"layer {i}".encode() * (i + 1) for i, lr in enumerate(layers)}
     cache, store, client, _ = _cache(tmp_path, {"k": state(*layers)}, served)
     assert cache.get("k") == state(*layers)
+    cache.ensure([lr.blob for lr in layers])
     assert sorted(client.downloads) == sorted(served)  # each once
     assert all(store.blobs.has(d) for d in served)
 
 
-def test_misses(tmp_path):
+def test_misses_and_fetch_failure(tmp_path):
     base, stranger = layer(b"base"), layer(b"not served")
-    cache, store, client, events = _cache(
+    cache, store, client, _ = _cache(
         tmp_path, {"bad": {"layers": "nonsense"}, "foreign": state(base, stranger)},
         {base.blob: b"base"})
     assert cache.get("bad") is None  # malformed entry: the step just runs
     assert cache.get("foreign") is None  # a blob this repository doesn't serve
     assert client.downloads == []
 
-    broken, _, _, events = _cache(tmp_path / "2", {"k": state(base)}, {base.blob: b"base"},
-                                  fail=True)
-    assert broken.get("k") is None
-    assert any("WARNING" in e.message and "running the step" in e.message
-               for e in events.events)
+    broken, _, _, _ = _cache(tmp_path / "2", {"k": state(base)}, {base.blob: b"base"},
+                             fail=True)
+    assert broken.get("k") == state(base)
+    with pytest.raises(BuildError, match="fetching cached layers from r.example/c:1") as info:
+        broken.ensure([base.blob])
+    assert info.value.hint
 
 
 def test_entries_document_version_is_checked():
