@@ -18,8 +18,10 @@ import errno
 import os
 import stat
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Protocol
 
@@ -36,6 +38,7 @@ def _fsencode(name: str) -> bytes:
 
 
 _ZEROS = bytes(1024)
+_first = itemgetter(0)
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -74,6 +77,12 @@ _PAD = bytes(167)  # prefix (unused: long names go to PAX) and padding
 _TAILS: dict[bytes, tuple[bytes, int]] = {}  # typeflag -> (tail, its byte sum), no link/dev
 
 
+def _byte_sum(head: bytes) -> int:
+    """``sum(head)`` for the 148 bytes before a header's checksum field, in C: Adler-32's low
+    half is 1 + the byte sum modulo 65521, and 148 bytes sum to at most 37740."""
+    return (zlib.adler32(head) & 0xFFFF) - 1
+
+
 def _tail(typeflag: bytes, linkname: bytes, devmajor: int, devminor: int) -> tuple[bytes, int]:
     """Header bytes after the checksum field, with their sum (checksum field = 8 spaces)."""
     tail = b"".join(
@@ -109,7 +118,7 @@ def _ustar(
         if cached is None:
             cached = _TAILS[typeflag] = _tail(typeflag, b"", 0, 0)
         tail, tail_sum = cached
-    return b"%s%06o\0 %s" % (head, sum(head) + tail_sum, tail)
+    return b"%s%06o\0 %s" % (head, _byte_sum(head) + tail_sum, tail)
 
 
 def _fit_name(value: bytes, key: bytes, pax: dict[bytes, bytes]) -> bytes:
@@ -330,12 +339,29 @@ def _open_at(base: bytes, dir_fd: int, name: bytes, flags: int) -> int:
         raise LayerError(f"{os.fsdecode(name)}: cannot open: {e.strerror}") from None
 
 
+def _reject_whiteout(rel: bytes) -> None:
+    raise LayerError(
+        f"{os.fsdecode(rel)}: a file named '.wh.*' cannot be stored in a layer",
+        hint="OCI readers would take it for a whiteout",
+    )
+
+
 def _children(
     dir_fd: int, prefix: bytes, opts: TreeOptions
 ) -> list[tuple[bytes, bytes, os.stat_result]]:
     """(tar name without dir slash, base name, lstat) of a directory's entries, in order."""
+    plain = opts.exclude is None and not opts.overlay_upper
     try:
         with os.scandir(dir_fd) as it:
+            if plain:  # the common case in one pass: no exclusions, no whiteout devices
+                items = []
+                for e in it:
+                    base = _fsencode(e.name)
+                    if base.startswith(overlay.WHITEOUT_PREFIX):
+                        _reject_whiteout(prefix + base)
+                    items.append((prefix + base, base, e.stat(follow_symlinks=False)))
+                items.sort(key=_first)
+                return items
             items = [(_fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
     except OSError as e:
         raise LayerError(
@@ -347,10 +373,7 @@ def _children(
         if opts.exclude is not None and opts.exclude(os.fsdecode(rel)):
             continue
         if base.startswith(overlay.WHITEOUT_PREFIX):
-            raise LayerError(
-                f"{os.fsdecode(rel)}: a file named '.wh.*' cannot be stored in a layer",
-                hint="OCI readers would take it for a whiteout",
-            )
+            _reject_whiteout(rel)
         if opts.overlay_upper and overlay.is_whiteout_device(st):
             out.append(((0, prefix + overlay.whiteout_name(base)), base, st))
         else:
@@ -392,126 +415,155 @@ def _write_entries(
     seen: dict[tuple[int, int], bytes] = {}
     count = 0
     write = out.write
-    S_IFMT, S_IFREG, S_IFDIR, S_IFLNK = stat.S_IFMT, stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK
+    S_IFREG, S_IFDIR, S_IFLNK = stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK
     dir_flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    # Hot-loop locals: most entries of a real tree are small regular files.
+    os_open, os_close, listxattr, out_file = os.open, os.close, os.listxattr, out.file
+    read_flags = _READ_FLAGS | _O_NOATIME
+    reg_tail, reg_sum = _tail(REGTYPE, b"", 0, 0)
+    reg_sum1, adler32 = reg_sum - 1, zlib.adler32  # see _byte_sum
     while stack:
         dir_fd, children = stack[-1]
-        item = next(children, None)
-        if item is None:
-            stack.pop()
-            os.close(dir_fd)
-            continue
-        name, base, st = item
-        mtime = st.st_mtime_ns // 1_000_000_000
-        if epoch is not None and mtime > epoch:
-            mtime = epoch
-        uid, gid = st.st_uid, st.st_gid
-        if id_map is not None:
-            uid, gid = id_map.to_container(uid, gid, entry=os.fsdecode(name))
-        mode = st.st_mode
-        fmt = S_IFMT(mode)
-        count += 1
-        if upper and overlay.is_whiteout_device(st):
-            write(encode_header(name, REGTYPE, mode=0o600, uid=uid, gid=gid, mtime=mtime))
-            continue
-        if fmt == S_IFDIR:
-            child_fd = _open_at(base, dir_fd, name, dir_flags)
-            try:
-                xattrs = _xattrs(child_fd, name)
-                opaque = upper and overlay.is_opaque(xattrs)
-                xattrs = _layer_xattrs(xattrs)
+        for name, base, st in children:
+            mtime = st.st_mtime_ns // 1_000_000_000
+            if epoch is not None and mtime > epoch:
+                mtime = epoch
+            uid, gid = st.st_uid, st.st_gid
+            if id_map is not None:
+                uid, gid = id_map.to_container(uid, gid, entry=os.fsdecode(name))
+            mode = st.st_mode
+            fmt = mode & 0o170000  # stat.S_IFMT without the call
+            count += 1
+            if upper and overlay.is_whiteout_device(st):
+                write(encode_header(name, REGTYPE, mode=0o600, uid=uid, gid=gid, mtime=mtime))
+                continue
+            if fmt == S_IFDIR:
+                child_fd = _open_at(base, dir_fd, name, dir_flags)
+                try:
+                    xattrs = _xattrs(child_fd, name)
+                    opaque = upper and overlay.is_opaque(xattrs)
+                    xattrs = _layer_xattrs(xattrs)
+                    write(
+                        encode_header(
+                            name + b"/",
+                            DIRTYPE,
+                            mode=mode,
+                            uid=uid,
+                            gid=gid,
+                            mtime=mtime,
+                            xattrs=xattrs,
+                        )
+                    )
+                    if opaque:
+                        count += 1
+                        marker = name + b"/" + overlay.OPAQUE_MARKER
+                        write(
+                            encode_header(
+                                marker, REGTYPE, mode=mode & 0o777, uid=uid, gid=gid, mtime=mtime
+                            )
+                        )
+                    stack.append((child_fd, iter(_children(child_fd, name + b"/", opts))))
+                except BaseException:
+                    os.close(child_fd)
+                    raise
+                break  # descend: the while loop resumes this directory's iterator later
+            if st.st_nlink > 1 and fmt != stat.S_IFSOCK:
+                key = (st.st_dev, st.st_ino)
+                first = seen.get(key)
+                if first is not None:
+                    write(
+                        encode_header(
+                            name, LNKTYPE, mode=mode, uid=uid, gid=gid, mtime=mtime, linkname=first
+                        )
+                    )
+                    continue
+                seen[key] = name
+            if fmt == S_IFREG:
+                size = st.st_size
+                try:
+                    fd = os_open(base, read_flags, dir_fd=dir_fd)
+                except OSError:  # errors and the O_NOATIME fallback: the careful path
+                    fd = _open_at(base, dir_fd, name, _READ_FLAGS)
+                try:
+                    try:
+                        has_xattrs = bool(listxattr(fd))
+                    except OSError:  # unsupported, or a real error _xattrs reports
+                        has_xattrs = True
+                    if (
+                        not has_xattrs
+                        and len(name) <= 100
+                        and name.isascii()
+                        and 0 <= uid < _MAX7
+                        and 0 <= gid < _MAX7
+                        and size < _MAX11
+                        and 0 <= mtime < _MAX11
+                    ):
+                        # The common case, inlined: a plain ustar header (see _ustar).
+                        head = name.ljust(100, b"\0") + b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (
+                            mode & 0o7777,
+                            uid,
+                            gid,
+                            size,
+                            mtime,
+                        )
+                        chk = (adler32(head) & 0xFFFF) + reg_sum1
+                        header = b"%s%06o\0 %s" % (head, chk, reg_tail)
+                    else:
+                        header = encode_header(
+                            name,
+                            REGTYPE,
+                            mode=mode,
+                            uid=uid,
+                            gid=gid,
+                            size=size,
+                            mtime=mtime,
+                            xattrs=_layer_xattrs(_xattrs(fd, name)) if has_xattrs else None,
+                        )
+                    out_file(header, fd, size, name)
+                finally:
+                    os_close(fd)
+                continue
+            # Rare types: xattrs by path (an fd cannot be had without following or O_PATH).
+            xattrs = _layer_xattrs(_xattrs(root_b + b"/" + name, name))
+            if fmt == S_IFLNK:
+                target = os.readlink(base, dir_fd=dir_fd)
                 write(
                     encode_header(
-                        name + b"/",
-                        DIRTYPE,
+                        name,
+                        SYMTYPE,
                         mode=mode,
                         uid=uid,
                         gid=gid,
                         mtime=mtime,
+                        linkname=target,
                         xattrs=xattrs,
                     )
                 )
-                if opaque:
-                    count += 1
-                    marker = name + b"/" + overlay.OPAQUE_MARKER
-                    write(
-                        encode_header(
-                            marker, REGTYPE, mode=mode & 0o777, uid=uid, gid=gid, mtime=mtime
-                        )
-                    )
-                stack.append((child_fd, iter(_children(child_fd, name + b"/", opts))))
-            except BaseException:
-                os.close(child_fd)
-                raise
-            continue
-        if st.st_nlink > 1 and fmt != stat.S_IFSOCK:
-            key = (st.st_dev, st.st_ino)
-            first = seen.get(key)
-            if first is not None:
+            elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
                 write(
                     encode_header(
-                        name, LNKTYPE, mode=mode, uid=uid, gid=gid, mtime=mtime, linkname=first
+                        name,
+                        CHRTYPE if fmt == stat.S_IFCHR else BLKTYPE,
+                        mode=mode,
+                        uid=uid,
+                        gid=gid,
+                        mtime=mtime,
+                        devmajor=os.major(st.st_rdev),
+                        devminor=os.minor(st.st_rdev),
+                        xattrs=xattrs,
                     )
                 )
-                continue
-            seen[key] = name
-        if fmt == S_IFREG:
-            size = st.st_size
-            fd = _open_at(base, dir_fd, name, _READ_FLAGS)
-            try:
-                xattrs = _layer_xattrs(_xattrs(fd, name))
-                header = encode_header(
-                    name,
-                    REGTYPE,
-                    mode=mode,
-                    uid=uid,
-                    gid=gid,
-                    size=size,
-                    mtime=mtime,
-                    xattrs=xattrs,
+            elif fmt == stat.S_IFIFO:
+                write(
+                    encode_header(
+                        name, FIFOTYPE, mode=mode, uid=uid, gid=gid, mtime=mtime, xattrs=xattrs
+                    )
                 )
-                out.file(header, fd, size, name)
-            finally:
-                os.close(fd)
-            continue
-        # Rare types: xattrs by path (an fd cannot be had without following or O_PATH).
-        xattrs = _layer_xattrs(_xattrs(root_b + b"/" + name, name))
-        if fmt == S_IFLNK:
-            target = os.readlink(base, dir_fd=dir_fd)
-            write(
-                encode_header(
-                    name,
-                    SYMTYPE,
-                    mode=mode,
-                    uid=uid,
-                    gid=gid,
-                    mtime=mtime,
-                    linkname=target,
-                    xattrs=xattrs,
-                )
-            )
-        elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
-            write(
-                encode_header(
-                    name,
-                    CHRTYPE if fmt == stat.S_IFCHR else BLKTYPE,
-                    mode=mode,
-                    uid=uid,
-                    gid=gid,
-                    mtime=mtime,
-                    devmajor=os.major(st.st_rdev),
-                    devminor=os.minor(st.st_rdev),
-                    xattrs=xattrs,
-                )
-            )
-        elif fmt == stat.S_IFIFO:
-            write(
-                encode_header(
-                    name, FIFOTYPE, mode=mode, uid=uid, gid=gid, mtime=mtime, xattrs=xattrs
-                )
-            )
-        else:  # sockets: tar cannot hold them (GNU tar and docker skip them too)
-            count -= 1
+            else:  # sockets: tar cannot hold them (GNU tar and docker skip them too)
+                count -= 1
+        else:  # this directory is done
+            stack.pop()
+            os.close(dir_fd)
     write(_ZEROS)
     return count
 
