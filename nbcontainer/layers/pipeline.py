@@ -50,17 +50,42 @@ def _reset_after_fork() -> None:
 os.register_at_fork(after_in_child=_reset_after_fork)
 
 
+# How much lower than the caller the deflate workers run (Linux nice steps, per thread).
+WORKER_NICE_STEP = 3
+
+
+def _lower_worker_priority() -> None:
+    """Pool-thread initializer: yield the CPU to the producer when the cores are short.
+
+    The producer (tree walk, one thread) is the only serial stage; deflate blocks can wait in
+    the queue.  With the workers a few nice steps down, the scheduler keeps the producer
+    running through small-file stretches instead of time-slicing it against the workers,
+    which then use the cores it leaves.  Relative to the current value, so a niced caller
+    stays niced; best effort (Linux per-thread priorities; elsewhere nothing happens).
+    """
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + WORKER_NICE_STEP))
+    except (OSError, AttributeError):
+        pass
+
+
+def _new_pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="nb-gzip", initializer=_lower_worker_priority
+    )
+
+
 def _pool_for(threads: int | None) -> tuple[ThreadPoolExecutor, bool]:
     """The process-wide compression pool (threads and isal state are reused across layers,
     which matters for many small layers), or a private one for an explicit thread count."""
     global _shared_pool
     if threads is not None and threads != default_threads():
-        return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nb-gzip"), True
+        return _new_pool(threads), True
     with _shared_lock:
         if _shared_pool is None:
-            _shared_pool = ThreadPoolExecutor(
-                max_workers=default_threads(), thread_name_prefix="nb-gzip"
-            )
+            _shared_pool = _new_pool(default_threads())
         return _shared_pool, False
 
 
