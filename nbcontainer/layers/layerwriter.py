@@ -3,7 +3,7 @@
 The producer (this thread) walks the tree, packs headers and file contents into 1 MiB
 blocks and hashes them (diff_id); compression runs on worker threads (isal and hashlib drop
 the GIL on large buffers), and the compressed output is hashed (digest) as it is written.
-Memory stays bounded by a few blocks in flight.
+Memory stays bounded by the blocks in flight (16 MiB).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ buffers.  gzip blocks are deflated on a pool of worker threads; one writer threa
 blocks in order, hashes them (diff_id), writes the compressed pieces to the sink and hashes
 those (digest), then returns the buffers to the pool.  isal, zstd and hashlib all drop the
 GIL on large buffers, so the producer's Python work overlaps the heavy lifting, and the
-fixed pool bounds memory (a few MiB whatever the layer size).
+fixed pool bounds memory (16 MiB of blocks whatever the layer size).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from .compression import (
 
 _STOP = object()
 _SPARE_MAX = 8
+_MIN_IN_FLIGHT = 16
 _spare: list[bytearray] = []  # block buffers kept between layers: a fresh 1 MiB costs ~1 ms
 _shared_pool: ThreadPoolExecutor | None = None
 _shared_lock = threading.Lock()
@@ -108,7 +109,10 @@ class BlockPipeline:
         self.uncompressed_size = 0
         self._error: BaseException | None = None
         self._free: queue.Queue[bytearray] = queue.Queue()
-        self._limit = nthreads * 2 + 2  # buffers in flight at most: bounds memory
+        # Buffers in flight at most: bounds memory (16 MiB up to 7 threads).  Deep enough
+        # that the walk runs ahead through stretches deflate is slow on (text, libraries)
+        # and the workers catch up while it crawls through many small files.
+        self._limit = max(nthreads * 2 + 2, _MIN_IN_FLIGHT)
         self._allocated = 0
         self._todo: queue.Queue = queue.Queue()
         self._pool: ThreadPoolExecutor | None = None
