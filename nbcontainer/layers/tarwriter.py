@@ -425,7 +425,7 @@ def _write_entries(
     while stack:
         dir_fd, children = stack[-1]
         for name, base, st in children:
-            mtime = st.st_mtime_ns // 1_000_000_000
+            mtime = st[8]  # integer st_mtime: tv_sec, i.e. st_mtime_ns // 10**9 without a bigint
             if epoch is not None and mtime > epoch:
                 mtime = epoch
             uid, gid = st.st_uid, st.st_gid
