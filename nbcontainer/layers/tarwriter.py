@@ -482,7 +482,9 @@ def _write_entries(
                 size = st.st_size
                 try:
                     fd = os_open(base, read_flags, dir_fd=dir_fd)
-                except OSError:  # errors and the O_NOATIME fallback: the careful path
+                except OSError as e:  # errors and the O_NOATIME fallback: the careful path
+                    if e.errno == errno.EPERM:  # not our files: stop asking for O_NOATIME
+                        read_flags = _READ_FLAGS
                     fd = _open_at(base, dir_fd, name, _READ_FLAGS)
                 try:
                     try:
