@@ -346,10 +346,43 @@ def _reject_whiteout(rel: bytes) -> None:
     )
 
 
+def _lstat_at(base: bytes, dir_fd: int, name: bytes) -> os.stat_result:
+    try:
+        return os.stat(base, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError as e:
+        raise LayerError(f"{os.fsdecode(name)}: cannot stat: {e.strerror}") from None
+
+
+def _open_listed(
+    base: bytes, dir_fd: int, name: bytes, flags: int
+) -> tuple[int, os.stat_result, int]:
+    """Open a file the listing says is regular and fstat it: (fd, stat, flags to use next).
+
+    fd is -1 (with an lstat by name) when the open fails or the entry is no longer a regular
+    file; the general path then handles or reports it.
+    """
+    try:
+        fd = os.open(base, flags, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno == errno.EPERM:  # O_NOATIME on files of other owners: stop asking
+            flags = _READ_FLAGS
+        return -1, _lstat_at(base, dir_fd, name), flags
+    try:
+        st = os.fstat(fd)
+    except OSError as e:
+        os.close(fd)
+        raise LayerError(f"{os.fsdecode(name)}: cannot stat: {e.strerror}") from None
+    if st.st_mode & 0o170000 != stat.S_IFREG:
+        os.close(fd)
+        return -1, _lstat_at(base, dir_fd, name), flags
+    return fd, st, flags
+
+
 def _children(
     dir_fd: int, prefix: bytes, opts: TreeOptions
-) -> list[tuple[bytes, bytes, os.stat_result]]:
-    """(tar name without dir slash, base name, lstat) of a directory's entries, in order."""
+) -> list[tuple[bytes, bytes, os.stat_result | None]]:
+    """(tar name without dir slash, base name, lstat) of a directory's entries, in order;
+    no lstat (None) for regular files in the plain case: see _open_listed."""
     plain = opts.exclude is None and not opts.overlay_upper
     try:
         with os.scandir(dir_fd) as it:
@@ -359,7 +392,10 @@ def _children(
                     base = _fsencode(e.name)
                     if base.startswith(overlay.WHITEOUT_PREFIX):
                         _reject_whiteout(prefix + base)
-                    items.append((prefix + base, base, e.stat(follow_symlinks=False)))
+                    # Regular files (known from d_type, no syscall) are stat'ed through
+                    # their fd once open: fstat costs less than a second lookup by name.
+                    st = None if e.is_file(follow_symlinks=False) else e.stat(follow_symlinks=False)
+                    items.append((prefix + base, base, st))
                 items.sort(key=_first)
                 return items
             items = [(_fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
@@ -405,7 +441,7 @@ def write_tree(root: Path, out: BlockWriter, opts: TreeOptions) -> int:
 
 def _write_entries(
     root_b: bytes,
-    stack: list[tuple[int, Iterator[tuple[bytes, bytes, os.stat_result]]]],
+    stack: list[tuple[int, Iterator[tuple[bytes, bytes, os.stat_result | None]]]],
     out: BlockWriter,
     opts: TreeOptions,
 ) -> int:
@@ -425,68 +461,84 @@ def _write_entries(
     while stack:
         dir_fd, children = stack[-1]
         for name, base, st in children:
-            mtime = st[8]  # integer st_mtime: tv_sec, i.e. st_mtime_ns // 10**9 without a bigint
-            if epoch is not None and mtime > epoch:
-                mtime = epoch
-            uid, gid = st.st_uid, st.st_gid
-            if id_map is not None:
-                uid, gid = id_map.to_container(uid, gid, entry=os.fsdecode(name))
-            mode = st.st_mode
-            fmt = mode & 0o170000  # stat.S_IFMT without the call
-            count += 1
-            if upper and overlay.is_whiteout_device(st):
-                write(encode_header(name, REGTYPE, mode=0o600, uid=uid, gid=gid, mtime=mtime))
-                continue
-            if fmt == S_IFDIR:
-                child_fd = _open_at(base, dir_fd, name, dir_flags)
-                try:
-                    xattrs = _xattrs(child_fd, name)
-                    opaque = upper and overlay.is_opaque(xattrs)
-                    xattrs = _layer_xattrs(xattrs)
-                    write(
-                        encode_header(
-                            name + b"/",
-                            DIRTYPE,
-                            mode=mode,
-                            uid=uid,
-                            gid=gid,
-                            mtime=mtime,
-                            xattrs=xattrs,
-                        )
-                    )
-                    if opaque:
-                        count += 1
-                        marker = name + b"/" + overlay.OPAQUE_MARKER
+            fd = -1
+            if st is None:  # a regular file by its d_type
+                fd, st, read_flags = _open_listed(base, dir_fd, name, read_flags)
+            try:
+                # st[8], the integer st_mtime, is tv_sec: st_mtime_ns // 10**9 without a bigint
+                mtime = st[8]
+                if epoch is not None and mtime > epoch:
+                    mtime = epoch
+                uid, gid = st.st_uid, st.st_gid
+                if id_map is not None:
+                    uid, gid = id_map.to_container(uid, gid, entry=os.fsdecode(name))
+                mode = st.st_mode
+                fmt = mode & 0o170000  # stat.S_IFMT without the call
+                count += 1
+                if upper and overlay.is_whiteout_device(st):
+                    write(encode_header(name, REGTYPE, mode=0o600, uid=uid, gid=gid, mtime=mtime))
+                    continue
+                if fmt == S_IFDIR:
+                    child_fd = _open_at(base, dir_fd, name, dir_flags)
+                    try:
+                        xattrs = _xattrs(child_fd, name)
+                        opaque = upper and overlay.is_opaque(xattrs)
+                        xattrs = _layer_xattrs(xattrs)
                         write(
                             encode_header(
-                                marker, REGTYPE, mode=mode & 0o777, uid=uid, gid=gid, mtime=mtime
+                                name + b"/",
+                                DIRTYPE,
+                                mode=mode,
+                                uid=uid,
+                                gid=gid,
+                                mtime=mtime,
+                                xattrs=xattrs,
                             )
                         )
-                    stack.append((child_fd, iter(_children(child_fd, name + b"/", opts))))
-                except BaseException:
-                    os.close(child_fd)
-                    raise
-                break  # descend: the while loop resumes this directory's iterator later
-            if st.st_nlink > 1 and fmt != stat.S_IFSOCK:
-                key = (st.st_dev, st.st_ino)
-                first = seen.get(key)
-                if first is not None:
-                    write(
-                        encode_header(
-                            name, LNKTYPE, mode=mode, uid=uid, gid=gid, mtime=mtime, linkname=first
+                        if opaque:
+                            count += 1
+                            marker = name + b"/" + overlay.OPAQUE_MARKER
+                            write(
+                                encode_header(
+                                    marker,
+                                    REGTYPE,
+                                    mode=mode & 0o777,
+                                    uid=uid,
+                                    gid=gid,
+                                    mtime=mtime,
+                                )
+                            )
+                        stack.append((child_fd, iter(_children(child_fd, name + b"/", opts))))
+                    except BaseException:
+                        os.close(child_fd)
+                        raise
+                    break  # descend: the while loop resumes this directory's iterator later
+                if st.st_nlink > 1 and fmt != stat.S_IFSOCK:
+                    key = (st.st_dev, st.st_ino)
+                    first = seen.get(key)
+                    if first is not None:
+                        write(
+                            encode_header(
+                                name,
+                                LNKTYPE,
+                                mode=mode,
+                                uid=uid,
+                                gid=gid,
+                                mtime=mtime,
+                                linkname=first,
+                            )
                         )
-                    )
-                    continue
-                seen[key] = name
-            if fmt == S_IFREG:
-                size = st.st_size
-                try:
-                    fd = os_open(base, read_flags, dir_fd=dir_fd)
-                except OSError as e:  # errors and the O_NOATIME fallback: the careful path
-                    if e.errno == errno.EPERM:  # not our files: stop asking for O_NOATIME
-                        read_flags = _READ_FLAGS
-                    fd = _open_at(base, dir_fd, name, _READ_FLAGS)
-                try:
+                        continue
+                    seen[key] = name
+                if fmt == S_IFREG:
+                    size = st.st_size
+                    if fd < 0:
+                        try:
+                            fd = os_open(base, read_flags, dir_fd=dir_fd)
+                        except OSError as e:  # errors and the O_NOATIME fallback: careful path
+                            if e.errno == errno.EPERM:  # not our files: stop asking for it
+                                read_flags = _READ_FLAGS
+                            fd = _open_at(base, dir_fd, name, _READ_FLAGS)
                     try:
                         has_xattrs = bool(listxattr(fd))
                     except OSError:  # unsupported, or a real error _xattrs reports
@@ -522,47 +574,48 @@ def _write_entries(
                             xattrs=_layer_xattrs(_xattrs(fd, name)) if has_xattrs else None,
                         )
                     out_file(header, fd, size, name)
-                finally:
+                    continue
+                # Rare types: xattrs by path (an fd cannot be had without following or O_PATH).
+                xattrs = _layer_xattrs(_xattrs(root_b + b"/" + name, name))
+                if fmt == S_IFLNK:
+                    target = os.readlink(base, dir_fd=dir_fd)
+                    write(
+                        encode_header(
+                            name,
+                            SYMTYPE,
+                            mode=mode,
+                            uid=uid,
+                            gid=gid,
+                            mtime=mtime,
+                            linkname=target,
+                            xattrs=xattrs,
+                        )
+                    )
+                elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
+                    write(
+                        encode_header(
+                            name,
+                            CHRTYPE if fmt == stat.S_IFCHR else BLKTYPE,
+                            mode=mode,
+                            uid=uid,
+                            gid=gid,
+                            mtime=mtime,
+                            devmajor=os.major(st.st_rdev),
+                            devminor=os.minor(st.st_rdev),
+                            xattrs=xattrs,
+                        )
+                    )
+                elif fmt == stat.S_IFIFO:
+                    write(
+                        encode_header(
+                            name, FIFOTYPE, mode=mode, uid=uid, gid=gid, mtime=mtime, xattrs=xattrs
+                        )
+                    )
+                else:  # sockets: tar cannot hold them (GNU tar and docker skip them too)
+                    count -= 1
+            finally:
+                if fd >= 0:
                     os_close(fd)
-                continue
-            # Rare types: xattrs by path (an fd cannot be had without following or O_PATH).
-            xattrs = _layer_xattrs(_xattrs(root_b + b"/" + name, name))
-            if fmt == S_IFLNK:
-                target = os.readlink(base, dir_fd=dir_fd)
-                write(
-                    encode_header(
-                        name,
-                        SYMTYPE,
-                        mode=mode,
-                        uid=uid,
-                        gid=gid,
-                        mtime=mtime,
-                        linkname=target,
-                        xattrs=xattrs,
-                    )
-                )
-            elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
-                write(
-                    encode_header(
-                        name,
-                        CHRTYPE if fmt == stat.S_IFCHR else BLKTYPE,
-                        mode=mode,
-                        uid=uid,
-                        gid=gid,
-                        mtime=mtime,
-                        devmajor=os.major(st.st_rdev),
-                        devminor=os.minor(st.st_rdev),
-                        xattrs=xattrs,
-                    )
-                )
-            elif fmt == stat.S_IFIFO:
-                write(
-                    encode_header(
-                        name, FIFOTYPE, mode=mode, uid=uid, gid=gid, mtime=mtime, xattrs=xattrs
-                    )
-                )
-            else:  # sockets: tar cannot hold them (GNU tar and docker skip them too)
-                count -= 1
         else:  # this directory is done
             stack.pop()
             os.close(dir_fd)

@@ -10,6 +10,9 @@ import os
 import random
 import tarfile
 
+import pytest
+
+from nbcontainer.errors import LayerError
 from nbcontainer.layers import tarwriter, write_tar
 from nbcontainer.layers.tarwriter import BLOCKSIZE, REGTYPE, encode_header
 
@@ -116,3 +119,48 @@ def test_noatime_refused_once_then_plain_open(tmp_path, monkeypatch):
     assert got.getvalue() == reference.getvalue()
     if noatime:
         assert 1 <= len(refused) <= 2  # the fast try and _open_at's, for the first file only
+
+
+def test_file_replaced_after_listing_goes_the_careful_way(tmp_path, monkeypatch):
+    """A file the listing saw as regular but is no longer one when opened (here: fstat says
+    FIFO) is looked up again by name; the stream is unchanged when it still is a file."""
+    root = tmp_path / "t"
+    root.mkdir()
+    for name in ("a", "b", "c"):
+        (root / name).write_bytes(name.encode() * 700)
+    reference = io.BytesIO()
+    write_tar(root, reference)
+
+    real_fstat = os.fstat
+    calls = []
+
+    def fstat_says_fifo(fd):
+        st = real_fstat(fd)
+        calls.append(fd)
+        if len(calls) == 2:  # the second file: pretend it changed type
+            fields = list(st)
+            fields[0] = (st.st_mode & 0o7777) | 0o010000
+            return os.stat_result(fields)
+        return st
+
+    monkeypatch.setattr(os, "fstat", fstat_says_fifo)
+    got = io.BytesIO()
+    write_tar(root, got)
+    assert got.getvalue() == reference.getvalue()
+    assert len(calls) == 3
+
+
+def test_file_that_cannot_be_opened_is_a_layer_error(tmp_path, monkeypatch):
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "gone").write_bytes(b"x")
+    real_open = os.open
+
+    def open_fails(path, flags, *args, **kwargs):
+        if path == b"gone":
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_fails)
+    with pytest.raises(LayerError, match="gone: cannot open: No such file"):
+        write_tar(root, io.BytesIO())
