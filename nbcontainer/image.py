@@ -398,16 +398,25 @@ class ImageIndex:
     def __repr__(self) -> str:
         return f"<ImageIndex {self.name} [{', '.join(self.platforms)}] {self.digest}>"
 
+    def platform_images(self) -> list[tuple[str, Image]]:
+        """(platform, image) per manifest of the index, in its order."""
+        return [(str(m.platform), img) for m, img in
+                zip([m for m in self.index.manifests if m.is_manifest], self.images,
+                    strict=True)]
+
     def summary(self) -> str:
         lines = [f"{self.name}  index {self.digest}"]
-        for m, img in zip([m for m in self.index.manifests if m.is_manifest], self.images,
-                          strict=True):
-            lines.append(f"  {str(m.platform):<16} {img.digest}  {len(img.manifest.layers)} "
-                         "layers")
+        for plat, img in self.platform_images():
+            lines.append(f"  {plat:<16} {img.digest}  {len(img.manifest.layers)} layers")
         return "\n".join(lines)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.summary())
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from .notebook.views import index_bundle
+
+        return index_bundle(self)
 
     def save(self, path: str | Path, format: str = "oci-archive") -> Path:
         from . import api
@@ -427,9 +436,8 @@ class ImageIndex:
             "Digest": str(self.digest),
             "MediaType": self.index.media_type,
             "RepoTags": [Reference.parse(t).familiar for t in self.tags],
-            "Manifests": [{"Digest": str(m.digest), "Platform": str(m.platform),
+            "Manifests": [{"Digest": str(img.digest), "Platform": plat,
                            "Id": str(img.id), "Size": img.size}
-                          for m, img in zip([m for m in self.index.manifests if m.is_manifest],
-                                            self.images, strict=True)],
+                          for plat, img in self.platform_images()],
             "Index": self.index.to_dict(),
         }

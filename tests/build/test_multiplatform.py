@@ -274,3 +274,20 @@ def test_cli_build_prints_index(mstore: Store, ctx: Path) -> None:
     rows = out.getvalue().splitlines()[1:]
     assert [r.split()[:2] for r in rows if r.startswith("clim")] == [["clim", "1"]]
     assert not [r for r in rows if r.startswith("<none>")]
+
+
+def test_index_displays_each_platform_in_a_notebook(mstore: Store, ctx: Path) -> None:
+    """The notebook shows a multi-platform result as one section per platform, each with
+    that platform's own layer tree (the arm64 layer holds the arm64-only file)."""
+    write(ctx, {"hello.txt": "hi\n"})
+    df = "FROM busybox\nARG TARGETARCH\nCOPY hello.txt /for-$TARGETARCH.txt\n"
+    idx = build(df, ctx, tags=["shown:1"], store=mstore, platform=BOTH)
+    bundle = idx._repr_mimebundle_()
+    html = bundle["text/html"]
+    assert html.count("<details><summary><b>linux/") == 2
+    assert "<b>linux/amd64</b>" in html and "<b>linux/arm64</b>" in html
+    amd, arm = html.split("<b>linux/arm64</b>")
+    assert "for-amd64.txt" in amd and "for-arm64.txt" not in amd
+    assert "for-arm64.txt" in arm and "for-amd64.txt" not in arm
+    assert str(idx.digest) in html
+    assert bundle["text/plain"].splitlines()[0] == f"shown:1  index {idx.digest}"

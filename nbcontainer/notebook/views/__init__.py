@@ -39,6 +39,11 @@ def image_bundle(image: Any) -> dict[str, str]:
             "text/html": html.render_image(image, tree)}
 
 
+def index_bundle(index: Any) -> dict[str, str]:
+    trees = [tree_of(image) for _, image in index.platform_images()]
+    return {"text/plain": index.summary(), "text/html": html.render_index(index, trees)}
+
+
 class LayersView:
     """``%layers``: the dive view with the layer list open."""
 
@@ -68,4 +73,4 @@ def diff_bundle(diff: Any) -> dict[str, str]:
     return {"text/plain": "\n".join(lines), "text/html": html.render_diff(diff)}
 
 
-__all__ = ["LayersView", "ManifestView", "diff_bundle", "image_bundle", "tree_of"]
+__all__ = ["LayersView", "ManifestView", "diff_bundle", "image_bundle", "index_bundle", "tree_of"]

@@ -211,6 +211,19 @@ def render_image(image, tree: ImageTree) -> str:  # noqa: ANN001 - nbcontainer I
             f"{cfg_rows}</table></details></div>")
 
 
+def render_index(index, trees: Sequence[ImageTree]) -> str:  # noqa: ANN001 - ImageIndex
+    """A multi-platform image: one collapsed section per platform, each the image's view."""
+    parts = []
+    for (plat, image), tree in zip(index.platform_images(), trees, strict=True):
+        parts.append(f"<details><summary><b>{escape(plat)}</b> · {len(tree.layers)} layers · "
+                     f"{size(image.size)} · <code>{escape(image.digest.short)}</code></summary>"
+                     f"{render_image(image, tree)}</details>")
+    return (f'<div class="nbc nbc-index">{CSS}'
+            f'<div class="nbc-title">{escape(index.name)}</div>'
+            f'<div class="nbc-dim">image index · {len(trees)} platforms · '
+            f"<code>{escape(str(index.digest))}</code></div>{''.join(parts)}</div>")
+
+
 def render_layers_view(image, tree: ImageTree) -> str:  # noqa: ANN001
     return (f'<div class="nbc nbc-layers-view">{CSS}'
             f'<div class="nbc-title">{escape(image.name)}</div>'
