@@ -395,12 +395,11 @@ class RemoteCache:
             if len(todo) == 1:
                 self._fetch(*todo[0])
             else:
-                from ..registry.client import env_jobs
+                from ..registry.client import Cancel, env_jobs
                 from ..registry.transfer import run_all
 
                 todo.sort(key=lambda t: -t[0].blobs[t[1]])
-                run_all(env_jobs(), todo, lambda t, cancel: self._fetch(*t, cancel),
-                        threading.Event())
+                run_all(env_jobs(), todo, lambda t, cancel: self._fetch(*t, cancel), Cancel())
         except (NbcontainerError, OSError) as exc:
             src, digest = todo[0]
             msg = getattr(exc, "message", None) or str(exc)

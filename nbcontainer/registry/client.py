@@ -8,6 +8,7 @@ in :mod:`.pull` and :mod:`.push`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -60,6 +61,50 @@ class Cancelled(NbcontainerError):
 def _check_cancel(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("transfer cancelled")
+
+
+class Cancel(threading.Event):
+    """The stop flag of one pull or push. Setting it also runs the hooks of the transfers
+    in flight, which shut their sockets: a worker blocked reading from a stalled registry
+    stops at once on Ctrl-C, not when the read times out a minute later."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hooks: set[Callable[[], None]] = set()
+        self._hooks_lock = threading.Lock()
+
+    def set(self) -> None:
+        super().set()
+        with self._hooks_lock:
+            hooks = list(self._hooks)
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # a socket already closed by its own thread
+                pass
+
+    @contextlib.contextmanager
+    def hook(self, fn: Callable[[], None]) -> Iterator[None]:
+        with self._hooks_lock:
+            self._hooks.add(fn)
+        try:
+            if self.is_set():
+                fn()
+            yield
+        finally:
+            with self._hooks_lock:
+                self._hooks.discard(fn)
+
+
+def _on_cancel(cancel: threading.Event | None, fn: Callable[[], None]
+               ) -> contextlib.AbstractContextManager[None]:
+    return cancel.hook(fn) if isinstance(cancel, Cancel) else contextlib.nullcontext()
+
+
+def _pause(cancel: threading.Event | None, seconds: float) -> None:
+    """A retry's back-off, cut short by a cancel."""
+    (cancel if cancel is not None else threading.Event()).wait(seconds)
+    _check_cancel(cancel)
 
 
 class RegistryClient:
@@ -305,27 +350,29 @@ class RegistryClient:
                     skip = written  # the server ignored Range: discard what we already have
                 else:
                     _check_content_range(resp, written, digest)
-                for chunk in resp.chunks(READ_CHUNK):
-                    if skip:
-                        cut = min(skip, len(chunk))
-                        chunk, skip = chunk[cut:], skip - cut
-                        if not chunk:
-                            continue
-                    if written + len(chunk) > size:
-                        resp.close()
-                        raise DigestMismatch(
-                            f"blob {digest} from {self.domain}/{repo} is larger than its "
-                            f"declared {size} bytes", hint="the registry or a proxy served the "
-                            "wrong content; nothing was stored")
-                    sink.write(chunk)
-                    written += len(chunk)
-                    if on_position:
-                        on_position(written)
-                    _check_cancel(cancel)
+                with _on_cancel(cancel, resp.shutdown):
+                    for chunk in resp.chunks(READ_CHUNK):
+                        if skip:
+                            cut = min(skip, len(chunk))
+                            chunk, skip = chunk[cut:], skip - cut
+                            if not chunk:
+                                continue
+                        if written + len(chunk) > size:
+                            resp.close()
+                            raise DigestMismatch(
+                                f"blob {digest} from {self.domain}/{repo} is larger than its "
+                                f"declared {size} bytes", hint="the registry or a proxy served the "
+                                "wrong content; nothing was stored")
+                        sink.write(chunk)
+                        written += len(chunk)
+                        if on_position:
+                            on_position(written)
+                        _check_cancel(cancel)
                 if written >= size:
                     return written
                 raise TransportError(f"blob {digest.short} ended after {written} of {size} bytes")
             except (TransportError, RegistryResponseError, OSError, _http_errors()) as exc:
+                _check_cancel(cancel)  # a read broken by the cancel's shutdown: no retry
                 _raise_if_final(exc)
                 failures += 1
                 if failures >= attempts:
@@ -338,7 +385,7 @@ class RegistryClient:
                 delay = self.transport.retry.delay(failures - 1, getattr(exc, "retry_after", None))
                 log.info("blob %s: transfer broke at %d/%d; resuming in %.1fs",
                          digest.short, written, size, delay)
-                threading.Event().wait(delay)
+                _pause(cancel, delay)
 
     # ------------------------------------------------------------------ uploads
     def _location(self, resp: Response, current: str) -> str:
@@ -421,7 +468,7 @@ class RegistryClient:
                 delay = self.transport.retry.delay(failures - 1, retry_after)
                 log.info("upload of %s broke (%s); retrying in %.1fs", digest.short,
                          type(exc).__name__, delay)
-                threading.Event().wait(delay)
+                _pause(cancel, delay)
                 resumed = self._upload_offset(location, scopes) if location and \
                     size > self.chunk_size else None
                 if resumed is None:

@@ -25,7 +25,7 @@ from ..oci.reference import Reference
 from ..progress import ProgressEvent, ProgressFn, null_progress
 from ..store import Store
 from .blobinfo import BlobLocations
-from .client import AUTO, RegistryClient, env_jobs
+from .client import AUTO, Cancel, RegistryClient, env_jobs
 from .credentials import Credential
 from .errors import TransportError
 from .hosts import RegistrySettings, api_host
@@ -186,7 +186,7 @@ def _pull(
         tags = [str(ref.without_digest())]
     tags = tags or []
     locations = BlobLocations(store.home)
-    cancel = threading.Event()
+    cancel = Cancel()
     counter = {"downloaded": 0}
     lock = threading.Lock()
 

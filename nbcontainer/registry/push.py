@@ -22,7 +22,7 @@ from ..oci.reference import Reference
 from ..progress import ProgressEvent, ProgressFn, null_progress
 from ..store import Store
 from .blobinfo import BlobLocations
-from .client import AUTO, RegistryClient, env_jobs
+from .client import AUTO, Cancel, RegistryClient, env_jobs
 from .credentials import Credential
 from .hosts import RegistrySettings
 from .transfer import BlobProgress, run_all
@@ -147,7 +147,7 @@ def _push(
         count(how)
         bp.done("Pushed" if how == "uploaded" else "Mounted")
 
-    cancel = threading.Event()
+    cancel = Cancel()
     c.ping()
     try:
         run_all(jobs, sorted(blobs.values(), key=lambda d: -d.size), send, cancel)

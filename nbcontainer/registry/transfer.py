@@ -15,6 +15,7 @@ from .client import Cancelled
 T = TypeVar("T")
 
 _MIN_INTERVAL = 0.1  # seconds between two progress events of one blob
+_UNWIND = 5.0  # seconds an interrupted transfer waits for its workers to clean up
 
 
 class BlobProgress:
@@ -50,17 +51,29 @@ def run_all(
     cancel: threading.Event,
 ) -> None:
     """Run ``fn`` over items with at most ``jobs`` threads; on the first error set ``cancel``,
-    let the others stop, and raise that first error (not a secondary ``Cancelled``)."""
+    let the others stop, and raise that first error (not a secondary ``Cancelled``).
+    On Ctrl-C (or any exception in the waiting thread) the same: ``cancel`` is set (a
+    :class:`~.client.Cancel` also breaks blocked reads), queued items never start, running
+    ones get a few seconds to clean up, and the interrupt is raised."""
     items = list(items)
     if not items:
         return
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))),
-                            thread_name_prefix="nbcontainer-transfer") as pool:
-        futures = [pool.submit(fn, item, cancel) for item in items]
+    pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))),
+                              thread_name_prefix="nbcontainer-transfer")
+    futures = [pool.submit(fn, item, cancel) for item in items]
+    try:
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         if any(f.exception() for f in done):
             cancel.set()
         wait(futures)
+    except BaseException:
+        cancel.set()
+        for f in futures:
+            f.cancel()
+        wait(futures, timeout=_UNWIND)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     errors = [f.exception() for f in futures if f.exception() is not None]
     real = [e for e in errors if not isinstance(e, Cancelled)]
     if real:

@@ -114,6 +114,10 @@ class Response:
         finally:
             self.close()
 
+    def shutdown(self) -> None:
+        """From another thread: break a read blocked on this response's socket."""
+        self._raw.shutdown()
+
     def close(self) -> None:
         # Only a body read to its end lets the connection go back to the pool.
         if not self._done:

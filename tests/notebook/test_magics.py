@@ -312,3 +312,91 @@ def test_ctrl_c_stops_a_build_cleanly(ip, bb_store, capsys) -> None:
     with open("/proc/self/mountinfo") as f:  # the RUN's overlay and scratch are unmounted
         assert str(api.get_store().home) not in f.read()
     assert ip.run_cell("%%dockerfile -q -t after\nFROM busybox\nRUN true\n").error_in_exec is None
+
+
+# ---------------------------------------------------------------------- Ctrl-C in transfers
+def _interrupt_after(seconds: float) -> None:
+    def fire() -> None:
+        time.sleep(seconds)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=fire, daemon=True).start()
+
+
+def _assert_interrupted(r, t0: float) -> None:
+    assert time.monotonic() - t0 < 20  # not the stall's 60 s, nor a retry loop
+    assert isinstance(r.error_in_exec, KeyboardInterrupt)
+    assert "Interrupted" in r.error_in_exec._render_traceback_()[0]
+
+
+@needs_root
+def test_ctrl_c_stops_a_pull_mid_blob(ip, bb_store, tmp_path) -> None:
+    """A registry that stops sending in the middle of a layer: Ctrl-C ends ``%pull`` at once,
+    nothing is tagged, no partial blob is left, and the same pull then works."""
+    from registry.servers import Fault, FaultProxy, Registry
+
+    reg = Registry("plain", tmp_path / "registry").start()
+    proxy = FaultProxy(reg.port).start()
+    try:
+        (tmp_path / "root").mkdir()
+        (tmp_path / "root" / "big.bin").write_bytes(os.urandom(4 << 20))
+        api.import_image(tmp_path / "root", f"{reg.host}/big:1")
+        api.push(f"{reg.host}/big:1")
+        layer = api.image(f"{reg.host}/big:1").manifest.layers[0]
+        api.rmi([f"{reg.host}/big:1"])
+        api.prune()
+        proxy.faults.append(Fault("GET", f"/blobs/{layer.digest}", "stall",
+                                  after_bytes=1 << 20, stall=60))
+        _interrupt_after(1.5)
+        t0 = time.monotonic()
+        r = ip.run_cell(f"%pull {proxy.host}/big:1")
+        _assert_interrupted(r, t0)
+        with pytest.raises(Exception, match="big"):
+            api.image(f"{proxy.host}/big:1")
+        store = api.get_store()
+        assert not store.blobs.has(layer.digest)
+        assert not list(store.blobs.tmp_dir.iterdir())
+        assert api.fsck().ok
+        proxy.faults.clear()
+        assert ip.run_cell(f"%pull -q {proxy.host}/big:1").error_in_exec is None
+        assert store.blobs.has(layer.digest)
+    finally:
+        proxy.stop()
+        reg.stop()
+
+
+@needs_root
+def test_ctrl_c_stops_a_push_to_a_hung_registry(ip, bb_store, tmp_path) -> None:
+    """A registry that accepts connections and never answers: Ctrl-C ends ``%push`` at once
+    and the local image is untouched."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:  # hold every connection open, read nothing back
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    host = f"127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        before = api.image("busybox").digest
+        _interrupt_after(1.5)
+        t0 = time.monotonic()
+        r = ip.run_cell(f"%push busybox {host}/busybox:1")
+        _assert_interrupted(r, t0)
+        assert api.image("busybox").digest == before
+        assert api.fsck().ok
+    finally:
+        stop.set()
+        for s in held:
+            s.close()
+        listener.close()
