@@ -395,6 +395,12 @@ class Builder:
                 state, key = self._scratch_state(plat)
             else:
                 state, key = self.image_state(base, plat)
+                wanted = plat or self.platform
+                if (state.os, state.architecture) != (wanted.os, wanted.architecture):
+                    # a single-platform base: used as it is, like BuildKit, which warns too
+                    step.output(f"WARNING: InvalidBaseImagePlatform: base image {base} has "
+                                f"platform {state.os}/{state.architecture}, expected {wanted} "
+                                "for this build\n".encode())
         except BaseException as exc:
             step.error(exc)
             raise

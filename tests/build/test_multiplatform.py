@@ -291,3 +291,22 @@ def test_index_displays_each_platform_in_a_notebook(mstore: Store, ctx: Path) ->
     assert "for-arm64.txt" in arm and "for-amd64.txt" not in arm
     assert str(idx.digest) in html
     assert bundle["text/plain"].splitlines()[0] == f"shown:1  index {idx.digest}"
+
+
+def test_single_platform_base_for_another_platform_warns(tmp_path: Path, ctx: Path,
+                                                         busybox_rootfs: Path) -> None:
+    """An amd64-only base used for linux/arm64 is taken as it is, with BuildKit's warning."""
+    from nbcontainer.progress import Collector
+
+    st = Store(tmp_path / "store")
+    api.import_image(busybox_rootfs, "amd64only:1", store=st, platform="linux/amd64")
+    events = Collector()
+    img = build("FROM amd64only:1\nENV A=1\n", ctx, store=st, platform="linux/arm64",
+                progress=events)
+    warnings = [e.message for e in events.events if "InvalidBaseImagePlatform" in e.message]
+    assert warnings == ["WARNING: InvalidBaseImagePlatform: base image amd64only:1 has platform "
+                        "linux/amd64, expected linux/arm64 for this build"]
+    assert isinstance(img, Image)
+    native = Collector()
+    build("FROM amd64only:1\nENV A=2\n", ctx, store=st, progress=native)
+    assert not [e for e in native.events if "InvalidBaseImagePlatform" in e.message]
