@@ -63,3 +63,7 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   .venv/bin/python -m pip install -q -e '.[test]'
   echo "$want" > "$stamp"
 fi
+# Byte-code for the package, as a non-editable pip install would have: with
+# PYTHONDONTWRITEBYTECODE set (it is on these machines) every CLI start would otherwise
+# recompile ~90 ms of modules. Only changed sources are recompiled.
+.venv/bin/python -m compileall -q -j 0 nbcontainer >/dev/null
