@@ -59,9 +59,11 @@ def bb_store(home: Path, busybox_dir: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.fixture(scope="session")
 def _shell():
+    from IPython.core.interactiveshell import InteractiveShell
     from IPython.testing.globalipapp import start_ipython
 
-    ip = start_ipython()
+    start_ipython()  # returns the shell only to its first caller (another suite may be first)
+    ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "nbcontainer")
     return ip
 
