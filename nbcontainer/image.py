@@ -130,7 +130,29 @@ def layer_commands(config: ImageConfig, n_layers: int) -> list[str]:
     return cmds
 
 
-class Image:
+class _StoreActions:
+    """``save`` and ``push`` by the object's own name (its tag, else its digest): the same
+    for an image and for a multi-platform index (which moves with all its images)."""
+
+    ref: Reference | None
+    digest: Digest
+    _store: Store
+
+    def save(self, path: str | Path, format: str = "oci-archive") -> Path:
+        from . import api
+
+        return api.save([str(self.ref) if self.ref else str(self.digest)], path, format=format,
+                        store=self._store)
+
+    def push(self, dest: str | None = None, **kw: Any) -> str:
+        """Upload to ``dest`` (default: the object's own name); returns the digest pushed."""
+        from . import api
+
+        return api.push(str(self.ref) if self.ref else str(self.digest), dest,
+                        store=self._store, **kw)
+
+
+class Image(_StoreActions):
     def __init__(self, store: Store, stored: StoredImage, ref: Reference | None = None):
         self._store = store
         self._stored = stored
@@ -203,19 +225,6 @@ class Image:
         return f"<Image {self.name} {len(self.manifest.layers)} layers {self.digest}>"
 
     # ------------------------------------------------------------------ actions
-    def save(self, path: str | Path, format: str = "oci-archive") -> Path:
-        from . import api
-
-        return api.save([str(self.ref) if self.ref else str(self.digest)], path, format=format,
-                        store=self._store)
-
-    def push(self, dest: str | None = None, **kw: Any) -> str:
-        """Upload to ``dest`` (default: this image's own name); returns the manifest digest."""
-        from . import api
-
-        return api.push(str(self.ref) if self.ref else str(self.digest), dest,
-                        store=self._store, **kw)
-
     def inspect(self) -> dict[str, Any]:
         from . import api
 
@@ -331,7 +340,7 @@ class ImageDiff:
         return diff_bundle(self)
 
 
-class ImageIndex:
+class ImageIndex(_StoreActions):
     """A multi-platform image: an OCI image index in the store, one :class:`Image` per
     platform (what ``build(platform="linux/amd64,linux/arm64")`` returns)."""
 
@@ -417,19 +426,6 @@ class ImageIndex:
         from .notebook.views import index_bundle
 
         return index_bundle(self)
-
-    def save(self, path: str | Path, format: str = "oci-archive") -> Path:
-        from . import api
-
-        return api.save([str(self.ref) if self.ref else str(self.digest)], path, format=format,
-                        store=self._store)
-
-    def push(self, dest: str | None = None, **kw: Any) -> str:
-        """Upload the index and every platform's image; returns the index digest."""
-        from . import api
-
-        return api.push(str(self.ref) if self.ref else str(self.digest), dest,
-                        store=self._store, **kw)
 
     def inspect(self) -> dict[str, Any]:
         return {

@@ -10,8 +10,6 @@ not listed by ``images`` and live exactly as long as their subject (see ``gc.pru
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 from ..errors import StoreError
 from . import locks
+from .refs import write_json_atomic
 
 
 class ReferrersDB:
@@ -52,14 +51,4 @@ class ReferrersDB:
             self._write({k: v for k, v in data.items() if v})
 
     def _write(self, data: dict[str, list[dict[str, Any]]]) -> None:
-        body = json.dumps({"version": 1, "referrers": data}, indent=1, sort_keys=True).encode()
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".referrers-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(body)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomic(self.path, {"version": 1, "referrers": data})

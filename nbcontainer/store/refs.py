@@ -58,18 +58,23 @@ class RefDB:
             self._write(data)
 
     def _write(self, data: RefData) -> None:
-        body = json.dumps({"version": 1, "tags": data.tags, "images": data.images},
-                          indent=1, sort_keys=True).encode()
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".refs-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(body)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomic(self.path, {"version": 1, "tags": data.tags, "images": data.images})
+
+
+def write_json_atomic(path: Path, doc: Any) -> None:
+    """``doc`` as ``path``, fsynced then renamed into place: readers see old or new, never
+    half (the store's small JSON indexes: refs.json, referrers.json)."""
+    body = json.dumps(doc, indent=1, sort_keys=True).encode()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def now() -> float:
