@@ -568,6 +568,7 @@ class Builder:
             dest = copymod.dest_path(instr.dest, workdir)
             sources: list[copymod.Source] = []
             src_key: Any
+            missed = ""  # a key already looked up (and missed): not looked up twice
             from_ = instr.from_ if isinstance(instr, Copy) else ""
             if from_:
                 src_state, src_stage_key = self._resolve_from(plan, from_, results)
@@ -579,6 +580,7 @@ class Builder:
                     if cached is not None:
                         step.cached()
                         return cached, new_key
+                    missed = new_key
                 view = StackView(self.lowers(src_state))
                 sources = copymod.view_sources(view, instr.sources, self.to_uid, self.to_gid,
                                                instr.excludes, parents)
@@ -623,7 +625,7 @@ class Builder:
                     return new, new_key
             else:
                 new_key = step_key(key, instr.keyword, [fields, dest, src_key])
-                cached = self._cached(new_key)
+                cached = self._cached(new_key) if new_key != missed else None
                 if cached is not None:
                     step.cached()
                     return cached, new_key
