@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ImageFormatError, NbcontainerError, StoreError
+from .errors import ImageFormatError, ImageNotFound, NbcontainerError, StoreError
 from .image import Image
 from .oci import mediatypes as mt
 from .oci.config import ContainerConfig, History, ImageConfig
@@ -91,7 +93,30 @@ def rmi(names: Sequence[str], *, force: bool = False, store: Store | None = None
 
 
 def prune(*, store: Store | None = None) -> PruneReport:
-    return _prune(get_store(store))
+    """Drop unreferenced blobs and the build area's unused snapshots and cache entries."""
+    with _file_ops() as ops:
+        return _prune(get_store(store), remove=ops.remove)
+
+
+def prune_cache_mounts(*, store: Store | None = None) -> tuple[int, int]:
+    """``prune --cache``: remove every ``RUN --mount=type=cache`` directory; (count, bytes)."""
+    from .store.cache_mounts import CacheMountStore, cache_mounts_dir
+
+    with _file_ops() as ops:
+        return CacheMountStore(cache_mounts_dir(get_store(store))).prune(ops.remove)
+
+
+@contextlib.contextmanager
+def _file_ops() -> Iterator[Any]:
+    """File operations with the builder's ids: rootless stores hold files owned by
+    subordinate ids that only root of the sandbox's user namespace may delete."""
+    from .sandbox.fileops import FileOps
+
+    ops = FileOps.for_current_user()
+    try:
+        yield ops
+    finally:
+        ops.close()
 
 
 def fsck(*, store: Store | None = None, quarantine: bool = True) -> FsckReport:
@@ -152,7 +177,7 @@ def apply_changes(config: ContainerConfig, changes: Sequence[str]) -> ContainerC
     """Apply ``docker import --change`` / ``commit --change`` Dockerfile instructions."""
     if not changes:
         return config
-    from .build.metadata import apply_config_changes
+    from .builder.metadata import apply_config_changes
 
     return apply_config_changes(config, changes)
 
@@ -220,7 +245,7 @@ def inspect_image(img: Image) -> dict[str, Any]:
 def _provenance_section(img: Image) -> dict[str, Any]:
     """``Provenance``: a summary of each attached build provenance statement (OCI referrer);
     absent when there is none, so plain images keep docker's shape."""
-    from .build.provenance import statements, summary
+    from .store.referrers import statements, summary
 
     found = [summary(d, doc) for d, doc in statements(img.store, img.digest)]
     return {"Provenance": found} if found else {}
@@ -229,7 +254,7 @@ def _provenance_section(img: Image) -> dict[str, Any]:
 def provenance(name: str, *, store: Store | None = None,
                platform: str | None = None) -> list[dict[str, Any]]:
     """The full in-toto statements attached to an image (``inspect --provenance``)."""
-    from .build.provenance import statements
+    from .store.referrers import statements
 
     img = image(name, store=store, platform=platform)
     return [doc for _, doc in statements(img.store, img.digest)]
@@ -320,7 +345,7 @@ def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str]
     ``type=inline``; a bare ref for ``cache_from``): the build cache in a registry.
     ``provenance``: ``True``/``"mode=min"``/``"mode=max"`` attaches a SLSA provenance statement
     as an OCI referrer of the image (shown by ``inspect``, pushed and pulled with it)."""
-    from .build.api import build as _build
+    from .builder.api import build as _build
 
     return _build(dockerfile, context, tags=tags, build_args=build_args, target=target,
                   no_cache=no_cache, store=get_store(store), progress=progress,
@@ -329,12 +354,51 @@ def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str]
 
 
 def run(image: str, command: Sequence[str] | None = None, *, store: Store | None = None,
-        env: dict[str, str] | None = None, network: str = "host", **kw: Any) -> int:
-    """``docker run --rm``: run an image's entrypoint/cmd in the sandbox; the exit code."""
-    from .build.api import run as _run
+        env: dict[str, str] | None = None, network: str = "host", user: str | None = None,
+        workdir: str | None = None, entrypoint: Sequence[str] | None = None,
+        output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
+        timeout: float | None = None) -> int:
+    """``docker run --rm``: run an image's entrypoint/cmd (or ``command``) in the sandbox
+    over its layers, pulling it first when the store lacks it; returns the exit code. The
+    container's changes are thrown away."""
+    from .sandbox import Sandbox, run_container
+    from .sandbox.fileops import FileOps
+    from .store.snapshots import Snapshots
 
-    return _run(image, command, store=get_store(store), env=env,
-                network="none" if network == "none" else "host", **kw)
+    st = get_store(store)
+    try:
+        stored = st.image(image)
+    except ImageNotFound:
+        pull(image, store=st)
+        stored = st.image(image)
+    if len(stored.config.diff_ids) != len(stored.manifest.layers):
+        raise ImageFormatError(f"image {image}: its config has {len(stored.config.diff_ids)} "
+                               f"diff_ids for {len(stored.manifest.layers)} layers")
+    layers = [(d.digest, diff) for d, diff in
+              zip(stored.manifest.layers, stored.config.diff_ids, strict=True)]
+    sandbox = Sandbox()
+    try:
+        ops = FileOps(sandbox if sandbox.rootless else None)
+        idmap = sandbox.idmap.map_lines("uid") + sandbox.idmap.map_lines("gid")
+        snapshots = Snapshots.open(st, ops, idmap if sandbox.rootless else None)
+        lowers = snapshots.lowers_or_empty(layers)
+        scratch = snapshots.scratch()
+        try:
+            result = run_container(
+                lowers, stored.config.config.to_dict(), list(command) if command else None,
+                entrypoint=entrypoint, env=env, user=user, workdir=workdir,
+                network="none" if network == "none" else "host", output=output or _stdout,
+                stdin=stdin, timeout=timeout, scratch=scratch, sandbox=sandbox)
+        finally:
+            ops.remove(scratch)
+        return result.exit_code
+    finally:
+        sandbox.close()
+
+
+def _stdout(chunk: bytes) -> None:
+    sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
 
 
 __all__ = [

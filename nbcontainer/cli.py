@@ -220,9 +220,7 @@ def _conf_prune(p: argparse.ArgumentParser) -> None:
 
 def _run_prune(a: argparse.Namespace, st: Store) -> int:
     if a.cache:
-        from .build.mounts import prune_cache_mounts
-
-        n, freed = prune_cache_mounts(st)
+        n, freed = api.prune_cache_mounts(store=st)
         _out(f"Deleted {n} build cache mount(s) ({humanize.size(freed)})")
     r = api.prune(store=st)
     _out(f"Deleted {r.blobs_removed} unreferenced blob(s) and {r.temp_files_removed} "
@@ -436,7 +434,7 @@ def _run_build(a: argparse.Namespace, st: Store) -> int:
             raise NbcontainerError(f"build takes one context, got {a._context!r} and "
                                    f"{a.context!r}")
         a.context = a._context
-    from .build.render import PlainRenderer
+    from .builder.render import PlainRenderer
 
     args = {}
     for item in a.build_arg:

@@ -271,7 +271,7 @@ class ContainerMagics(Magics):
         img = self._image(a.ref)
         with guarded("inspect"):
             if a.provenance:
-                from ..build.provenance import statements
+                from ..store.referrers import statements
 
                 docs = [doc for _, doc in statements(img.store, img.digest)]
                 if not docs:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import ImageFormatError
 from ..oci.digest import Digest
 from ..oci.manifest import Manifest
 from . import locks
+from .build_gc import prune_build
 from .store import Store
 
 
@@ -17,7 +20,7 @@ class PruneReport:
     blobs_removed: int = 0
     bytes_freed: int = 0
     temp_files_removed: int = 0
-    # the builder's area (<store>/build/), see nbcontainer/build/prune.py
+    # the builder's area (<store>/build/), see nbcontainer/builder/prune.py
     snapshots_removed: int = 0
     cache_entries_removed: int = 0
 
@@ -36,7 +39,9 @@ class FsckReport:
         return not (self.corrupt or self.missing or self.dangling_tags)
 
 
-def prune(store: Store) -> PruneReport:
+def prune(store: Store, *, remove: Callable[[Path], None] | None = None) -> PruneReport:
+    """Drop unreferenced blobs, then the build area's unused snapshots and cache entries.
+    ``remove`` deletes a tree the caller may not own (rootless snapshots, see build_gc)."""
     report = PruneReport()
     # Exclusive: no import/build/pull is between writing a blob and recording its image.
     with locks.exclusive(store.gc_lock):
@@ -61,9 +66,7 @@ def prune(store: Store) -> PruneReport:
             report.temp_files_removed += 1
         # Still under the lock: snapshots and cache entries that the blobs just removed
         # leave without use, and killed builds' scratch dirs.
-        from ..build.prune import prune_build  # (lazy: the builder depends on the store)
-
-        build = prune_build(store)
+        build = prune_build(store, remove)
         report.snapshots_removed = build.snapshots_removed
         report.cache_entries_removed = build.cache_entries_removed
         report.temp_files_removed += build.temp_removed

@@ -1,8 +1,8 @@
-"""Locate BuildKit's conformance data (never copied into the project).
+"""BuildKit's conformance data, vendored byte for byte in ``tests/conformance/buildkit/``.
 
-The data lives in ``../shared/conformance/buildkit/`` next to the repository, or wherever
-``NBCONTAINER_CONFORMANCE_DIR`` points. A missing folder is a hard error, never a skip, so
-a CI run cannot go green without having compared anything.
+Origin, commit and license: ``buildkit/README.md`` and ``buildkit/LICENSE`` (Apache-2.0).
+``NBCONTAINER_CONFORMANCE_DIR`` points the suite at another copy (a newer BuildKit).
+A missing folder is a hard error, never a skip: a run cannot pass without comparing anything.
 """
 
 from __future__ import annotations
@@ -10,15 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+VENDORED = Path(__file__).resolve().parent / "buildkit"
+
 
 def conformance_dir() -> Path:
     """The ``buildkit`` conformance folder; raises if it is missing."""
     override = os.environ.get("NBCONTAINER_CONFORMANCE_DIR")
-    base = (
-        Path(override)
-        if override
-        else Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "buildkit"
-    )
+    base = Path(override) if override else VENDORED
     marker = base / "frontend" / "dockerfile" / "parser" / "testfiles"
     if not marker.is_dir():
         raise RuntimeError(

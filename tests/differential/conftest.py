@@ -38,7 +38,7 @@ IGNORED = {
     # Not in the table but noted: buildah's RUN does not set the user's supplementary groups
     # from /etc/group (Docker and BuildKit do), so the cases avoid printing `id -G`.
     # Times differ by construction (two builds at different moments); history strings are
-    # each builder's own (BuildKit's formats are tested in tests/build).
+    # each builder's own (BuildKit's formats are tested in tests/builder).
     "image_keys": {"created", "history", "rootfs"},
 }
 # Directory mtimes and file mtimes are never compared: (path, type, mode, owner, size,
@@ -138,7 +138,7 @@ def buildah_result(env: Env, ctx: Path, name: str,
 
 
 def our_result(env: Env, ctx: Path, name: str, **kw: Any) -> tuple[dict[str, tuple], dict]:
-    from nbcontainer.build.api import build
+    from nbcontainer.builder.api import build
 
     img = build(ctx / "Dockerfile", ctx, store=env.store, **kw)
     flat = env.work / f"flat-ours-{name}"

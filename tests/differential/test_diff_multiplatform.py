@@ -18,8 +18,8 @@ import pytest
 from multiarch import make_arm64_rootfs
 
 from nbcontainer import api
-from nbcontainer.build.api import build
-from nbcontainer.build.platforms import export_index, find_emulator
+from nbcontainer.builder.api import build
+from nbcontainer.builder.platforms import export_index, find_emulator
 from nbcontainer.image import ImageIndex
 from nbcontainer.layers import apply_layers
 from nbcontainer.oci.platform import Platform

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from nbcontainer import api
-from nbcontainer.build.api import build
+from nbcontainer.builder.api import build
 from nbcontainer.layers import apply_layers
 from nbcontainer.progress import Collector
 from nbcontainer.store import Store

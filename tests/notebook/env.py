@@ -26,7 +26,7 @@ from registry.servers import PASSWORD, USER, Registry  # noqa: E402
 
 def debian_rootfs() -> Path:
     """The debootstrap bookworm of the builder tests (made at most once a day, cached)."""
-    from build.test_build_debian import debian_rootfs as cached
+    from builder.test_build_debian import debian_rootfs as cached
 
     return cached()
 

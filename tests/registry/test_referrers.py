@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nbcontainer import api
-from nbcontainer.build import provenance as prov
+from nbcontainer.builder import provenance as prov
 from nbcontainer.errors import RegistryError
 from nbcontainer.oci import mediatypes as mt
 from nbcontainer.oci.manifest import Index
@@ -20,6 +20,7 @@ from nbcontainer.registry import pull, push
 from nbcontainer.registry.referrers import list_referrers, tag_for
 from nbcontainer.rootfs import make_busybox_rootfs
 from nbcontainer.store import Store, fsck
+from nbcontainer.store.referrers import statements
 
 from .conftest import client_for
 
@@ -43,7 +44,7 @@ def built(tmp_path: Path, store: Store, plain_registry, repo_name: str, monkeypa
     img = api.build("FROM busybox\nARG V\nCOPY hello.txt /\n", ctx, tags=[ref],
                     build_args={"V": "7"}, store=store, provenance=True)
     monkeypatch.delenv("SOURCE_DATE_EPOCH")
-    (artifact, doc), = prov.statements(store, img.digest)
+    (artifact, doc), = statements(store, img.digest)
     return ref, img, artifact, doc
 
 
@@ -103,7 +104,7 @@ def test_pull_into_an_empty_store_brings_it_back(built, store: Store, store2: St
     digest = pull(store2, ref)
     assert digest == img.digest
     assert [d.digest for d in store2.referrers(digest)] == [artifact]
-    assert prov.statements(store2, digest) == [(artifact, doc)]
+    assert statements(store2, digest) == [(artifact, doc)]
     shown = api.inspect([ref], store=store2)[0]
     assert shown["Provenance"][0]["Digest"] == str(artifact)
     assert shown["Provenance"][0]["BuildArgs"] == {"V": "7"}
@@ -146,7 +147,7 @@ def test_multi_platform_build_one_statement_per_platform(tmp_path: Path, store: 
     and push/pull -a carry them all."""
     from multiarch import make_arm64_rootfs
 
-    from nbcontainer.build.platforms import export_index
+    from nbcontainer.builder.platforms import export_index
     from nbcontainer.oci.platform import Platform
 
     amd = api.import_image(make_busybox_rootfs(tmp_path / "amd"), store=store,
@@ -167,7 +168,7 @@ def test_multi_platform_build_one_statement_per_platform(tmp_path: Path, store: 
     assert store.referrers(index.digest) == []  # statements describe platform manifests
     bases = {"amd64": amd.digest, "arm64": arm.digest}
     for child in index.manifests:
-        (artifact, doc), = prov.statements(store, child.digest)
+        (artifact, doc), = statements(store, child.digest)
         assert doc["subject"][0]["digest"] == {"sha256": child.digest.hex}
         arch = child.platform.architecture
         (dep,) = doc["predicate"]["buildDefinition"]["resolvedDependencies"]
@@ -183,4 +184,4 @@ def test_multi_platform_build_one_statement_per_platform(tmp_path: Path, store: 
             [str(d.digest) for d in store.referrers(child.digest)]
     pull(store2, ref, all_platforms=True)
     for child in index.manifests:
-        assert prov.statements(store2, child.digest) == prov.statements(store, child.digest)
+        assert statements(store2, child.digest) == statements(store, child.digest)

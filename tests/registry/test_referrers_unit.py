@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nbcontainer.build import provenance as prov
+from nbcontainer.builder import provenance as prov
 from nbcontainer.oci import mediatypes as mt
 from nbcontainer.oci.config import ImageConfig
 from nbcontainer.oci.descriptor import Descriptor
@@ -16,6 +16,7 @@ from nbcontainer.oci.manifest import Index, Manifest
 from nbcontainer.registry.errors import RegistryResponseError
 from nbcontainer.registry.referrers import list_referrers, pull_referrers, push_referrers, tag_for
 from nbcontainer.store import Store
+from nbcontainer.store.referrers import statements
 
 
 class _Resp:
@@ -119,7 +120,7 @@ def test_registry_with_the_referrers_api_needs_no_tag(tmp_path: Path) -> None:
     other = Store(tmp_path / "o")
     other.blobs.put(reg.manifests[str(subject.digest)])
     assert pull_referrers(other, reg, "r", [subject.digest]) == [artifact]
-    assert prov.statements(other, subject.digest) == prov.statements(store, subject.digest)
+    assert statements(other, subject.digest) == statements(store, subject.digest)
 
 
 def test_registry_without_it_gets_the_tag_index(tmp_path: Path) -> None:

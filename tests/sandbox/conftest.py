@@ -122,7 +122,7 @@ def _ensure_user(name: str) -> pwd.struct_passwd:
 
 
 def _ensure_subids(name: str, path: str) -> int:
-    from nbcontainer.build.sandbox.idmap import subid_range
+    from nbcontainer.sandbox.idmap import subid_range
 
     found = subid_range(path, name, pwd.getpwnam(name).pw_uid)
     if found:
@@ -139,7 +139,7 @@ def rootless(rootfs: Path) -> Iterator[RootlessEnv]:
     """``nbtest`` (created if missing) with a subuid range and a rootfs shifted into it."""
     if shutil.which("runuser") is None or shutil.which("newuidmap") is None:
         pytest.skip("needs runuser and uidmap")
-    from nbcontainer.build.sandbox import IdMapping, shift_tree
+    from nbcontainer.sandbox import IdMapping, shift_tree
 
     entry = _ensure_user("nbtest")
     subuid = _ensure_subids("nbtest", "/etc/subuid")

@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from nbcontainer.build.sandbox import IdMapping, RunSpec, Sandbox, detect_capabilities
+from nbcontainer.sandbox import IdMapping, RunSpec, Sandbox, detect_capabilities
 
 
 def main() -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from nbcontainer.build.sandbox import Sandbox, run_container
-from nbcontainer.build.sandbox.container import container_argv
 from nbcontainer.errors import BuildError
+from nbcontainer.sandbox import Sandbox, run_container
+from nbcontainer.sandbox.container import container_argv
 
 from .conftest import needs_root
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from nbcontainer.build.sandbox import IdMapping, shift_tree
-from nbcontainer.build.sandbox.idmap import subid_range
+from nbcontainer.sandbox import IdMapping, shift_tree
+from nbcontainer.sandbox.idmap import subid_range
 
 MAP = IdMapping.with_subids(1001, 1001, (100000, 65536), (200000, 65536))
 

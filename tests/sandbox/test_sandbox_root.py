@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from nbcontainer.build.sandbox import (
+from nbcontainer.errors import BuildError
+from nbcontainer.sandbox import (
     BindMount,
     RunResult,
     RunSpec,
@@ -24,7 +25,6 @@ from nbcontainer.build.sandbox import (
     detect_capabilities,
     format_failure,
 )
-from nbcontainer.errors import BuildError
 
 from .conftest import Scratch, needs_root
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nbcontainer.build.sandbox.users import ExecUser, UserLookupError, resolve_user
+from nbcontainer.sandbox.users import ExecUser, UserLookupError, resolve_user
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n"
 GROUP = "root:x:0:\napp:x:1000:\nextra:x:2000:app,other\nstaff:x:50:\n"
@@ -46,8 +46,8 @@ def test_missing_files_mean_numeric_only(tmp_path: Path) -> None:
 
 
 def test_setup_errors_name_the_kernel_feature() -> None:
-    from nbcontainer.build.sandbox.runner import _setup_error
     from nbcontainer.errors import BuildError
+    from nbcontainer.sandbox.runner import _setup_error
 
     err = _setup_error({"step": "overlay", "errno": 19, "message": "mount overlay: No such device"})
     assert isinstance(err, BuildError) and err.feature == "overlayfs"

@@ -1,0 +1,72 @@
+"""The RUN sandbox: Linux namespaces over overlayfs, rootful or rootless.
+
+Usage::
+
+    from nbcontainer.sandbox import RunSpec, Sandbox, check
+
+    with Sandbox() as sandbox:          # rootless automatically when not root
+        argv = ["/bin/sh", "-c", "apt-get update"]
+        result = sandbox.run(RunSpec(lowerdirs=[layer2, layer1],      # top first
+                                     upperdir=scratch / "upper", workdir=scratch / "work",
+                                     argv=argv, env={"PATH": "..."}, user="app", cwd="/app",
+                                     output=sys.stdout.buffer.write))
+        check(argv, result)              # BuildError: command, exit code, last output lines
+    # scratch/upper holds the RUN's changes; result.idmap maps its owners back.
+
+Contract with the caller and the layer writer:
+
+* ``upperdir``/``workdir`` are fresh, empty and on one filesystem; the merged tree is mounted
+  at ``mountpoint`` (default ``<upperdir>/../merged``, created if missing, left empty) inside
+  the sandbox's private mount namespace only, and is gone when ``run`` returns.
+* The upper dir contains only what the command changed. Mount points are never created in
+  it: ``/dev``, ``/proc``, ``/sys``, ``/etc/{hosts,resolv.conf,hostname}`` and the targets
+  of extra mounts that the image lacks come from a stub lower layer on a private tmpfs.
+  Writes to ``/dev/null`` go to the device. The only addition of the sandbox's own is the
+  working directory when the image lacks it (created as root 0755, as Docker does).
+  So the layer writer excludes nothing by path; it converts char 0:0 whiteouts and
+  ``trusted.overlay.opaque`` (root) / ``user.overlay.opaque`` (rootless) dirs, drops every
+  ``*.overlay.*`` xattr (origin, impure, uuid) and ignores the upper dir's root entry.
+* Rootless, lower dirs must be owned by host ids of ``Sandbox.idmap`` (``shift_tree`` as root,
+  or extract inside the namespace with ``Sandbox.run_in_userns``); files in the upper dir
+  are owned by host ids and go back with ``IdMapping.to_container_uid/gid``. Files owned by
+  subordinate ids can only be deleted inside the namespace (``run_in_userns(["rm", ...])``).
+* The command runs as pid 1 of its pid namespace with Docker's default capabilities,
+  ``/proc`` masked like Docker's, host network (or only ``lo`` with ``network="none"``).
+
+See ``runner.py`` for the process model and ``_helper.py`` for what happens inside.
+"""
+
+from .capabilities import Capabilities, detect_capabilities
+from .container import run_container
+from .idmap import IdMapping, shift_tree
+from .runner import Sandbox, SandboxError
+from .spec import (
+    BindMount,
+    Mount,
+    RunResult,
+    RunSpec,
+    SecretMount,
+    TmpfsMount,
+    check,
+    failure_error,
+    format_failure,
+)
+
+__all__ = [
+    "BindMount",
+    "Capabilities",
+    "IdMapping",
+    "Mount",
+    "RunResult",
+    "RunSpec",
+    "Sandbox",
+    "SandboxError",
+    "SecretMount",
+    "TmpfsMount",
+    "check",
+    "detect_capabilities",
+    "failure_error",
+    "format_failure",
+    "run_container",
+    "shift_tree",
+]

@@ -1,0 +1,153 @@
+"""Acceptance: ``pip install`` with ``RUN --mount=type=cache,target=/root/.cache/pip`` from a
+PEP 503 index served by the test on 127.0.0.1 reuses the cache on the second build (counted in
+files and in index downloads, not in time) and leaves no cache file in the image.
+
+Base: the debootstrap Debian image of test_build_debian plus apt's python3 (built once per
+module). pip itself is bind-mounted from the test venv as a zipapp, so the base needs no
+python3-pip (and its ~30 packages); the wheel is assembled with zipfile, because ``pip wheel``
+of a local project needs setuptools' ``wheel`` package or PyPI (build isolation).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.server
+import os
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pip
+import pytest
+
+from nbcontainer.builder.api import build
+from nbcontainer.store import Store
+from nbcontainer.store.cache_mounts import cache_mounts_dir
+
+from .conftest import needs_root
+from .test_build_debian import debian_ref  # noqa: F401 - the fixture, shared
+
+pytestmark = [needs_root, pytest.mark.skipif(
+    not os.path.exists("/usr/sbin/debootstrap") and not os.path.exists("/usr/bin/debootstrap"),
+    reason="needs debootstrap")]
+
+
+def make_wheel(dest: Path) -> Path:
+    """tinypkg 0.1: a pure-Python wheel (PEP 427) with a correct RECORD."""
+    name = "tinypkg-0.1-py3-none-any.whl"
+    files = {
+        "tinypkg/__init__.py": b"VALUE = 42\n",
+        "tinypkg-0.1.dist-info/METADATA": b"Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\n",
+        "tinypkg-0.1.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\n"
+                                       b"Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append("tinypkg-0.1.dist-info/RECORD,,")
+    files["tinypkg-0.1.dist-info/RECORD"] = ("\n".join(record) + "\n").encode()
+    out = dest / name
+    with zipfile.ZipFile(out, "w") as zf:
+        for path, data in files.items():
+            zf.writestr(path, data)
+    return out
+
+
+def make_pip_zipapp(dest: Path) -> Path:
+    """The venv's pip as a zipapp: ``python3 pip.pyz install …`` inside the image."""
+    out = dest / "pip.pyz"
+    src = Path(pip.__file__).parent
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr("__main__.py", "import sys\nfrom pip._internal.cli.main import main\n"
+                                   "sys.exit(main())\n")
+        for p in src.rglob("*"):
+            if p.is_file() and "__pycache__" not in p.parts:
+                zf.write(p, f"pip/{p.relative_to(src)}")
+    return out
+
+
+class Index:
+    """A PEP 503 simple index over one directory, counting wheel downloads."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.downloads = 0
+        index = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *a, **kw) -> None:
+                super().__init__(*a, directory=str(root), **kw)
+
+            def end_headers(self) -> None:
+                if self.path.endswith(".whl"):
+                    index.downloads += 1
+                    # like PyPI: files are immutable, so pip's HTTP cache may keep them
+                    self.send_header("Cache-Control", "max-age=365000000, immutable, public")
+                super().end_headers()
+
+            def log_message(self, *a) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
+    root = tmp_path_factory.mktemp("index")
+    pkg = root / "simple" / "tinypkg"
+    pkg.mkdir(parents=True)
+    wheel = make_wheel(pkg)
+    (pkg / "index.html").write_text(f'<a href="{wheel.name}">{wheel.name}</a>\n')
+    (root / "simple" / "index.html").write_text('<a href="tinypkg/">tinypkg</a>\n')
+    idx = Index(root)
+    yield idx
+    idx.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def py_store(debian_ref: str, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
+             ) -> tuple[Store, str]:
+    st = Store(tmp_path_factory.mktemp("pip-store"))
+    ctx = tmp_path_factory.mktemp("pyctx")
+    build(f"FROM {debian_ref}\nRUN apt-get update && apt-get install -y "
+          "--no-install-recommends python3 && rm -rf /var/lib/apt/lists/* "
+          "/var/cache/apt/*.bin\n", ctx, tags=["py:base"], store=st)
+    return st, "py:base"
+
+
+def test_pip_cache_mount_is_reused(py_store: tuple[Store, str], index: Index,
+                                   tmp_path: Path) -> None:
+    st, base = py_store
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    make_pip_zipapp(ctx)
+    df = (f"FROM {base}\n"
+          "RUN --mount=type=bind,source=pip.pyz,target=/pip.pyz "
+          "--mount=type=cache,target=/root/.cache/pip "
+          "python3 /pip.pyz install --disable-pip-version-check --break-system-packages "
+          # pip caches plain-http responses only from a trusted host
+          f"--trusted-host 127.0.0.1 --index-url {index.url} tinypkg && python3 -c 'import tinypkg; "
+          "print(tinypkg.VALUE)' > /value\n")
+
+    def cache_files() -> list[str]:
+        return [f for d, _, fs in os.walk(cache_mounts_dir(st)) for f in fs
+                if not f.endswith((".lock", ".json"))]
+
+    img1 = build(df, ctx, store=st)
+    first = len(cache_files())
+    assert first > 0 and index.downloads == 1
+    img2 = build(df, ctx, store=st, no_cache=True)  # the RUN again, over the same cache
+    assert len(cache_files()) == first  # nothing new to cache: everything came from it
+    assert index.downloads == 1  # the wheel was not fetched again
+
+    from .test_build_mounts import layer_members
+
+    for img in (img1, img2):
+        names = [m.name for m, _ in layer_members(img)]
+        assert any(n.endswith("tinypkg/__init__.py") for n in names)
+        assert not [n for n in names if ".cache/pip" in n or n.endswith("pip.pyz")]
