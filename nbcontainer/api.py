@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ImageFormatError, ImageNotFound, NbcontainerError, StoreError
-from .image import Image
+from .image import Image, ImageIndex
 from .oci import mediatypes as mt
 from .oci.config import ContainerConfig, History, ImageConfig
 from .oci.descriptor import Descriptor
@@ -336,21 +336,26 @@ def load(source: str | Path, *, store: Store | None = None) -> list[tuple[str, l
 def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str] = (),
           build_args: dict[str, str] | None = None, target: str | None = None,
           no_cache: bool = False, store: Store | None = None, progress: ProgressFn | None = None,
-          secrets: Any = (), platform: str | None = None, ssh: Any = (), *,
+          secrets: Any = (), platform: Any = None, ssh: Any = (), *,
           cache_from: Sequence[str] = (), cache_to: Sequence[str] = (),
-          provenance: bool | str = False) -> Image:
+          provenance: bool | str = False) -> Image | ImageIndex:
     """``docker build``: a Dockerfile (text or path) and a context directory → an Image.
+    Several platforms (``linux/amd64,linux/arm64``) give an :class:`ImageIndex`.
     ``ssh``: ``--ssh`` specs (``default``, ``ID=SOCKET|KEY[,KEY]``) for RUN --mount=type=ssh.
     ``cache_from``/``cache_to``: buildx specs (``type=registry,ref=R[,mode=max]``,
     ``type=inline``; a bare ref for ``cache_from``): the build cache in a registry.
     ``provenance``: ``True``/``"mode=min"``/``"mode=max"`` attaches a SLSA provenance statement
     as an OCI referrer of the image (shown by ``inspect``, pushed and pulled with it)."""
-    from .builder.api import build as _build
+    from .builder import build as _build
 
-    return _build(dockerfile, context, tags=tags, build_args=build_args, target=target,
-                  no_cache=no_cache, store=get_store(store), progress=progress,
-                  secrets=secrets, platform=platform, ssh=ssh, cache_from=cache_from,
-                  cache_to=cache_to, provenance=provenance)
+    st = get_store(store)
+    out = _build(dockerfile, context, store=st, tags=tags, build_args=build_args, target=target,
+                 no_cache=no_cache, progress=progress, secrets=secrets, platform=platform,
+                 ssh=ssh, provenance_mode=provenance, cache_from=cache_from, cache_to=cache_to)
+    name = tags[0] if tags else str(out.digest)
+    if out.is_index:
+        return ImageIndex.load(st, name)
+    return Image.load(st, name, out.platforms[0])
 
 
 def run(image: str, command: Sequence[str] | None = None, *, store: Store | None = None,
