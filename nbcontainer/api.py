@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -19,6 +17,7 @@ from .oci.manifest import Index, Manifest
 from .oci.platform import Platform
 from .oci.reference import Reference
 from .progress import ProgressFn, null_progress
+from .timestamps import rfc3339, source_date_epoch
 
 if TYPE_CHECKING:
     from .store.oci_layout import ExportItem
@@ -37,27 +36,6 @@ def get_store(store: Store | str | Path | None = None) -> Store:
         return store
     s = Store(store) if store is not None else Store()
     return _stores.setdefault(str(s.home), s)
-
-
-def source_date_epoch() -> int | None:
-    val = os.environ.get("SOURCE_DATE_EPOCH")
-    if not val:
-        return None
-    try:
-        return int(val)
-    except ValueError:
-        raise NbcontainerError(
-            f"SOURCE_DATE_EPOCH must be an integer number of seconds, got {val!r}"
-        ) from None
-
-
-def timestamp(epoch: int | None = None) -> str:
-    """RFC 3339 in UTC, as Docker and BuildKit write ``created``."""
-    if epoch is None:
-        epoch = source_date_epoch()
-    if epoch is not None:
-        return _dt.datetime.fromtimestamp(epoch, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_bool(text: str) -> bool:
@@ -152,7 +130,7 @@ def import_image(
                     info = layers.compress_stream(tar_stream, w)
             w.commit(info.digest)
         plat = Platform.parse(platform) if platform else Platform.host()
-        created = timestamp(epoch)
+        created = rfc3339(epoch)
         config = ImageConfig(
             architecture=plat.architecture,
             os=plat.os,
