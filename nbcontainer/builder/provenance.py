@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from .. import __version__
+from ..version import __version__
 from ..dockerfile import BuildPlan
 from ..errors import BuildError, ReferenceFormatError
 from ..oci import canonical

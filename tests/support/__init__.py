@@ -1,0 +1,1 @@
+"""Shared test support: importable helpers for the test suites (never imported by the product)."""
