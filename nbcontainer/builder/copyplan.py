@@ -70,6 +70,10 @@ class Source:
 _SYMBOLIC = re.compile(r"^([ugoa]*)([-+=])([rwxXst]*|[ugo])$")
 
 
+_SHIFT = {"u": 6, "g": 3, "o": 0}
+_SPECIAL = {"u": 0o4000, "g": 0o2000, "o": 0o1000}  # setuid, setgid, sticky
+
+
 def parse_chmod(text: str) -> Callable[[int, bool], int] | None:
     """``--chmod`` as a function of (source mode, is_dir) → mode; None when not given."""
     if not text:
@@ -83,39 +87,45 @@ def parse_chmod(text: str) -> Callable[[int, bool], int] | None:
         if not m:
             raise BuildError(f"invalid chmod parameter: '{text}'",
                              hint="use octal (0755) or symbolic (u=rwX,go=rX) modes")
-        clauses.append((m.group(1) or "a", re.findall(r"([-+=])([rwxXst]*)", m.group(2))))
+        who = m.group(1) or "a"
+        clauses.append(("ugo" if "a" in who else who,
+                        re.findall(r"([-+=])([rwxXst]*)", m.group(2))))
 
     def apply(mode: int, is_dir: bool) -> int:
         for who, actions in clauses:
             for op, perms in actions:
-                bits = 0
-                exec_ok = is_dir or bool(mode & 0o111)
-                for p in perms:
-                    for w in ("ugo" if "a" in who else who):
-                        shift = {"u": 6, "g": 3, "o": 0}[w]
-                        if p == "r":
-                            bits |= 4 << shift
-                        elif p == "w":
-                            bits |= 2 << shift
-                        elif p == "x" or (p == "X" and exec_ok):
-                            bits |= 1 << shift
-                        elif p == "s" and w in "ug":
-                            bits |= 0o4000 if w == "u" else 0o2000
-                        elif p == "t":
-                            bits |= 0o1000
+                bits = _perm_bits(perms, who, exec_ok=is_dir or bool(mode & 0o111))
                 if op == "+":
                     mode |= bits
                 elif op == "-":
                     mode &= ~bits
                 else:
-                    mask = 0
-                    for w in ("ugo" if "a" in who else who):
-                        mask |= 0o7 << {"u": 6, "g": 3, "o": 0}[w]
-                        mask |= {"u": 0o4000, "g": 0o2000, "o": 0o1000}[w]
-                    mode = (mode & ~mask) | bits
+                    mode = (mode & ~_who_mask(who)) | bits
         return mode & 0o7777
 
     return apply
+
+
+def _perm_bits(perms: str, who: str, *, exec_ok: bool) -> int:
+    """The mode bits ``perms`` (``rwxXst``) name for the classes ``who`` (``ugo``)."""
+    bits = 0
+    for p in perms:
+        for w in who:
+            if p in "rwx" or (p == "X" and exec_ok):
+                bits |= {"r": 4, "w": 2, "x": 1, "X": 1}[p] << _SHIFT[w]
+            elif p == "s" and w in "ug":
+                bits |= _SPECIAL[w]
+            elif p == "t":
+                bits |= 0o1000
+    return bits
+
+
+def _who_mask(who: str) -> int:
+    """Every bit ``=`` resets for the classes ``who``."""
+    mask = 0
+    for w in who:
+        mask |= 0o7 << _SHIFT[w] | _SPECIAL[w]
+    return mask
 
 
 # ---------------------------------------------------------------------- --chown
@@ -407,69 +417,79 @@ def plan_copy(sources: Sequence[Source], dest: str, view: StackView, *,
     existing = view.lookup(real)
     if existing is not None and existing.is_dir:
         want_dir = True
-    ops: list[Op] = []
-    dirs_done: set[str] = set()
-    owner = chown or (0, 0)
-
-    def parents(path: str) -> None:
-        """Record every parent of ``path`` (exclusive) in the diff."""
-        parts = [p for p in path.split("/") if p][:-1]
-        cur = ""
-        for p in parts:
-            cur = f"{cur}/{p}"
-            ensure_dir(cur, None)
-
-    def ensure_dir(path: str, src: Item | None) -> None:
-        if path in dirs_done or path == "/":
-            return
-        dirs_done.add(path)
-        entry = view.lookup(path, follow=False)
-        if entry is not None and entry.is_dir:
-            st = entry.st
-            ops.append(["mkdir", path.lstrip("/"), stat.S_IMODE(st.st_mode),
-                        to_uid(st.st_uid), to_gid(st.st_gid), st.st_mtime_ns])
-        elif src is not None:
-            mode = chmod(src.mode, True) if chmod else src.mode
-            uid, gid = chown or (src.uid, src.gid)
-            ops.append(["mkdir", path.lstrip("/"), mode, uid, gid, src.mtime_ns])
-        else:
-            ops.append(["mkdir", path.lstrip("/"), 0o755, owner[0], owner[1], created_mtime])
-
-    def put(target: str, item: Item) -> None:
-        uid, gid = chown or (item.uid, item.gid)
-        rel = target.lstrip("/")
-        if item.kind == "dir":
-            mode = chmod(item.mode, True) if chmod else item.mode
-            dirs_done.add(target)
-            ops.append(["mkdir", rel, mode, uid, gid, item.mtime_ns])
-        elif item.kind == "symlink":
-            ops.append(["symlink", rel, item.host, uid, gid, item.mtime_ns])
-        else:
-            mode = chmod(item.mode, False) if chmod else item.mode
-            ops.append([item.kind if item.kind == "data" else "file", rel, item.host, mode, uid,
-                        gid, item.mtime_ns])
-
+    planner = _Planner(view, chown, chmod, to_uid, to_gid, created_mtime)
     if want_dir:
-        parents(real + "/x")
+        planner.parents(real + "/x")
         if existing is None:
             # created by this COPY: a directory source lends it its metadata (fsutil's rule)
             first_dir = next((s for s in sources if s.is_dir and not s.archive), None)
-            ensure_dir(real, first_dir.items[0] if first_dir else None)
+            planner.ensure_dir(real, first_dir.items[0] if first_dir else None)
     for src in sources:
         if src.archive and unpack:
-            ops.append(["extract", real.lstrip("/"), src.items[0].host,
-                        chown[0] if chown else -1, chown[1] if chown else -1])
-            continue
-        if src.is_dir:
+            planner.ops.append(["extract", real.lstrip("/"), src.items[0].host,
+                                chown[0] if chown else -1, chown[1] if chown else -1])
+        elif src.is_dir:
             for item in src.items[1:]:
-                put(posixpath.join(real, item.rel), item)
+                planner.put(posixpath.join(real, item.rel), item)
         else:
-            item = src.items[0]
             target = posixpath.join(real, src.name) if want_dir else real
             if not want_dir:
-                parents(target)
-            put(target, item)
-    return CopyPlan(ops, real)
+                planner.parents(target)
+            planner.put(target, src.items[0])
+    return CopyPlan(planner.ops, real)
+
+
+class _Planner:
+    """Collects a COPY's operations; each directory is recorded once."""
+
+    def __init__(self, view: StackView, chown: tuple[int, int] | None,
+                 chmod: Callable[[int, bool], int] | None, to_uid: IdFn, to_gid: IdFn,
+                 created_mtime: int) -> None:
+        self.view, self.chown, self.chmod = view, chown, chmod
+        self.to_uid, self.to_gid, self.created_mtime = to_uid, to_gid, created_mtime
+        self.ops: list[Op] = []
+        self.dirs_done: set[str] = set()
+
+    def parents(self, path: str) -> None:
+        """Record every parent of ``path`` (exclusive) in the diff."""
+        cur = ""
+        for p in [p for p in path.split("/") if p][:-1]:
+            cur = f"{cur}/{p}"
+            self.ensure_dir(cur, None)
+
+    def ensure_dir(self, path: str, src: Item | None) -> None:
+        """An existing directory with its own metadata (as an overlay copy-up records it),
+        else a new one: the source directory's metadata, or 0755 owned by --chown."""
+        if path in self.dirs_done or path == "/":
+            return
+        self.dirs_done.add(path)
+        entry = self.view.lookup(path, follow=False)
+        rel = path.lstrip("/")
+        if entry is not None and entry.is_dir:
+            st = entry.st
+            self.ops.append(["mkdir", rel, stat.S_IMODE(st.st_mode), self.to_uid(st.st_uid),
+                             self.to_gid(st.st_gid), st.st_mtime_ns])
+        elif src is not None:
+            mode = self.chmod(src.mode, True) if self.chmod else src.mode
+            uid, gid = self.chown or (src.uid, src.gid)
+            self.ops.append(["mkdir", rel, mode, uid, gid, src.mtime_ns])
+        else:
+            uid, gid = self.chown or (0, 0)
+            self.ops.append(["mkdir", rel, 0o755, uid, gid, self.created_mtime])
+
+    def put(self, target: str, item: Item) -> None:
+        uid, gid = self.chown or (item.uid, item.gid)
+        rel = target.lstrip("/")
+        if item.kind == "dir":
+            mode = self.chmod(item.mode, True) if self.chmod else item.mode
+            self.dirs_done.add(target)
+            self.ops.append(["mkdir", rel, mode, uid, gid, item.mtime_ns])
+        elif item.kind == "symlink":
+            self.ops.append(["symlink", rel, item.host, uid, gid, item.mtime_ns])
+        else:
+            mode = self.chmod(item.mode, False) if self.chmod else item.mode
+            self.ops.append([item.kind if item.kind == "data" else "file", rel, item.host,
+                             mode, uid, gid, item.mtime_ns])
 
 
 def source_manifest(sources: Sequence[Source]) -> list:

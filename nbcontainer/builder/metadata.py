@@ -4,9 +4,10 @@ semantics. The builder and ``import --change`` share this one implementation."""
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import Any
 
 from ..dockerfile import (
     Cmd,
@@ -73,52 +74,80 @@ def expand_ports(instr: Expose) -> list[str]:
 
 def apply(state: StageConfig, instr: Instruction) -> StageConfig:
     """The config after one metadata instruction (values already expanded)."""
+    fn = _APPLY.get(type(instr))
+    if fn is None:
+        raise DockerfileError(f"{instr.keyword} does not change the image config")
+    return fn(state, instr)
+
+
+def _config(state: StageConfig, **changes: Any) -> StageConfig:
+    return replace(state, config=replace(state.config, **changes))
+
+
+def _cmd(state: StageConfig, instr: Any) -> StageConfig:
+    argv = command_argv(state.config, instr.command, instr.prepend_shell)
+    return replace(_config(state, cmd=argv), cmd_set=True)
+
+
+def _entrypoint(state: StageConfig, instr: Any) -> StageConfig:
+    argv = command_argv(state.config, instr.command, instr.prepend_shell)
+    # A later ENTRYPOINT resets a CMD inherited from the base image (Docker's rule).
+    return _config(state, entrypoint=argv, cmd=state.config.cmd if state.cmd_set else None)
+
+
+def _label(state: StageConfig, instr: Any) -> StageConfig:
+    labels = dict(state.config.labels or {})
+    labels.update((kv.key, kv.value) for kv in instr.pairs)
+    return _config(state, labels=MappingProxyType(labels))
+
+
+def _env(state: StageConfig, instr: Any) -> StageConfig:
     c = state.config
-    match instr:
-        case Cmd():
-            return replace(state, config=replace(c, cmd=command_argv(c, instr.command, instr.prepend_shell)),
-                           cmd_set=True)
-        case Entrypoint():
-            argv = command_argv(c, instr.command, instr.prepend_shell)
-            # A later ENTRYPOINT resets a CMD inherited from the base image (Docker's rule).
-            cmd = c.cmd if state.cmd_set else None
-            return replace(state, config=replace(c, entrypoint=argv, cmd=cmd))
-        case Label():
-            labels = dict(c.labels or {})
-            labels.update((kv.key, kv.value) for kv in instr.pairs)
-            return replace(state, config=replace(c, labels=MappingProxyType(labels)))
-        case Env():
-            for kv in instr.pairs:
-                c = c.with_env(kv.key, kv.value)
-            return replace(state, config=c)
-        case Expose():
-            ports = list(c.exposed_ports or ())
-            ports += [p for p in expand_ports(instr) if p not in ports]
-            return replace(state, config=replace(c, exposed_ports=tuple(ports)))
-        case User():
-            return replace(state, config=replace(c, user=instr.user))
-        case Volume():
-            vols = list(c.volumes or ())
-            vols += [v for v in instr.volumes if v not in vols]
-            return replace(state, config=replace(c, volumes=tuple(vols)))
-        case Workdir():
-            path = instr.path
-            if not posixpath.isabs(path):
-                path = posixpath.join(c.working_dir or "/", path)
-            return replace(state, config=replace(c, working_dir=posixpath.normpath(path)))
-        case StopSignal():
-            return replace(state, config=replace(c, stop_signal=instr.signal))
-        case Onbuild():
-            return replace(state, config=replace(c, on_build=(*(c.on_build or ()), instr.expression)))
-        case Shell():
-            return replace(state, config=replace(c, shell=tuple(instr.shell)))
-        case Healthcheck():
-            h = instr.health
-            return replace(state, config=replace(c, healthcheck=HealthcheckConfig(
-                tuple(h.test), h.interval, h.timeout, h.start_period, h.start_interval, h.retries)))
-        case Maintainer():
-            return replace(state, author=instr.maintainer)
-    raise DockerfileError(f"{instr.keyword} does not change the image config")
+    for kv in instr.pairs:
+        c = c.with_env(kv.key, kv.value)
+    return replace(state, config=c)
+
+
+def _expose(state: StageConfig, instr: Any) -> StageConfig:
+    ports = list(state.config.exposed_ports or ())
+    ports += [p for p in expand_ports(instr) if p not in ports]
+    return _config(state, exposed_ports=tuple(ports))
+
+
+def _volume(state: StageConfig, instr: Any) -> StageConfig:
+    vols = list(state.config.volumes or ())
+    vols += [v for v in instr.volumes if v not in vols]
+    return _config(state, volumes=tuple(vols))
+
+
+def _workdir(state: StageConfig, instr: Any) -> StageConfig:
+    path = instr.path
+    if not posixpath.isabs(path):
+        path = posixpath.join(state.config.working_dir or "/", path)
+    return _config(state, working_dir=posixpath.normpath(path))
+
+
+def _healthcheck(state: StageConfig, instr: Any) -> StageConfig:
+    h = instr.health
+    return _config(state, healthcheck=HealthcheckConfig(
+        tuple(h.test), h.interval, h.timeout, h.start_period, h.start_interval, h.retries))
+
+
+_APPLY: dict[type, Callable[[StageConfig, Any], StageConfig]] = {
+    Cmd: _cmd,
+    Entrypoint: _entrypoint,
+    Label: _label,
+    Env: _env,
+    Expose: _expose,
+    User: lambda st, i: _config(st, user=i.user),
+    Volume: _volume,
+    Workdir: _workdir,
+    StopSignal: lambda st, i: _config(st, stop_signal=i.signal),
+    Onbuild: lambda st, i: _config(st, on_build=(*(st.config.on_build or ()), i.expression)),
+    Shell: lambda st, i: _config(st, shell=tuple(i.shell)),
+    Healthcheck: _healthcheck,
+    Maintainer: lambda st, i: replace(st, author=i.maintainer),
+}
 
 
 def apply_config_changes(config: ContainerConfig, changes: Sequence[str]) -> ContainerConfig:

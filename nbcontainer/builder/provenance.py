@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from ..version import __version__
 from ..dockerfile import BuildPlan
 from ..errors import BuildError, ReferenceFormatError
 from ..oci import canonical
@@ -41,6 +40,7 @@ from ..store.referrers import (
     SLSA_PROVENANCE_V1,
     STATEMENT_V1,
 )
+from ..version import __version__
 from .sources.context import BuildContext
 
 BUILD_TYPE = "https://nbcontainer.dev/provenance/dockerfile/v1"

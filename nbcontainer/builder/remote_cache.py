@@ -96,13 +96,41 @@ def parse_spec(spec: str, *, export: bool) -> CacheSpec:
     """buildx syntax: ``type=registry,ref=R,mode=max``; ``--cache-from`` also takes a bare
     ref. A malformed value is a :class:`BuildError` (before any work is done)."""
     flag = "--cache-to" if export else "--cache-from"
+    where = f"{flag} {spec!r}"
+    attrs = _attributes(spec, flag, export)
+    kind = attrs.pop("type", "registry")
+    if kind not in ("registry", "inline"):
+        raise BuildError(f"{where}: cache type {kind!r} is not supported",
+                         hint="only type=registry and type=inline are (no local/gha/s3)")
+    if kind == "inline" and not export:
+        raise BuildError(f"{where}: inline cache is read from an image",
+                         hint="use --cache-from IMAGE (or type=registry,ref=IMAGE)")
+    mode = attrs.pop("mode", "min").lower()
+    if mode not in ("min", "max"):
+        raise BuildError(f"{where}: mode must be min or max, not {mode!r}")
+    if kind == "inline" and mode == "max":
+        raise BuildError(f"{where}: inline cache only supports mode=min",
+                         hint="use type=registry,ref=...,mode=max for every stage's steps")
+    ignore = attrs.pop("ignore-error", "false").lower()
+    if ignore not in ("true", "false", "1", "0"):
+        raise BuildError(f"{where}: ignore-error must be true or false")
+    raw_ref = attrs.pop("ref", None)
+    unknown = sorted(set(attrs) - _IGNORED_ATTRS)
+    if unknown:
+        raise BuildError(f"{where}: unknown attribute {unknown[0]!r}", hint=_HINT)
+    ref = _cache_ref(raw_ref, kind, where, export)
+    return CacheSpec(kind, ref, mode, ignore in ("true", "1"))
+
+
+def _attributes(spec: str, flag: str, export: bool) -> dict[str, str]:
+    """``k=v,k=v`` → dict (keys lower-cased); a bare ``--cache-from`` value is a ref."""
     text = spec.strip()
     if not text:
         raise BuildError(f"{flag}: empty value", hint=_HINT)
     if "=" not in text.split(",")[0]:
         if export:
             raise BuildError(f"{flag} {spec!r}: expected type=...", hint=_HINT)
-        text = f"type=registry,ref={text}"  # buildx: a bare --cache-from value is a ref
+        text = f"type=registry,ref={text}"
     attrs: dict[str, str] = {}
     for part in text.split(","):
         k, sep, v = part.partition("=")
@@ -112,42 +140,26 @@ def parse_spec(spec: str, *, export: bool) -> CacheSpec:
         if k in attrs:
             raise BuildError(f"{flag} {spec!r}: {k} is given twice", hint=_HINT)
         attrs[k] = v.strip()
-    kind = attrs.pop("type", "registry")
-    if kind not in ("registry", "inline"):
-        raise BuildError(f"{flag} {spec!r}: cache type {kind!r} is not supported",
-                         hint="only type=registry and type=inline are (no local/gha/s3)")
-    if kind == "inline" and not export:
-        raise BuildError(f"{flag} {spec!r}: inline cache is read from an image",
-                         hint="use --cache-from IMAGE (or type=registry,ref=IMAGE)")
-    mode = attrs.pop("mode", "min").lower()
-    if mode not in ("min", "max"):
-        raise BuildError(f"{flag} {spec!r}: mode must be min or max, not {mode!r}")
-    if kind == "inline" and mode == "max":
-        raise BuildError(f"{flag} {spec!r}: inline cache only supports mode=min",
-                         hint="use type=registry,ref=...,mode=max for every stage's steps")
-    ignore = attrs.pop("ignore-error", "false").lower()
-    if ignore not in ("true", "false", "1", "0"):
-        raise BuildError(f"{flag} {spec!r}: ignore-error must be true or false")
-    raw_ref = attrs.pop("ref", None)
-    unknown = sorted(set(attrs) - _IGNORED_ATTRS)
-    if unknown:
-        raise BuildError(f"{flag} {spec!r}: unknown attribute {unknown[0]!r}", hint=_HINT)
-    ref: Reference | None = None
-    if kind == "registry":
-        if not raw_ref:
-            raise BuildError(f"{flag} {spec!r}: type=registry needs ref=REGISTRY/REPO:TAG",
-                             hint=_HINT)
-        try:
-            ref = Reference.parse(raw_ref)
-        except NbcontainerError as exc:
-            raise BuildError(f"{flag} {spec!r}: {exc.message}", hint=_HINT) from None
-        if export and ref.tag is None:
-            raise BuildError(f"{flag} {spec!r}: the cache needs a tag to be pushed to",
-                             hint="e.g. ref=registry.example.com/app:buildcache")
-    elif raw_ref:
-        raise BuildError(f"{flag} {spec!r}: type=inline takes no ref",
-                         hint="push the image; others use --cache-from IMAGE")
-    return CacheSpec(kind, ref, mode, ignore in ("true", "1"))
+    return attrs
+
+
+def _cache_ref(raw: str | None, kind: str, where: str, export: bool) -> Reference | None:
+    """The ``ref=`` of a registry cache (a tag to push to when exporting); inline has none."""
+    if kind != "registry":
+        if raw:
+            raise BuildError(f"{where}: type=inline takes no ref",
+                             hint="push the image; others use --cache-from IMAGE")
+        return None
+    if not raw:
+        raise BuildError(f"{where}: type=registry needs ref=REGISTRY/REPO:TAG", hint=_HINT)
+    try:
+        ref = Reference.parse(raw)
+    except NbcontainerError as exc:
+        raise BuildError(f"{where}: {exc.message}", hint=_HINT) from None
+    if export and ref.tag is None:
+        raise BuildError(f"{where}: the cache needs a tag to be pushed to",
+                         hint="e.g. ref=registry.example.com/app:buildcache")
+    return ref
 
 
 @dataclass

@@ -143,6 +143,28 @@ def pull_image(
             c.close()
 
 
+def _manifests(c: RegistryClient, ref: Reference, parsed: Manifest | Index, data: bytes,
+               top_digest: Digest, wanted: Platform, all_platforms: bool,
+               ) -> tuple[list[tuple[Digest, bytes, str]], list[Manifest]]:
+    """(digest, bytes, media type) of every manifest to store, children before parents, and
+    the image manifests among them: the one for ``wanted``, or every one of an index."""
+    if isinstance(parsed, Manifest):
+        return [(top_digest, data, parsed.media_type)], [parsed]
+    children = list(parsed.manifests) if all_platforms else [_choose(parsed, wanted, ref)]
+    manifests: list[tuple[Digest, bytes, str]] = []
+    images: list[Manifest] = []
+    for child in children:
+        cdata, ctype, cdig = c.get_manifest(ref.path, str(child.digest))
+        cparsed = parse_manifest(cdata, ctype or child.media_type)
+        if not isinstance(cparsed, Manifest):
+            raise RegistryError(f"{ref.familiar}: nested indexes are not supported")
+        manifests.append((cdig, cdata, cparsed.media_type))
+        images.append(cparsed)
+    if all_platforms:
+        manifests.append((top_digest, data, parsed.media_type))
+    return manifests, images
+
+
 def _pull(
     store: Store, c: RegistryClient, ref: Reference, data: bytes, media_type: str,
     top_digest: Digest, wanted: Platform, all_platforms: bool, progress: ProgressFn,
@@ -152,30 +174,7 @@ def _pull(
     parsed = parse_manifest(data, media_type)
     if isinstance(parsed, Manifest) and explicit_platform:
         _check_platform(store, c, ref, parsed, wanted)
-    # (digest, bytes, media type) of every manifest to store, children before parents.
-    manifests: list[tuple[Digest, bytes, str]] = []
-    images: list[Manifest] = []
-    if isinstance(parsed, Index):
-        if all_platforms:
-            for child in parsed.manifests:
-                cdata, ctype, cdig = c.get_manifest(repo, str(child.digest))
-                cparsed = parse_manifest(cdata, ctype or child.media_type)
-                if isinstance(cparsed, Index):
-                    raise RegistryError(f"{ref.familiar}: nested indexes are not supported")
-                manifests.append((cdig, cdata, cparsed.media_type))
-                images.append(cparsed)
-            manifests.append((top_digest, data, parsed.media_type))
-        else:
-            child = _choose(parsed, wanted, ref)
-            cdata, ctype, cdig = c.get_manifest(repo, str(child.digest))
-            cparsed = parse_manifest(cdata, ctype or child.media_type)
-            if not isinstance(cparsed, Manifest):
-                raise RegistryError(f"{ref.familiar}: nested indexes are not supported")
-            manifests.append((cdig, cdata, cparsed.media_type))
-            images.append(cparsed)
-    else:
-        manifests.append((top_digest, data, parsed.media_type))
-        images.append(parsed)
+    manifests, images = _manifests(c, ref, parsed, data, top_digest, wanted, all_platforms)
     final_digest, final_bytes, final_type = manifests[-1]
 
     blobs: dict[Digest, Descriptor] = {}

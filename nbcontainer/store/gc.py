@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ImageFormatError
+from ..errors import ImageFormatError, ReferenceFormatError
 from ..oci.digest import Digest
 from ..oci.manifest import Manifest
 from . import locks
@@ -74,46 +74,52 @@ def prune(store: Store, *, remove: Callable[[Path], None] | None = None) -> Prun
 
 
 def fsck(store: Store, *, quarantine: bool = True) -> FsckReport:
+    """Re-hash every blob (corrupt ones to the quarantine), then check that every image,
+    tag and attached artifact has what it needs."""
     report = FsckReport()
     with store.operation():
-        for alg_dir in sorted(p for p in store.blobs.root.iterdir()):
-            for p in sorted(alg_dir.iterdir()) if alg_dir.is_dir() else ():
-                try:
-                    Digest.parse(f"{alg_dir.name}:{p.name}")
-                except Exception:
-                    report.stray_files.append(str(p.relative_to(store.home)))
-        for dig in list(store.blobs):
-            report.blobs_checked += 1
-            actual = store.blobs.hash_file(dig)
-            if actual != dig:
-                report.corrupt.append((dig, actual))
-                if quarantine:
-                    dest = store.blobs.quarantine(dig, store.quarantine_dir)
-                    report.quarantined.append(str(dest))
+        _check_blobs(store, report, quarantine)
         data = store.refs.read()
-        for tag, target in data.tags.items():
-            if target not in data.images:
-                report.dangling_tags.append(tag)
+        report.dangling_tags.extend(t for t, target in data.tags.items()
+                                    if target not in data.images)
         for dig_s in data.images:
-            dig = Digest.parse(dig_s)
-            if not store.blobs.has(dig):
-                report.missing.append((dig, dig))
-                continue
-            try:
-                parsed = store.read_manifest(dig)
-            except ImageFormatError:
-                report.missing.append((dig, dig))
-                continue
-            if isinstance(parsed, Manifest):
-                needed = [parsed.config, *parsed.layers]
-            else:
-                needed = list(parsed.manifests)
-            for desc in needed:
-                if desc.data is None and not store.blobs.has(desc.digest):
-                    report.missing.append((dig, desc.digest))
+            _check_image(store, Digest.parse(dig_s), report)
         for subject, entries in store.referrers_db.read().items():  # attached artifacts
             for entry in entries:
                 art = Digest.parse(entry["digest"])
                 if not store.blobs.has(art):
                     report.missing.append((Digest.parse(subject), art))
     return report
+
+
+def _check_blobs(store: Store, report: FsckReport, quarantine: bool) -> None:
+    for alg_dir in sorted(p for p in store.blobs.root.iterdir()):
+        for p in sorted(alg_dir.iterdir()) if alg_dir.is_dir() else ():
+            try:
+                Digest.parse(f"{alg_dir.name}:{p.name}")
+            except ReferenceFormatError:
+                report.stray_files.append(str(p.relative_to(store.home)))
+    for dig in list(store.blobs):
+        report.blobs_checked += 1
+        actual = store.blobs.hash_file(dig)
+        if actual != dig:
+            report.corrupt.append((dig, actual))
+            if quarantine:
+                dest = store.blobs.quarantine(dig, store.quarantine_dir)
+                report.quarantined.append(str(dest))
+
+
+def _check_image(store: Store, dig: Digest, report: FsckReport) -> None:
+    """The manifest (or index) and every blob it names are in the store."""
+    if not store.blobs.has(dig):
+        report.missing.append((dig, dig))
+        return
+    try:
+        parsed = store.read_manifest(dig)
+    except ImageFormatError:
+        report.missing.append((dig, dig))
+        return
+    needed = [parsed.config, *parsed.layers] if isinstance(parsed, Manifest) \
+        else list(parsed.manifests)
+    report.missing.extend((dig, d.digest) for d in needed
+                          if d.data is None and not store.blobs.has(d.digest))
