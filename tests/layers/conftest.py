@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from layer_helpers import Snapshot, TarBuilder, outside_state, snapshot
+
+from tests.support.layers import Snapshot, TarBuilder, outside_state, snapshot
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
-"""Test helper: an arm64 busybox root filesystem (Debian's busybox-static:arm64, which
-scripts/setup.sh caches), for multi-platform base images made on an amd64 machine."""
+"""Root filesystems for test base images: the product's busybox rootfs with the users the
+tests rely on, an arm64 busybox rootfs (Debian's busybox-static:arm64, which
+scripts/setup.sh caches) for multi-platform bases made on an amd64 machine, and the
+debootstrap Debian, made at most once a day and cached."""
 
 from __future__ import annotations
 
@@ -10,7 +12,28 @@ from pathlib import Path
 
 import pytest
 
-ARM64_BUSYBOX = Path("/var/cache/nbcontainer-test/busybox-arm64/busybox")
+CACHE = Path("/var/cache/nbcontainer-test")
+ARM64_BUSYBOX = CACHE / "busybox-arm64/busybox"
+PASSWD = ("root:x:0:0:root:/root:/bin/sh\n"
+          "app:x:1000:1000:app:/home/app:/bin/sh\n"
+          "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
+GROUP = "root:x:0:\napp:x:1000:\nextra:x:2000:app\nnogroup:x:65534:\n"
+
+
+def make_busybox_rootfs(root: Path, *, etc_files: bool = True) -> Path:
+    """The product's busybox rootfs plus what these tests rely on: users app/1000 and
+    friends, a /home/app owned by 1000, and (``etc_files``) empty network files."""
+    from nbcontainer.rootfs import make_busybox_rootfs as make
+
+    make(root)
+    (root / "home/app").mkdir(parents=True, exist_ok=True)
+    (root / "etc/passwd").write_text(PASSWD)
+    (root / "etc/group").write_text(GROUP)
+    if etc_files:
+        for name in ("hosts", "resolv.conf", "hostname"):
+            (root / "etc" / name).write_text("")
+    os.chown(root / "home/app", 1000, 1000)
+    return root
 
 
 def make_arm64_rootfs(dest: Path) -> Path:
@@ -38,3 +61,11 @@ def make_arm64_rootfs(dest: Path) -> Path:
     (dest / "etc/passwd").write_text(_PASSWD)
     (dest / "etc/group").write_text(_GROUP)
     return dest
+
+
+def debian_rootfs() -> Path:
+    """debootstrap minbase bookworm, made at most once a day and reused by every run (the
+    demo, scripts/notebook_env.py, shares the same cache)."""
+    from nbcontainer.rootfs import cached_debian_rootfs
+
+    return cached_debian_rootfs(CACHE)

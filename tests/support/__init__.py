@@ -1,0 +1,8 @@
+"""What the test suites share, importable as ``tests.support.*``: hand-made images
+(``images``), root filesystems (``rootfs``), the unprivileged test user (``users``), real
+registry servers (``registry``), layer snapshots (``layers``), file trees (``trees``), the
+buildah differential harness (``buildah``) and skip marks (``marks``).
+
+Fixtures stay in the ``conftest.py`` of the suite that uses them; nothing here is a fixture,
+and no test imports a conftest.
+"""
