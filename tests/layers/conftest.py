@@ -1,4 +1,4 @@
-"""Fixtures for the layer codec tests (helpers live in layer_helpers.py)."""
+"""Fixtures for the layer codec tests (the helpers live in tests/support/layers.py)."""
 
 from __future__ import annotations
 
