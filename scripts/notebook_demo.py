@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The main job: run ``notebooks/01-quickstart.ipynb`` end to end and write its HTML.
 
 Starts what the notebook needs (a local registry that serves a debootstrap Debian as
