@@ -36,7 +36,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 BASE = "localhost/busybox:latest"
 F = f"FROM {BASE}\n"
@@ -59,13 +58,12 @@ def settle() -> None:
 
 class Tools:
     def __init__(self, work: Path) -> None:
-        from sandbox.conftest import make_busybox_rootfs
-
         from nbcontainer import api
+        from nbcontainer.rootfs import make_busybox_rootfs
         from nbcontainer.store import Store
 
         self.work = work
-        rootfs = make_busybox_rootfs(work / "rootfs", etc_files=False)
+        rootfs = make_busybox_rootfs(work / "rootfs")
         self.seed = Store(work / "seed")
         api.import_image(rootfs, BASE, store=self.seed)
         self.archive = work / "bb.tar"

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The main job: run ``notebooks/01-quickstart.ipynb`` end to end and write its HTML.
 
 Starts what the notebook needs (a local registry that serves a debootstrap Debian as
@@ -7,10 +6,12 @@ for 03), executes the notebook in a fresh kernel under ``out/notebook/``, render
 nbconvert (static HTML: the layer tree is there without a kernel or JavaScript) and prints
 where everything is. Needs root (debootstrap, the build sandbox).
 
-    .venv/bin/python scripts/notebook_demo.py            # 01-quickstart
-    .venv/bin/python scripts/notebook_demo.py --all      # all four notebooks
-    .venv/bin/python scripts/notebook_demo.py --refresh  # all four, outputs saved back into
+    .venv/bin/python -m scripts.notebook_demo            # 01-quickstart
+    .venv/bin/python -m scripts.notebook_demo --all      # all four notebooks
+    .venv/bin/python -m scripts.notebook_demo --refresh  # all four, outputs saved back into
                                                          # notebooks/ (after editing them)
+
+(from the repository's root; ``bash scripts/demo.sh [--all]`` sets up and runs it.)
 """
 
 from __future__ import annotations
@@ -21,12 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from scripts.notebook_env import NOTEBOOKS, REPO, NotebookEnv, copy_notebooks, execute
 
-from notebook.env import NOTEBOOKS, NotebookEnv, copy_notebooks, execute  # noqa: E402
-
-OUT = ROOT / "out" / "notebook"
+OUT = REPO / "out" / "notebook"
 
 
 def to_html(nb_path: Path) -> Path:

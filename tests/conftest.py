@@ -1,9 +1,7 @@
-import sys
-from pathlib import Path
+"""Root of the test tree (a package: modules are ``tests.<suite>.test_x`` and shared code
+is imported from ``tests.support``): the ``store`` fixture and the no-skip rule."""
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))  # tests/imagefactory.py and friends
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ import pytest
 
 from nbcontainer.builder.sources.git import GitSource, parse_git_url
 from nbcontainer.errors import BuildError
-
-from .conftest import flatten, needs_root, tree, write
+from tests.support.builds import flatten, tree, write
+from tests.support.marks import needs_root
 
 
 def _tar_gz() -> bytes:

@@ -13,8 +13,8 @@ from nbcontainer.api import build
 from nbcontainer.builder.sources import context as ctxmod
 from nbcontainer.progress import Collector
 from nbcontainer.store import Store
-
-from .conftest import needs_root, write
+from tests.support.builds import write
+from tests.support.marks import needs_root
 
 pytestmark = needs_root
 
@@ -134,7 +134,7 @@ def test_secret_is_readable_but_never_stored(do_build, ctx: Path, bstore: Store,
                    "/seen && ls /run/secrets\n"
                    "RUN --mount=type=secret,id=tok,env=TOKEN echo ${#TOKEN} > /len\n",
                    secrets={"tok": secret})
-    from .conftest import flatten
+    from tests.support.builds import flatten
     flat = flatten(img, tmp_path / "flat")
     assert (flat / "seen").read_bytes() == secret
     assert not (flat / "run/secrets/tok").exists()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import flatten, needs_root, tree, write
+from tests.support.builds import flatten, tree, write
+from tests.support.marks import needs_root
 
 pytestmark = needs_root
 

@@ -14,8 +14,8 @@ from nbcontainer.api import build, run
 from nbcontainer.dockerfile import DockerfileError
 from nbcontainer.errors import BuildError
 from nbcontainer.progress import Collector
-
-from .conftest import flatten, needs_root, tree, write
+from tests.support.builds import flatten, tree, write
+from tests.support.marks import needs_root
 
 pytestmark = needs_root
 

@@ -6,7 +6,6 @@ Network-dependent (the Debian mirror); the only heavy test of the builder suite.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import shutil
@@ -20,56 +19,15 @@ import pytest
 from nbcontainer import api
 from nbcontainer.api import build, run
 from nbcontainer.store import Store
-
-from .conftest import needs_root
+from tests.support.marks import needs_root
+from tests.support.users import ensure_rootless_user, module_argv, user_deps, user_python
 
 pytestmark = [needs_root, pytest.mark.skipif(
     not shutil.which("debootstrap") or not shutil.which("docker-registry"),
     reason="needs debootstrap and docker-registry")]
 
-CACHE = Path("/var/cache/nbcontainer-test")
 PODMAN = ["--runtime", "runc", "run", "--rm", "--ulimit", "nofile=1024:1024",
           "--ulimit", "nproc=4096:4096", "--network", "host"]
-
-
-def debian_rootfs() -> Path:
-    """debootstrap minbase bookworm, made at most once a day and reused by every run."""
-    from nbcontainer.rootfs import make_debian_rootfs
-
-    dest = CACHE / f"debian-bookworm-{datetime.date.today():%Y%m%d}"
-    if (dest / ".complete").exists():
-        return dest
-    tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        make_debian_rootfs(tmp)
-    except subprocess.CalledProcessError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        pytest.skip("debootstrap failed (no Debian mirror?)")
-    (tmp / ".complete").touch()
-    try:
-        os.rename(tmp, dest)
-    except OSError:  # another run finished first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
-
-
-@pytest.fixture(scope="module")
-def debian_ref(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from registry.servers import Registry
-
-    from nbcontainer import registry
-
-    rootfs = debian_rootfs()
-    reg = Registry("plain", tmp_path_factory.mktemp("debian-registry")).start()
-    try:
-        st = Store(tmp_path_factory.mktemp("debian-store"))
-        ref = f"{reg.host}/debian:bookworm"
-        api.import_image(rootfs, ref, store=st, changes=['CMD ["bash"]'])
-        registry.push(st, ref)
-        yield ref
-    finally:
-        reg.stop()
 
 
 def seed_context(ctx: Path, ref: str) -> Path:
@@ -90,15 +48,9 @@ ROOTLESS_PATHS = ["usr/bin/python3.11", "var/cache/apt/archives/partial", "var/l
 
 @pytest.fixture(scope="module")
 def rootless_seed(debian_ref: str) -> Iterator[subprocess.Popen]:
-    from sandbox.conftest import _ensure_subids, _ensure_user
-
-    from .test_build_rootless import REPO, _user_deps, _user_python
-
-    user = _ensure_user("nbtest")
-    _ensure_subids("nbtest", "/etc/subuid")
-    _ensure_subids("nbtest", "/etc/subgid")
-    deps = _user_deps()
-    python = _user_python(deps)
+    user = ensure_rootless_user()
+    deps = user_deps()
+    python = user_python(deps)
     # Not below pytest's temp root: every pytest session that starts (other test runs on
     # this machine) resets it to 0700, which would lock the test user out mid-build.
     base = Path(tempfile.mkdtemp(prefix="nbbuild-debian-rootless-"))
@@ -107,8 +59,7 @@ def rootless_seed(debian_ref: str) -> Iterator[subprocess.Popen]:
     subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(base)], check=True)
     req = {"store": str(base / "store"), "context": str(ctx), "paths": ROOTLESS_PATHS}
     proc = subprocess.Popen(
-        ["runuser", "-u", "nbtest", "--", "env", f"PYTHONPATH={REPO}:{deps}",
-         f"HOME={base}", python, str(Path(__file__).with_name("rootless_debian.py"))],
+        module_argv(python, "tests.builder.rootless_debian", paths=(deps,), env=(f"HOME={base}",)),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
     assert proc.stdin is not None
     proc.stdin.write(json.dumps(req).encode())

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from nbcontainer import api
-
-from .conftest import flatten, needs_root
+from tests.support.builds import flatten
+from tests.support.marks import needs_root
 
 pytestmark = needs_root
 

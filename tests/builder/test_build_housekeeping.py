@@ -10,9 +10,8 @@ import pytest
 from nbcontainer.errors import BuildError
 from nbcontainer.progress import Collector
 from nbcontainer.store import Store
-
-from .conftest import needs_root
-from .test_build_cache import statuses
+from tests.support.builds import statuses
+from tests.support.marks import needs_root
 
 pytestmark = needs_root
 

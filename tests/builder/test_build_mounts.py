@@ -23,8 +23,8 @@ from nbcontainer.errors import BuildError
 from nbcontainer.image import Image
 from nbcontainer.store import Store
 from nbcontainer.store.cache_mounts import CacheMountStore, cache_mounts_dir
-
-from .conftest import flatten, needs_root, write
+from tests.support.builds import flatten, write
+from tests.support.marks import needs_root
 
 pytestmark = needs_root
 

@@ -10,8 +10,7 @@ import pytest
 from nbcontainer.cli.render import PlainRenderer
 from nbcontainer.errors import BuildError
 from nbcontainer.progress import Collector, ProgressEvent
-
-from .conftest import needs_root
+from tests.support.marks import needs_root
 
 _TWO = ("FROM busybox AS a\nRUN sleep {s} && echo a > /a\n"
         "FROM busybox AS b\nRUN sleep {s} && echo b > /b\n"

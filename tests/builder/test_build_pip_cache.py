@@ -25,9 +25,7 @@ import pytest
 from nbcontainer.api import build
 from nbcontainer.store import Store
 from nbcontainer.store.cache_mounts import cache_mounts_dir
-
-from .conftest import needs_root
-from .test_build_debian import debian_ref  # noqa: F401 - the fixture, shared
+from tests.support.marks import needs_root
 
 pytestmark = [needs_root, pytest.mark.skipif(
     not os.path.exists("/usr/sbin/debootstrap") and not os.path.exists("/usr/bin/debootstrap"),
@@ -145,7 +143,7 @@ def test_pip_cache_mount_is_reused(py_store: tuple[Store, str], index: Index,
     assert len(cache_files()) == first  # nothing new to cache: everything came from it
     assert index.downloads == 1  # the wheel was not fetched again
 
-    from .test_build_mounts import layer_members
+    from tests.support.builds import layer_members
 
     for img in (img1, img2):
         names = [m.name for m, _ in layer_members(img)]

@@ -11,8 +11,7 @@ from pathlib import Path
 from nbcontainer.store import Store
 from nbcontainer.store.gc import prune
 from nbcontainer.store.snapshots import Snapshots, chain_ids, trusted
-
-from .conftest import needs_root
+from tests.support.marks import needs_root
 
 pytestmark = needs_root
 

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from multiarch import make_arm64_rootfs
 
 from nbcontainer import api
 from nbcontainer.api import build
@@ -28,8 +27,8 @@ from nbcontainer.image import Image, ImageIndex
 from nbcontainer.oci import mediatypes as mt
 from nbcontainer.oci.platform import Platform
 from nbcontainer.store import Store
-
-from .conftest import flatten, write
+from tests.support.builds import flatten, write
+from tests.support.rootfs import make_arm64_rootfs
 
 AMD64 = Platform.parse("linux/amd64")
 ARM64 = Platform.parse("linux/arm64")
@@ -65,7 +64,7 @@ def mstore(tmp_path: Path, busybox_rootfs: Path, arm64_rootfs: Path,
 
 @pytest.fixture
 def registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    from registry.servers import Registry
+    from tests.support.registry import Registry
 
     reg = Registry("plain", tmp_path_factory.mktemp("mp-registry")).start()
     try:

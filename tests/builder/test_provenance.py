@@ -21,8 +21,7 @@ from nbcontainer.oci.digest import Digest
 from nbcontainer.oci.manifest import Manifest
 from nbcontainer.store import Store, fsck, prune
 from nbcontainer.store.referrers import statements
-
-from .conftest import write
+from tests.support.builds import write
 
 SECRET = "s3cr3t-value-7f2a9c"  # a --secret value: must never be stored or shown
 ID_SECRET = "id-secret-value-93be41"  # --secret id=NBC_ID_SECRET: the value of the id's env var

@@ -24,15 +24,14 @@ from nbcontainer.progress import Collector, ProgressEvent
 from nbcontainer.registry import RegistryClient
 from nbcontainer.store import Store, fsck
 from nbcontainer.wording import step_title
-
-from .conftest import write
+from tests.support.builds import write
 
 STEP = re.compile(r"^\[(?:[\w.-]+ )?(\d+)/(\d+)\] (\S+)")
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from registry.servers import Registry
+    from tests.support.registry import Registry
 
     reg = Registry("plain", tmp_path_factory.mktemp("cache-registry")).start()
     try:
@@ -224,9 +223,8 @@ def test_tls_registry_with_login(busybox_rootfs, multi_ctx, tmp_path, monkeypatc
     """The cache registry's TLS and credentials come from the usual places (certs dirs,
     ``login``); without credentials the import is only a warning, and no event shows the
     password."""
-    from registry.servers import PASSWORD, USER, Registry
-
     from nbcontainer import registry as reg_api
+    from tests.support.registry import PASSWORD, USER, Registry
 
     for var in ("REGISTRY_AUTH_FILE", "NBCONTAINER_INSECURE_REGISTRIES"):
         monkeypatch.delenv(var, raising=False)
@@ -342,7 +340,7 @@ def test_inline_cache_through_the_image(registry, base, tmp_path):
 
 
 def test_missing_cache_is_a_warning(registry, multi_ctx, tmp_path):
-    from registry.servers import free_port
+    from tests.support.registry import free_port
 
     events = Collector()
     img = api.build(multi_ctx / "Dockerfile", multi_ctx, store=new_store(tmp_path, "B"),
@@ -387,7 +385,7 @@ def test_bad_spec_is_a_clear_error(multi_ctx, tmp_path, capsys, flag, spec, mess
 
 
 def test_failed_cache_push_fails_unless_ignore_error(base, tmp_path):
-    from registry.servers import free_port
+    from tests.support.registry import free_port
 
     ctx = tmp_path / "ctx"
     write(ctx, {"Dockerfile": f"FROM {base}\nENV A=1\n"})

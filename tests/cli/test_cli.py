@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
-from imagefactory import make_image
 
 from nbcontainer.cli import COMMANDS, main
 from nbcontainer.store import Store
+from tests.support.images import make_image
 
 
 def cli(store_home, *args, check=True):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BASE, buildah_result, comparable_config, our_result
+from tests.support.buildah import BASE, buildah_result, comparable_config, our_result
 
 F = f"FROM {BASE}\n"
 

@@ -15,7 +15,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from multiarch import make_arm64_rootfs
 
 from nbcontainer import api
 from nbcontainer.api import build
@@ -24,8 +23,8 @@ from nbcontainer.builder.platforms import find_emulator
 from nbcontainer.image import ImageIndex
 from nbcontainer.layers import apply_layers
 from nbcontainer.oci.platform import Platform
-
-from .conftest import Env, comparable_config, flat_tree
+from tests.support.buildah import Env, comparable_config, flat_tree
+from tests.support.rootfs import make_arm64_rootfs
 
 pytestmark = pytest.mark.skipif(_pyplatform.machine() != "x86_64",
                                 reason="the emulated platform here is arm64 on amd64")
@@ -45,7 +44,7 @@ CMD ["cat", "/m"]
 @pytest.fixture(scope="module")
 def mp_env(diff_env: Env) -> Env:
     """diff_env plus the two-platform base MULTI, in our store and in buildah's."""
-    from sandbox.conftest import make_busybox_rootfs
+    from tests.support.rootfs import make_busybox_rootfs
 
     roots = {"amd64": make_busybox_rootfs(diff_env.work / "mp-amd64", etc_files=False),
              "arm64": make_arm64_rootfs(diff_env.work / "mp-arm64")}

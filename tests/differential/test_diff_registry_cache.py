@@ -20,8 +20,7 @@ from nbcontainer.api import build
 from nbcontainer.layers import apply_layers
 from nbcontainer.progress import Collector
 from nbcontainer.store import Store
-
-from .conftest import BASE, Env, buildah_result, comparable_config, flat_tree
+from tests.support.buildah import BASE, Env, buildah_result, comparable_config, flat_tree
 
 DOCKERFILE = f"""\
 FROM {BASE}
@@ -36,7 +35,7 @@ CMD ["cat", "/nonce"]
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from registry.servers import Registry
+    from tests.support.registry import Registry
 
     reg = Registry("plain", tmp_path_factory.mktemp("diff-cache-registry")).start()
     try:

@@ -1,4 +1,4 @@
-"""Fixtures for the layer codec tests (helpers live in layer_helpers.py)."""
+"""Fixtures for the layer codec tests (the helpers live in tests/support/layers.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from layer_helpers import Snapshot, TarBuilder, outside_state, snapshot
+
+from tests.support.layers import Snapshot, TarBuilder, outside_state, snapshot
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from layer_helpers import TarBuilder, outside_state
 
 from nbcontainer.errors import LayerError, UnsafeLayerError
 from nbcontainer.layers import apply_layer, apply_layers
 from nbcontainer.layers.tarwriter import REGTYPE, SYMTYPE, encode_header
+from tests.support.layers import TarBuilder, outside_state
 
 
 def T() -> TarBuilder:

@@ -10,9 +10,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from layer_helpers import snapshot
 
 from nbcontainer.layers import Compression, apply_layer, layer_info, write_layer
+from tests.support.layers import snapshot
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for ownership")
 

@@ -12,10 +12,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from layer_helpers import snapshot
 
 from nbcontainer.errors import LayerError
 from nbcontainer.layers import IdMap, apply_layer, write_layer, write_tar
+from tests.support.layers import snapshot
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mknod, trusted.* xattrs)")
 

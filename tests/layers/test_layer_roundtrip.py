@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from layer_helpers import snapshot
 
 from nbcontainer.layers import Compression, apply_layer, write_layer
+from tests.support.layers import snapshot
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for ownership and xattrs")
 

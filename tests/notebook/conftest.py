@@ -14,14 +14,6 @@ import pytest
 from nbcontainer import api
 from nbcontainer.store import Store
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("busybox"),
-                                reason="needs root (sandbox) and busybox-static")
-
-
-needs_services = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("debootstrap") or not shutil.which("docker-registry"),
-    reason="needs root, debootstrap and docker-registry")
-
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives JupyterLab in Debian's chromium")
@@ -80,9 +72,10 @@ def ip(_shell, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
 
 @pytest.fixture(scope="session")
 def nbenv(tmp_path_factory: pytest.TempPathFactory):
-    """The notebooks' registries and Debian base (one per session: the nbval run and the
-    browser run share the store, so the second build comes from the cache)."""
-    from .env import NotebookEnv
+    """The notebooks' registries and Debian base, as the demo makes them (one per session:
+    the nbval run and the browser run share the store, so the second build comes from the
+    cache)."""
+    from scripts.notebook_env import NotebookEnv
 
     env = NotebookEnv(tmp_path_factory.mktemp("nbenv")).start()
     try:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import needs_services
-from .env import REPO, copy_notebooks
+from nbcontainer.localregistry import free_port
+from scripts.notebook_env import REPO, copy_notebooks
+from tests.support.marks import needs_services
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = [
@@ -43,12 +44,6 @@ ERRORS_JS = """() => {
   }
   return out;
 }"""
-
-
-def free_port() -> int:
-    from registry.servers import free_port as fp
-
-    return fp()
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ from nbcontainer.dockerfile import DockerfileError
 from nbcontainer.errors import RegistryError
 from nbcontainer.image import Image
 from nbcontainer.notebook import errors, magics
-
-from .conftest import needs_root
+from tests.support.marks import needs_root_busybox
 
 LINE = ["push", "pull", "login", "logout", "images", "layers", "manifest", "inspect",
         "container_run", "image_diff", "freeze_image"]
@@ -199,7 +198,7 @@ def test_login_password_env(ip, monkeypatch) -> None:
 
 
 # ---------------------------------------------------------------------- real builds
-@needs_root
+@needs_root_busybox
 def test_dockerfile_builds_and_result_is_the_image(ip, bb_store, capsys) -> None:
     Path("hello.txt").write_text("hi\n")  # %%writefile's files are in the context
     r = ip.run_cell("%%dockerfile -t demo/app:1 --build-arg WHO=notebook\n"
@@ -218,7 +217,7 @@ def test_dockerfile_builds_and_result_is_the_image(ip, bb_store, capsys) -> None
     assert "[+] Building" in out  # the progress area (the terminal shell prints displays)
 
 
-@needs_root
+@needs_root_busybox
 def test_dockerfile_file_option_and_dockerignore(ip, bb_store) -> None:
     Path("keep.txt").write_text("k")
     Path("secret.txt").write_text("s")
@@ -230,7 +229,7 @@ def test_dockerfile_file_option_and_dockerignore(ip, bb_store) -> None:
     assert Path("Dockerfile.app").read_text().startswith("FROM busybox")
 
 
-@needs_root
+@needs_root_busybox
 def test_layers_manifest_inspect_images_diff(ip, bb_store) -> None:
     r = ip.run_cell("%%dockerfile -q -t two\nFROM busybox\nRUN rm /bin/ls && echo x > /new\n")
     assert r.error_in_exec is None
@@ -266,7 +265,7 @@ def test_layers_manifest_inspect_images_diff(ip, bb_store) -> None:
     assert ip.run_cell("%layers img").error_in_exec is None
 
 
-@needs_root
+@needs_root_busybox
 def test_layers_widget_is_hybrid(ip, bb_store) -> None:
     r = ip.run_cell("%layers busybox --widget")
     data = bundle(ip, r.result)
@@ -279,7 +278,7 @@ def test_layers_widget_is_hybrid(ip, bb_store) -> None:
     assert "nothing matches" in w.view.value
 
 
-@needs_root
+@needs_root_busybox
 def test_container_run_streams_and_fails_on_status(ip, bb_store, capsys) -> None:
     assert ip.run_cell("%container_run busybox echo hello 'two words'").error_in_exec is None
     assert "hello two words" in capsys.readouterr().out
@@ -290,7 +289,7 @@ def test_container_run_streams_and_fails_on_status(ip, bb_store, capsys) -> None
     assert "hi" in capsys.readouterr().out
 
 
-@needs_root
+@needs_root_busybox
 def test_ctrl_c_stops_a_build_cleanly(ip, bb_store, capsys) -> None:
     def interrupt() -> None:
         time.sleep(1.5)
@@ -329,11 +328,11 @@ def _assert_interrupted(r, t0: float) -> None:
     assert "Interrupted" in r.error_in_exec._render_traceback_()[0]
 
 
-@needs_root
+@needs_root_busybox
 def test_ctrl_c_stops_a_pull_mid_blob(ip, bb_store, tmp_path) -> None:
     """A registry that stops sending in the middle of a layer: Ctrl-C ends ``%pull`` at once,
     nothing is tagged, no partial blob is left, and the same pull then works."""
-    from registry.servers import Fault, FaultProxy, Registry
+    from tests.support.registry import Fault, FaultProxy, Registry
 
     reg = Registry("plain", tmp_path / "registry").start()
     proxy = FaultProxy(reg.port).start()
@@ -365,7 +364,7 @@ def test_ctrl_c_stops_a_pull_mid_blob(ip, bb_store, tmp_path) -> None:
         reg.stop()
 
 
-@needs_root
+@needs_root_busybox
 def test_ctrl_c_stops_a_push_to_a_hung_registry(ip, bb_store, tmp_path) -> None:
     """A registry that accepts connections and never answers: Ctrl-C ends ``%push`` at once
     and the local image is untouched."""

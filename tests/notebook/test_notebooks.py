@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import needs_services
-from .env import NOTEBOOKS, copy_notebooks
+from scripts.notebook_env import NOTEBOOKS, PASSWORD, copy_notebooks
+from tests.support.marks import needs_services
 
 NAMES = ["01-quickstart.ipynb", "02-multistage-and-cache.ipynb", "03-registry-auth.ipynb",
          "04-reproducible-environment.ipynb"]
@@ -25,8 +25,6 @@ def load(name: str) -> dict:
 # ---------------------------------------------------------------------- saved files
 @pytest.mark.parametrize("name", NAMES)
 def test_saved_notebook_hygiene(name: str) -> None:
-    from registry.servers import PASSWORD
-
     text = (NOTEBOOKS / name).read_text()
     nb = json.loads(text)
     assert "widgets" not in nb["metadata"]  # no widget state: nbconvert/GitHub use the HTML

@@ -7,8 +7,7 @@ import hashlib
 from pathlib import Path
 
 from nbcontainer import api
-
-from .conftest import needs_root
+from tests.support.marks import needs_root_busybox
 
 DOCKERFILE = "FROM busybox\nARG WHO\nCOPY hello.txt /app/\n"
 
@@ -17,7 +16,7 @@ def bundle(ip, obj) -> tuple[dict, dict]:
     return ip.display_formatter.format(obj)
 
 
-@needs_root
+@needs_root_busybox
 def test_dockerfile_provenance_and_inspect(ip, bb_store, monkeypatch) -> None:
     monkeypatch.setenv("NBC_NB_SECRET", "nb-secret-value-0c9d")
     Path("hello.txt").write_text("hi\n")

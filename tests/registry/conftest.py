@@ -10,12 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from nbcontainer.registry import Credential, RegistryClient, RegistrySettings, RetryPolicy, Timeouts
 from nbcontainer.store import Store
+from tests.support.registry import FaultProxy, Registry
 
-from .servers import PASSWORD, USER, FaultProxy, Registry
-
-FAST_RETRY = RetryPolicy(attempts=4, backoff=0.05, max_backoff=0.2, max_retry_after=3.0)
 _names = itertools.count()
 
 
@@ -58,21 +55,6 @@ def any_registry(request: pytest.FixtureRequest) -> Registry:
     return request.getfixturevalue(f"{request.param}_registry")
 
 
-def settings_for(reg: Registry) -> RegistrySettings:
-    roots = (reg.ca_root,) if reg.ca_root else ()
-    return RegistrySettings(certs_dirs=roots)
-
-
-def credential_for(reg: Registry) -> Credential | None:
-    return Credential(USER, PASSWORD) if reg.mode != "plain" else None
-
-
-def client_for(reg: Registry, **kw) -> RegistryClient:
-    kw.setdefault("credential", credential_for(reg))
-    kw.setdefault("retry", FAST_RETRY)
-    return RegistryClient(reg.host, settings=settings_for(reg), **kw)
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "store")
@@ -95,12 +77,6 @@ def proxy(plain_registry: Registry) -> Iterator[FaultProxy]:
         yield p
     finally:
         p.stop()
-
-
-def proxy_client(proxy: FaultProxy, **kw) -> RegistryClient:
-    kw.setdefault("retry", FAST_RETRY)
-    kw.setdefault("timeouts", Timeouts(connect=2, read=1.0))
-    return RegistryClient(proxy.host, settings=RegistrySettings(), credential=None, **kw)
 
 
 @pytest.fixture

@@ -26,10 +26,8 @@ from nbcontainer.registry import (
 from nbcontainer.registry.auth import covers, merge_scopes, parse_challenges
 from nbcontainer.registry.credentials import docker_config_path
 from nbcontainer.registry.errors import AuthenticationError
-
-from .conftest import FAST_RETRY, settings_for
-from .images import store_image
-from .servers import PASSWORD, USER
+from tests.support.images import store_image
+from tests.support.registry import FAST_RETRY, PASSWORD, USER, settings_for
 
 HELPER = """#!{python}
 import json, os, sys

@@ -12,8 +12,7 @@ import pytest
 from nbcontainer import api
 from nbcontainer.rootfs import make_busybox_rootfs
 from nbcontainer.store import Store, fsck
-
-from .images import image_blobs, write_layout
+from tests.support.images import image_blobs, write_layout
 
 
 def skopeo(*args: str) -> None:

@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from imagefactory import make_image
 
 from nbcontainer import api
 from nbcontainer.store import Store, fsck
-
-from .servers import PASSWORD, USER
+from tests.support.images import make_image
+from tests.support.registry import PASSWORD, USER
 
 
 def cli(env, home, *args, stdin=None, check=True):

@@ -13,10 +13,8 @@ from nbcontainer.errors import DigestMismatch, ImageNotFound, RegistryError
 from nbcontainer.registry import RetryPolicy, push
 from nbcontainer.registry.pull import pull
 from nbcontainer.store import fsck
-
-from .conftest import proxy_client
-from .images import store_image
-from .servers import Fault
+from tests.support.images import store_image
+from tests.support.registry import Fault, proxy_client
 
 BIG = os.urandom(3 << 20)  # incompressible: the gzip layer stays ~3 MB
 

@@ -12,9 +12,8 @@ from nbcontainer.oci import mediatypes as mt
 from nbcontainer.oci.platform import Platform
 from nbcontainer.registry import pull, push
 from nbcontainer.store import fsck
-
-from .conftest import credential_for, settings_for
-from .images import image_blobs, store_image, write_layout
+from tests.support.images import image_blobs, store_image, write_layout
+from tests.support.registry import credential_for, settings_for
 
 
 def skopeo(*args: str) -> str:

@@ -22,9 +22,8 @@ from nbcontainer.registry import (
 from nbcontainer.registry.errors import response_error
 from nbcontainer.registry.hosts import api_host, is_loopback
 from nbcontainer.registry.transport import RetryPolicy, parse_retry_after
-
-from .conftest import FAST_RETRY
-from .images import image_blobs, store_image
+from tests.support.images import image_blobs, store_image
+from tests.support.registry import FAST_RETRY
 
 
 def _client(reg, **kw) -> RegistryClient:

@@ -21,8 +21,7 @@ from nbcontainer.registry.referrers import list_referrers, tag_for
 from nbcontainer.rootfs import make_busybox_rootfs
 from nbcontainer.store import Store, fsck
 from nbcontainer.store.referrers import statements
-
-from .conftest import client_for
+from tests.support.registry import client_for
 
 
 def skopeo_raw(ref: str) -> dict:
@@ -145,10 +144,9 @@ def test_multi_platform_build_one_statement_per_platform(tmp_path: Path, store: 
                                                          repo_name: str) -> None:
     """Each platform manifest of the index gets its own statement (its own base digests),
     and push/pull -a carry them all."""
-    from multiarch import make_arm64_rootfs
-
     from nbcontainer.builder.export import export_index
     from nbcontainer.oci.platform import Platform
+    from tests.support.rootfs import make_arm64_rootfs
 
     amd = api.import_image(make_busybox_rootfs(tmp_path / "amd"), store=store,
                            platform="linux/amd64")

@@ -7,9 +7,8 @@ from nbcontainer.oci.digest import Digest
 from nbcontainer.progress import Collector
 from nbcontainer.registry import list_tags, pull, push, push_image
 from nbcontainer.store import fsck
-
-from .conftest import client_for, credential_for, settings_for
-from .images import store_image
+from tests.support.images import store_image
+from tests.support.registry import client_for, credential_for, settings_for
 
 
 def _kw(reg):

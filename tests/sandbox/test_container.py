@@ -9,8 +9,7 @@ import pytest
 from nbcontainer.errors import BuildError
 from nbcontainer.sandbox import Sandbox, run_container
 from nbcontainer.sandbox.container import container_argv
-
-from .conftest import needs_root
+from tests.support.marks import needs_root
 
 CONFIG = {"config": {"Entrypoint": ["/bin/sh", "-c"], "Cmd": ['echo "$GREETING from $(pwd) as $(id -u)"'],
                      "Env": ["PATH=/bin:/usr/bin", "GREETING=hello"], "WorkingDir": "/app",

@@ -25,8 +25,8 @@ from nbcontainer.sandbox import (
     detect_capabilities,
     format_failure,
 )
-
-from .conftest import Scratch, needs_root
+from tests.support.marks import needs_root
+from tests.support.sandbox import Scratch
 
 pytestmark = needs_root
 

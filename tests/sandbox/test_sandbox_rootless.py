@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import stat
 
-from .conftest import RootlessEnv, needs_root
+from tests.support.marks import needs_root
+from tests.support.sandbox import RootlessEnv
 
 pytestmark = needs_root  # root creates the user and prepares the shifted rootfs
 

@@ -11,12 +11,12 @@ from pathlib import Path
 from nbcontainer.oci import Digest
 from nbcontainer.store import Store, fsck, prune
 
-TESTS = Path(__file__).resolve().parents[1]
+# The workers run with ``python -c`` from the repository's root, so ``tests`` imports there.
+REPO = Path(__file__).resolve().parents[2]
 
 WORKER = textwrap.dedent("""
     import sys, os
-    sys.path.insert(0, {tests!r})
-    from imagefactory import make_image
+    from tests.support.images import make_image
     from nbcontainer.store import Store
     store = Store({home!r})
     who = sys.argv[1]
@@ -31,8 +31,8 @@ WORKER = textwrap.dedent("""
 def test_two_processes_write_same_and_different_blobs(tmp_path):
     home = tmp_path / "store"
     Store(home)
-    script = WORKER.format(tests=str(TESTS), home=str(home))
-    procs = [subprocess.Popen([sys.executable, "-c", script, w]) for w in ("a", "b")]
+    script = WORKER.format(home=str(home))
+    procs = [subprocess.Popen([sys.executable, "-c", script, w], cwd=REPO) for w in ("a", "b")]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     store = Store(home)
     report = fsck(store)
@@ -83,9 +83,8 @@ def test_prune_waits_for_a_running_operation(tmp_path):
     """A blob written inside ``operation()`` is never pruned before its image is recorded."""
     home = tmp_path / "store"
     script = textwrap.dedent(f"""
-        import sys, time
-        sys.path.insert(0, {str(TESTS)!r})
-        from imagefactory import make_image
+        import time
+        from tests.support.images import make_image
         from nbcontainer.store import Store
         store = Store({str(home)!r})
         with store.operation():
@@ -94,7 +93,8 @@ def test_prune_waits_for_a_running_operation(tmp_path):
             time.sleep(1.0)
             make_image(store, [{{"f": b"late"}}], tag="late:1")
     """)
-    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                         cwd=REPO)
     assert p.stdout.readline().strip() == "written"
     t0 = time.monotonic()
     report = prune(Store(home))  # blocks until the writer's operation ends

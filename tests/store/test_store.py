@@ -4,11 +4,11 @@ import os
 from pathlib import Path
 
 import pytest
-from imagefactory import make_image
 
 from nbcontainer.errors import DigestMismatch, ImageNotFound, StoreError
 from nbcontainer.oci import Digest
 from nbcontainer.store import Store, default_home, fsck, prune
+from tests.support.images import make_image
 
 
 def test_location_from_env(monkeypatch, tmp_path):

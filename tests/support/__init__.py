@@ -1,1 +1,8 @@
-"""Shared test support: importable helpers for the test suites (never imported by the product)."""
+"""What the test suites share, importable as ``tests.support.*``: hand-made images
+(``images``), root filesystems (``rootfs``), the unprivileged test user (``users``), real
+registry servers (``registry``), layer snapshots (``layers``), file trees (``trees``), the
+buildah differential harness (``buildah``) and skip marks (``marks``).
+
+Fixtures stay in the ``conftest.py`` of the suite that uses them; nothing here is a fixture,
+and no test imports a conftest.
+"""

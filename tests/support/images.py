@@ -1,4 +1,5 @@
-"""Tiny hand-made images for registry tests: tar layers, configs, manifests, OCI layouts."""
+"""Tiny hand-made images: tar layers built with the stdlib (so store and registry tests do not
+depend on nbcontainer's own layer writer), configs, manifests, images in a store, OCI layouts."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import zstandard
 
+from nbcontainer.oci import ContainerConfig, Descriptor, History, ImageConfig, Manifest
 from nbcontainer.oci import mediatypes as mt
 from nbcontainer.oci.digest import Digest
 from nbcontainer.store import Store
 
 
 def tar_layer(files: dict[str, bytes]) -> bytes:
+    """A tar of regular files (mode 0644, mtime 0)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
         for name, data in sorted(files.items()):
@@ -23,6 +26,49 @@ def tar_layer(files: dict[str, bytes]) -> bytes:
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             tf.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def tar_bytes(files: dict[str, bytes | None]) -> bytes:
+    """A tar with the given files (None = directory)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in sorted(files.items()):
+            ti = tarfile.TarInfo(name)
+            ti.mtime = 0
+            if data is None:
+                ti.type = tarfile.DIRTYPE
+                ti.mode = 0o755
+                tar.addfile(ti)
+            else:
+                ti.size = len(data)
+                ti.mode = 0o644
+                tar.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def make_image(
+    store: Store,
+    layers: list[dict[str, bytes | None]],
+    *,
+    tag: str | None = None,
+    cmd: tuple[str, ...] = ("/bin/sh",),
+    arch: str = "amd64",
+    created: str = "2024-01-01T00:00:00Z",
+) -> Digest:
+    """An image of gzip layers (one per dict) in ``store``, tagged ``tag``; its digest."""
+    descs, diff_ids, history = [], [], []
+    for i, files in enumerate(layers):
+        raw = tar_bytes(files)
+        gz = gzip.compress(raw, mtime=0)
+        descs.append(Descriptor(mt.OCI_LAYER_GZIP, store.blobs.put(gz), len(gz)))
+        diff_ids.append(Digest.of(raw))
+        history.append(History(created=created, created_by=f"layer {i}"))
+    cfg = ImageConfig(architecture=arch, os="linux", created=created,
+                      config=ContainerConfig(cmd=cmd, env=("PATH=/usr/bin:/bin",)),
+                      diff_ids=tuple(diff_ids), history=tuple(history))
+    cb = cfg.to_bytes()
+    manifest = Manifest(Descriptor(mt.OCI_CONFIG, store.blobs.put(cb), len(cb)), tuple(descs))
+    return store.add_image(manifest.to_bytes(), tags=[tag] if tag else [])
 
 
 def compress(data: bytes, how: str) -> bytes:

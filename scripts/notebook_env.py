@@ -3,39 +3,34 @@ Debian as ``library/debian:bookworm`` (so ``FROM debian:bookworm`` resolves thro
 ``docker.io`` mirror setting, as cells read in real life), a second registry with TLS and a
 password (03-registry-auth), and an isolated store and credential file.
 
-Used by the notebook tests and by ``scripts/notebook_demo.py`` (the README's main job).
-Reuses the registry server and the cached Debian root filesystem of the other test suites.
+Used by ``scripts/notebook_demo.py`` (the README's main job) and by the notebook tests. Built
+on the product's ``nbcontainer.localregistry`` and ``nbcontainer.rootfs``; it imports nothing
+from ``tests``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parents[1]
-REPO = TESTS.parent
+from nbcontainer.localregistry import LocalRegistry
+from nbcontainer.rootfs import cached_debian_rootfs
+
+REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
-
-from registry.servers import PASSWORD, USER, Registry  # noqa: E402
-
-
-def debian_rootfs() -> Path:
-    """The debootstrap bookworm of the builder tests (made at most once a day, cached)."""
-    from builder.test_build_debian import debian_rootfs as cached
-
-    return cached()
+# The debootstrap Debian is made at most once a day; the test suite shares this cache.
+DEBIAN_CACHE = Path("/var/cache/nbcontainer-test")
+# 03-registry-auth logs in as this user (its default when DEMO_USER is unset).
+USER, PASSWORD = "tester", "s3cret-Pa55word-xyz"
 
 
 @dataclass
 class NotebookEnv:
     workdir: Path
-    registry: Registry | None = None
-    auth_registry: Registry | None = None
+    registry: LocalRegistry | None = None
+    auth_registry: LocalRegistry | None = None
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self, *, auth: bool = True) -> NotebookEnv:
@@ -43,12 +38,12 @@ class NotebookEnv:
         from nbcontainer.store import Store
 
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.registry = Registry("plain", self.workdir / "registry").start()
+        self.registry = LocalRegistry(self.workdir / "registry").start()
         try:
             # a stable name: the history says "nbcontainer import debian-bookworm"
             rootfs = self.workdir / "debian-bookworm"
             rootfs.unlink(missing_ok=True)
-            rootfs.symlink_to(debian_rootfs())
+            rootfs.symlink_to(cached_debian_rootfs(DEBIAN_CACHE))
             base = Store(self.workdir / "base-store")
             ref = f"{self.registry.host}/library/debian:bookworm"
             api.import_image(rootfs, ref, store=base, changes=[  # as Docker Hub's debian
@@ -58,7 +53,8 @@ class NotebookEnv:
             registry.push(base, ref)
             shutil.rmtree(self.workdir / "base-store", ignore_errors=True)
             if auth:
-                self.auth_registry = Registry("tls", self.workdir / "auth-registry").start()
+                self.auth_registry = LocalRegistry(self.workdir / "auth-registry", tls=True,
+                                                   user=USER, password=PASSWORD).start()
         except BaseException:
             self.stop()
             raise
@@ -71,7 +67,7 @@ class NotebookEnv:
         }
         if self.auth_registry is not None:
             self.env.update({
-                "NBCONTAINER_CERTS_DIR": str(self.auth_registry.ca_root),
+                "NBCONTAINER_CERTS_DIR": str(self.auth_registry.certs_root),
                 "DEMO_AUTH_REGISTRY": self.auth_registry.host,
                 "DEMO_USER": USER,
                 "DEMO_PASSWORD": PASSWORD,

@@ -1,5 +1,6 @@
-"""Real test servers on 127.0.0.1: distribution's ``docker-registry`` in three set-ups, a JWT
-token issuer for it, and a fault-injecting HTTP proxy. Each binds a free loopback port,
+"""Real test servers on 127.0.0.1: distribution's ``docker-registry`` in three set-ups (the
+product's ``LocalRegistry``, plus a JWT token issuer that only tests need), a fault-injecting
+HTTP proxy, and registry clients configured for each. Each binds a free loopback port,
 writes only under its temp dir and is stopped by the process/thread that started it."""
 
 from __future__ import annotations
@@ -14,49 +15,18 @@ import re
 import secrets
 import socket
 import struct
-import subprocess
 import threading
 import time
-import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from nbcontainer.localregistry import LocalRegistry, free_port
+from nbcontainer.registry import Credential, RegistryClient, RegistrySettings, RetryPolicy, Timeouts
+
 USER, PASSWORD = "tester", "s3cret-Pa55word-xyz"
 SERVICE, ISSUER = "nbtest-registry", "nbtest-issuer"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, ok: tuple[int, ...], timeout: float = 10.0, ctx=None) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1, context=ctx) as r:
-                if r.status in ok:
-                    return
-        except urllib.error.HTTPError as e:
-            if e.code in ok:
-                return
-        except (OSError, urllib.error.URLError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server at {url} did not come up")
-
-
-# ---------------------------------------------------------------- certificates
-def make_tls_cert(d: Path) -> tuple[Path, Path]:
-    key, crt = d / "domain.key", d / "domain.crt"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "7",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-         "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True)
-    return crt, key
 
 
 # ---------------------------------------------------------------- token issuer
@@ -186,69 +156,61 @@ class TokenIssuer:
 # ---------------------------------------------------------------- registry
 @dataclass
 class Registry:
+    """A ``LocalRegistry`` in one of the three set-ups: ``plain`` HTTP, ``tls`` with an
+    htpasswd user, or ``token`` (Bearer tokens from a ``TokenIssuer`` started with it)."""
+
     mode: str  # plain | tls | token
     dir: Path
-    port: int = 0
-    proc: subprocess.Popen | None = None
     issuer: TokenIssuer | None = None
-    ca_root: Path | None = None  # a certs.d root: <root>/<host>/ca.crt
-    ca_dir: Path | None = None  # a dir holding only ca.crt (skopeo --cert-dir)
-    extra: dict = field(default_factory=dict)
+    server: LocalRegistry | None = None
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        assert self.server is not None, "start() the registry first"
+        return self.server.host
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None, "start() the registry first"
+        return self.server.port
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.mode == 'tls' else 'http'}://{self.host}"
+        assert self.server is not None, "start() the registry first"
+        return self.server.url
+
+    @property
+    def ca_root(self) -> Path | None:
+        """A certs.d root: <root>/<host>/ca.crt."""
+        return self.server.certs_root if self.server is not None else None
+
+    @property
+    def ca_dir(self) -> Path | None:
+        """A dir holding only ca.crt (skopeo --cert-dir)."""
+        root = self.ca_root
+        return root / self.host if root is not None else None
 
     def start(self) -> Registry:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        http_conf: dict = {"addr": self.host, "secret": secrets.token_hex(16)}
-        conf: dict = {
-            "version": 0.1,
-            "log": {"level": "warn", "accesslog": {"disabled": True}},
-            "storage": {"filesystem": {"rootdirectory": str(self.dir / "storage")},
-                        "delete": {"enabled": True}},
-            "http": http_conf,
-        }
         if self.mode == "tls":
-            crt, key = make_tls_cert(self.dir)
-            http_conf["tls"] = {"certificate": str(crt), "key": str(key)}
-            pw = subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD], check=True,
-                                capture_output=True).stdout
-            (self.dir / "htpasswd").write_bytes(pw)
-            conf["auth"] = {"htpasswd": {"realm": "test", "path": str(self.dir / "htpasswd")}}
-            self.ca_root = self.dir / "certs.d"
-            (self.ca_root / self.host).mkdir(parents=True)
-            (self.ca_root / self.host / "ca.crt").write_bytes(crt.read_bytes())
-            self.ca_dir = self.ca_root / self.host
+            self.server = LocalRegistry(self.dir, tls=True, user=USER, password=PASSWORD)
         elif self.mode == "token":
+            self.dir.mkdir(parents=True, exist_ok=True)
             self.issuer = TokenIssuer(self.dir).start()
-            conf["auth"] = {"token": {"realm": self.issuer.realm, "service": SERVICE,
-                                      "issuer": ISSUER,
-                                      "rootcertbundle": str(self.issuer.cert_path)}}
-        (self.dir / "config.yml").write_text(json.dumps(conf))  # JSON is YAML
-        log = open(self.dir / "registry.log", "wb")  # noqa: SIM115 - lives with the process
-        self.proc = subprocess.Popen(["docker-registry", "serve", str(self.dir / "config.yml")],
-                                     stdout=log, stderr=subprocess.STDOUT)
-        ctx = None
-        if self.mode == "tls":
-            import ssl
-            ctx = ssl.create_default_context(cafile=str(self.ca_dir / "ca.crt"))
-        _wait_http(self.url + "/v2/", (200, 401), ctx=ctx)
+            self.server = LocalRegistry(self.dir, auth={"token": {
+                "realm": self.issuer.realm, "service": SERVICE, "issuer": ISSUER,
+                "rootcertbundle": str(self.issuer.cert_path)}})
+        else:
+            self.server = LocalRegistry(self.dir)
+        try:
+            self.server.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.server is not None:
+            self.server.stop()
         if self.issuer is not None:
             self.issuer.stop()
 
@@ -402,3 +364,28 @@ def _rst(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
 
+
+# ---------------------------------------------------------------- clients
+# Short back-offs: the fault tests retry many times.
+FAST_RETRY = RetryPolicy(attempts=4, backoff=0.05, max_backoff=0.2, max_retry_after=3.0)
+
+
+def settings_for(reg: Registry) -> RegistrySettings:
+    roots = (reg.ca_root,) if reg.ca_root else ()
+    return RegistrySettings(certs_dirs=roots)
+
+
+def credential_for(reg: Registry) -> Credential | None:
+    return Credential(USER, PASSWORD) if reg.mode != "plain" else None
+
+
+def client_for(reg: Registry, **kw) -> RegistryClient:
+    kw.setdefault("credential", credential_for(reg))
+    kw.setdefault("retry", FAST_RETRY)
+    return RegistryClient(reg.host, settings=settings_for(reg), **kw)
+
+
+def proxy_client(proxy: FaultProxy, **kw) -> RegistryClient:
+    kw.setdefault("retry", FAST_RETRY)
+    kw.setdefault("timeouts", Timeouts(connect=2, read=1.0))
+    return RegistryClient(proxy.host, settings=RegistrySettings(), credential=None, **kw)
