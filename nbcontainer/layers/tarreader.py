@@ -335,7 +335,9 @@ class TarReader:
             self._padding = 0
 
     # -- headers
-    def entries(self) -> Iterator[TarEntry]:
+    # The header loop with the buffered fast path inlined: it runs once per entry of every
+    # layer read, and each call it saves is measurable on a 30,000-file layer.
+    def entries(self) -> Iterator[TarEntry]:  # noqa: C901
         pax: dict[bytes, bytes] = {}
         long_name: bytes | None = None
         long_link: bytes | None = None
