@@ -331,9 +331,12 @@ def view_sources(view: StackView, patterns: Sequence[str], to_uid: IdFn, to_gid:
         if top is None or top.kind != "dir":
             raise BuildError(f"COPY --parents: pivot '/{pivot}' is not a directory")
         found = [(kept, items) for r, kept, items in parent_found if r == pivot]
-        out += _with_parents(found, top, lambda sub, rel, r=pivot: (
-            None if (e := view.lookup(posixpath.join("/", r, sub))) is None
-            else item(e, rel)))
+
+        def lookup(sub: str, rel: str, root: str = pivot) -> Item | None:
+            e = view.lookup(posixpath.join("/", root, sub))
+            return None if e is None else item(e, rel)
+
+        out += _with_parents(found, top, lookup)
     return out
 
 

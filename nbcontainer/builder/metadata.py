@@ -6,6 +6,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -168,7 +169,7 @@ def apply_config_changes(config: ContainerConfig, changes: Sequence[str]) -> Con
         lexer = Lexer(tree.escape_token)
         env = state.config.env_dict()
         instr = expand_instruction(
-            node, instr, lambda word, env=env, lx=lexer: lx.process_word(word, env),
+            node, instr, partial(lexer.process_word, env=env),
             lines=tree.lines, filename="--change",
         )
         state = apply(state, instr)

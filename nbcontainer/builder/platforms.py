@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ..errors import BuildError, ReferenceFormatError
 from ..oci.platform import Platform
@@ -78,7 +79,7 @@ def parse_platforms(spec: str | Platform | Sequence[str | Platform] | None) -> l
 def _show(spec: object) -> str:
     if isinstance(spec, (str, Platform)):
         return str(spec)
-    return ",".join(str(s) for s in spec)  # type: ignore[union-attr]
+    return ",".join(str(s) for s in spec)  # type: ignore[attr-defined]
 
 
 def runs_natively(platform: Platform, host: Platform | None = None) -> bool:
@@ -109,7 +110,7 @@ def _elf_header(arch: str) -> bytes | None:
     if spec is None:
         return None
     cls, data, machine = spec
-    order = "little" if data == 1 else "big"
+    order: Literal["little", "big"] = "little" if data == 1 else "big"
     return (b"\x7fELF" + bytes([cls, data, 1]) + bytes(9)
             + (2).to_bytes(2, order) + machine.to_bytes(2, order))  # e_type EXEC, e_machine
 

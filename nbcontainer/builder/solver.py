@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from functools import partial
 
 from ..dockerfile import (
     BuildPlan,
@@ -155,8 +156,12 @@ def _triggers(state: ImageState, plan: BuildPlan) -> list[Instruction]:
             instr = parse_instruction(node, lines=tree.lines, filename="ONBUILD")
             if instr.keyword in ("ONBUILD", "FROM", "MAINTAINER"):
                 raise BuildError(f"{instr.keyword} isn't allowed as an ONBUILD trigger")
-            out.append(instr.expand(lambda w, e=env: lexer.process(w, e).result))
+            out.append(instr.expand(partial(_expand, lexer, env)))
     return out
+
+
+def _expand(lexer: Lexer, env: dict[str, str], word: str) -> str:
+    return lexer.process(word, env).result
 
 
 def _locate(exc: NbcontainerError, plan: BuildPlan, instr: Instruction) -> None:

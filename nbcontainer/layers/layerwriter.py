@@ -11,20 +11,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 from ..oci.digest import Digest
 from .compression import Compression
 from .idmap import IdMap
 from .info import LayerInfo
-from .pipeline import BlockPipeline
+from .pipeline import BlockPipeline, Sink
 from .tarreader import ReadInto
 from .tarwriter import BlockWriter, TreeOptions, write_tree
 
 
 def write_layer(
     root: str | os.PathLike[str],
-    sink: BinaryIO,
+    sink: Sink,
     *,
     compression: Compression = Compression.GZIP,
     source_date_epoch: int | None = None,
@@ -57,7 +56,7 @@ def write_layer(
 
 def write_tar(
     root: str | os.PathLike[str],
-    sink: BinaryIO,
+    sink: Sink,
     *,
     source_date_epoch: int | None = None,
     overlay_upper: bool = False,
@@ -78,7 +77,7 @@ def write_tar(
 
 def compress_stream(
     tar_stream: ReadInto,
-    sink: BinaryIO,
+    sink: Sink,
     *,
     compression: Compression = Compression.GZIP,
     level: int | None = None,

@@ -15,7 +15,7 @@ import os
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from .compression import (
     GZIP_BLOCK_SIZE,
@@ -90,11 +90,17 @@ def _pool_for(threads: int | None) -> tuple[ThreadPoolExecutor, bool]:
         return _shared_pool, False
 
 
+
+class Sink(Protocol):
+    """Where a layer blob goes: a file, a store's blob writer, a socket wrapper."""
+
+    def write(self, data: bytes | memoryview, /) -> object: ...
+
 class BlockPipeline:
     def __init__(
         self,
         compression: Compression,
-        sink: BinaryIO,
+        sink: Sink,
         *,
         level: int | None = None,
         threads: int | None = None,

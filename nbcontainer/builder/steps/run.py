@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from ...dockerfile import Run
 from ...sandbox import Mount, RunSpec, SecretMount, failure_error
@@ -42,7 +42,7 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
     created_by = hist.run_created_by(argv, [(k, v if v is not None else "")
                                             for k, v in run.args])
     shown = created_by.removesuffix(BUILDKIT).removeprefix("RUN ")
-    network = "none" if instr.network == "none" else "host"
+    network: Literal["host", "none"] = "none" if instr.network == "none" else "host"
     with run.step(f"RUN {shown}") as step:
         new_key = step_key(key, "RUN", [fields, list(argv), key_env, config.user or "",
                                         config.working_dir or "/", network, prep.keys])
