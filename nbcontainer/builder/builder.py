@@ -159,9 +159,9 @@ class Builder:
     @property
     def sandbox(self) -> Any:
         if self._sandbox is None:
-            from ..sandbox import Sandbox
+            from ..sandbox import open_executor
 
-            self._sandbox = Sandbox()
+            self._sandbox = open_executor()
         return self._sandbox
 
     def close(self) -> None:
@@ -745,11 +745,10 @@ class Builder:
                                          f"{time.monotonic_ns()}"
         try:
             info = self.privileged.write_layer(tree, tmp, self.epoch)
-            digest = Digest.parse(info["digest"])
-            self.store.blobs.publish(tmp, digest)
+            self.store.blobs.publish(tmp, info.digest)
         finally:
             tmp.unlink(missing_ok=True)
-        layer = LayerRef(digest, Digest.parse(info["diff_id"]), info["size"], info["media_type"])
+        layer = LayerRef(info.digest, info.diff_id, info.size, info.media_type)
         new = replace(state, layers=(*state.layers, layer))
         chain = chain_ids([lr.diff_id for lr in new.layers])[-1]
         self.snapshots.publish_diff(chain, tree)

@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import zstandard
 
 REPO = Path(__file__).resolve().parents[2]
+# The unprivileged user's interpreter finds the project and its dependencies (the sandbox
+# imports nbcontainer.layers, which needs the compression modules) on PYTHONPATH.
+USER_PATH = f"{REPO}:{Path(zstandard.__file__).parents[1]}"
 DRIVER = Path(__file__).with_name("rootless_driver.py")
 BUSYBOX = shutil.which("busybox")
 PASSWD = ("root:x:0:0:root:/root:/bin/sh\n"
@@ -99,7 +103,7 @@ class RootlessEnv:
     def run(self, request: dict) -> dict:
         """Run the driver as the unprivileged user; returns its JSON answer."""
         proc = subprocess.run(
-            ["runuser", "-u", self.user, "--", "env", f"PYTHONPATH={REPO}", self.python,
+            ["runuser", "-u", self.user, "--", "env", f"PYTHONPATH={USER_PATH}", self.python,
              str(DRIVER)], input=json.dumps(request).encode(), capture_output=True,
             timeout=60, cwd="/")
         assert proc.returncode == 0, proc.stderr.decode()
@@ -122,7 +126,7 @@ def _ensure_user(name: str) -> pwd.struct_passwd:
 
 
 def _ensure_subids(name: str, path: str) -> int:
-    from nbcontainer.sandbox.idmap import subid_range
+    from nbcontainer.layers.idmap import subid_range
 
     found = subid_range(path, name, pwd.getpwnam(name).pw_uid)
     if found:
@@ -139,16 +143,17 @@ def rootless(rootfs: Path) -> Iterator[RootlessEnv]:
     """``nbtest`` (created if missing) with a subuid range and a rootfs shifted into it."""
     if shutil.which("runuser") is None or shutil.which("newuidmap") is None:
         pytest.skip("needs runuser and uidmap")
-    from nbcontainer.sandbox import IdMapping, shift_tree
+    from nbcontainer.layers.idmap import IdMap, shift_tree
 
     entry = _ensure_user("nbtest")
     subuid = _ensure_subids("nbtest", "/etc/subuid")
     subgid = _ensure_subids("nbtest", "/etc/subgid")
     # The venv's interpreter lives under /root (mode 0700 here); the user needs one it can
-    # execute: the system python3 of the same minor version, with the repo on PYTHONPATH.
-    check = "import sys; assert sys.version_info >= (3, 11)"
+    # execute: the system python3 of the same minor version, with USER_PATH.
+    check = "import sys; assert sys.version_info >= (3, 11); import nbcontainer.sandbox"
     for python in (sys.executable, "/usr/bin/python3.11", "/usr/bin/python3"):
-        if subprocess.run(["runuser", "-u", "nbtest", "--", python, "-c", check],
+        if subprocess.run(["runuser", "-u", "nbtest", "--", "env", f"PYTHONPATH={USER_PATH}",
+                           python, "-c", check],
                           capture_output=True).returncode == 0:
             break
     else:
@@ -157,8 +162,7 @@ def rootless(rootfs: Path) -> Iterator[RootlessEnv]:
     os.chown(base, entry.pw_uid, entry.pw_gid)
     lower = base / "rootfs"
     shutil.copytree(rootfs, lower, symlinks=True)
-    mapping = IdMapping.with_subids(entry.pw_uid, entry.pw_gid, (subuid, 65536),
-                                    (subgid, 65536))
+    mapping = IdMap.rootless(entry.pw_uid, entry.pw_gid, subuid, subgid)
     shift_tree(lower, mapping)
     try:
         yield RootlessEnv("nbtest", entry.pw_uid, entry.pw_gid, subuid, base, lower, python)
