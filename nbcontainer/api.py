@@ -344,7 +344,7 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
     """``docker run --rm``: run an image's entrypoint/cmd (or ``command``) in the sandbox
     over its layers, pulling it first when the store lacks it; returns the exit code. The
     container's changes are thrown away."""
-    from .sandbox import Sandbox, run_container
+    from .sandbox import open_executor, run_container
     from .sandbox.fileops import FileOps
     from .store.snapshots import Snapshots
 
@@ -359,7 +359,7 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
                                f"diff_ids for {len(stored.manifest.layers)} layers")
     layers = [(d.digest, diff) for d, diff in
               zip(stored.manifest.layers, stored.config.diff_ids, strict=True)]
-    sandbox = Sandbox()
+    sandbox = open_executor()
     try:
         ops = FileOps(sandbox if sandbox.rootless else None)
         idmap = sandbox.idmap.map_lines("uid") + sandbox.idmap.map_lines("gid")

@@ -10,14 +10,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..oci.digest import Digest
-from ..sandbox.fileops import Op
 from ..store.snapshots import chain_ids
 from .stage import StageRun
 from .state import ImageState, LayerRef
 
 BUILDKIT = " # buildkit"  # BuildKit's mark on the history of COPY/ADD/RUN
+
+if TYPE_CHECKING:
+    from ..sandbox.messages import CopyOp as Op
 
 
 def commit_dir(run: StageRun, state: ImageState, tree: Path, created_by: str) -> ImageState:
@@ -29,11 +31,10 @@ def commit_dir(run: StageRun, state: ImageState, tree: Path, created_by: str) ->
     tmp = blobs.tmp_dir / f"layer-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
     try:
         info = session.fileops.write_layer(tree, tmp, run.target.epoch)
-        digest = Digest.parse(info["digest"])
-        blobs.publish(tmp, digest)
+        blobs.publish(tmp, info.digest)
     finally:
         tmp.unlink(missing_ok=True)
-    layer = LayerRef(digest, Digest.parse(info["diff_id"]), info["size"], info["media_type"])
+    layer = LayerRef(info.digest, info.diff_id, info.size, info.media_type)
     new = replace(state, layers=(*state.layers, layer))
     chain = chain_ids([lr.diff_id for lr in new.layers])[-1]
     session.snapshots.publish_diff(chain, tree)

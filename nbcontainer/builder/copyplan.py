@@ -26,16 +26,19 @@ import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zstandard
 
 from ..dockerfile import IgnoreMatcher
 from ..errors import BuildError
-from ..sandbox.fileops import Op
 from .fsview import Entry, StackView
 from .sources.context import BuildContext, has_glob
 
 IdFn = Callable[[int], int]
+
+if TYPE_CHECKING:
+    from ..sandbox.messages import CopyOp as Op
 
 
 @dataclass(frozen=True)
@@ -429,8 +432,8 @@ def plan_copy(sources: Sequence[Source], dest: str, view: StackView, *,
             planner.ensure_dir(real, first_dir.items[0] if first_dir else None)
     for src in sources:
         if src.archive and unpack:
-            planner.ops.append(["extract", real.lstrip("/"), src.items[0].host,
-                                chown[0] if chown else -1, chown[1] if chown else -1])
+            planner.ops.append(("extract", real.lstrip("/"), src.items[0].host,
+                                chown[0] if chown else -1, chown[1] if chown else -1))
         elif src.is_dir:
             for item in src.items[1:]:
                 planner.put(posixpath.join(real, item.rel), item)
@@ -470,15 +473,15 @@ class _Planner:
         rel = path.lstrip("/")
         if entry is not None and entry.is_dir:
             st = entry.st
-            self.ops.append(["mkdir", rel, stat.S_IMODE(st.st_mode), self.to_uid(st.st_uid),
-                             self.to_gid(st.st_gid), st.st_mtime_ns])
+            self.ops.append(("mkdir", rel, stat.S_IMODE(st.st_mode), self.to_uid(st.st_uid),
+                             self.to_gid(st.st_gid), st.st_mtime_ns))
         elif src is not None:
             mode = self.chmod(src.mode, True) if self.chmod else src.mode
             uid, gid = self.chown or (src.uid, src.gid)
-            self.ops.append(["mkdir", rel, mode, uid, gid, src.mtime_ns])
+            self.ops.append(("mkdir", rel, mode, uid, gid, src.mtime_ns))
         else:
             uid, gid = self.chown or (0, 0)
-            self.ops.append(["mkdir", rel, 0o755, uid, gid, self.created_mtime])
+            self.ops.append(("mkdir", rel, 0o755, uid, gid, self.created_mtime))
 
     def put(self, target: str, item: Item) -> None:
         uid, gid = self.chown or (item.uid, item.gid)
@@ -486,13 +489,15 @@ class _Planner:
         if item.kind == "dir":
             mode = self.chmod(item.mode, True) if self.chmod else item.mode
             self.dirs_done.add(target)
-            self.ops.append(["mkdir", rel, mode, uid, gid, item.mtime_ns])
+            self.ops.append(("mkdir", rel, mode, uid, gid, item.mtime_ns))
         elif item.kind == "symlink":
-            self.ops.append(["symlink", rel, item.host, uid, gid, item.mtime_ns])
+            self.ops.append(("symlink", rel, item.host, uid, gid, item.mtime_ns))
         else:
             mode = self.chmod(item.mode, False) if self.chmod else item.mode
-            self.ops.append([item.kind if item.kind == "data" else "file", rel, item.host,
-                             mode, uid, gid, item.mtime_ns])
+            if item.kind == "data":
+                self.ops.append(("data", rel, item.host, mode, uid, gid, item.mtime_ns))
+            else:
+                self.ops.append(("file", rel, item.host, mode, uid, gid, item.mtime_ns))
 
 
 def source_manifest(sources: Sequence[Source]) -> list:

@@ -93,6 +93,9 @@ class StackView:
     def lookup(self, path: str, *, follow: bool = True) -> Entry | None:
         """The entry at ``path``; symlinks in the parents are always followed (inside the
         root), the last component only with ``follow``."""
+        # Its own walk, not layers.rootfs.resolve_in_root (same chroot rules): each step
+        # merges the layers' copies of a directory (whiteouts, opaque dirs), and a walk over
+        # one host directory cannot.
         if not self.lowers:
             return None
         hops = 0

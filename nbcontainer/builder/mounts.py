@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..dockerfile import Run
 from ..errors import BuildError
+from ..layers.rootfs import resolve_in_root as chroot_resolve
 from ..sandbox import BindMount, Mount, RunResult, RunSpec, SecretMount, TmpfsMount
 from ..store.cache_mounts import CacheMountStore, cache_mounts_dir, copy_tree
 from ..store.snapshots import chain_ids
@@ -222,31 +222,8 @@ def _abs_target(target: str) -> str:
 def resolve_in_root(root: Path, rel: str) -> Path | None:
     """``rel`` looked up in ``root`` as a chroot would (symlinks can't leave ``root``);
     None when missing."""
-    parts = [p for p in rel.split("/") if p not in ("", ".")]
-    done: list[str] = []
-    hops = 0
-    while parts:
-        name = parts.pop(0)
-        if name == "..":
-            if done:
-                done.pop()
-            continue
-        path = root.joinpath(*done, name)
-        try:
-            st = os.lstat(path)
-        except OSError:
-            return None
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > 40:
-                return None
-            link = os.readlink(path)
-            if link.startswith("/"):
-                done = []
-            parts = [p for p in link.split("/") if p not in ("", ".")] + parts
-            continue
-        done.append(name)
-    return root.joinpath(*done)
+    found = chroot_resolve(root, rel)
+    return None if found is None else root / found
 
 
 def _tree_from_items(items: Sequence[copyplan.Item], dest: Path, *, link: bool) -> Path:

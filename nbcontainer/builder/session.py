@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..oci.digest import Digest
 from ..oci.platform import Platform
-from ..sandbox import Sandbox
+from ..sandbox import Executor, open_executor
 from ..sandbox.fileops import FileOps
 from ..store import Store
 from ..store.snapshots import Snapshots, build_area
@@ -61,7 +61,7 @@ class BuildSession:
     store: Store
     options: BuildOptions
     reporter: StepReporter
-    executor: Sandbox
+    executor: Executor
     fileops: FileOps
     snapshots: Snapshots
     cache: BuildCache
@@ -75,10 +75,10 @@ class BuildSession:
 
     @classmethod
     def open(cls, store: Store, options: BuildOptions, reporter: StepReporter, *,
-             remote: RemoteCache | None = None, executor: Sandbox | None = None
+             remote: RemoteCache | None = None, executor: Executor | None = None
              ) -> BuildSession:
         own = executor is None
-        box = executor if executor is not None else Sandbox()
+        box = executor if executor is not None else open_executor()
         fileops = FileOps(box if box.rootless else None)
         idmap = box.idmap.map_lines("uid") + box.idmap.map_lines("gid")
         snapshots = Snapshots.open(store, fileops, idmap if box.rootless else None)

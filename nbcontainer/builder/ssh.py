@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import BuildError
-from ..sandbox import IdMapping
+from ..layers.idmap import IdMap
 
 
 class SshAgents:
     """The build's agent proxies, one per (id, sources, mode, owner); closed with the build
     (and when garbage-collected, whoever forgets ``close``)."""
 
-    def __init__(self, idmap: IdMapping) -> None:
+    def __init__(self, idmap: IdMap) -> None:
         self.idmap = idmap
         self._proxies: dict[tuple, _AgentProxy] = {}
         self._lock = threading.Lock()

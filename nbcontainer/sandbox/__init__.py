@@ -1,17 +1,22 @@
-"""The RUN sandbox: Linux namespaces over overlayfs, rootful or rootless.
+"""The RUN sandbox (BuildKit's executor): runs a command over layer dirs, rootful or rootless.
 
 Usage::
 
-    from nbcontainer.sandbox import RunSpec, Sandbox, check
+    from nbcontainer.sandbox import RunSpec, check, open_executor
 
-    with Sandbox() as sandbox:          # rootless automatically when not root
+    with open_executor() as executor:     # rootless automatically when not root
         argv = ["/bin/sh", "-c", "apt-get update"]
-        result = sandbox.run(RunSpec(lowerdirs=[layer2, layer1],      # top first
-                                     upperdir=scratch / "upper", workdir=scratch / "work",
-                                     argv=argv, env={"PATH": "..."}, user="app", cwd="/app",
-                                     output=sys.stdout.buffer.write))
+        result = executor.run(RunSpec(lowerdirs=[layer2, layer1],      # top first
+                                      upperdir=scratch / "upper", workdir=scratch / "work",
+                                      argv=argv, env={"PATH": "..."}, user="app", cwd="/app",
+                                      output=sys.stdout.buffer.write))
         check(argv, result)              # BuildError: command, exit code, last output lines
     # scratch/upper holds the RUN's changes; result.idmap maps its owners back.
+
+The interface is ``Executor`` (``executor.py``); ``NamespaceExecutor`` (``namespaced.py``,
+also known as ``Sandbox``) runs each RUN in Linux namespaces over overlayfs, from a helper
+process whose code is the private ``_*.py`` modules; every message that crosses a process
+boundary is defined in ``messages.py``.
 
 Contract with the caller and the layer writer:
 
@@ -26,20 +31,24 @@ Contract with the caller and the layer writer:
   So the layer writer excludes nothing by path; it converts char 0:0 whiteouts and
   ``trusted.overlay.opaque`` (root) / ``user.overlay.opaque`` (rootless) dirs, drops every
   ``*.overlay.*`` xattr (origin, impure, uuid) and ignores the upper dir's root entry.
-* Rootless, lower dirs must be owned by host ids of ``Sandbox.idmap`` (``shift_tree`` as root,
-  or extract inside the namespace with ``Sandbox.run_in_userns``); files in the upper dir
-  are owned by host ids and go back with ``IdMapping.to_container_uid/gid``. Files owned by
+* Rootless, lower dirs must be owned by host ids of ``Executor.idmap`` (``layers.idmap.shift_tree`` as
+  root, or extract inside the namespace with ``Executor.run_in_userns``); files in the upper
+  dir are owned by host ids and go back with ``IdMap.to_container``. Files owned by
   subordinate ids can only be deleted inside the namespace (``run_in_userns(["rm", ...])``).
 * The command runs as pid 1 of its pid namespace with Docker's default capabilities,
   ``/proc`` masked like Docker's, host network (or only ``lo`` with ``network="none"``).
 
-See ``runner.py`` for the process model and ``_helper.py`` for what happens inside.
+See ``namespaced.py`` for the caller's side and ``_helper.py`` for what happens inside.
 """
+
+from nbcontainer.layers.idmap import IdMap
 
 from .capabilities import Capabilities, detect_capabilities
 from .container import run_container
-from .idmap import IdMapping, shift_tree
-from .runner import Sandbox, SandboxError
+from .errors import SandboxError
+from .executor import Executor
+from .factory import open_executor
+from .namespaced import NamespaceExecutor, Sandbox
 from .spec import (
     BindMount,
     Mount,
@@ -55,8 +64,10 @@ from .spec import (
 __all__ = [
     "BindMount",
     "Capabilities",
-    "IdMapping",
+    "Executor",
+    "IdMap",
     "Mount",
+    "NamespaceExecutor",
     "RunResult",
     "RunSpec",
     "Sandbox",
@@ -67,6 +78,6 @@ __all__ = [
     "detect_capabilities",
     "failure_error",
     "format_failure",
+    "open_executor",
     "run_container",
-    "shift_tree",
 ]

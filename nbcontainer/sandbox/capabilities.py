@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import marshal
 import os
 import shutil
 import subprocess
@@ -10,9 +9,16 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .idmap import IdMapping, have_newidmap
-from .runner import _FEATURES, BOOT, SandboxError
+from nbcontainer.layers.idmap import IdMap, have_newidmap
+
+from . import messages
+from .errors import FEATURES, SandboxError
+from .namespaced import BOOT
+
+if TYPE_CHECKING:
+    from .messages import ProbeResult
 
 _cache: dict[bool, Capabilities] = {}
 _lock = threading.Lock()
@@ -51,25 +57,12 @@ def detect_capabilities(rootless: bool | None = None, *, refresh: bool = False) 
 
 
 def _probe(rootless: bool) -> Capabilities:
-    idmap = IdMapping.for_current_user() if rootless else IdMapping.identity()
-    scratch = tempfile.mkdtemp(prefix="nbsandbox-probe-")
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-I", "-S", str(BOOT), "probe", scratch, "1" if rootless else "0",
-             str(os.getuid()), str(os.getgid())],
-            stdin=subprocess.DEVNULL, capture_output=True, check=False)
-        try:
-            result = marshal.loads(proc.stdout)
-        except (EOFError, ValueError, TypeError):
-            result = {"ok": False, "step": "namespaces",
-                      "message": proc.stderr.decode(errors="replace").strip()}
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    step = None if result["ok"] else result["step"]
+    idmap = IdMap.for_current_user() if rootless else IdMap.identity()
+    result = _run_probe(rootless)
+    step = None if result["ok"] else result.get("step", "namespaces")
     problem = hint = None
     if step is not None:
-        feature, hint = _FEATURES.get(step if step != "whiteout" else "overlay",
-                                      (step, None))
+        feature, hint = FEATURES.get(step if step != "whiteout" else "overlay", (step, None))
         problem = f"sandbox: {feature} not available ({result.get('message', '')})"
     return Capabilities(
         rootless=rootless,
@@ -81,3 +74,19 @@ def _probe(rootless: bool) -> Capabilities:
         problem=problem,
         hint=hint,
     )
+
+
+def _run_probe(rootless: bool) -> ProbeResult:
+    scratch = tempfile.mkdtemp(prefix="nbsandbox-probe-")
+    argv = messages.probe_argv({"mode": "probe", "scratch": scratch, "userns": rootless,
+                                "uid": os.getuid(), "gid": os.getgid()})
+    try:
+        proc = subprocess.run([sys.executable, "-I", "-S", str(BOOT), *argv],
+                              stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        return messages.decode_probe(proc.stdout)
+    except (EOFError, ValueError, TypeError):
+        return {"ok": False, "step": "namespaces",
+                "message": proc.stderr.decode(errors="replace").strip()}

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from nbcontainer.errors import BuildError
 
-from .runner import Sandbox
+from .executor import Executor
+from .factory import open_executor
 from .spec import RunResult, RunSpec
 
 
@@ -42,7 +43,7 @@ def run_container(lowerdirs: Sequence[Path], config: Mapping[str, Any],
                   hostname: str | None = None,
                   output: Callable[[bytes], None] | None = _stdout,
                   stdin: bytes | int | None = None, timeout: float | None = None,
-                  scratch: Path | None = None, sandbox: Sandbox | None = None) -> RunResult:
+                  scratch: Path | None = None, sandbox: Executor | None = None) -> RunResult:
     """Run an image (its extracted layers, top first, and its config) and return the result.
 
     ``config`` is the image config's ``config`` object (Env, Entrypoint, Cmd, User,
@@ -54,7 +55,7 @@ def run_container(lowerdirs: Sequence[Path], config: Mapping[str, Any],
     environ = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
     environ.update(env or {})
     own_sandbox = sandbox is None
-    box = sandbox or Sandbox(fork_server=False)
+    box = sandbox or open_executor(warm=False)
     own_scratch = scratch is None
     base = Path(scratch or tempfile.mkdtemp(prefix="nbcontainer-run-"))
     try:
@@ -75,7 +76,7 @@ def run_container(lowerdirs: Sequence[Path], config: Mapping[str, Any],
             box.close()
 
 
-def remove_tree(sandbox: Sandbox, path: Path) -> None:
+def remove_tree(sandbox: Executor, path: Path) -> None:
     """Delete a scratch tree; rootless, files owned by subordinate ids need the namespace."""
     try:
         shutil.rmtree(path)

@@ -3,23 +3,32 @@ executing COPY plans, writing layers and deleting trees.
 
 As real root they run in-process. Rootless, the files must belong to subordinate host ids,
 which only root *inside* the sandbox's user namespace can create, so the same code runs as
-``python -m nbcontainer.sandbox.fileops`` through ``Sandbox.run_in_userns``.
+``python -m nbcontainer.sandbox.fileops`` through ``Executor.run_in_userns``: the request
+(``messages.FileOpsRequest``) goes in on stdin and the answer (a ``LayerRecord`` for a
+layer) comes back on stdout, both through anonymous memory files.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import BuildError
+from ..layers.info import LayerInfo
+from ..oci.digest import Digest
+from . import messages
 
-Op = list[Any]  # ["mkdir"|"file"|"data"|"symlink"|"extract", rel, ...]; see apply_ops
+if TYPE_CHECKING:
+    from .executor import Executor
+    from .messages import CopyOp as Op
+    from .messages import FileOpsRequest, LayerRecord
+else:
+    Op = tuple  # the checker sees messages.CopyOp; plans may build them as lists
 
 
 def _owner(path: str | int, uid: int, gid: int, mode: int | None, *, link: bool = False) -> None:
@@ -30,48 +39,46 @@ def _owner(path: str | int, uid: int, gid: int, mode: int | None, *, link: bool 
 
 
 def apply_ops(root: str, ops: Sequence[Op]) -> None:
-    """Create the entries of a COPY plan below ``root`` (an empty diff dir).
-
-    * ``["mkdir", rel, mode, uid, gid, mtime_ns]`` (exists: metadata updated)
-    * ``["file", rel, src, mode, uid, gid, mtime_ns]``: content copied from host path ``src``
-    * ``["data", rel, text, mode, uid, gid, mtime_ns]``: inline content (heredocs)
-    * ``["symlink", rel, target, uid, gid, mtime_ns]``
-    * ``["extract", rel, archive, uid, gid]``: a local tar (uid -1 = keep the archive's)
-    """
+    """Create the entries of a COPY plan below ``root`` (an empty diff dir); the kinds of
+    op are defined in ``messages`` (``CopyOp``). A ``mkdir`` of an existing directory
+    updates its metadata; an ``extract`` with uid -1 keeps the archive's owners."""
     dir_times: list[tuple[str, int]] = []
     for op in ops:
-        kind, rel = op[0], op[1]
-        path = os.path.join(root, rel) if rel else root
-        if kind == "mkdir":
+        path = os.path.join(root, op[1]) if op[1] else root
+        if op[0] == "mkdir":
             _, _, mode, uid, gid, mtime = op
             if not os.path.isdir(path) or os.path.islink(path):
                 _remove(path)
                 os.mkdir(path)
             _owner(path, uid, gid, mode)
             dir_times.append((path, mtime))
-        elif kind in ("file", "data"):
-            _, _, src, mode, uid, gid, mtime = op
-            _remove(path)
-            if kind == "file":
-                shutil.copyfile(src, path, follow_symlinks=True)
-            else:
-                with open(path, "wb") as f:
-                    f.write(src.encode("utf-8", "surrogateescape"))
-            _owner(path, uid, gid, mode)
-            os.utime(path, ns=(mtime, mtime))
-        elif kind == "symlink":
+        elif op[0] == "file" or op[0] == "data":
+            _put_file(path, op[0] == "file", *op[2:])
+        elif op[0] == "symlink":
             _, _, target, uid, gid, mtime = op
             _remove(path)
             os.symlink(target, path)
             _owner(path, uid, gid, None, link=True)
             os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
-        elif kind == "extract":
-            _, _, archive, uid, gid = op
-            _extract_archive(path, archive, uid, gid)
-        else:  # pragma: no cover - plans are made by copy.py
-            raise ValueError(f"unknown op {kind}")
+        elif op[0] == "extract":
+            _extract_archive(path, op[2], op[3], op[4])
+        else:  # pragma: no cover - plans are made by the builder
+            raise ValueError(f"unknown op {op[0]}")
     for path, mtime in reversed(dir_times):
         os.utime(path, ns=(mtime, mtime))
+
+
+def _put_file(path: str, from_host: bool, src: str, mode: int, uid: int, gid: int,
+              mtime: int) -> None:
+    """A regular file whose content is host file ``src`` or (heredocs) the text ``src``."""
+    _remove(path)
+    if from_host:
+        shutil.copyfile(src, path, follow_symlinks=True)
+    else:
+        with open(path, "wb") as f:
+            f.write(src.encode("utf-8", "surrogateescape"))
+    _owner(path, uid, gid, mode)
+    os.utime(path, ns=(mtime, mtime))
 
 
 def _remove(path: str) -> None:
@@ -81,41 +88,48 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
+def _entries(root: str) -> Iterator[str]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            yield os.path.join(dirpath, name)
+
+
 def _extract_archive(dest: str, archive: str, uid: int, gid: int) -> None:
     from ..layers import apply_layer
 
     os.makedirs(dest, exist_ok=True)
-    with open(archive, "rb") as raw:
-        head = raw.read(6)
-    src: str = archive
-    tmp = None
-    if head.startswith(b"BZh") or head.startswith(b"\xfd7zXZ\x00"):
-        import bz2
-        import lzma
-
-        opener = bz2.open if head.startswith(b"BZh") else lzma.open
-        fd, tmp = tempfile.mkstemp(prefix="nbadd-", dir=os.path.dirname(dest) or ".")
-        with os.fdopen(fd, "wb") as out, opener(archive, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 20)
-        src = tmp
+    src, tmp = _decompressed(dest, archive)
     try:
-        before = set()
-        if uid >= 0:
-            for dirpath, dirnames, filenames in os.walk(dest):
-                before.update(os.path.join(dirpath, n) for n in dirnames + filenames)
+        before = set(_entries(dest)) if uid >= 0 else set()
         apply_layer(dest, src, strip_absolute=True)
-        if uid >= 0:
-            for dirpath, dirnames, filenames in os.walk(dest):
-                for n in dirnames + filenames:
-                    p = os.path.join(dirpath, n)
-                    if p not in before:
-                        st = os.lstat(p)
-                        _owner(p, uid, gid, None, link=True)
-                        if not os.path.islink(p) and st.st_mode & 0o6000:
-                            os.chmod(p, st.st_mode & 0o7777)
+        if uid < 0:
+            return
+        for p in _entries(dest):
+            if p not in before:
+                st = os.lstat(p)
+                _owner(p, uid, gid, None, link=True)
+                if not os.path.islink(p) and st.st_mode & 0o6000:
+                    os.chmod(p, st.st_mode & 0o7777)
     finally:
         if tmp:
             os.unlink(tmp)
+
+
+def _decompressed(dest: str, archive: str) -> tuple[str, str | None]:
+    """``archive`` as a file ``apply_layer`` reads (it knows gzip and zstd, not bzip2 or
+    xz); the second value is a temporary file to delete afterwards."""
+    with open(archive, "rb") as raw:
+        head = raw.read(6)
+    if not (head.startswith(b"BZh") or head.startswith(b"\xfd7zXZ\x00")):
+        return archive, None
+    import bz2
+    import lzma
+
+    opener = bz2.open if head.startswith(b"BZh") else lzma.open
+    fd, tmp = tempfile.mkstemp(prefix="nbadd-", dir=os.path.dirname(dest) or ".")
+    with os.fdopen(fd, "wb") as out, opener(archive, "rb") as inp:
+        shutil.copyfileobj(inp, out, 1 << 20)
+    return tmp, tmp
 
 
 def extract_layers(target: str, blobs: Sequence[str]) -> None:
@@ -124,7 +138,7 @@ def extract_layers(target: str, blobs: Sequence[str]) -> None:
     apply_layers(target, list(blobs))
 
 
-def write_layer_file(root: str, out: str, epoch: int | None) -> dict[str, Any]:
+def write_layer_file(root: str, out: str, epoch: int | None) -> LayerInfo:
     """The layer of a diff/upper dir into file ``out``. Inside the user namespace the kernel
     already reports container ids, so no id map is needed on either path."""
     from ..layers import write_layer
@@ -133,27 +147,37 @@ def write_layer_file(root: str, out: str, epoch: int | None) -> dict[str, Any]:
         info = write_layer(root, f, source_date_epoch=epoch, overlay_upper=True)
         f.flush()
         os.fsync(f.fileno())
+    return info
+
+
+def layer_record(info: LayerInfo) -> LayerRecord:
     return {"digest": str(info.digest), "diff_id": str(info.diff_id), "size": info.size,
             "uncompressed_size": info.uncompressed_size, "media_type": info.media_type}
 
 
+def layer_info(record: LayerRecord) -> LayerInfo:
+    return LayerInfo(Digest.parse(record["digest"]), Digest.parse(record["diff_id"]),
+                     record["size"], record["uncompressed_size"], record["media_type"])
+
+
 class FileOps:
     """Runs the operations above with the right ids: in-process as real root (or when no
-    namespace is in use), through the sandbox's user namespace when rootless."""
+    namespace is in use), through the executor's user namespace when rootless."""
 
-    def __init__(self, sandbox: Any | None) -> None:
+    def __init__(self, sandbox: Executor | None) -> None:
         self.sandbox = sandbox
         self.in_process = sandbox is None or not sandbox.rootless
         self._own = False
 
     @classmethod
     def for_current_user(cls) -> FileOps:
-        """In-process as root; otherwise through a sandbox of its own (closed by ``close``)."""
+        """In-process as root; otherwise through an executor of its own (closed by
+        ``close``)."""
         if os.geteuid() == 0:
             return cls(None)
-        from .runner import Sandbox
+        from .factory import open_executor
 
-        ops = cls(Sandbox(fork_server=False))
+        ops = cls(open_executor(warm=False))
         ops._own = True
         return ops
 
@@ -161,40 +185,37 @@ class FileOps:
         if self._own and self.sandbox is not None:
             self.sandbox.close()
 
-    def _call(self, args: list[str]) -> None:
+    def _call(self, request: FileOpsRequest) -> bytes:
+        """Run ``request`` in the user namespace; its answer (stdout)."""
         assert self.sandbox is not None
-        code = self.sandbox.run_in_userns(
-            [sys.executable, "-m", "nbcontainer.sandbox.fileops", *args])
-        if code != 0:
-            raise BuildError(f"file operation {args[0]} failed in the user namespace "
-                             f"(exit status {code})")
+        with _memfile(messages.encode(request)) as stdin, _memfile() as stdout:
+            code = self.sandbox.run_in_userns(
+                [sys.executable, "-m", "nbcontainer.sandbox.fileops"], stdin=stdin,
+                stdout=stdout)
+            if code != 0:
+                raise BuildError(f"file operation {request['op']} failed in the user "
+                                 f"namespace (exit status {code})",
+                                 hint="its error message is printed above")
+            os.lseek(stdout, 0, os.SEEK_SET)
+            return _read_all(stdout)
 
     def extract(self, target: Path, blobs: Sequence[Path]) -> None:
         if self.in_process:
             extract_layers(str(target), [str(b) for b in blobs])
         else:
-            self._call(["extract", str(target), *map(str, blobs)])
+            self._call({"op": "extract", "target": str(target), "blobs": [str(b) for b in blobs]})
 
     def apply(self, root: Path, ops: Sequence[Op]) -> None:
         if self.in_process:
             apply_ops(str(root), ops)
-            return
-        with tempfile.NamedTemporaryFile("w", suffix=".json", dir=root.parent,
-                                         delete=False) as f:
-            json.dump(list(ops), f)
-        try:
-            self._call(["copy", str(root), f.name])
-        finally:
-            os.unlink(f.name)
+        else:
+            self._call({"op": "copy", "root": str(root), "ops": list(ops)})
 
-    def write_layer(self, root: Path, out: Path, epoch: int | None) -> dict[str, Any]:
+    def write_layer(self, root: Path, out: Path, epoch: int | None) -> LayerInfo:
         if self.in_process:
             return write_layer_file(str(root), str(out), epoch)
-        self._call(["layer", str(root), str(out), "-" if epoch is None else str(epoch)])
-        with open(f"{out}.json") as f:
-            info = json.load(f)
-        os.unlink(f"{out}.json")
-        return info
+        answer = self._call({"op": "layer", "root": str(root), "out": str(out), "epoch": epoch})
+        return layer_info(messages.decode_layer(answer))
 
     def remove(self, path: Path) -> None:
         if not os.path.lexists(path):
@@ -214,26 +235,52 @@ class FileOps:
         self.sandbox.run_in_userns(["rm", "-rf", "--", str(path)])
 
 
-def main(argv: Sequence[str]) -> int:
-    cmd, *rest = argv
-    if cmd == "extract":
-        extract_layers(rest[0], rest[1:])
-    elif cmd == "copy":
-        with open(rest[1]) as f:
-            apply_ops(rest[0], json.load(f))
-    elif cmd == "layer":
-        info = write_layer_file(rest[0], rest[1], None if rest[2] == "-" else int(rest[2]))
-        with open(f"{rest[1]}.json", "w") as f:
-            json.dump(info, f)
-    else:
-        print(f"unknown command {cmd}", file=sys.stderr)
-        return 2
+class _memfile:
+    """An anonymous in-memory file (memfd), optionally holding ``data``, closed on exit."""
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.fd = os.memfd_create("nbcontainer-fileops", os.MFD_CLOEXEC)
+        if data:
+            os.write(self.fd, data)
+            os.lseek(self.fd, 0, os.SEEK_SET)
+
+    def __enter__(self) -> int:
+        return self.fd
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def serve_request(request: FileOpsRequest) -> bytes:
+    """Do one request in this process; the answer to write back."""
+    if request["op"] == "extract":
+        extract_layers(request["target"], request["blobs"])
+    elif request["op"] == "copy":
+        apply_ops(request["root"], request["ops"])
+    elif request["op"] == "layer":
+        info = write_layer_file(request["root"], request["out"], request["epoch"])
+        return messages.encode(layer_record(info))
+    return b""
+
+
+def main() -> int:
+    """The user-namespace side: a request on stdin, the answer on stdout."""
+    answer = serve_request(messages.decode_fileops(sys.stdin.buffer.read()))
+    sys.stdout.buffer.write(answer)
+    sys.stdout.buffer.flush()
     return 0
 
 
 if __name__ == "__main__":
     try:
-        sys.exit(main(sys.argv[1:]))
+        sys.exit(main())
     except Exception as exc:  # reported to the builder as a failing status
-        print(f"nsexec: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"fileops: {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from nbcontainer.errors import BuildError
-
-from .idmap import IdMapping
+from nbcontainer.layers.idmap import IdMap
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_HOSTNAME = "buildkitsandbox"
@@ -108,7 +107,7 @@ class RunResult:
     exit_code: int
     duration: float
     output_tail: bytes
-    idmap: IdMapping
+    idmap: IdMap
     signal: int | None = None
 
     @property

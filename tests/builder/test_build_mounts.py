@@ -233,9 +233,9 @@ def test_ssh_mount_forwards_a_key_agent(do_build, tmp_path: Path) -> None:
           "RUN --mount=type=ssh,id=deploy,target=/agent,mode=0660,uid=5 "
           "stat -c '%a %u' /agent > /mode2\n")
     from nbcontainer.builder.ssh import SshAgents
-    from nbcontainer.sandbox.idmap import IdMapping
+    from nbcontainer.layers.idmap import IdMap
 
-    agents = SshAgents(IdMapping.identity())
+    agents = SshAgents(IdMap.identity())
     try:
         # the proxy answers like the agent behind it: one identity
         proxy = agents.proxy("default", (str(key),), 0o600, 0, 0)

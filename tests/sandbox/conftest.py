@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 
 from tests.support.rootfs import make_busybox_rootfs
 from tests.support.sandbox import RootlessEnv, Scratch
-from tests.support.users import USER, ensure_subids, ensure_user
+from tests.support.users import USER, ensure_subids, ensure_user, user_deps, user_python
 
 BUSYBOX = shutil.which("busybox")
 
@@ -61,28 +59,24 @@ def rootless(rootfs: Path) -> Iterator[RootlessEnv]:
     """``nbtest`` (created if missing) with a subuid range and a rootfs shifted into it."""
     if shutil.which("runuser") is None or shutil.which("newuidmap") is None:
         pytest.skip("needs runuser and uidmap")
-    from nbcontainer.sandbox import IdMapping, shift_tree
+    from nbcontainer.layers.idmap import IdMap, shift_tree
 
     entry = ensure_user(USER)
     subuid = ensure_subids(USER, "/etc/subuid")
     subgid = ensure_subids(USER, "/etc/subgid")
     # The venv's interpreter lives under /root (mode 0700 here); the user needs one it can
-    # execute: the system python3 of the same minor version, with the repo on PYTHONPATH.
-    check = "import sys; assert sys.version_info >= (3, 11)"
-    for python in (sys.executable, "/usr/bin/python3.11", "/usr/bin/python3"):
-        if subprocess.run(["runuser", "-u", USER, "--", python, "-c", check],
-                          capture_output=True).returncode == 0:
-            break
-    else:
-        pytest.skip("no Python >= 3.11 the unprivileged user can execute")
+    # execute (the system python3 of the same minor version) and a readable copy of the
+    # compiled dependencies (the sandbox imports nbcontainer.layers, which needs them).
+    deps = user_deps()
+    python = user_python(deps)
     base = Path(tempfile.mkdtemp(prefix="nbsandbox-rootless-"))
     os.chown(base, entry.pw_uid, entry.pw_gid)
     lower = base / "rootfs"
     shutil.copytree(rootfs, lower, symlinks=True)
-    mapping = IdMapping.with_subids(entry.pw_uid, entry.pw_gid, (subuid, 65536),
-                                    (subgid, 65536))
+    mapping = IdMap.rootless(entry.pw_uid, entry.pw_gid, subuid, subgid)
     shift_tree(lower, mapping)
     try:
-        yield RootlessEnv(USER, entry.pw_uid, entry.pw_gid, subuid, base, lower, python)
+        yield RootlessEnv(USER, entry.pw_uid, entry.pw_gid, subuid, base, lower, python,
+                          (deps,))
     finally:
         shutil.rmtree(base, ignore_errors=True)

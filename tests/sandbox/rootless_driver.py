@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from nbcontainer.sandbox import IdMapping, RunSpec, Sandbox, detect_capabilities
+from nbcontainer.sandbox import IdMap, RunSpec, Sandbox, detect_capabilities
 
 
 def main() -> None:
@@ -20,7 +20,7 @@ def main() -> None:
         print(json.dumps({"ok": caps.ok, "problem": caps.problem,
                           "subordinate_ids": caps.subordinate_ids}))
         return
-    idmap = IdMapping.single(os.getuid(), os.getgid()) if req.get("single") else None
+    idmap = IdMap.single(os.getuid(), os.getgid()) if req.get("single") else None
     stop = threading.Event()
     threads = [threading.Thread(target=stop.wait) for _ in range(req.get("threads", 0))]
     for t in threads:
@@ -39,7 +39,8 @@ def main() -> None:
                 start = time.monotonic()
                 result = sandbox.run(spec)
                 answer.update(exit_code=result.exit_code, output=result.output_tail.decode(),
-                              uid_map=[list(r) for r in result.idmap.uid_map],
+                              uid_map=[[r.container, r.host, r.count]
+                                       for r in result.idmap.uids],
                               seconds=time.monotonic() - start)
     except Exception as exc:  # reported, not raised: the test asserts on it
         answer["error"] = f"{type(exc).__name__}: {exc}"

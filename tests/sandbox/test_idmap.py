@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from nbcontainer.sandbox import IdMapping, shift_tree
-from nbcontainer.sandbox.idmap import subid_range
+from nbcontainer.errors import LayerError
+from nbcontainer.layers.idmap import IdMap, IdRange, UnmappedIdError, shift_tree, subid_range
 
-MAP = IdMapping.with_subids(1001, 1001, (100000, 65536), (200000, 65536))
+MAP = IdMap.rootless(1001, 1001, 100000, 200000)
 
 
 def test_translation_both_ways() -> None:
@@ -19,11 +19,24 @@ def test_translation_both_ways() -> None:
     assert MAP.to_host_gid(42) == 200041
     assert MAP.to_container_uid(100041) == 42
     assert MAP.to_container_uid(1001) == 0
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError):  # callers that fall back to nobody catch KeyError
+        MAP.to_container_uid(5)
+    with pytest.raises(LayerError, match="host uid 5 is outside"):
         MAP.to_container_uid(5)
     assert MAP.map_lines("uid") == "0 1001 1\n1 100000 65536\n"
     assert MAP.newidmap_args("gid") == ["0", "1001", "1", "1", "200000", "65536"]
-    assert IdMapping.identity().is_identity and IdMapping.single(5, 5).is_single
+    assert IdMap.identity().is_identity and IdMap.single(5, 5).is_single
+
+
+def test_owner_pairs_and_parsing_agree_with_single_ids() -> None:
+    parsed = IdMap.parse(MAP.map_lines("uid"), MAP.map_lines("gid"))
+    assert parsed == MAP
+    assert MAP.to_container(100041, 200041) == (42, 42)
+    assert MAP.to_host(42, 0) == (100041, 1001)
+    with pytest.raises(UnmappedIdError, match="outside the id map"):
+        MAP.to_container(5, 5, entry="etc/x")
+    uneven = IdMap.rootless(1001, 1001, 100000, 200000, 10, gid_count=20)
+    assert uneven.gids[1] == IdRange(1, 200000, 20) and uneven.uids[1].count == 10
 
 
 def test_subid_range(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nbcontainer.sandbox.users import ExecUser, UserLookupError, resolve_user
+from nbcontainer.sandbox._users import ExecUser, UserLookupError, resolve_user
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n"
 GROUP = "root:x:0:\napp:x:1000:\nextra:x:2000:app,other\nstaff:x:50:\n"
@@ -47,12 +47,15 @@ def test_missing_files_mean_numeric_only(tmp_path: Path) -> None:
 
 def test_setup_errors_name_the_kernel_feature() -> None:
     from nbcontainer.errors import BuildError
-    from nbcontainer.sandbox.runner import _setup_error
+    from nbcontainer.sandbox.errors import setup_error as _setup_error
 
-    err = _setup_error({"step": "overlay", "errno": 19, "message": "mount overlay: No such device"})
+    err = _setup_error({"ev": "error", "step": "overlay", "errno": 19, "type": "OSError",
+                        "message": "mount overlay: No such device"})
     assert isinstance(err, BuildError) and err.feature == "overlayfs"
     assert "overlayfs not available" in str(err) and "modprobe overlay" in str(err)
-    err = _setup_error({"step": "userns", "errno": 1, "message": "unshare: not permitted"})
+    err = _setup_error({"ev": "error", "step": "userns", "errno": 1, "type": "OSError",
+                        "message": "unshare: not permitted"})
     assert "user namespaces not available" in str(err) and "unprivileged_userns_clone" in str(err)
-    err = _setup_error({"step": "idmap", "errno": None, "message": "newuidmap: write failed"})
+    err = _setup_error({"ev": "error", "step": "idmap", "errno": None, "type": "OSError",
+                        "message": "newuidmap: write failed"})
     assert "subordinate id mapping" in str(err) and "/etc/subuid" in str(err)

@@ -28,10 +28,13 @@ class RootlessEnv:
     base: Path
     rootfs: Path
     python: str
+    paths: tuple[Path, ...] = ()  # the dependencies the user's python needs
+
 
     def run(self, request: dict) -> dict:
         """Run the driver as the unprivileged user; returns its JSON answer."""
-        proc = subprocess.run(module_argv(self.python, "tests.sandbox.rootless_driver"),
+        proc = subprocess.run(module_argv(self.python, "tests.sandbox.rootless_driver",
+                                          paths=self.paths),
                               input=json.dumps(request).encode(), capture_output=True,
                               timeout=60, cwd="/")
         assert proc.returncode == 0, proc.stderr.decode()

@@ -27,7 +27,7 @@ def ensure_user(name: str = USER) -> pwd.struct_passwd:
 def ensure_subids(name: str, path: str) -> int:
     """The first id of ``name``'s range in ``path`` (/etc/subuid or /etc/subgid), added if
     missing."""
-    from nbcontainer.sandbox.idmap import subid_range
+    from nbcontainer.layers.idmap import subid_range
 
     found = subid_range(path, name, pwd.getpwnam(name).pw_uid)
     if found:

@@ -17,14 +17,13 @@ import json
 import os
 import posixpath
 import re
-import stat
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...dockerfile import IgnoreMatcher, find_ignore_file, read_ignore_patterns
-from ...errors import BuildError
+from ...layers.rootfs import resolve_in_root
 
 RACY_NS = 2_000_000_000
 _GLOB = re.compile(r"[*?\[]")
@@ -115,32 +114,8 @@ class BuildContext:
     def resolve(self, rel: str, *, follow: bool = True) -> str | None:
         """A context-relative path with symlinks resolved inside the context (None: missing
         or excluded)."""
-        parts = [p for p in posixpath.normpath("/" + rel).split("/") if p]
-        resolved: list[str] = []
-        hops = 0
-        while parts:
-            name = parts.pop(0)
-            if name == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            cand = "/".join([*resolved, name])
-            try:
-                st = os.lstat(self.root / cand)
-            except (FileNotFoundError, NotADirectoryError):
-                return None
-            if stat.S_ISLNK(st.st_mode) and (parts or follow):
-                hops += 1
-                if hops > 40:
-                    raise BuildError(f"too many levels of symbolic links in context path {rel}")
-                target = os.readlink(self.root / cand)
-                if target.startswith("/"):
-                    resolved = []
-                parts = [p for p in target.split("/") if p] + parts
-                continue
-            resolved.append(name)
-        out = "/".join(resolved)
-        if self.excluded(out):
+        out = resolve_in_root(self.root, rel, follow=follow)
+        if out is None or self.excluded(out):
             return None
         return out
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import struct
 
 CLONE_NEWNS = 0x00020000
@@ -49,7 +48,7 @@ _SYSCALLS = {
     "ppc64le": {"pivot_root": 203, "openat2": 437, "mount_setattr": 442},
     "s390x": {"pivot_root": 217, "openat2": 437, "mount_setattr": 442},
 }
-_NR = _SYSCALLS.get(platform.machine(), _SYSCALLS["x86_64"])
+_NR = _SYSCALLS.get(os.uname().machine, _SYSCALLS["x86_64"])  # not platform: slow to import
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,

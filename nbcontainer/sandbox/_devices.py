@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from . import namespaces as ns
+from . import _namespaces as ns
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 SYMLINKS = (

@@ -1,13 +1,13 @@
-"""The caller's side of the sandbox: start the helper, feed it a RUN, stream its output.
+"""The namespace executor, caller's side: start the helper, feed it a RUN, stream its output.
 
 Safe to call from a multi-threaded process (a Jupyter kernel) and from several threads at once:
 the caller never forks itself or unshares; it only spawns processes through ``subprocess`` and
-talks to them over pipes and a SOCK_SEQPACKET control socket.
+talks to them over pipes and a SOCK_SEQPACKET control socket. What happens in the helper is
+in ``_helper.py``; the messages in ``messages.py``.
 """
 
 from __future__ import annotations
 
-import marshal
 import os
 import selectors
 import signal
@@ -17,75 +17,53 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbcontainer.errors import BuildError
+from nbcontainer.layers.idmap import IdMap, IdRange
 
-from .idmap import IdMapping
-from .spec import DEFAULT_PATH, TAIL_BYTES, BindMount, RunResult, RunSpec, SecretMount
+from . import messages
+from .errors import SandboxError, setup_error
+from .executor import Executor
+from .spec import (
+    DEFAULT_PATH,
+    TAIL_BYTES,
+    BindMount,
+    Mount,
+    RunResult,
+    RunSpec,
+    SecretMount,
+    TmpfsMount,
+)
+
+if TYPE_CHECKING:
+    from .messages import Event, MountWire, RunWire, UsernsMode
 
 BOOT = Path(__file__).with_name("_boot.py")
 KILL_GRACE = 5.0
 
-# What a failing setup step means for the user.
-_FEATURES = {
-    "userns": ("user namespaces",
-               "unprivileged user namespaces are disabled or unavailable; enable them "
-               "(sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0, "
-               "kernel.apparmor_restrict_unprivileged_userns=0) or build as root"),
-    "namespaces": ("mount/pid/uts/ipc namespaces",
-                   "the kernel or a seccomp policy refuses unshare(); running inside a "
-                   "container needs --privileged or equivalent"),
-    "overlay": ("overlayfs",
-                "load the overlay module (modprobe overlay); rootless builds need Linux >= "
-                "5.11 for overlayfs in a user namespace, and the upper dir on a filesystem "
-                "with user xattrs (ext4, xfs, btrfs; tmpfs only from 6.6)"),
-    "network": ("network namespaces", "RUN --network=none needs CLONE_NEWNET"),
-    "idmap": ("subordinate id mapping",
-              "check this user's ranges in /etc/subuid and /etc/subgid and that newuidmap/"
-              "newgidmap (package uidmap) are installed setuid root; or pass "
-              "idmap=IdMapping.single(uid, gid)"),
-}
 
-
-class SandboxError(BuildError):
-    """The sandbox could not be set up (not the command failing)."""
-
-    def __init__(self, message: str, *, hint: str | None = None, feature: str | None = None,
-                 step: str | None = None, errno: int | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.feature = feature
-        self.step = step
-        self.errno = errno
-
-
-def _setup_error(event: dict) -> SandboxError:
-    step, message = event.get("step", "?"), event.get("message", "")
-    if step == "user":
-        return SandboxError(f"USER: {message}", step=step)
-    if step in _FEATURES:
-        feature, hint = _FEATURES[step]
-        return SandboxError(f"sandbox: {feature} not available ({message})", hint=hint,
-                            feature=feature, step=step, errno=event.get("errno"))
-    return SandboxError(f"sandbox setup failed at {step}: {message}", step=step,
-                        errno=event.get("errno"))
+def _helper_argv(python: str, argv: list[str]) -> list[str]:
+    return [python, "-I", "-S", str(BOOT), *argv]
 
 
 class _Server:
-    """The fork server: a fresh, single-threaded helper process that keeps one spare sandbox
-    helper pre-warmed (namespaces unshared, ids mapped, pid 1 forked) and hands each RUN to
-    it. A RUN then costs only its mounts and the exec."""
+    """The fork server: a fresh, single-threaded helper process that keeps spare sandbox
+    helpers pre-warmed (namespaces unshared, ids mapped, pid 1 forked) and hands each RUN to
+    one. A RUN then costs only its mounts and the exec."""
 
-    def __init__(self, python: str, userns: str | None, idmap: IdMapping) -> None:
+    def __init__(self, python: str, userns: UsernsMode | None, idmap: IdMap) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        args = [userns or "none", str(os.getuid()), str(os.getgid()),
-                " ".join(idmap.newidmap_args("uid")), " ".join(idmap.newidmap_args("gid"))]
+        argv = messages.serve_argv({
+            "mode": "serve", "sock": theirs.fileno(), "userns": userns, "uid": os.getuid(),
+            "gid": os.getgid(), "uid_map": " ".join(idmap.newidmap_args("uid")),
+            "gid_map": " ".join(idmap.newidmap_args("gid"))})
         try:
             self.proc = subprocess.Popen(
-                [python, "-I", "-S", str(BOOT), "serve", str(theirs.fileno()), *args],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                start_new_session=True, close_fds=True)
+                _helper_argv(python, argv), pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
         finally:
             theirs.close()
         self.sock = ours
@@ -103,9 +81,9 @@ class _Server:
                 for fd in got:
                     os.close(fd)
                 raise ConnectionError("the sandbox fork server is gone")
-            self.sock.send(b"take")
+            self.sock.send(messages.TAKE)
         with socket.socket(fileno=got[0]) as spare:
-            socket.send_fds(spare, [b"run"], fds)
+            socket.send_fds(spare, [messages.RUN], fds)
 
     def close(self) -> None:
         self.sock.close()  # EOF: the server exits; running children are unaffected
@@ -116,7 +94,7 @@ class _Server:
             self.proc.wait()
 
 
-class Sandbox:
+class NamespaceExecutor(Executor):
     """Runs RUN commands in namespaces over overlayfs. Reusable and thread-safe.
 
     ``rootless=None`` picks a user namespace exactly when not running as root. ``idmap``
@@ -125,25 +103,19 @@ class Sandbox:
     interpreter per RUN instead of forking it from a resident one (slower by ~15 ms).
     """
 
-    def __init__(self, rootless: bool | None = None, *, idmap: IdMapping | None = None,
+    name = "namespaces"
+
+    def __init__(self, rootless: bool | None = None, *, idmap: IdMap | None = None,
                  fork_server: bool = True, python: str | None = None) -> None:
         self.rootless = (os.geteuid() != 0) if rootless is None else rootless
-        if idmap is None:
-            if not self.rootless:
-                idmap = IdMapping.identity()
-            elif os.geteuid() == 0:
-                idmap = IdMapping(((0, 0, 65536),), ((0, 0, 65536),))
-            else:
-                idmap = IdMapping.for_current_user()
-        self.idmap = idmap
+        self.idmap = idmap or _default_idmap(self.rootless)
         self.python = python or sys.executable
         self.fork_server = fork_server
-        self._server: _Server | None = None
         self._lock = threading.Lock()
         # The server lives in a slot shared with the finalizer, so it stops when the
-        # Sandbox is garbage-collected or the interpreter exits.
+        # executor is garbage-collected or the interpreter exits.
         self._slot: list[_Server | None] = [None]
-        self._finalizer = weakref.finalize(self, Sandbox._shutdown, self._slot)
+        self._finalizer = weakref.finalize(self, NamespaceExecutor._shutdown, self._slot)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -157,16 +129,13 @@ class Sandbox:
     def close(self) -> None:
         """Stop the fork server (idempotent; running RUNs are not affected)."""
         with self._lock:
-            Sandbox._shutdown(self._slot)
+            NamespaceExecutor._shutdown(self._slot)
 
-    def __enter__(self) -> Sandbox:
+    def __enter__(self) -> NamespaceExecutor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @property
-    def _userns_mode(self) -> str | None:
+    def _userns_mode(self) -> UsernsMode | None:
         if not self.rootless:
             return None
         if self.idmap.is_single and os.geteuid() != 0:
@@ -181,20 +150,11 @@ class Sandbox:
         KeyboardInterrupt) kills the whole process tree before the exception propagates."""
         merged = spec.merged_dir
         merged.mkdir(exist_ok=True)
-        wire = self._wire(spec, merged)
-        return self._execute(wire, spec, merged)
+        return self._execute(self._wire(spec, merged), spec)
 
-    def _wire(self, spec: RunSpec, merged: Path) -> dict:
+    def _wire(self, spec: RunSpec, merged: Path) -> RunWire:
         env = {str(k): str(v) for k, v in spec.env.items()}
         env.setdefault("PATH", DEFAULT_PATH)
-        mounts: list[tuple] = []
-        for m in spec.mounts:
-            if isinstance(m, BindMount):
-                mounts.append(("bind", os.path.abspath(m.source), m.target, bool(m.readonly)))
-            elif isinstance(m, SecretMount):
-                mounts.append(("secret", m.target, bytes(m.data), m.mode, m.uid, m.gid))
-            else:
-                mounts.append(("tmpfs", m.target, m.size, m.mode))
         return {
             "lowers": [os.path.abspath(p) for p in spec.lowerdirs],
             "upper": os.path.abspath(spec.upperdir),
@@ -206,7 +166,7 @@ class Sandbox:
             "cwd": spec.cwd or "/",
             "network": spec.network,
             "hostname": spec.hostname,
-            "mounts": mounts,
+            "mounts": [_mount_wire(m) for m in spec.mounts],
             "hosts": _hosts_file(spec.hostname, spec.network, spec.extra_hosts),
             "resolv": _resolv_conf(),
             "userns": self._userns_mode,
@@ -216,12 +176,12 @@ class Sandbox:
             "init": bool(spec.init),
         }
 
-    def _spawn(self, ctl: int, specfd: int, out: int, stdin: int) -> subprocess.Popen | None:
+    def _spawn(self, ctl: int, specfd: int, out: int, stdin: int) -> subprocess.Popen[bytes] | None:
         if not self.fork_server:
+            argv = messages.run_argv({"mode": "run", "ctl": ctl, "specfd": specfd})
             return subprocess.Popen(
-                [self.python, "-I", "-S", str(BOOT), "run", str(ctl), str(specfd)],
-                pass_fds=[ctl, specfd], stdin=stdin, stdout=out, stderr=out,
-                start_new_session=True, close_fds=True)
+                _helper_argv(self.python, argv), pass_fds=[ctl, specfd], stdin=stdin,
+                stdout=out, stderr=out, start_new_session=True, close_fds=True)
         with self._lock:
             server = self._slot[0]
             if server is None or not server.alive():
@@ -234,10 +194,10 @@ class Sandbox:
             server.submit([ctl, specfd, out, stdin])
         return None
 
-    def _execute(self, wire: dict, spec: RunSpec, merged: Path) -> RunResult:
+    def _execute(self, wire: RunWire, spec: RunSpec) -> RunResult:
         start = time.monotonic()
         specfd = os.memfd_create("nbsandbox-spec", os.MFD_CLOEXEC)
-        os.write(specfd, marshal.dumps(wire))
+        os.write(specfd, messages.encode(wire))
         ctl, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         out_r, out_w = os.pipe()
         feed: bytes | None = None
@@ -273,61 +233,91 @@ class Sandbox:
                 with open(f"/proc/{pid}/{which}_map", "w") as f:
                     f.write(self.idmap.map_lines(which))
             return
-        procs = [subprocess.Popen([f"new{which}map", str(pid), *self.idmap.newidmap_args(which)],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT)
-                 for which in ("uid", "gid")]
+        procs = {f"new{which}map": subprocess.Popen(
+            [f"new{which}map", str(pid), *self.idmap.newidmap_args(which)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            for which in ("uid", "gid")}
         errors = []
-        for proc in procs:
+        for tool, proc in procs.items():
             output, _ = proc.communicate()
             if proc.returncode:
-                errors.append(f"{proc.args[0]}: {output.decode(errors='replace').strip()}")
+                errors.append(f"{tool}: {output.decode(errors='replace').strip()}")
         if errors:
             raise SandboxError("cannot map the subordinate id range: " + "; ".join(errors),
                                hint="check /etc/subuid and /etc/subgid for this user and that "
                                     "newuidmap/newgidmap (package uidmap) are setuid root",
                                feature="user namespaces", step="idmap")
 
-    def run_in_userns(self, argv: Sequence[str]) -> int:
+    def run_in_userns(self, argv: Sequence[str], *, stdin: int | None = None,
+                      stdout: int | None = None) -> int:
         """Run a host command as root of this sandbox's user namespace (no chroot, no
         mounts); e.g. ``["rm", "-rf", upper]`` or an extraction that must create files owned
         by subordinate ids. Without a user namespace (real root) it simply runs ``argv``."""
         if not self.rootless:
-            return subprocess.run(list(argv), check=False).returncode
+            return subprocess.run(list(argv), stdin=stdin, stdout=stdout, check=False).returncode
         ctl, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        mode = self._userns_mode or "parent"
+        helper = messages.userns_argv({
+            "mode": "userns", "ctl": ctl_child.fileno(), "userns": self._userns_mode or "parent",
+            "uid": os.getuid(), "gid": os.getgid(), "argv": list(argv)})
         try:
-            proc = subprocess.Popen(
-                [self.python, "-I", "-S", str(BOOT), "userns", str(ctl_child.fileno()), mode,
-                 str(os.getuid()), str(os.getgid()), *argv],
-                pass_fds=[ctl_child.fileno()], start_new_session=True)
+            proc = subprocess.Popen(_helper_argv(self.python, helper), stdin=stdin, stdout=stdout,
+                                    pass_fds=[ctl_child.fileno()], start_new_session=True)
         finally:
             ctl_child.close()
         error = None
         with ctl:
             while data := ctl.recv(65536):
-                event = marshal.loads(data)
+                event = messages.decode_event(data)
                 if event["ev"] == "map":
-                    try:
-                        self.write_maps(proc.pid)
-                        ctl.send(marshal.dumps({"op": "go"}))
-                    except BaseException:
-                        ctl.send(marshal.dumps({"op": "abort"}))
-                        proc.wait()
-                        raise
+                    self._answer_map(ctl, proc.pid, proc)
                 elif event["ev"] == "error":
-                    error = _setup_error(event)
+                    error = setup_error(event)
         code = proc.wait()
         if error is not None:
             raise error
         return code
 
+    def _answer_map(self, ctl: socket.socket, pid: int,
+                    proc: subprocess.Popen[bytes] | None = None) -> None:
+        """Write the id maps of ``pid``, which asked for them, and tell it to go on."""
+        try:
+            self.write_maps(pid)
+        except BaseException:
+            ctl.send(messages.encode({"op": "abort"}))
+            if proc is not None:
+                proc.wait()
+            raise
+        ctl.send(messages.encode({"op": "go"}))
+
+
+Sandbox = NamespaceExecutor  # the name callers have used since the sandbox has existed
+
+
+def _default_idmap(rootless: bool) -> IdMap:
+    if not rootless:
+        return IdMap.identity()
+    if os.geteuid() == 0:  # rootless by request as root: any range can be mapped
+        return IdMap((IdRange(0, 0, 65536),), (IdRange(0, 0, 65536),))
+    return IdMap.for_current_user()
+
+
+def _mount_wire(m: Mount) -> MountWire:
+    if isinstance(m, BindMount):
+        return {"kind": "bind", "source": os.path.abspath(m.source), "target": m.target,
+                "readonly": bool(m.readonly)}
+    if isinstance(m, SecretMount):
+        return {"kind": "secret", "target": m.target, "data": bytes(m.data), "mode": m.mode,
+                "uid": m.uid, "gid": m.gid}
+    assert isinstance(m, TmpfsMount)
+    return {"kind": "tmpfs", "target": m.target, "size": m.size, "mode": m.mode}
+
 
 class _Run:
     """The caller's event loop for one RUN: output, control messages, stdin, timeout."""
 
-    def __init__(self, sandbox: Sandbox, ctl: socket.socket, out: int, stdin_w: int | None,
-                 feed: bytes | None, proc: subprocess.Popen | None, spec: RunSpec) -> None:
+    def __init__(self, sandbox: NamespaceExecutor, ctl: socket.socket, out: int,
+                 stdin_w: int | None, feed: bytes | None, proc: subprocess.Popen[bytes] | None,
+                 spec: RunSpec) -> None:
         self.sandbox, self.ctl, self.out, self.spec = sandbox, ctl, out, spec
         self.stdin_w, self.feed, self.proc = stdin_w, feed, proc
         self.tail = bytearray()
@@ -337,34 +327,29 @@ class _Run:
         self.signal: int | None = None
         self.error: SandboxError | None = None
         self.killed = False
+        self.open_streams = 2
 
-    def _event(self, event: dict) -> None:
-        kind = event["ev"]
-        if kind == "pid":
+    def _watch(self, pid: int) -> None:
+        try:
+            self.pidfds.append(os.pidfd_open(pid))
+        except ProcessLookupError:
+            pass
+
+    def _event(self, event: Event) -> None:
+        if event["ev"] == "pid":
             self.helper_pid = event["pid"]
             if self.proc is None:
-                try:
-                    self.pidfds.append(os.pidfd_open(event["pid"]))
-                except ProcessLookupError:
-                    pass
-        elif kind == "started":
-            try:
-                self.pidfds.append(os.pidfd_open(event["pid"]))
-            except ProcessLookupError:
-                pass
-        elif kind == "map":
-            try:
-                self.sandbox.write_maps(self.helper_pid or 0)
-            except BaseException:
-                self.ctl.send(marshal.dumps({"op": "abort"}))
-                raise
-            self.ctl.send(marshal.dumps({"op": "go"}))
-        elif kind == "signal":
+                self._watch(event["pid"])
+        elif event["ev"] == "started":
+            self._watch(event["pid"])
+        elif event["ev"] == "map":
+            self.sandbox._answer_map(self.ctl, self.helper_pid or 0)
+        elif event["ev"] == "signal":
             self.signal = event["signal"]
-        elif kind == "exit":
+        elif event["ev"] == "exit":
             self.status = event["status"]
-        elif kind == "error" and self.error is None:
-            self.error = _setup_error(event)
+        elif event["ev"] == "error" and self.error is None:
+            self.error = setup_error(event)
 
     def loop(self) -> tuple[int, int | None]:
         spec = self.spec
@@ -375,8 +360,7 @@ class _Run:
         if self.stdin_w is not None:
             os.set_blocking(self.stdin_w, False)
             sel.register(self.stdin_w, selectors.EVENT_WRITE, "in")
-        open_streams = 2
-        while open_streams:
+        while self.open_streams:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             ready = sel.select(timeout)
             if not ready and deadline is not None and time.monotonic() >= deadline:
@@ -385,27 +369,36 @@ class _Run:
                                  hint="the sandbox and all its processes were killed")
             for key, _ in ready:
                 if key.data == "out":
-                    chunk = os.read(self.out, 65536)
-                    if not chunk:
-                        sel.unregister(self.out)
-                        open_streams -= 1
-                        continue
-                    self.tail += chunk
-                    if len(self.tail) > TAIL_BYTES:
-                        del self.tail[:-TAIL_BYTES]
-                    if spec.output is not None:
-                        spec.output(chunk)
+                    self._read_output(sel)
                 elif key.data == "ctl":
-                    data = self.ctl.recv(65536)
-                    if not data:
-                        sel.unregister(self.ctl)
-                        open_streams -= 1
-                        continue
-                    self._event(marshal.loads(data))
+                    self._read_control(sel)
                 else:
                     self._feed_stdin(sel)
         sel.close()
         self._reap()
+        return self._outcome()
+
+    def _read_output(self, sel: selectors.BaseSelector) -> None:
+        chunk = os.read(self.out, 65536)
+        if not chunk:
+            sel.unregister(self.out)
+            self.open_streams -= 1
+            return
+        self.tail += chunk
+        if len(self.tail) > TAIL_BYTES:
+            del self.tail[:-TAIL_BYTES]
+        if self.spec.output is not None:
+            self.spec.output(chunk)
+
+    def _read_control(self, sel: selectors.BaseSelector) -> None:
+        data = self.ctl.recv(65536)
+        if not data:
+            sel.unregister(self.ctl)
+            self.open_streams -= 1
+            return
+        self._event(messages.decode_event(data))
+
+    def _outcome(self) -> tuple[int, int | None]:
         if self.error is not None:
             raise self.error
         if self.status is None:
@@ -420,9 +413,9 @@ class _Run:
         try:
             written = os.write(self.stdin_w, self.feed[:65536])
             self.feed = self.feed[written:]
-        except (BrokenPipeError, BlockingIOError) as exc:
-            if isinstance(exc, BlockingIOError):
-                return
+        except BlockingIOError:
+            return
+        except BrokenPipeError:
             self.feed = b""
         if not self.feed:
             sel.unregister(self.stdin_w)
@@ -436,21 +429,22 @@ class _Run:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 pass
-        if self.pidfds:
-            sel = selectors.DefaultSelector()
-            for fd in self.pidfds:
-                sel.register(fd, selectors.EVENT_READ)
-            end = None if timeout is None else time.monotonic() + timeout
-            pending = len(self.pidfds)
-            while pending:
-                left = None if end is None else max(0.0, end - time.monotonic())
-                ready = sel.select(left)
-                if not ready:
-                    break
-                for key, _ in ready:
-                    sel.unregister(key.fd)
-                    pending -= 1
-            sel.close()
+        if not self.pidfds:
+            return
+        sel = selectors.DefaultSelector()
+        for fd in self.pidfds:
+            sel.register(fd, selectors.EVENT_READ)
+        end = None if timeout is None else time.monotonic() + timeout
+        pending = len(self.pidfds)
+        while pending:
+            left = None if end is None else max(0.0, end - time.monotonic())
+            ready = sel.select(left)
+            if not ready:
+                break
+            for key, _ in ready:
+                sel.unregister(key.fd)
+                pending -= 1
+        sel.close()
 
     def kill(self) -> None:
         """Tear everything down: SIGKILL the helper and pid 1, then wait for them to go."""
@@ -458,7 +452,7 @@ class _Run:
             return
         self.killed = True
         try:
-            self.ctl.send(marshal.dumps({"op": "kill"}))
+            self.ctl.send(messages.encode({"op": "kill"}))
         except OSError:
             pass
         for fd in self.pidfds:
@@ -469,20 +463,22 @@ class _Run:
         if self.proc is not None:
             self.proc.kill()
         try:
-            # EOF on the control socket: the helper saw it and every holder (H, C) is gone;
-            # processes it announces meanwhile are killed as they appear.
-            self.ctl.shutdown(socket.SHUT_WR)
-            self.ctl.settimeout(KILL_GRACE)
-            while data := self.ctl.recv(65536):
-                event = marshal.loads(data)
-                if event.get("ev") in ("pid", "started") and not (
-                        self.proc is not None and event["ev"] == "pid"):
-                    fd = os.pidfd_open(event["pid"])
-                    self.pidfds.append(fd)
-                    signal.pidfd_send_signal(fd, signal.SIGKILL)
+            self._kill_late_arrivals()
         except (OSError, ValueError, EOFError):
             pass
         self._reap(timeout=KILL_GRACE)
+
+    def _kill_late_arrivals(self) -> None:
+        """EOF on the control socket: the helper saw it and every holder (H, C) is gone;
+        processes it announces meanwhile are killed as they appear."""
+        self.ctl.shutdown(socket.SHUT_WR)
+        self.ctl.settimeout(KILL_GRACE)
+        while data := self.ctl.recv(65536):
+            event = messages.decode_event(data)
+            if event["ev"] == "started" or (event["ev"] == "pid" and self.proc is None):
+                fd = os.pidfd_open(event["pid"])
+                self.pidfds.append(fd)
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
 
     def close(self) -> None:
         for fd in self.pidfds:
@@ -509,13 +505,13 @@ def _resolv_conf() -> bytes:
     return data
 
 
-def _hosts_file(hostname: str, network: str, extra: dict | object) -> bytes:
+def _hosts_file(hostname: str, network: str, extra: Mapping[str, str]) -> bytes:
     lines = [f"127.0.0.1\tlocalhost {hostname}", "::1\tlocalhost ip6-localhost ip6-loopback"]
     text = "\n".join(lines) + "\n"
     if network == "host":
         text += _read_host("/etc/hosts").decode(errors="replace")
         if not text.endswith("\n"):
             text += "\n"
-    for name, address in dict(extra).items():  # type: ignore[call-overload]
+    for name, address in dict(extra).items():
         text += f"{address}\t{name}\n"
     return text.encode()

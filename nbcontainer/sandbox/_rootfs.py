@@ -1,0 +1,434 @@
+"""Building a RUN's root inside the helper: the overlay and its stub layer, ``/dev``,
+``/sys``, ``/proc``, the generated ``/etc`` files and the caller's mounts.
+
+Runs in C (pid 1 of the RUN's namespaces) before ``pivot_root``; stdlib and siblings only.
+Every mount target is opened with ``openat2(RESOLVE_IN_ROOT)``, so symlinks in the image
+resolve inside the image, never on the host.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from . import _namespaces as ns
+from ._control import Step
+from ._devices import setup_dev
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .messages import MountWire, RunWire
+
+# Docker's masked and read-only /proc paths (the subset that exists on common kernels).
+MASKED_FILES = ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug")
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+MOUNT_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
+_O_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+
+Target = tuple[str, bool]  # a mount target in the image, and whether it is a directory
+
+
+def _fdpath(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
+def mount_rootfs(spec: RunWire) -> None:
+    """Overlay at the mountpoint, then /dev, /sys, /proc, /etc files and the caller's mounts.
+
+    A small "scaffold" tmpfs is mounted at the mountpoint first and then shadowed by the
+    overlay. It holds the generated files (hosts, resolv.conf, hostname, secrets) and, when a
+    mount target is missing from the image, a stub lower layer placed on top of the image
+    layers that contains just the missing targets (and copies of their parent directories'
+    metadata). Mount targets therefore always exist in a *lower* layer and nothing is ever
+    created in the upper dir to serve as a mount point.
+    """
+    Step.name = "scaffold"
+    stub_fd, file_fds = _scaffold(spec)
+    overlay = _Overlay(spec, stub_fd)
+    try:
+        root_fd = overlay.mount_over(_targets(spec))
+    finally:
+        overlay.close()
+    Step.name = "/dev"
+    _mount_dev(root_fd, tty_group=spec["tty_group"])
+    Step.name = "/sys"
+    _mount_sys(root_fd)
+    Step.name = "/proc"
+    _mount_proc(root_fd)
+    Step.name = "bind mounts"
+    for path, fd in file_fds.items():
+        if path in MOUNT_FILES and not _is_file(root_fd, path):
+            continue  # e.g. the image has a directory there: leave it alone
+        _bind(root_fd, _fdpath(fd), path, readonly=True, recursive=False)
+    for mount in sorted(spec["mounts"], key=lambda m: m["target"].count("/")):
+        _mount_extra(root_fd, mount)
+    for fd in [*file_fds.values(), stub_fd, root_fd]:
+        os.close(fd)
+
+
+def _scaffold(spec: RunWire) -> tuple[int, dict[str, int]]:
+    """The scaffold tmpfs with the generated files; O_PATH fds of its stub dir and files
+    (keeping them reachable once the overlay shadows the scaffold)."""
+    root = spec["mountpoint"]
+    ns.mount("nbsandbox", root, "tmpfs", ns.MS_NOSUID | ns.MS_NODEV, "mode=755,size=16m")
+    os.mkdir(f"{root}/files", 0o755)
+    os.mkdir(f"{root}/stub", 0o755)
+    files: dict[str, str] = {}
+    for name, data in (("hosts", spec["hosts"]), ("resolv.conf", spec["resolv"]),
+                       ("hostname", spec["hostname"].encode() + b"\n")):
+        files[f"/etc/{name}"] = _new_file(f"{root}/files/{name}", data, 0o644, 0, 0)
+    for index, mount in enumerate(spec["mounts"]):
+        if mount["kind"] == "secret":
+            files[mount["target"]] = _new_file(f"{root}/files/secret{index}", mount["data"],
+                                               mount["mode"], mount["uid"], mount["gid"])
+    stub_fd = os.open(f"{root}/stub", _O_DIR)
+    return stub_fd, {t: os.open(p, os.O_PATH | os.O_CLOEXEC) for t, p in files.items()}
+
+
+def _targets(spec: RunWire) -> list[Target]:
+    targets: list[Target] = [("/proc", True), ("/dev", True), ("/sys", True)]
+    targets += [(t, False) for t in MOUNT_FILES]
+    for mount in spec["mounts"]:
+        if mount["kind"] == "bind":
+            targets.append((mount["target"], os.path.isdir(mount["source"])))
+        else:
+            targets.append((mount["target"], mount["kind"] == "tmpfs"))
+    return targets
+
+
+class _Overlay:
+    """The overlay of one RUN: its layer, upper and work dirs held open as O_PATH fds."""
+
+    def __init__(self, spec: RunWire, stub_fd: int) -> None:
+        self.root = spec["mountpoint"]
+        self.lowers = spec["lowers"]
+        self.userns = spec["userns"] is not None
+        self.volatile = spec.get("volatile", True)
+        self.workdir = spec["work"]
+        self.stub_fd = stub_fd
+        self.layer_fds = [os.open(p, _O_DIR) for p in self.lowers]
+        self.upper_fd = os.open(spec["upper"], _O_DIR)
+        work = self.workdir
+        if os.path.lexists(os.path.join(work, "work", "incompat")):  # a reused volatile workdir
+            work = _fresh_workdir(work)
+        self.work_fd = os.open(work, _O_DIR)
+
+    def close(self) -> None:
+        for fd in [*self.layer_fds, self.upper_fd, self.work_fd]:
+            os.close(fd)
+
+    def mount_over(self, targets: list[Target]) -> int:
+        """Mount the overlay so that every target exists in it; an O_PATH fd of its root."""
+        # Predict the missing targets from the layer dirs themselves, so the overlay is usually
+        # mounted once: an unmount and remount costs an RCU grace period and more. A target the
+        # prediction misses is still caught after mounting (the slow path below).
+        Step.name = "mount targets"
+        stubbed = _prestub(self.lowers, _fdpath(self.stub_fd), targets)
+        Step.name = "overlay"
+        self._mount(with_stub=stubbed)
+        root_fd = os.open(self.root, _O_DIR)
+        Step.name = "mount targets"
+        missing = [(t, d) for t, d in targets if not _exists(root_fd, t)]
+        if not missing:
+            return root_fd
+        _build_stubs(root_fd, _fdpath(self.stub_fd), missing)
+        os.close(root_fd)
+        ns.umount(self.root)
+        Step.name = "overlay"
+        if self.volatile:  # the first mount marked the workdir: use a new one
+            os.close(self.work_fd)
+            self.work_fd = os.open(_fresh_workdir(self.workdir), _O_DIR)
+        self._mount(with_stub=True)
+        return os.open(self.root, _O_DIR)
+
+    def _mount(self, *, with_stub: bool) -> None:
+        lowers = ([self.stub_fd] if with_stub or not self.layer_fds else []) + self.layer_fds
+        # Layers are named by fd number relative to /proc/self/fd: short whatever the paths
+        # are (the option string is limited to one page) and immune to ':' or ',' in names.
+        opts = (f"lowerdir={':'.join(map(str, lowers))},upperdir={self.upper_fd},"
+                f"workdir={self.work_fd}")
+        # No redirects or metacopy files: the layer writer sees plain copy-ups and whiteouts
+        # (userxattr implies that and rejects redirect_dir=off, which means "follow").
+        opts += ",index=off,userxattr" if self.userns else ",index=off,redirect_dir=off,metacopy=off"
+        # volatile: unmounting would otherwise syncfs() the whole upper filesystem at every
+        # RUN (milliseconds, far more on a busy disk). The layer blob is fsynced when it is
+        # stored, and snapshots from an earlier boot are not trusted (store/snapshots.py).
+        # It leaves work/incompat/volatile behind, so a remount needs a fresh workdir.
+        if self.volatile:
+            opts += ",volatile"
+        cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
+        os.chdir("/proc/self/fd")
+        try:
+            ns.mount("overlay", self.root, "overlay", 0, opts)
+        finally:
+            os.fchdir(cwd)
+            os.close(cwd)
+
+
+def _mount_dev(root_fd: int, *, tty_group: bool) -> None:
+    target = ns.open_in_root(root_fd, "/dev")
+    ns.mount("tmpfs", _fdpath(target), "tmpfs", ns.MS_NOSUID | ns.MS_STRICTATIME,
+             "mode=755,size=65536k")
+    os.close(target)
+    dev = ns.open_in_root(root_fd, "/dev")  # the new tmpfs, not the dentry below it
+    setup_dev(_fdpath(dev), tty_group=tty_group)
+    os.close(dev)
+
+
+def _mount_sys(root_fd: int) -> None:
+    target = ns.open_in_root(root_fd, "/sys")
+    try:
+        ns.mount("sysfs", _fdpath(target), "sysfs",
+                 ns.MS_RDONLY | ns.MS_NOSUID | ns.MS_NODEV | ns.MS_NOEXEC)
+    except PermissionError:
+        # A user namespace may mount sysfs only with its own network namespace: bind the
+        # host's instead (what rootless podman does for --network host).
+        ns.mount("/sys", _fdpath(target), None, ns.MS_BIND | ns.MS_REC)
+        _readonly(root_fd, "/sys", recursive=True)
+    finally:
+        os.close(target)
+
+
+def _mount_proc(root_fd: int) -> None:
+    target = ns.open_in_root(root_fd, "/proc")
+    ns.mount("proc", _fdpath(target), "proc", ns.MS_NOSUID | ns.MS_NODEV | ns.MS_NOEXEC)
+    os.close(target)
+    for path in MASKED_FILES:
+        if _exists(root_fd, path):
+            _bind(root_fd, "/dev/null", path, readonly=False, recursive=False)
+    for path in READONLY_PATHS:
+        if _exists(root_fd, path):
+            target = ns.open_in_root(root_fd, path)
+            ns.mount(_fdpath(target), _fdpath(target), None, ns.MS_BIND | ns.MS_REC)
+            os.close(target)
+            _readonly(root_fd, path, recursive=True)
+
+
+def _mount_extra(root_fd: int, mount: MountWire) -> None:
+    """A ``RUN --mount`` bind or tmpfs (secrets are bound with the generated files)."""
+    if mount["kind"] == "bind":
+        src = os.open(mount["source"], os.O_PATH | os.O_CLOEXEC)
+        _bind(root_fd, _fdpath(src), mount["target"], readonly=mount["readonly"],
+              recursive=True)
+        os.close(src)
+    elif mount["kind"] == "tmpfs":
+        target = ns.open_in_root(root_fd, mount["target"])
+        opts = f"mode={mount['mode']:o}" + (f",size={mount['size']}" if mount["size"] else "")
+        ns.mount("tmpfs", _fdpath(target), "tmpfs", ns.MS_NOSUID | ns.MS_NODEV, opts)
+        os.close(target)
+
+
+def _fresh_workdir(work: str) -> str:
+    """A new empty workdir beside ``work`` (same filesystem), removed with the scratch dir
+    by the caller: the overlay's own marker files make ``work`` unusable for a remount."""
+    for n in range(1, 100):
+        path = os.path.join(work, f"w{n}")
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free workdir below {work}")
+
+
+_OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
+
+
+def _is_opaque(path: str) -> bool:
+    for name in _OPAQUE_XATTRS:
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _union_missing(lowers: list[str], path: str) -> list[os.stat_result] | None:
+    """Overlayfs's lookup of ``path`` done on the layer dirs (top first), without a mount.
+
+    Returns the stats of the existing ancestors (the topmost copy of each, as the merged view
+    shows them) when the path is certainly missing; None when it exists or when the answer is
+    not certain (a symlink or a non-directory on the way, an unreadable dir): the caller then
+    relies on the check made on the mounted overlay.
+    """
+    parts = [p for p in path.split("/") if p and p != "."]
+    if not parts or ".." in parts:
+        return None
+    copies = list(lowers)  # the layers' copies of the current directory that overlay merges
+    ancestors: list[os.stat_result] = []
+    for name in parts:
+        found: list[str] = []
+        top: os.stat_result | None = None
+        for d in copies:
+            p = os.path.join(d, name)
+            try:
+                st = os.lstat(p)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return None
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # whiteout: hidden below
+                break
+            if not stat.S_ISDIR(st.st_mode):
+                if top is None:
+                    return None  # a file or symlink: exists (leaf) or needs resolving
+                break  # a non-dir below a dir ends the merge
+            if top is None:
+                top = st
+            found.append(p)
+            if _is_opaque(p):
+                break
+        if top is None:
+            return ancestors
+        ancestors.append(top)
+        copies = found
+    return None
+
+
+def _prestub(lowers: list[str], stub: str, targets: list[tuple[str, bool]]) -> bool:
+    """Create in the stub layer the targets ``_union_missing`` proves absent (with copies of
+    their parents' metadata, like ``_build_stubs``). True when the stub layer is needed."""
+    if not lowers:
+        return True
+    times: list[tuple[str, int, int]] = []
+    made = False
+    for path, is_dir in targets:
+        ancestors = _union_missing(lowers, path)
+        if ancestors is None:
+            continue
+        parts = [p for p in path.split("/") if p and p != "."]
+        for depth, st in enumerate(ancestors, start=1):
+            full = os.path.join(stub, *parts[:depth])
+            if os.path.lexists(full):
+                continue
+            os.mkdir(full)
+            _copy_owner_mode(full, st)
+            times.append((full, st.st_atime_ns, st.st_mtime_ns))
+        for index in range(len(ancestors), len(parts)):
+            full = os.path.join(stub, *parts[:index + 1])
+            if os.path.lexists(full):
+                continue
+            if index == len(parts) - 1 and not is_dir:
+                os.close(os.open(full, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+            else:
+                os.mkdir(full, 0o755)
+        made = True
+    for full, atime, mtime in reversed(times):
+        os.utime(full, ns=(atime, mtime))
+    return made
+
+
+def _new_file(path: str, data: bytes, mode: int, uid: int, gid: int) -> str:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+        if uid or gid:
+            os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    return path
+
+
+def _exists(root_fd: int, path: str) -> bool:
+    try:
+        os.close(ns.open_in_root(root_fd, path))
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _is_file(root_fd: int, path: str) -> bool:
+    fd = ns.open_in_root(root_fd, path)
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+
+
+def _bind(root_fd: int, source: str, path: str, *, readonly: bool, recursive: bool) -> None:
+    target = ns.open_in_root(root_fd, path)
+    try:
+        ns.mount(source, _fdpath(target), None, ns.MS_BIND | (ns.MS_REC if recursive else 0))
+    finally:
+        os.close(target)
+    if readonly:
+        _readonly(root_fd, path, recursive=recursive)
+
+
+def _readonly(root_fd: int, path: str, *, recursive: bool) -> None:
+    # Re-open: the fd must name the new mount's root, not the dentry it was mounted on.
+    fd = ns.open_in_root(root_fd, path)
+    try:
+        ns.make_readonly(_fdpath(fd), recursive=recursive)
+    finally:
+        os.close(fd)
+
+
+def _build_stubs(root_fd: int, stub: str, missing: list[tuple[str, bool]]) -> None:
+    """Create missing mount targets in the stub layer, copying parent dirs' metadata.
+
+    A merged directory takes its attributes from the topmost layer that has it, so each parent
+    copied into the stub gets the mode, owner and times the image shows; a later copy-up of that
+    directory (the RUN creates a file in /etc) then records exactly the image's metadata.
+    """
+    real_root = os.readlink(_fdpath(root_fd)).rstrip("/")
+    times: list[tuple[str, int, int]] = []
+    for path, is_dir in missing:
+        parts = [p for p in path.split("/") if p and p != "."]
+        if ".." in parts or not parts:
+            raise ValueError(f"invalid mount target {path!r}")
+        # Deepest existing ancestor, canonicalised inside the image (it may be a symlink).
+        base: list[str] = []
+        rest = parts
+        for depth in range(len(parts) - 1, 0, -1):
+            try:
+                fd = ns.open_in_root(root_fd, "/".join(parts[:depth]))
+            except FileNotFoundError:
+                continue
+            try:
+                if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                    raise NotADirectoryError(f"mount target {path}: a parent is not a directory")
+                real = os.readlink(_fdpath(fd))
+            finally:
+                os.close(fd)
+            base = [p for p in real[len(real_root):].split("/") if p]
+            rest = parts[depth:]
+            break
+        # Replicate the existing ancestors (each level) with the image's metadata.
+        for depth in range(1, len(base) + 1):
+            rel = "/".join(base[:depth])
+            if os.path.lexists(f"{stub}/{rel}"):
+                continue
+            fd = ns.open_in_root(root_fd, rel)
+            try:
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+            os.mkdir(f"{stub}/{rel}")
+            _copy_owner_mode(f"{stub}/{rel}", st)
+            times.append((f"{stub}/{rel}", st.st_atime_ns, st.st_mtime_ns))
+        # Create the missing components: directories, and the leaf as a dir or empty file.
+        current = "/".join(base)
+        for index, name in enumerate(rest):
+            current = f"{current}/{name}" if current else name
+            leaf = index == len(rest) - 1
+            full = f"{stub}/{current}"
+            if os.path.lexists(full):
+                continue
+            if leaf and not is_dir:
+                os.close(os.open(full, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+            else:
+                os.mkdir(full, 0o755)
+    # Creating entries touched the copied directories' mtimes: restore them last.
+    for path, atime, mtime in reversed(times):
+        os.utime(path, ns=(atime, mtime))
+
+
+def _copy_owner_mode(path: str, st: os.stat_result) -> None:
+    try:
+        os.lchown(path, st.st_uid, st.st_gid)
+    except OSError:
+        pass  # an id outside a single-id map: the stub stays owned by container root
+    os.chmod(path, stat.S_IMODE(st.st_mode))

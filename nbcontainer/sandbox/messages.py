@@ -1,0 +1,329 @@
+"""Every message that crosses one of the sandbox's process boundaries, in one place.
+
+The processes (see ``_helper.py`` for the tree)::
+
+    caller ──BootArgs (argv)─► helper (_boot.py: serve | run | probe | userns)
+    caller ──RunWire (memfd)─────────────────────► C (pid 1 of the RUN)
+    caller ◄─Event── ctl socket ──Op─► H, C       (pid, started, map, exit, signal, error)
+    fork server ◄─SpareEvent── spare H ──Op─►     (map, ready, failed)
+    caller ◄─SPARE|FAILED + fd── fork server ◄─TAKE
+    caller ──RUN + fds─► spare's C ──CTL + fd─► its H
+    caller ◄─ProbeResult (stdout)── helper probe
+    caller ──FileOpsRequest (stdin)─► ``python -m nbcontainer.sandbox.fileops`` ──LayerRecord (stdout)─►
+
+Both ends run the same interpreter, so records are ``marshal``-encoded dicts: built in,
+several times faster than json, and bytes pass through as they are. This module is imported
+by the helper, which starts per build and forks per RUN: stdlib only, and the types below
+exist for the type checker only (``typing`` alone would cost the helper milliseconds to
+import). Build records as dict literals; the checker holds them to these definitions.
+"""
+
+from __future__ import annotations
+
+import marshal
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any, Literal, NotRequired, TypedDict
+
+    UsernsMode = Literal["self", "parent"]  # self: single-id map we write; parent: newuidmap
+
+    # ------------------------------------------------------------ helper command lines
+
+    class ServeArgs(TypedDict):
+        mode: Literal["serve"]  # the fork server, on socket ``sock``
+        sock: int
+        userns: UsernsMode | None
+        uid: int  # the caller's ids
+        gid: int
+        uid_map: str  # newuidmap's triples, space-separated
+        gid_map: str
+
+    class RunArgs(TypedDict):
+        mode: Literal["run"]  # one RUN in a fresh helper (no fork server)
+        ctl: int
+        specfd: int  # holds the RunWire
+
+    class ProbeArgs(TypedDict):
+        mode: Literal["probe"]  # try the kernel features in ``scratch``; ProbeResult on stdout
+        scratch: str
+        userns: bool
+        uid: int
+        gid: int
+
+    class UsernsArgs(TypedDict):
+        mode: Literal["userns"]  # exec ``argv`` as root of a user namespace with the id map
+        ctl: int
+        userns: UsernsMode
+        uid: int
+        gid: int
+        argv: list[str]
+
+    BootArgs = ServeArgs | RunArgs | ProbeArgs | UsernsArgs
+
+    # ------------------------------------------------------------ the RUN (caller → C)
+
+    class BindWire(TypedDict):
+        kind: Literal["bind"]
+        source: str  # absolute host path
+        target: str
+        readonly: bool
+
+    class TmpfsWire(TypedDict):
+        kind: Literal["tmpfs"]
+        target: str
+        size: int | None
+        mode: int
+
+    class SecretWire(TypedDict):
+        kind: Literal["secret"]
+        target: str
+        data: bytes
+        mode: int
+        uid: int
+        gid: int
+
+    MountWire = BindWire | TmpfsWire | SecretWire
+
+    class RunWire(TypedDict):
+        """What C needs to build the root and exec the command (absolute host paths)."""
+
+        lowers: list[str]  # top first
+        upper: str
+        work: str
+        mountpoint: str
+        argv: list[str]
+        env: dict[str, str]
+        user: str
+        cwd: str
+        network: Literal["host", "none"]
+        hostname: str
+        mounts: list[MountWire]
+        hosts: bytes  # /etc/hosts, resolv.conf: generated, bind-mounted read-only
+        resolv: bytes
+        userns: UsernsMode | None
+        host_uid: int
+        host_gid: int
+        tty_group: bool  # gid 5 is mapped
+        init: bool
+        volatile: NotRequired[bool]  # mount the overlay "volatile" (default True)
+
+    # ------------------------------------------------------------ control (H, C → caller)
+
+    class PidEvent(TypedDict):
+        ev: Literal["pid"]  # H's pid, as soon as it runs
+        pid: int
+
+    class StartedEvent(TypedDict):
+        ev: Literal["started"]  # C's pid, once it has the RUN
+        pid: int
+
+    class MapEvent(TypedDict):
+        ev: Literal["map"]  # unshared: write my id maps, then answer GoOp or AbortOp
+        pid: NotRequired[int]  # set when the asker is not the caller's child (a spare)
+
+    class ExitEvent(TypedDict):
+        ev: Literal["exit"]
+        status: int  # os.waitstatus_to_exitcode of C: negative when killed by a signal
+
+    class SignalEvent(TypedDict):
+        ev: Literal["signal"]  # the command (under an init) was killed by this signal
+        signal: int
+
+    class ErrorEvent(TypedDict):
+        ev: Literal["error"]  # setting up the sandbox failed at ``step``
+        step: str
+        errno: int | None
+        message: str
+        type: str
+
+    Event = PidEvent | StartedEvent | MapEvent | ExitEvent | SignalEvent | ErrorEvent
+
+    # ------------------------------------------------------------ fork server ↔ spare H
+
+    class ReadyEvent(TypedDict):
+        ev: Literal["ready"]  # sent with the socket to the spare's C
+
+    class FailedEvent(TypedDict):
+        ev: Literal["failed"]  # it reports why to the RUN that takes it
+
+    SpareEvent = MapEvent | ReadyEvent | FailedEvent
+
+    # ------------------------------------------------------------ control (caller → H, C)
+
+    class GoOp(TypedDict):
+        op: Literal["go"]  # the id maps are written
+
+    class AbortOp(TypedDict):
+        op: Literal["abort"]
+        error: NotRequired[str | None]
+
+    class KillOp(TypedDict):
+        op: Literal["kill"]  # SIGKILL the whole tree
+
+    class SignalOp(TypedDict):
+        op: Literal["signal"]  # forward a signal to the command
+        signal: int
+
+    Op = GoOp | AbortOp | KillOp | SignalOp
+
+    # ------------------------------------------------------------ probe (helper → caller)
+
+    class ProbeResult(TypedDict):
+        ok: bool
+        step: NotRequired[str]  # the setup step that failed
+        errno: NotRequired[int | None]
+        message: NotRequired[str]
+
+    # ------------------------------------------------------------ file operations
+
+    MkdirOp = tuple[Literal["mkdir"], str, int, int, int, int]  # rel, mode, uid, gid, mtime_ns
+    FileOp = tuple[Literal["file"], str, str, int, int, int, int]  # rel, src, mode, uid, gid, mtime
+    DataOp = tuple[Literal["data"], str, str, int, int, int, int]  # rel, text, mode, uid, gid, mtime
+    SymlinkOp = tuple[Literal["symlink"], str, str, int, int, int]  # rel, target, uid, gid, mtime
+    ExtractOp = tuple[Literal["extract"], str, str, int, int]  # rel, archive, uid, gid (-1: keep)
+    CopyOp = MkdirOp | FileOp | DataOp | SymlinkOp | ExtractOp
+
+    class ExtractRequest(TypedDict):
+        op: Literal["extract"]  # apply layer blobs (bottom first) onto ``target``
+        target: str
+        blobs: list[str]
+
+    class CopyRequest(TypedDict):
+        op: Literal["copy"]  # create a COPY plan's entries below ``root``
+        root: str
+        ops: list[CopyOp]
+
+    class LayerRequest(TypedDict):
+        op: Literal["layer"]  # write the layer of diff/upper dir ``root`` to file ``out``
+        root: str
+        out: str
+        epoch: int | None
+
+    FileOpsRequest = ExtractRequest | CopyRequest | LayerRequest
+
+    class LayerRecord(TypedDict):
+        """The answer to a LayerRequest: the written layer's descriptor facts."""
+
+        digest: str
+        diff_id: str
+        size: int
+        uncompressed_size: int
+        media_type: str
+
+
+# Tokens sent with file descriptors (SCM_RIGHTS) on the fork server's sockets.
+SPARE = b"spare"  # server → caller: a prepared spare (fd: the socket to its C)
+FAILED = b"failed"  # server → caller: a spare that failed (fd: the socket to it, to report)
+TAKE = b"take"  # caller → server: the spare was taken, prepare the next one
+RUN = b"run"  # caller → C, and H → C: the RUN's fds [ctl, spec, output, stdin]
+CTL = b"ctl"  # C → H: the control socket, so H reports on it
+
+
+def encode(message: RunWire | Event | SpareEvent | Op | ProbeResult | FileOpsRequest
+           | LayerRecord) -> bytes:
+    return marshal.dumps(message)  # type: ignore[arg-type]  # a TypedDict is a dict
+
+
+def _load(data: bytes) -> Any:
+    value = marshal.loads(data)
+    if not isinstance(value, dict):
+        raise ValueError("not a sandbox message")
+    return value
+
+
+def decode_run(data: bytes) -> RunWire:
+    wire: RunWire = _load(data)
+    return wire
+
+
+def decode_event(data: bytes) -> Event:
+    event: Event = _load(data)
+    return event
+
+
+def decode_spare_event(data: bytes) -> SpareEvent:
+    event: SpareEvent = _load(data) if data else {"ev": "failed"}
+    return event
+
+
+def decode_op(data: bytes) -> Op:
+    """An op from the caller; end of file means it went away, which means kill."""
+    op: Op = _load(data) if data else {"op": "kill"}
+    return op
+
+
+def decode_answer(data: bytes) -> Op:
+    """The answer to a MapEvent; end of file means abort."""
+    op: Op = _load(data) if data else {"op": "abort"}
+    return op
+
+
+def decode_probe(data: bytes) -> ProbeResult:
+    result: ProbeResult = _load(data)
+    return result
+
+
+def decode_fileops(data: bytes) -> FileOpsRequest:
+    request: FileOpsRequest = _load(data)
+    return request
+
+
+def decode_layer(data: bytes) -> LayerRecord:
+    record: LayerRecord = _load(data)
+    return record
+
+
+# ---------------------------------------------------------------- helper command lines
+# ``_boot.py MODE ARGS...``: plain strings, so ``ps`` shows what each helper is for.
+
+
+def serve_argv(a: ServeArgs) -> list[str]:
+    return ["serve", str(a["sock"]), a["userns"] or "none", str(a["uid"]), str(a["gid"]),
+            a["uid_map"], a["gid_map"]]
+
+
+def run_argv(a: RunArgs) -> list[str]:
+    return ["run", str(a["ctl"]), str(a["specfd"])]
+
+
+def probe_argv(a: ProbeArgs) -> list[str]:
+    return ["probe", a["scratch"], "1" if a["userns"] else "0", str(a["uid"]), str(a["gid"])]
+
+
+def userns_argv(a: UsernsArgs) -> list[str]:
+    return ["userns", str(a["ctl"]), a["userns"], str(a["uid"]), str(a["gid"]), *a["argv"]]
+
+
+def _userns_mode(text: str) -> UsernsMode | None:
+    if text == "self":
+        return "self"
+    if text == "parent":
+        return "parent"
+    if text == "none":
+        return None
+    raise ValueError(f"unknown user namespace mode {text!r}")
+
+
+def parse_argv(argv: list[str]) -> BootArgs:
+    """The inverse of the ``*_argv`` functions above."""
+    mode, args = argv[0], argv[1:]
+    if mode == "serve":
+        sock, userns, uid, gid, uid_map, gid_map = args
+        return {"mode": "serve", "sock": int(sock), "userns": _userns_mode(userns),
+                "uid": int(uid), "gid": int(gid), "uid_map": uid_map, "gid_map": gid_map}
+    if mode == "run":
+        ctl, specfd = args
+        return {"mode": "run", "ctl": int(ctl), "specfd": int(specfd)}
+    if mode == "probe":
+        scratch, flag, uid, gid = args
+        return {"mode": "probe", "scratch": scratch, "userns": flag == "1", "uid": int(uid),
+                "gid": int(gid)}
+    if mode == "userns":
+        ctl, ns_mode, uid, gid, *command = args
+        mapping = _userns_mode(ns_mode)
+        if mapping is None:
+            raise ValueError("userns needs a user namespace mode")
+        return {"mode": "userns", "ctl": int(ctl), "userns": mapping, "uid": int(uid),
+                "gid": int(gid), "argv": command}
+    raise ValueError(f"unknown helper mode {mode!r}")
