@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from ... import humanize
-from .tree import ADDED, MODIFIED, REMOVED, ImageTree, LayerTree, Node
+from ...analysis import ADDED, MODIFIED, REMOVED, ImageTree, LayerTree, Node
 
 MAX_NODES = 400
 MAX_CHILDREN = 60

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ... import humanize
-from .tree import ImageTree
+from ...analysis import ImageTree
 
 
 def image_line(image, tree: ImageTree | None = None) -> str:  # noqa: ANN001 - Image
