@@ -78,8 +78,11 @@ class _StoreActions:
     for an image and for a multi-platform index (which moves with all its images)."""
 
     ref: Reference | None
-    digest: Digest
     _store: Store
+
+    @property
+    def digest(self) -> Digest:
+        raise NotImplementedError
 
     def _own_name(self) -> str:
         return str(self.ref) if self.ref else str(self.digest)
@@ -340,7 +343,7 @@ class ImageIndex(_StoreActions):
         if not isinstance(parsed, Index):
             raise TypeError(f"{digest} is not an image index")
         self._store = store
-        self.digest = digest
+        self._digest = digest
         self.index: Index = parsed
         self.ref = ref
 
@@ -362,6 +365,11 @@ class ImageIndex(_StoreActions):
     @property
     def store(self) -> Store:
         return self._store
+
+    @property
+    def digest(self) -> Digest:
+        """The index digest (what a registry calls the multi-platform image)."""
+        return self._digest
 
     @property
     def id(self) -> Digest:

@@ -8,20 +8,22 @@ layer views, ``Image.files()`` and diffs all read a layer once.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from ..layers import open_layer
+from ..layers import open_layer, overlay
 from ..layers.tarreader import TarReader
 from ..oci.digest import Digest
 from ..store import Store
 
-WHITEOUT_PREFIX = ".wh."
-OPAQUE = ".wh..wh..opq"  # an opaque directory: hides everything below it in lower layers
+# the names the layer codec writes (bytes there), as the str paths entries carry
+WHITEOUT_PREFIX = overlay.WHITEOUT_PREFIX.decode()
+OPAQUE = overlay.OPAQUE_MARKER.decode()  # an opaque directory: hides what lower layers hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +61,12 @@ EntryReader = Callable[[Digest], Sequence[LayerEntry]]
 """Gives the entries of the layer with a blob digest (see :func:`store_reader`)."""
 
 
-def read_entries(stream: BinaryIO) -> list[LayerEntry]:
+def read_entries(stream: BinaryIO | io.RawIOBase) -> list[LayerEntry]:
     """Every entry of an uncompressed layer tar, whiteouts included (as ``.wh.`` names), with
     normalised paths (no leading ``/`` or ``./``, no trailing ``/``)."""
     out: list[LayerEntry] = []
     add = out.append
-    reader = TarReader(stream)
+    reader = TarReader(cast(BinaryIO, stream))  # it only reads; a LayerStream is raw IO
     for e in reader.entries():
         path = os.fsdecode(e.name).lstrip("/").removeprefix("./").rstrip("/")
         if not path or path == ".":

@@ -15,7 +15,12 @@ Registering twice is harmless (the same entries are set again).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the views and ipywidgets load with the first display, not here
+    from ..image import Image
+    from .views import LayersView, ManifestView
+    from .widgets import LayerTreeWidget
 
 # (module, class) of each value object → the views function that renders it
 _BUNDLES = {
@@ -29,25 +34,26 @@ def _formatter(function: str) -> Any:
     def show(obj: Any) -> dict[str, str]:
         from . import views
 
-        return getattr(views, function)(obj)
+        bundle: dict[str, str] = getattr(views, function)(obj)
+        return bundle
 
     show.__name__ = f"nbcontainer_{function}"
     return show
 
 
-def layer_view(image: Any) -> Any:
+def layer_view(image: Image) -> LayersView:
     from .views import LayersView
 
     return LayersView(image)
 
 
-def manifest_view(image: Any, *, html: bool = False) -> Any:
+def manifest_view(image: Image, *, html: bool = False) -> ManifestView:
     from .views import ManifestView
 
     return ManifestView.of(image, html=html)
 
 
-def widget(image: Any) -> Any:
+def widget(image: Image) -> LayerTreeWidget:
     from .widgets import LayerTreeWidget
 
     return LayerTreeWidget(image)

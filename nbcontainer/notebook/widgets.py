@@ -13,11 +13,12 @@ from typing import Any
 import ipywidgets as w
 
 from ..analysis import ADDED, MODIFIED, REMOVED, filter_tree
+from ..image import Image
 from .views import html, text
 
 
 class LayerTreeWidget(w.HBox):
-    def __init__(self, image: Any) -> None:
+    def __init__(self, image: Image) -> None:
         self.image = image
         self.tree = image.tree()
         labels = []

@@ -10,22 +10,23 @@ from __future__ import annotations
 from typing import Any
 
 from ...analysis import ImageDiff, ImageTree
+from ...image import Image, ImageIndex
 from . import html, text
 from .manifest import ManifestView
 
 
-def tree_of(image: Any) -> ImageTree:
+def tree_of(image: Image) -> ImageTree:
     """The image's layer tree (the analysis caches it by layer stack)."""
     return image.tree()
 
 
-def image_bundle(image: Any) -> dict[str, str]:
+def image_bundle(image: Image) -> dict[str, str]:
     tree = tree_of(image)
     return {"text/plain": text.image_line(image, tree),
             "text/html": html.render_image(image, tree)}
 
 
-def index_bundle(index: Any) -> dict[str, str]:
+def index_bundle(index: ImageIndex) -> dict[str, str]:
     trees = [tree_of(image) for _, image in index.platform_images()]
     return {"text/plain": index.summary(), "text/html": html.render_index(index, trees)}
 
@@ -33,7 +34,7 @@ def index_bundle(index: Any) -> dict[str, str]:
 class LayersView:
     """``%layers``: the dive view with the layer list open."""
 
-    def __init__(self, image: Any) -> None:
+    def __init__(self, image: Image) -> None:
         self.image = image
 
     @property

@@ -13,6 +13,8 @@ import re
 from html import escape
 from typing import Any
 
+from ...image import Image
+
 _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 
 
@@ -25,7 +27,7 @@ class ManifestView:
         self.layer_digests = layer_digests
 
     @classmethod
-    def of(cls, image: Any, *, html: bool = False) -> ManifestView:
+    def of(cls, image: Image, *, html: bool = False) -> ManifestView:
         doc: dict[str, Any] = {"manifest": image.manifest.to_dict(),
                                "config": image.config.to_dict()}
         if image.index_digest is not None:
