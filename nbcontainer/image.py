@@ -29,7 +29,7 @@ from .analysis import (
     store_reader,
 )
 from .errors import ImageFormatError, NbcontainerError
-from .layers import LayerStream, open_layer
+from .layers import LayerStream
 from .oci.config import History, ImageConfig
 from .oci.digest import Digest
 from .oci.manifest import Manifest
@@ -59,8 +59,8 @@ class Layer:
         return LayerRef(self.digest, self.diff_id, self.size, self.created_by)
 
     def open(self) -> LayerStream:
-        """The uncompressed tar stream of this layer."""
-        return open_layer(self._store.blobs.open(self.digest))
+        """The uncompressed tar stream of this layer (closing it closes the blob file)."""
+        return LayerStream(self._store.blobs.open(self.digest), close_raw=True)
 
     def files(self) -> Iterator[tuple[str, int]]:
         """(path, size) of every entry, in tar order."""
