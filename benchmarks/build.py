@@ -82,7 +82,7 @@ class Tools:
         return Store(dest)
 
     def ours(self, store, ctx: Path) -> float:
-        from nbcontainer.builder.api import build
+        from nbcontainer.api import build
 
         settle()
         start = time.perf_counter()

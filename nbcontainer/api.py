@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import ImageFormatError, ImageNotFound, NbcontainerError, StoreError
-from .image import Image
+from .image import Image, ImageIndex
 from .oci import mediatypes as mt
 from .oci.config import ContainerConfig, History, ImageConfig
 from .oci.descriptor import Descriptor
@@ -22,6 +20,7 @@ from .store import FsckReport, PruneReport, Store
 from .store import fsck as _fsck
 from .store import prune as _prune
 from .store.save import SAVE_FORMATS
+from .timestamps import rfc3339, source_date_epoch
 
 _stores: dict[str, Store] = {}
 
@@ -32,27 +31,6 @@ def get_store(store: Store | str | Path | None = None) -> Store:
         return store
     s = Store(store) if store is not None else Store()
     return _stores.setdefault(str(s.home), s)
-
-
-def source_date_epoch() -> int | None:
-    val = os.environ.get("SOURCE_DATE_EPOCH")
-    if not val:
-        return None
-    try:
-        return int(val)
-    except ValueError:
-        raise NbcontainerError(
-            f"SOURCE_DATE_EPOCH must be an integer number of seconds, got {val!r}"
-        ) from None
-
-
-def timestamp(epoch: int | None = None) -> str:
-    """RFC 3339 in UTC, as Docker and BuildKit write ``created``."""
-    if epoch is None:
-        epoch = source_date_epoch()
-    if epoch is not None:
-        return _dt.datetime.fromtimestamp(epoch, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_bool(text: str) -> bool:
@@ -147,7 +125,7 @@ def import_image(
                     info = layers.compress_stream(tar_stream, w)
             w.commit(info.digest)
         plat = Platform.parse(platform) if platform else Platform.host()
-        created = timestamp(epoch)
+        created = rfc3339(epoch)
         config = ImageConfig(
             architecture=plat.architecture,
             os=plat.os,
@@ -236,9 +214,9 @@ def save(
 ) -> Path:
     """``docker save``: one or more images into a docker-archive, oci-archive or oci-dir."""
     from .store.save import save as _save
-    from .timestamps import source_date_epoch as _epoch
 
-    return _save(get_store(store), names, output, format=format, mtime=_epoch() or 0)
+    return _save(get_store(store), names, output, format=format,
+                 mtime=source_date_epoch() or 0)
 
 
 def load(source: str | Path, *, store: Store | None = None) -> list[tuple[str, list[str]]]:
@@ -262,21 +240,26 @@ def load(source: str | Path, *, store: Store | None = None) -> list[tuple[str, l
 def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str] = (),
           build_args: dict[str, str] | None = None, target: str | None = None,
           no_cache: bool = False, store: Store | None = None, progress: ProgressFn | None = None,
-          secrets: Any = (), platform: str | None = None, ssh: Any = (), *,
+          secrets: Any = (), platform: Any = None, ssh: Any = (), *,
           cache_from: Sequence[str] = (), cache_to: Sequence[str] = (),
-          provenance: bool | str = False) -> Image:
+          provenance: bool | str = False) -> Image | ImageIndex:
     """``docker build``: a Dockerfile (text or path) and a context directory → an Image.
+    Several platforms (``linux/amd64,linux/arm64``) give an :class:`ImageIndex`.
     ``ssh``: ``--ssh`` specs (``default``, ``ID=SOCKET|KEY[,KEY]``) for RUN --mount=type=ssh.
     ``cache_from``/``cache_to``: buildx specs (``type=registry,ref=R[,mode=max]``,
     ``type=inline``; a bare ref for ``cache_from``): the build cache in a registry.
     ``provenance``: ``True``/``"mode=min"``/``"mode=max"`` attaches a SLSA provenance statement
     as an OCI referrer of the image (shown by ``inspect``, pushed and pulled with it)."""
-    from .builder.api import build as _build
+    from .builder import build as _build
 
-    return _build(dockerfile, context, tags=tags, build_args=build_args, target=target,
-                  no_cache=no_cache, store=get_store(store), progress=progress,
-                  secrets=secrets, platform=platform, ssh=ssh, cache_from=cache_from,
-                  cache_to=cache_to, provenance=provenance)
+    st = get_store(store)
+    out = _build(dockerfile, context, store=st, tags=tags, build_args=build_args, target=target,
+                 no_cache=no_cache, progress=progress, secrets=secrets, platform=platform,
+                 ssh=ssh, provenance_mode=provenance, cache_from=cache_from, cache_to=cache_to)
+    name = tags[0] if tags else str(out.digest)
+    if out.is_index:
+        return ImageIndex.load(st, name)
+    return Image.load(st, name, out.platforms[0])
 
 
 def run(image: str, command: Sequence[str] | None = None, *, store: Store | None = None,

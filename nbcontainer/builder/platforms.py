@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuildError, ReferenceFormatError
-from ..oci.digest import Digest
 from ..oci.platform import Platform
-from ..store import Store
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 # An override for the binfmt_misc directory (tests point it at an empty dir to get the
@@ -190,19 +188,3 @@ def check_can_run(platform: Platform, *, host: Platform | None = None,
 def state_platform(os_: str, architecture: str, variant: str | None) -> Platform:
     """The platform of a stage's image state (what its binaries are built for)."""
     return Platform.normalized(os_ or "linux", architecture, variant or "")
-
-
-def export_index(store: Store, children: Sequence[tuple[Platform, Digest]],
-                 tags: Sequence[str]) -> Digest:
-    """An OCI image index over per-platform manifests already in the store (each descriptor
-    carries its platform, as BuildKit's exporter writes it); the tags point at the index."""
-    from ..oci import mediatypes as mt
-    from ..oci.descriptor import Descriptor
-    from ..oci.manifest import Index
-
-    manifests = []
-    for plat, digest in children:
-        size = len(store.blobs.read(digest))
-        manifests.append(Descriptor(mt.OCI_MANIFEST, digest, size, platform=plat))
-    index = Index(tuple(manifests))
-    return store.add_image(index.to_bytes(), tags=list(tags))

@@ -41,7 +41,7 @@ from ..store.referrers import (
     SLSA_PROVENANCE_V1,
     STATEMENT_V1,
 )
-from .context import BuildContext
+from .sources.context import BuildContext
 
 BUILD_TYPE = "https://nbcontainer.dev/provenance/dockerfile/v1"
 BUILDER_ID = "https://nbcontainer.dev/builder"
@@ -109,10 +109,10 @@ def context_digest(ctx: BuildContext) -> str:
     """sha256 hex over what COPY/ADD could see (after .dockerignore): every path, its type,
     permission bits and content digest or link target. Times and owners are left out, as in
     BuildKit's content checksums: a fresh checkout of the same tree gives the same digest."""
-    from .copy import _context_items
+    from .copyplan import context_items
 
     h = hashlib.sha256()
-    for item in _context_items(ctx, "", None):
+    for item in context_items(ctx, "", None):
         if not item.rel:
             continue  # the context root itself
         value = item.digest if item.kind == "file" else item.host if item.kind == "symlink" else ""
@@ -251,24 +251,3 @@ def attach(store: Store, subject: Descriptor, doc: Mapping[str, Any]) -> Digest:
         annotations={PREDICATE_ANNOTATION: predicate},
     )
     return store.add_referrer(manifest.to_bytes())
-
-
-def record_build(store: Store, builder: Any, manifest_digest: Digest, *, plan: BuildPlan,
-                 ctx: BuildContext, dockerfile_name: str, dockerfile_text: str,
-                 target: str | None, platform: Platform, build_args: Mapping[str, str],
-                 epoch: int | None, started: str, tags: Sequence[str], mode: str) -> Digest:
-    """Attach the provenance of one just-exported platform manifest; the artifact digest."""
-    from .builder import timestamp
-
-    data = store.blobs.read(manifest_digest)
-    subject = Descriptor(mt.OCI_MANIFEST, manifest_digest, len(data))
-    # (the context digest hashes through the stat cache: keep what it learnt for next time)
-    record = BuildRecord(
-        dockerfile_name=dockerfile_name, dockerfile_text=dockerfile_text, context=ctx,
-        plan=plan, target=target, platform=platform, build_args=build_args,
-        bases=dict(builder.base_images), secret_ids=tuple(builder.secrets),
-        ssh_ids=tuple(builder.ssh), epoch=epoch, started=started,
-        finished=timestamp(epoch), tags=tuple(tags))
-    doc = statement(subject, record, mode)
-    ctx.stat_cache.save()
-    return attach(store, subject, doc)

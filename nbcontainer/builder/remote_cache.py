@@ -28,7 +28,7 @@ What is exported is the local cache index's own currency: step key → :class:`I
 ``--cache-from REF`` / ``type=registry,ref=REF``
     ``REF`` may be a cache artifact or a plain image (then its inline cache is used). The
     entries are read once, before the build; :meth:`RemoteCache.get` is consulted by
-    ``Builder._cached`` after the local index. A hit counts when the source serves every
+    ``BuildSession.cached`` after the local index. A hit counts when the source serves every
     layer blob the store lacks; the step shows ``CACHED`` like a local hit and the entry is
     copied to the local index. Blobs are fetched lazily, as BuildKit does: only when they are
     read (a snapshot is extracted for a step that runs, the image is exported, the cache is
@@ -61,8 +61,11 @@ from .state import ImageState
 
 if TYPE_CHECKING:
     from ..dockerfile import BuildPlan
+    from ..oci.platform import Platform
     from ..store import Store
-    from .builder import Builder
+    from .reporter import StepReporter
+    from .session import BuildSession
+    from .solver import BuildResult
 
 ARTIFACT_TYPE = "application/vnd.nbcontainer.buildcache.v1+json"
 CONFIG_TYPE = "application/vnd.nbcontainer.buildcache.config.v1+json"
@@ -168,49 +171,48 @@ class CacheOptions:
             opts.exports.append(CacheSpec("inline"))
         return opts
 
-    def load(self, builder: Builder) -> RemoteCache | None:
-        """Import every ``--cache-from`` (warnings for the unusable ones)."""
-        if not self.sources or builder.no_cache:
+    def load(self, store: Store, reporter: StepReporter, platform: Platform, *,
+             no_cache: bool = False) -> RemoteCache | None:
+        """Import every ``--cache-from`` (warnings for the unusable ones); an index picks
+        ``platform``'s cache."""
+        if not self.sources or no_cache:
             return None
-        cache = RemoteCache(builder)
+        cache = RemoteCache(store, reporter, platform)
         for spec in self.sources:
             assert spec.ref is not None
             cache.add(spec.ref)
         return cache
 
-    def collect(self, builder: Builder, plan: BuildPlan) -> dict[str, Any] | None:
-        """After each ``build_plan`` (one per platform): keep its entries for :meth:`export`;
+    def collect(self, result: BuildResult, plan: BuildPlan) -> dict[str, Any] | None:
+        """After each solve (one per platform): keep its entries for :meth:`export`;
         returns the image config keys of an inline cache (None without one)."""
         for spec in self.exports:
             if spec.type == "registry":
                 self._collected.setdefault(spec.mode, {}).update(
-                    stage_entries(builder, plan, spec.mode))
+                    stage_entries(result, plan, spec.mode))
         if any(spec.type == "inline" for spec in self.exports):
-            return {INLINE_KEY: cache_document(stage_entries(builder, plan, "min"), "min")}
+            return {INLINE_KEY: cache_document(stage_entries(result, plan, "min"), "min")}
         return None
 
-    def export(self, builder: Builder) -> None:
+    def export(self, session: BuildSession) -> None:
         """Push the registry caches (each a numbered ``[internal]`` step)."""
-        from .builder import _Step
-
         for spec in self.exports:
             if spec.type != "registry":
                 continue
             assert spec.ref is not None
-            step = _Step(builder, f"[internal] exporting cache to {spec.ref}")
+            step = session.reporter.internal(f"exporting cache to {spec.ref}")
             entries = self._collected.get(spec.mode, {})
             try:
-                if builder.remote_cache is not None:  # hits whose blobs are still remote
-                    builder.remote_cache.ensure([lr.blob for st in entries.values()
-                                                 for lr in st.layers])
-                digest = push_cache(builder.store, entries, spec.ref, spec.mode)
+                # hits whose blobs are still remote
+                session.fetch_layers([lr.blob for st in entries.values() for lr in st.layers])
+                digest = push_cache(session.store, entries, spec.ref, spec.mode)
             except NbcontainerError as exc:
                 if not spec.ignore_error:
                     step.error(exc)
                     raise BuildError(f"exporting cache to {spec.ref}: {exc.message}",
                                      hint=exc.hint) from None
-                step.output(f"WARNING: exporting cache to {spec.ref} failed: "
-                            f"{exc.message} (ignore-error=true)\n".encode())
+                step.warn(f"exporting cache to {spec.ref} failed: {exc.message} "
+                          "(ignore-error=true)")
             else:
                 step.output(f"cache manifest {digest}\n".encode())
             step.done()
@@ -219,10 +221,10 @@ class CacheOptions:
 # ---------------------------------------------------------------------- export
 
 
-def stage_entries(builder: Builder, plan: BuildPlan, mode: str) -> dict[str, ImageState]:
+def stage_entries(result: BuildResult, plan: BuildPlan, mode: str) -> dict[str, ImageState]:
     """The entries recorded by the build: every stage's (max), or those of the target stage
     and of the stages it is built ``FROM`` (min, the steps whose layers make the result)."""
-    recorded = builder.stage_entries
+    recorded = result.stage_entries
     if mode == "max":
         indexes: Iterable[int] = sorted(recorded)
     else:
@@ -295,9 +297,10 @@ class _Source:
 class RemoteCache:
     """Entries imported from ``--cache-from`` sources, in the order given."""
 
-    def __init__(self, builder: Builder) -> None:
-        self.builder = builder
-        self.store = builder.store
+    def __init__(self, store: Store, reporter: StepReporter, platform: Platform) -> None:
+        self.store = store
+        self.reporter = reporter
+        self.platform = platform
         self.sources: list[_Source] = []
         self._locks: dict[Digest, threading.Lock] = {}
         self._where: dict[Digest, _Source] = {}  # blob of a hit → the source that serves it
@@ -313,16 +316,14 @@ class RemoteCache:
         """Read the cache at ``ref``; False (and a warning) when it can't be used."""
         from ..registry import RegistryClient
         from ..registry.client import env_jobs
-        from .builder import _Step
-
-        step = _Step(self.builder, f"[internal] importing cache manifest from {ref}")
+        step = self.reporter.internal(f"importing cache manifest from {ref}")
         client = RegistryClient(ref.domain, pool_size=env_jobs() + 2)
         try:
             entries, blobs = self._read(client, ref)
         except (NbcontainerError, OSError, ValueError, KeyError, TypeError) as exc:
             client.close()
             msg = getattr(exc, "message", None) or str(exc)
-            step.output(f"WARNING: cache {ref} not used: {msg}\n".encode())
+            step.warn(f"cache {ref} not used: {msg}")
             step.done()
             return False
         self.sources.append(_Source(ref, client, entries, blobs))
@@ -338,7 +339,7 @@ class RemoteCache:
         data, media_type, _ = client.get_manifest(repo, ref.identifier)
         parsed = parse_manifest(data, media_type)
         if isinstance(parsed, Index):
-            child = _choose(parsed, self.builder.platform)
+            child = _choose(parsed, self.platform)
             data, media_type, _ = client.get_manifest(repo, str(child.digest))
             parsed = parse_manifest(data, media_type)
         if not isinstance(parsed, Manifest):

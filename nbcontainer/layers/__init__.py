@@ -10,7 +10,7 @@ from .extract import ApplyReport, apply_layer, apply_layers
 from .idmap import IdMap, IdRange
 from .info import LayerInfo
 from .inspect import diff_id_of, layer_info, verify_layer
-from .layerwriter import compress_stream, source_date_epoch_from_env, write_layer, write_tar
+from .layerwriter import compress_stream, write_layer, write_tar
 from .overlay import sandbox_artifact
 from .tarreader import TarEntry, TarReader
 
@@ -30,7 +30,6 @@ __all__ = [
     "layer_info",
     "open_layer",
     "sandbox_artifact",
-    "source_date_epoch_from_env",
     "verify_layer",
     "write_layer",
     "write_tar",

@@ -14,7 +14,7 @@ import io
 import os
 import struct
 import threading
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import zstandard
 from isal import igzip, isal_zlib
@@ -78,7 +78,8 @@ def deflate_block(block: memoryview, zdict: bytes, level: int) -> tuple[bytes, i
         # Output room: level 0 never falls back to stored blocks and deflate spends at most
         # 15 bits per byte, so twice the input plus headers always fits (isal's own bound).
         comp = comps[level] = _PARALLEL(2 * GZIP_BLOCK_SIZE + 500, level)
-    return comp.compress_and_crc(block, zdict)
+    out: tuple[bytes, int] = comp.compress_and_crc(block, zdict)
+    return out
 
 
 # Fixed header: no name, mtime 0, OS "unknown" (like Go and isal's threaded writer).
@@ -118,7 +119,7 @@ class _HashingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b: Any) -> int:
         mv = memoryview(b).cast("B")
         if self._head:
             n = min(len(mv), len(self._head))
@@ -162,7 +163,7 @@ class LayerStream(io.RawIOBase):
         self._eof = False
         if head.startswith(_GZIP_MAGIC):
             self.compression = Compression.GZIP
-            self._gz = igzip.IGzipFile(fileobj=self._src, mode="rb")
+            self._gz = igzip.IGzipFile(fileobj=self._src, mode="rb")  # type: ignore[no-untyped-call]
             self._read = self._read_gzip
         elif head == _ZSTD_MAGIC:
             self.compression = Compression.ZSTD
@@ -187,7 +188,7 @@ class LayerStream(io.RawIOBase):
                 "truncated gzip layer: the stream ends before the gzip end marker "
                 "(or is followed by garbage)"
             ) from None
-        except (OSError, isal_zlib.error) as e:
+        except (OSError, isal_zlib.error) as e:  # type: ignore[misc]  # (isal's error is untyped)
             raise LayerError(f"corrupt gzip layer: {e}") from None
 
     def _read_zstd(self, mv: memoryview) -> int:
@@ -228,7 +229,7 @@ class LayerStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b: Any) -> int:
         if self._eof:
             return 0
         mv = memoryview(b).cast("B")

@@ -31,7 +31,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..errors import LayerError, UnsafeLayerError
 from ..oci.digest import Digest
@@ -209,7 +209,8 @@ class _Applier:
         return False
 
     # -- entry types
-    def _regular(self, entry: TarEntry, shown: str, pfd: int, base: bytes, reader: TarReader):
+    def _regular(self, entry: TarEntry, shown: str, pfd: int, base: bytes,
+                 reader: TarReader) -> None:
         self._clear(pfd, base, keep_dir=False)
         fd = os.open(base, _NEW_FILE, 0o600, dir_fd=pfd)
         try:
@@ -222,7 +223,8 @@ class _Applier:
             os.close(fd)
         self.report.files += 1
 
-    def _directory(self, entry: TarEntry, shown: str, pfd: int, base: bytes, path: Parts):
+    def _directory(self, entry: TarEntry, shown: str, pfd: int, base: bytes,
+                   path: Parts) -> None:
         if not self._clear(pfd, base, keep_dir=True):
             os.mkdir(base, 0o700, dir_fd=pfd)
         fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
@@ -244,7 +246,8 @@ class _Applier:
         os.symlink(entry.linkname, base, dir_fd=pfd)
         self._path_meta(entry, shown, pfd, base, chmod=False)
 
-    def _hardlink(self, entry: TarEntry, shown: str, pfd: int, base: bytes, path: Parts):
+    def _hardlink(self, entry: TarEntry, shown: str, pfd: int, base: bytes,
+                  path: Parts) -> None:
         tparts = _normalize(
             entry.linkname, shown, strip_absolute=self.strip_absolute, what="hardlink target"
         )
@@ -320,7 +323,8 @@ class _Applier:
             "file ownership not restored (not root, or ids outside this user namespace)",
         )
 
-    def _path_meta(self, entry: TarEntry, shown: str, pfd: int, base: bytes, *, chmod: bool):
+    def _path_meta(self, entry: TarEntry, shown: str, pfd: int, base: bytes, *,
+                   chmod: bool) -> None:
         """Metadata of something we just created and cannot open (symlink, device, fifo)."""
         if self.same_owner:
             uid, gid = self._ids(entry, shown)
@@ -489,7 +493,7 @@ def apply_layer(
 
 
 def apply_layers(
-    target: str | os.PathLike[str], layers: Iterable[LayerSource], **options
+    target: str | os.PathLike[str], layers: Iterable[LayerSource], **options: Any
 ) -> list[ApplyReport]:
     """Apply a stack of layers, bottom first; limitations are reported once for the stack."""
     warnings = _Warnings()

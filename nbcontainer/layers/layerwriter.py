@@ -18,13 +18,8 @@ from .compression import Compression
 from .idmap import IdMap
 from .info import LayerInfo
 from .pipeline import BlockPipeline
+from .tarreader import ReadInto
 from .tarwriter import BlockWriter, TreeOptions, write_tree
-
-
-def source_date_epoch_from_env(env: dict[str, str] | None = None) -> int | None:
-    """``SOURCE_DATE_EPOCH`` from the environment (reproducible-builds.org), if set."""
-    value = (env if env is not None else os.environ).get("SOURCE_DATE_EPOCH", "").strip()
-    return int(value) if value.isdigit() else None
 
 
 def write_layer(
@@ -82,7 +77,7 @@ def write_tar(
 
 
 def compress_stream(
-    tar_stream: BinaryIO,
+    tar_stream: ReadInto,
     sink: BinaryIO,
     *,
     compression: Compression = Compression.GZIP,

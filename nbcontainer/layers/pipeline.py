@@ -15,7 +15,7 @@ import os
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .compression import (
     GZIP_BLOCK_SIZE,
@@ -114,7 +114,7 @@ class BlockPipeline:
         # and the workers catch up while it crawls through many small files.
         self._limit = max(nthreads * 2 + 2, _MIN_IN_FLIGHT)
         self._allocated = 0
-        self._todo: queue.Queue = queue.Queue()
+        self._todo: queue.Queue[Any] = queue.Queue()
         self._pool: ThreadPoolExecutor | None = None
         self._own_pool = False
         self._zdict = b""

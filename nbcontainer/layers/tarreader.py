@@ -14,7 +14,7 @@ import struct
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Protocol
 from zlib import adler32
 
 from ..errors import LayerError, UnsafeLayerError
@@ -199,11 +199,17 @@ def _fast_header(block: bytes, offset: int) -> TarEntry | None:
     return entry
 
 
+
+class ReadInto(Protocol):
+    """What the reader needs of a stream: ``readinto`` (files, layer streams, sockets)."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
 class TarReader:
     """Iterate entries with :meth:`entries`; read the current one's data with
     :meth:`copy_to` (or let the iterator skip it)."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: ReadInto) -> None:
         self._stream = stream
         self._buf = bytearray(_BUF)
         self._view = memoryview(self._buf)
@@ -351,9 +357,10 @@ class TarReader:
                 self._start = start + BLOCKSIZE
                 self.offset = offset + BLOCKSIZE
             else:
-                block = self._read_exact(BLOCKSIZE)
-                if block is None:
+                read = self._read_exact(BLOCKSIZE)
+                if read is None:
                     return  # end of stream without end-of-archive blocks: tolerated, as Go/docker
+                block = read
             entry = None
             if not (pax or long_name is not None or long_link is not None):
                 entry = _fast_header(block, offset)

@@ -182,7 +182,9 @@ def encode_header(
     if xattrs:
         for xname, xvalue in xattrs.items():
             pax[b"SCHILY.xattr." + xname.encode("utf-8", "surrogateescape")] = xvalue
-    header = _ustar(ustar_name, typeflag, mode, *nums, ustar_link, devmajor, devminor)
+    n_uid, n_gid, n_size, n_mtime = nums
+    header = _ustar(ustar_name, typeflag, mode, n_uid, n_gid, n_size, n_mtime, ustar_link, devmajor,
+                    devminor)
     if not pax:
         return header
     data = b"".join(_pax_record(k, pax[k]) for k in sorted(pax))
@@ -387,7 +389,7 @@ def _children(
     try:
         with os.scandir(dir_fd) as it:
             if plain:  # the common case in one pass: no exclusions, no whiteout devices
-                items = []
+                items: list[tuple[bytes, bytes, os.stat_result | None]] = []
                 for e in it:
                     base = _fsencode(e.name)
                     if base.startswith(overlay.WHITEOUT_PREFIX):
@@ -398,13 +400,13 @@ def _children(
                     items.append((prefix + base, base, st))
                 items.sort(key=_first)
                 return items
-            items = [(_fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
+            listed = [(_fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
     except OSError as e:
         raise LayerError(
             f"{os.fsdecode(prefix) or '.'}: cannot read directory: {e.strerror}"
         ) from None
     out = []
-    for base, st in items:
+    for base, st in listed:
         rel = prefix + base
         if opts.exclude is not None and opts.exclude(os.fsdecode(rel)):
             continue
@@ -466,7 +468,7 @@ def _write_entries(
                 fd, st, read_flags = _open_listed(base, dir_fd, name, read_flags)
             try:
                 # st[8], the integer st_mtime, is tv_sec: st_mtime_ns // 10**9 without a bigint
-                mtime = st[8]
+                mtime: int = st[8]  # type: ignore[assignment]  # (an int: typeshed says float)
                 if epoch is not None and mtime > epoch:
                     mtime = epoch
                 uid, gid = st.st_uid, st.st_gid

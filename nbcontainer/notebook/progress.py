@@ -22,9 +22,12 @@ from html import escape
 from typing import Any
 
 from .. import humanize
-from ..progress import ProgressEvent
+from ..progress import Kind, ProgressEvent
+from ..wording import blob_status, is_blob, step_status, step_title, transfer_summary
 
 TAIL = 6  # RUN output lines shown per running step
+_STATES = {Kind.DONE: "done", Kind.CACHED: "cached", Kind.SKIPPED: "skipped", Kind.ERROR: "error",
+           Kind.CANCELED: "cancelled"}
 STYLE = ("<style>.nbc-progress pre{margin:0;font-size:12px}.nbc-progress .err{color:#cf222e}"
          ".nbc-progress summary{cursor:pointer;font-family:var(--jp-code-font-family,monospace);"
          "font-size:12px}</style>")
@@ -72,30 +75,41 @@ class ProgressArea:
     # ------------------------------------------------------------------ events
     def __call__(self, e: ProgressEvent) -> None:
         with self.lock:
-            row = self.rows.get(e.id)
-            if e.kind == "start" or row is None and e.kind in ("progress", "log"):
-                if row is None:
-                    row = self.rows[e.id] = _Row(e.id, e.message if e.kind == "start" else e.id)
-                row.total = e.total if e.total is not None else row.total
-            if e.kind == "info":
-                self.infos.append(e.message)
-            elif row is None and e.kind in ("done", "cached", "skipped", "error"):
-                row = self.rows[e.id] = _Row(e.id, e.id)
-            if row is not None:
-                if e.kind == "progress":
-                    row.current, row.total = e.current, e.total if e.total else row.total
-                    row.note = e.message
-                elif e.kind == "log":
-                    row.tail.append(e.message)
-                    del row.tail[:-200]  # errors show the last lines; nothing more is kept
-                elif e.kind in ("done", "cached", "skipped", "error"):
-                    row.state = {"done": "done", "cached": "cached", "skipped": "skipped",
-                                 "error": "error"}[e.kind]
-                    row.ended = time.monotonic()
-                    row.note = e.message
-                    if e.total:
-                        row.current, row.total = e.total, e.total
+            if e.kind == Kind.INFO or (e.kind == Kind.WARNING and e.id not in self.rows):
+                self.infos.append(e.text)
+            elif self.kind == "transfer" and not is_blob(e):
+                self._transfer_event(e)
+            else:
+                self._row_event(e)
             self._dirty = True
+
+    def _transfer_event(self, e: ProgressEvent) -> None:
+        """The whole pull or push: its summary lines (and its error) go below the rows."""
+        if e.kind == Kind.DONE:
+            self.infos.extend(transfer_summary(e))
+        elif e.kind == Kind.ERROR:
+            self.infos.append(e.error or "")
+
+    def _row_event(self, e: ProgressEvent) -> None:
+        row = self.rows.get(e.id)
+        if row is None:
+            title = step_title(e) if self.kind == "build" else e.id
+            row = self.rows[e.id] = _Row(e.id, title)
+        if e.total is not None:
+            row.total = e.total
+        if e.kind == Kind.PROGRESS:
+            row.current = e.current
+        elif e.kind == Kind.LOG:
+            row.tail.append(e.text)
+            del row.tail[:-200]  # errors show the last lines; nothing more is kept
+        elif e.kind == Kind.WARNING:
+            row.tail.append(f"WARNING: {e.text}")
+        elif e.finished:
+            row.state = _STATES[e.kind]
+            row.ended = time.monotonic()
+            row.note = blob_status(e) if self.kind == "transfer" else step_status(e)
+            if e.total:
+                row.current = e.total
 
     # ------------------------------------------------------------------ rendering
     def _header(self) -> str:

@@ -94,11 +94,13 @@ def _variant_rank(v: str) -> int:
 
 def best_match(wanted: Platform, candidates: list[Platform]) -> int | None:
     """Index of the best candidate for ``wanted`` (exact variant first), or None."""
-    best, best_score = None, -1
+    best: int | None = None
+    best_score: float = -1
     for i, c in enumerate(candidates):
         if not wanted.matches(c):
             continue
-        score = 2 if c.variant == wanted.variant else (1 if not c.variant else _variant_rank(c.variant) / 100)
+        score = 2.0 if c.variant == wanted.variant else (
+            1 if not c.variant else _variant_rank(c.variant) / 100)
         if score > best_score:
             best, best_score = i, score
     return best

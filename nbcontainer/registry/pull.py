@@ -22,7 +22,7 @@ from ..oci.manifest import Index, Manifest
 from ..oci.manifest import parse as parse_manifest
 from ..oci.platform import Platform, best_match
 from ..oci.reference import Reference
-from ..progress import ProgressEvent, ProgressFn, null_progress
+from ..progress import Action, Kind, ProgressEvent, ProgressFn, Reason, null_progress
 from ..store import Store
 from .blobinfo import BlobLocations
 from .client import AUTO, Cancel, RegistryClient, env_jobs
@@ -192,19 +192,19 @@ def _pull(
 
     def fetch(desc: Descriptor, cancel: threading.Event) -> None:
         if store.blobs.has(desc.digest):
-            progress(ProgressEvent("skipped", str(desc.digest), "Already exists", desc.size,
-                                   desc.size))
+            progress(ProgressEvent(Kind.SKIPPED, str(desc.digest), action=Action.PULL,
+                                   reason=Reason.EXISTS, current=desc.size, total=desc.size))
             return
         if desc.data is not None and len(desc.data) == desc.size:
             store.blobs.put(desc.data, desc.digest)  # inline data (the empty config)
             return
-        bp = BlobProgress(progress, str(desc.digest), desc.size, "Downloading")
+        bp = BlobProgress(progress, str(desc.digest), desc.size, Action.PULL)
         with store.blobs.writer(desc.digest, desc.size) as w:
             c.download_blob(repo, desc.digest, desc.size, w, bp.position, cancel)  # type: ignore[arg-type]
             w.commit()
         with lock:
             counter["downloaded"] += 1
-        bp.done("Pull complete")
+        bp.done()
 
     with store.operation():
         # Large blobs first: the longest transfer starts earliest.
@@ -212,7 +212,8 @@ def _pull(
         try:
             run_all(jobs, order, fetch, cancel)
         except Exception as exc:
-            progress(ProgressEvent("error", str(ref), str(exc)))
+            progress(ProgressEvent(Kind.ERROR, str(ref), action=Action.PULL,
+                                   error=getattr(exc, "message", None) or str(exc)))
             raise
         for digest, mbytes, _ in manifests[:-1]:
             store.blobs.put(mbytes, digest)
@@ -230,10 +231,10 @@ def _pull(
     if not c.endpoint.mirror:
         for digest in blobs:
             locations.record(digest, ref.domain, repo)
-    progress(ProgressEvent("info", str(ref), f"Digest: {top_digest}"))
-    status = f"Downloaded newer image for {ref.familiar}" if counter["downloaded"] \
-        else f"Image is up to date for {ref.familiar}"
-    progress(ProgressEvent("info", str(ref), f"Status: {status}"))
+    # The whole pull: ``text`` is the digest the name resolved to, ``source`` the name as
+    # users write it, ``current`` the number of blobs downloaded (0: it was up to date).
+    progress(ProgressEvent(Kind.DONE, str(ref), action=Action.PULL, text=str(top_digest),
+                           source=ref.familiar, current=counter["downloaded"]))
     return PullResult(stored, top_digest, ref, final_type, counter["downloaded"], c.host)
 
 

@@ -19,7 +19,7 @@ from ..oci.digest import Digest
 from ..oci.manifest import Index, Manifest
 from ..oci.manifest import parse as parse_manifest
 from ..oci.reference import Reference
-from ..progress import ProgressEvent, ProgressFn, null_progress
+from ..progress import Action, Kind, ProgressEvent, ProgressFn, Reason, null_progress
 from ..store import Store
 from .blobinfo import BlobLocations
 from .client import AUTO, Cancel, RegistryClient, env_jobs
@@ -133,19 +133,26 @@ def _push(
         did = str(desc.digest)
         size = store.blobs.size(desc.digest)
         if c.head_blob(repo, desc.digest, push=True) is not None:
-            progress(ProgressEvent("skipped", did, "Layer already exists", size, size))
+            progress(ProgressEvent(Kind.SKIPPED, did, action=Action.PUSH, reason=Reason.EXISTS,
+                                   current=size, total=size))
             count("skipped")
             return
         for source in locations.mount_sources(desc.digest, dest.domain, repo)[:3]:
             if c.mount_blob(repo, desc.digest, source):
-                progress(ProgressEvent("skipped", did, f"Mounted from {source}", size, size))
+                progress(ProgressEvent(Kind.SKIPPED, did, action=Action.PUSH,
+                                       reason=Reason.MOUNTED, source=source, current=size,
+                                       total=size))
                 count("mounted")
                 return
-        bp = BlobProgress(progress, did, size, "Pushing")
+        bp = BlobProgress(progress, did, size, Action.PUSH)
         how = c.upload_blob(repo, desc.digest, size, lambda: store.blobs.open(desc.digest),
                             on_position=bp.position, cancel=cancel)
         count(how)
-        bp.done("Pushed" if how == "uploaded" else "Mounted")
+        if how == "uploaded":
+            bp.done()
+        else:  # a cross-repository mount the registry offered when the upload started
+            progress(ProgressEvent(Kind.SKIPPED, did, action=Action.PUSH,
+                                   reason=Reason.MOUNTED, current=size, total=size))
 
     cancel = Cancel()
     c.ping()
@@ -157,7 +164,8 @@ def _push(
         target = dest.tag if dest.tag else str(digest)
         pushed = c.put_manifest(repo, target, top_bytes, top_type)
     except Exception as exc:
-        progress(ProgressEvent("error", str(dest), str(exc)))
+        progress(ProgressEvent(Kind.ERROR, str(dest), action=Action.PUSH,
+                               error=getattr(exc, "message", None) or str(exc)))
         raise
     if pushed != digest:
         raise RegistryError(f"pushed manifest digest {pushed} differs from the stored {digest}")
@@ -167,10 +175,10 @@ def _push(
     from .referrers import push_referrers
 
     attached = push_referrers(store, c, repo, [mdig for mdig, _, _ in manifests])
-    if attached:
-        progress(ProgressEvent("info", str(dest), f"pushed {len(attached)} attached artifact(s)"))
-    progress(ProgressEvent("info", str(dest),
-                           f"{target}: digest: {digest} size: {len(top_bytes)}"))
+    # The whole push: ``text`` is what the tag now names, ``source`` the tag (or digest)
+    # pushed, ``current`` the number of attached artifacts (referrers) pushed with it.
+    progress(ProgressEvent(Kind.DONE, str(dest), action=Action.PUSH, text=str(digest),
+                           source=target, total=len(top_bytes), current=len(attached)))
     if digestfile is not None:
         Path(digestfile).write_text(str(digest))
     return PushResult(digest, dest, top_type, len(top_bytes), counts["uploaded"],

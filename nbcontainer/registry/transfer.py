@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TypeVar
 
-from ..progress import ProgressEvent, ProgressFn
+from ..progress import Action, Kind, ProgressEvent, ProgressFn
 from .client import Cancelled
 
 T = TypeVar("T")
@@ -19,17 +19,17 @@ _UNWIND = 5.0  # seconds an interrupted transfer waits for its workers to clean 
 
 
 class BlobProgress:
-    """Reports one blob: ``start``, throttled ``progress``, ``done``."""
+    """Reports one blob: ``START``, throttled ``PROGRESS``, ``DONE``."""
 
-    def __init__(self, progress: ProgressFn, blob_id: str, total: int, verb: str) -> None:
+    def __init__(self, progress: ProgressFn, blob_id: str, total: int, action: Action) -> None:
         self.progress = progress
         self.id = blob_id
         self.total = total
-        self.verb = verb
+        self.action = action
         self.started = time.monotonic()
         self._last = 0.0
         self._lock = threading.Lock()
-        progress(ProgressEvent("start", blob_id, f"{verb} {blob_id[7:19]}", 0, total))
+        progress(ProgressEvent(Kind.START, blob_id, action=action, total=total))
 
     def position(self, pos: int) -> None:
         now = time.monotonic()
@@ -37,13 +37,13 @@ class BlobProgress:
             if now - self._last < _MIN_INTERVAL and pos < self.total:
                 return
             self._last = now
-        elapsed = max(now - self.started, 1e-6)
-        rate = pos / elapsed / 1e6
-        self.progress(ProgressEvent("progress", self.id, f"{self.verb} {rate:.1f} MB/s",
-                                    min(pos, self.total), self.total))
+        self.progress(ProgressEvent(Kind.PROGRESS, self.id, action=self.action,
+                                    current=min(pos, self.total), total=self.total,
+                                    elapsed=now - self.started))
 
-    def done(self, message: str) -> None:
-        self.progress(ProgressEvent("done", self.id, message, self.total, self.total))
+    def done(self) -> None:
+        self.progress(ProgressEvent(Kind.DONE, self.id, action=self.action, current=self.total,
+                                    total=self.total, elapsed=time.monotonic() - self.started))
 
 
 def run_all(

@@ -10,7 +10,8 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from types import TracebackType
+from typing import IO, BinaryIO
 
 from ..errors import ImageFormatError
 
@@ -43,7 +44,7 @@ class TarSink:
         self._parents(name)
         self._tar.addfile(self._info(name, len(data)), io.BytesIO(data))
 
-    def add_file(self, name: str, src: BinaryIO, size: int) -> None:
+    def add_file(self, name: str, src: IO[bytes], size: int) -> None:
         self._parents(name)
         self._tar.addfile(self._info(name, size), src)
 
@@ -67,7 +68,7 @@ def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, tarfile.Tar
             raise ImageFormatError(f"{path}: truncated or corrupt archive ({e})") from None
 
 
-def atomic_output(dest: Path):
+def atomic_output(dest: Path) -> _AtomicFile:
     """A temp file next to ``dest``; call ``.publish()`` to rename it into place."""
     return _AtomicFile(dest)
 
@@ -90,7 +91,8 @@ class _AtomicFile:
     def __enter__(self) -> _AtomicFile:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if not self.file.closed:
             self.file.close()
         self.tmp.unlink(missing_ok=True)

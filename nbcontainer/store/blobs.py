@@ -13,7 +13,8 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from types import TracebackType
+from typing import IO, BinaryIO
 
 from ..errors import DigestMismatch, StoreError
 from ..oci.digest import Digest
@@ -58,7 +59,7 @@ class BlobWriter:
     def flush(self) -> None:
         self._file.flush()
 
-    def copy_from(self, src: BinaryIO) -> None:
+    def copy_from(self, src: IO[bytes]) -> None:
         while chunk := src.read(_CHUNK):
             self.write(chunk)
 
@@ -95,7 +96,8 @@ class BlobWriter:
     def __enter__(self) -> BlobWriter:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.abort()
 
 

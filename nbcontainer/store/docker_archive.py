@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ..errors import ImageFormatError
 from ..layers import open_layer
@@ -34,7 +35,7 @@ from .store import Store, StoredImage
 _SPOOL = 64 << 20
 
 
-def _uncompressed(store: Store, desc: Descriptor) -> tempfile.SpooledTemporaryFile:
+def _uncompressed(store: Store, desc: Descriptor) -> tempfile.SpooledTemporaryFile[bytes]:
     """docker-archive layers are plain tars; the codec knows gzip/zstd/plain by magic."""
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL)
     with store.blobs.open(desc.digest) as raw, open_layer(raw) as tar:
@@ -50,7 +51,7 @@ def export_archive(
     with atomic_output(dest) as out:
         sink = TarSink(out.file, mtime)
         sink.add_bytes(LAYOUT_FILE, LAYOUT_BODY)
-        legacy: list[dict] = []
+        legacy: list[dict[str, Any]] = []
         repositories: dict[str, dict[str, str]] = {}
         index_entries: list[Descriptor] = []
         written: set[Digest] = set()

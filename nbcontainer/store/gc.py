@@ -91,8 +91,8 @@ def fsck(store: Store, *, quarantine: bool = True) -> FsckReport:
                     dest = store.blobs.quarantine(dig, store.quarantine_dir)
                     report.quarantined.append(str(dest))
         data = store.refs.read()
-        for tag, dig in data.tags.items():
-            if dig not in data.images:
+        for tag, target in data.tags.items():
+            if target not in data.images:
                 report.dangling_tags.append(tag)
         for dig_s in data.images:
             dig = Digest.parse(dig_s)

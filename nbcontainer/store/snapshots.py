@@ -56,7 +56,7 @@ def trusted(snapshot_dir: Path) -> bool:
     """Whether a published snapshot (``flat/<x>`` or ``diff/<x>``) is from this boot."""
     try:
         with open(snapshot_dir / "meta.json") as f:
-            return json.load(f).get("boot") == boot_id()
+            return bool(json.load(f).get("boot") == boot_id())
     except (OSError, ValueError, AttributeError):
         return False
 

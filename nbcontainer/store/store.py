@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from ..errors import ImageFormatError, ImageNotFound, ReferenceFormatError, StoreError
 from ..oci import mediatypes as mt
@@ -101,7 +102,7 @@ class Store:
         parsed = parse_manifest(manifest_bytes, media_type)
         self._check_complete(parsed)
         digest = self.blobs.put(manifest_bytes)
-        record: dict = {"mediaType": parsed.media_type, "added": now()}
+        record: dict[str, Any] = {"mediaType": parsed.media_type, "added": now()}
         if isinstance(parsed, Manifest):
             record["config"] = str(parsed.config.digest)
             record["size"] = sum(layer.size for layer in parsed.layers) + parsed.config.size
@@ -294,7 +295,7 @@ class Store:
         tags = tuple(self.refs.read().tags_of(str(index_digest or digest)))
         return StoredImage(digest, parsed, self.read_config(parsed), tags, index_digest)
 
-    def open_layer(self, desc: Descriptor):
+    def open_layer(self, desc: Descriptor) -> BinaryIO:
         return self.blobs.open(desc.digest)
 
     def blobs_of(self, digest: Digest) -> list[Digest]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nbcontainer import api
-from nbcontainer.builder.api import build
+from nbcontainer.api import build
 from nbcontainer.image import Image
 from nbcontainer.progress import Collector
 from nbcontainer.store import Store

@@ -6,8 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from nbcontainer.api import run
-from nbcontainer.builder.api import build
+from nbcontainer.api import build, run
 from nbcontainer.store import Store
 
 

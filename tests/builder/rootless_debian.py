@@ -8,8 +8,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from nbcontainer.api import run
-from nbcontainer.builder.api import build
+from nbcontainer.api import build, run
 from nbcontainer.layers import open_layer
 from nbcontainer.store import Store
 

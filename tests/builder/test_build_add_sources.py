@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from nbcontainer.builder.git import GitSource, parse_git_url
+from nbcontainer.builder.sources.git import GitSource, parse_git_url
 from nbcontainer.errors import BuildError
 
 from .conftest import flatten, needs_root, tree, write

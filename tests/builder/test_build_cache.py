@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from nbcontainer import api
-from nbcontainer.builder import context as ctxmod
-from nbcontainer.builder.api import build
+from nbcontainer.api import build
+from nbcontainer.builder.sources import context as ctxmod
 from nbcontainer.progress import Collector
 from nbcontainer.store import Store
 

@@ -52,6 +52,7 @@ def _link_ctx(ctx: Path) -> None:
 
 def test_link_layer_survives_a_changed_base(do_build, ctx: Path) -> None:
     from nbcontainer.progress import Collector
+    from nbcontainer.wording import step_title
 
     _link_ctx(ctx)
     one = do_build(_LINK_DF, build_args={"V": "1"})
@@ -62,7 +63,7 @@ def test_link_layer_survives_a_changed_base(do_build, ctx: Path) -> None:
     assert len(l1) == len(l2) == 4
     assert l1[1] != l2[1]  # the base's RUN layer changed ...
     assert l1[2:] == l2[2:]  # ... the linked layers did not
-    starts = {e.id: e.message for e in events.kinds("start")}
+    starts = {e.id: step_title(e) for e in events.kinds("start")}
     cached = [starts[e.id] for e in events.kinds("cached")]
     assert any("COPY --chown=app app /opt/app/" in c for c in cached), cached
     assert any("ADD a.tar /unpacked/" in c for c in cached), cached

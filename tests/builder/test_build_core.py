@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nbcontainer.api import run
-from nbcontainer.builder.api import build
+from nbcontainer.api import build, run
 from nbcontainer.dockerfile import DockerfileError
 from nbcontainer.errors import BuildError
 from nbcontainer.progress import Collector
@@ -164,9 +163,9 @@ def test_progress_events_and_run(do_build, bstore) -> None:
     events = Collector()
     do_build('FROM busybox\nRUN echo out-line\nCMD ["echo", "app-output"]\n', tags=["p:1"],
              progress=events)
-    starts = [e.message for e in events.kinds("start")]
-    assert starts == ["[1/2] FROM busybox", "[2/2] RUN /bin/sh -c echo out-line"]
-    assert any(e.message == "out-line" for e in events.kinds("log"))
+    starts = [(e.step, e.steps, e.text) for e in events.kinds("start")]
+    assert starts == [(1, 2, "FROM busybox"), (2, 2, "RUN /bin/sh -c echo out-line")]
+    assert any(e.text == "out-line" for e in events.kinds("log"))
     chunks: list[bytes] = []
     assert run("p:1", store=bstore, output=chunks.append) == 0
     assert b"".join(chunks) == b"app-output\n"

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from nbcontainer import api
-from nbcontainer.api import run
-from nbcontainer.builder.api import build
+from nbcontainer.api import build, run
 from nbcontainer.store import Store
 
 from .conftest import needs_root

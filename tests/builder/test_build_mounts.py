@@ -11,6 +11,7 @@ import socket
 import struct
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -231,19 +232,20 @@ def test_ssh_mount_forwards_a_key_agent(do_build, tmp_path: Path) -> None:
           "stat -c %a $SSH_AUTH_SOCK > /mode\n"
           "RUN --mount=type=ssh,id=deploy,target=/agent,mode=0660,uid=5 "
           "stat -c '%a %u' /agent > /mode2\n")
-    from nbcontainer.builder.api import build
-    from nbcontainer.builder.builder import Builder
+    from nbcontainer.builder.ssh import SshAgents
+    from nbcontainer.sandbox.idmap import IdMapping
 
-    store = do_build("FROM busybox\n").store
-    b = Builder(store, ssh={"default": [str(key)], "deploy": [str(key)]})
+    agents = SshAgents(IdMapping.identity())
     try:
         # the proxy answers like the agent behind it: one identity
-        proxy = b.mounts._proxy("default", (str(key),), 0o600, 0, 0)
+        proxy = agents.proxy("default", (str(key),), 0o600, 0, 0)
         assert _agent_identities(str(proxy.path)) == 1
-        img = build(df, tmp_path, store=store, builder=b)
     finally:
-        b.close()
-    assert not proxy.path.exists()  # closed with the builder
+        agents.close()
+    assert not proxy.path.exists()  # closed with the build's agents
+    before = set(Path(tempfile.gettempdir()).glob("nbc-ssh-*"))
+    img = do_build(df, ssh={"default": [str(key)], "deploy": [str(key)]})
+    assert set(Path(tempfile.gettempdir()).glob("nbc-ssh-*")) == before  # agents closed
     flat = flatten(img, tmp_path / "f")
     assert (flat / "sock").read_text() == "/run/buildkit/ssh_agent.0\n"
     assert (flat / "mode").read_text() == "600\n"
@@ -254,7 +256,7 @@ def test_ssh_mount_forwards_a_key_agent(do_build, tmp_path: Path) -> None:
 
 
 def test_ssh_from_auth_sock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nbcontainer.builder.mounts import parse_ssh
+    from nbcontainer.builder.ssh import parse_ssh
 
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     with pytest.raises(BuildError, match="SSH_AUTH_SOCK is not set"):

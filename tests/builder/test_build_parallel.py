@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from nbcontainer.builder.render import PlainRenderer
+from nbcontainer.cli.render import PlainRenderer
 from nbcontainer.errors import BuildError
 from nbcontainer.progress import Collector, ProgressEvent
 
@@ -20,7 +20,7 @@ _TWO = ("FROM busybox AS a\nRUN sleep {s} && echo a > /a\n"
 
 def _intervals(events: Collector) -> dict[str, tuple[float, float]]:
     """RUN step title → (start, end) from the progress events' timestamps."""
-    starts = {e.id: (e.message, e.timestamp) for e in events.kinds("start")}
+    starts = {e.id: (e.text, e.timestamp) for e in events.kinds("start")}
     out = {}
     for e in events.events:
         if e.kind == "done" and "RUN" in starts[e.id][0]:
@@ -30,7 +30,7 @@ def _intervals(events: Collector) -> dict[str, tuple[float, float]]:
 
 @needs_root
 def test_independent_stages_overlap(do_build, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("nbcontainer.builder.builder.os.cpu_count", lambda: 2)  # any CI host
+    monkeypatch.setattr("nbcontainer.builder.solver.os.cpu_count", lambda: 2)  # any CI host
     events = Collector()
     do_build(_TWO.format(s=2), no_cache=True, progress=events)
     spans = _intervals(events)
@@ -41,7 +41,7 @@ def test_independent_stages_overlap(do_build, monkeypatch: pytest.MonkeyPatch) -
 
 @needs_root
 def test_stages_are_bounded_by_cpu_count(do_build, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("nbcontainer.builder.builder.os.cpu_count", lambda: 1)
+    monkeypatch.setattr("nbcontainer.builder.solver.os.cpu_count", lambda: 1)
     events = Collector()
     do_build(_TWO.format(s=0.2), no_cache=True, progress=events)
     (s1, e1), (s2, e2) = sorted(_intervals(events).values())

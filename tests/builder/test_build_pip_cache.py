@@ -22,7 +22,7 @@ from pathlib import Path
 import pip
 import pytest
 
-from nbcontainer.builder.api import build
+from nbcontainer.api import build
 from nbcontainer.store import Store
 from nbcontainer.store.cache_mounts import cache_mounts_dir
 

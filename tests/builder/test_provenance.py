@@ -87,7 +87,7 @@ def test_statement_content(do_build, bstore: Store, ctx: Path, monkeypatch) -> N
     # the context digest covers what COPY can see: .dockerignore'd files do not count
     before = ext["context"]["digest"]["sha256"]
     (ctx / "other.log").write_text("more noise\n")
-    from nbcontainer.builder.context import BuildContext, StatCache
+    from nbcontainer.builder.sources.context import BuildContext, StatCache
     assert prov.context_digest(BuildContext.open(ctx, "Dockerfile", StatCache(None))) == before
     (ctx / "app.txt").write_text("changed\n")
     assert prov.context_digest(BuildContext.open(ctx, "Dockerfile", StatCache(None))) != before

@@ -23,6 +23,7 @@ from nbcontainer.oci.manifest import parse as parse_manifest
 from nbcontainer.progress import Collector, ProgressEvent
 from nbcontainer.registry import RegistryClient
 from nbcontainer.store import Store, fsck
+from nbcontainer.wording import step_title
 
 from .conftest import write
 
@@ -61,7 +62,7 @@ def steps(events: list[ProgressEvent]) -> dict[str, tuple[str, set[str]]]:
     out: dict[str, tuple[str, set[str]]] = {}
     for e in events:
         if e.kind == "start" and e.id.startswith("#"):
-            out[e.id] = (e.message, set())
+            out[e.id] = (step_title(e), set())
         elif e.id in out and e.kind in ("cached", "done", "error", "log"):
             out[e.id][1].add(e.kind)
     return out
@@ -78,7 +79,7 @@ def instruction_steps(events: list[ProgressEvent]) -> dict[str, set[str]]:
 
 
 def warnings(events: list[ProgressEvent]) -> list[str]:
-    return [e.message for e in events if "WARNING" in e.message]
+    return [f"WARNING: {e.text}" for e in events if e.kind == "warning"]
 
 
 MULTI = """\
@@ -250,7 +251,7 @@ def test_tls_registry_with_login(busybox_rootfs, multi_ctx, tmp_path, monkeypatc
         api.build(multi_ctx / "Dockerfile", multi_ctx, store=new_store(tmp_path, "C"),
                   progress=anon, cache_from=[ref])
         assert any("not used" in w for w in warnings(anon.events))
-        assert not any(PASSWORD in e.message for e in events.events + anon.events)
+        assert not any(PASSWORD in f"{e.text} {e.error}" for e in events.events + anon.events)
     finally:
         reg.stop()
 

@@ -11,12 +11,14 @@ from types import SimpleNamespace
 import pytest
 
 from nbcontainer.builder import remote_cache as rc
+from nbcontainer.builder.reporter import StepReporter
 from nbcontainer.builder.state import ImageState, LayerRef
 from nbcontainer.errors import BuildError, DigestMismatch
 from nbcontainer.oci import mediatypes as mt
 from nbcontainer.oci.digest import Digest
+from nbcontainer.oci.platform import Platform
 from nbcontainer.oci.reference import Reference
-from nbcontainer.progress import Collector, ProgressEvent
+from nbcontainer.progress import Collector
 from nbcontainer.store import Store
 
 
@@ -140,9 +142,7 @@ class FakeClient:
 def _cache(tmp_path, entries: dict, served: dict[Digest, bytes], fail: bool = False):
     store = Store(tmp_path / "store")
     events = Collector()
-    builder = SimpleNamespace(store=store, emit=lambda kind, ident, msg="", current=0:
-                              events(ProgressEvent(kind, ident, msg)))
-    cache = rc.RemoteCache(builder)  # type: ignore[arg-type]
+    cache = rc.RemoteCache(store, StepReporter(events), Platform.host())
     client = FakeClient(served, fail)
     cache.sources.append(rc._Source(Reference.parse("r.example/c:1"), client,
                                     {k: json.loads(v.to_json()) if isinstance(v, ImageState)

@@ -138,7 +138,7 @@ def buildah_result(env: Env, ctx: Path, name: str,
 
 
 def our_result(env: Env, ctx: Path, name: str, **kw: Any) -> tuple[dict[str, tuple], dict]:
-    from nbcontainer.builder.api import build
+    from nbcontainer.api import build
 
     img = build(ctx / "Dockerfile", ctx, store=env.store, **kw)
     flat = env.work / f"flat-ours-{name}"

@@ -18,8 +18,9 @@ import pytest
 from multiarch import make_arm64_rootfs
 
 from nbcontainer import api
-from nbcontainer.builder.api import build
-from nbcontainer.builder.platforms import export_index, find_emulator
+from nbcontainer.api import build
+from nbcontainer.builder.export import export_index
+from nbcontainer.builder.platforms import find_emulator
 from nbcontainer.image import ImageIndex
 from nbcontainer.layers import apply_layers
 from nbcontainer.oci.platform import Platform

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from nbcontainer import api
-from nbcontainer.builder.api import build
+from nbcontainer.api import build
 from nbcontainer.layers import apply_layers
 from nbcontainer.progress import Collector
 from nbcontainer.store import Store
@@ -93,7 +93,7 @@ def test_registry_cache_same_as_buildah(diff_env: Env, second_buildah: Env, regi
     api.load(diff_env.bb_archive, store=store_b)
     b_digest, events = _ours(store_b, ctx, cache_from=[f"type=registry,ref={ref}"])
     assert b_digest == a_digest
-    runs = [e for e in events if e.kind == "start" and " RUN " in e.message]
+    runs = [e for e in events if e.kind == "start" and e.text.startswith("RUN ")]
     assert len(runs) == 2
     assert all(any(x.id == r.id and x.kind == "cached" for x in events) for r in runs)
 

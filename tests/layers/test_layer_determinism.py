@@ -158,14 +158,6 @@ def test_format_conventions(tmp_path):
     assert raw.endswith(bytes(1024)) and len(raw) % 512 == 0
 
 
-def test_source_date_epoch_from_env():
-    from nbcontainer.layers import source_date_epoch_from_env
-
-    assert source_date_epoch_from_env({"SOURCE_DATE_EPOCH": "1234"}) == 1234
-    assert source_date_epoch_from_env({}) is None
-    assert source_date_epoch_from_env({"SOURCE_DATE_EPOCH": "soon"}) is None
-
-
 @pytest.mark.parametrize("size", [5000, 3 << 20])  # within one block, across blocks
 def test_tree_modified_while_reading_is_an_error(tmp_path, monkeypatch, size):
     from nbcontainer.errors import LayerError

@@ -273,7 +273,7 @@ def test_no_secret_in_output_logs_errors_or_reprs(token_registry, tls_registry, 
         events: list = []
         push(store, "local/l:1", f"{reg.host}/{repo_name}:1", progress=events.append, **kw)
         pull(store2, f"{reg.host}/{repo_name}:1", progress=events.append, **kw)
-        texts += [e.message for e in events]
+        texts += [" ".join((e.text, e.error or "", e.source)) for e in events]
         c = RegistryClient(reg.host, **kw)
         c.list_tags(repo_name)
         texts += [repr(c), repr(c.auth), repr(kw["credential"]), repr(c.auth._tokens)]

@@ -147,7 +147,7 @@ def test_multi_platform_build_one_statement_per_platform(tmp_path: Path, store: 
     and push/pull -a carry them all."""
     from multiarch import make_arm64_rootfs
 
-    from nbcontainer.builder.platforms import export_index
+    from nbcontainer.builder.export import export_index
     from nbcontainer.oci.platform import Platform
 
     amd = api.import_image(make_busybox_rootfs(tmp_path / "amd"), store=store,

@@ -25,7 +25,7 @@ def test_push_pull_roundtrip(any_registry, store, store2, repo_name, tmp_path):
     pushed = push(store, "local/app:1", dest, progress=events, digestfile=digestfile, **_kw(reg))
     assert pushed == src
     assert digestfile.read_text() == str(src)
-    assert len(events.kinds("done")) == 3  # config + 2 layers
+    assert len(events.kinds("done")) == 4  # config + 2 layers, then the whole push
 
     pulled = pull(store2, dest, **_kw(reg))
     assert pulled == src

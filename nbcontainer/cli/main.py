@@ -18,11 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, api, humanize
-from .errors import NbcontainerError
-from .oci.reference import Reference
-from .progress import ProgressEvent
-from .store import Store
+from .. import __version__, api, humanize
+from ..errors import NbcontainerError
+from ..oci.reference import Reference
+from ..store import Store
 
 
 @dataclass(frozen=True)
@@ -250,40 +249,10 @@ def _run_fsck(a: argparse.Namespace, st: Store) -> int:
     return 0 if r.ok else 1
 
 
-class TransferPrinter:
-    """Renders registry progress events docker-style: one line per finished blob and, on a
-    terminal, a single status line updated in place for the blobs in flight."""
+def _transfer_printer():  # noqa: ANN202 - a progress sink
+    from .render import TransferPrinter
 
-    def __init__(self, stream=None) -> None:
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.inflight: dict[str, tuple[int, int | None]] = {}
-
-    def _status(self) -> None:
-        if not self.tty:
-            return
-        parts = [f"{i[7:19]} {humanize.size(c)}/{humanize.size(t) if t else '?'}"
-                 for i, (c, t) in list(self.inflight.items())[:4]]
-        self.stream.write("\r\x1b[K" + "  ".join(parts))
-        self.stream.flush()
-
-    def _line(self, text: str) -> None:
-        if self.tty:
-            self.stream.write("\r\x1b[K")
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def __call__(self, e: ProgressEvent) -> None:
-        if e.kind in ("start", "progress"):
-            self.inflight[e.id] = (e.current, e.total)
-            self._status()
-        elif e.kind in ("done", "skipped"):
-            self.inflight.pop(e.id, None)
-            short = e.id[7:19] if e.id.startswith("sha256:") else e.id
-            self._line(f"{short}: {e.message}")
-            self._status()
-        elif e.kind in ("info", "error"):
-            self._line(e.message)
+    return TransferPrinter(sys.stdout)
 
 
 def _conf_pull(p: argparse.ArgumentParser) -> None:
@@ -305,7 +274,7 @@ def _bool(text: str) -> bool:
 
 def _run_pull(a: argparse.Namespace, st: Store) -> int:
     api.pull(a.ref, platform=a.platform, all_platforms=a.all_platforms,
-             progress=None if a.quiet else TransferPrinter(sys.stdout), tls_verify=a.tls_verify,
+             progress=None if a.quiet else _transfer_printer(), tls_verify=a.tls_verify,
              store=st)
     _out(str(Reference.parse(a.ref)) if a.quiet else "")
     return 0
@@ -321,7 +290,7 @@ def _conf_push(p: argparse.ArgumentParser) -> None:
 
 
 def _run_push(a: argparse.Namespace, st: Store) -> int:
-    digest = api.push(a.name, a.dest, progress=None if a.quiet else TransferPrinter(sys.stdout),
+    digest = api.push(a.name, a.dest, progress=None if a.quiet else _transfer_printer(),
                       digestfile=a.digestfile, tls_verify=a.tls_verify, store=st)
     if a.quiet:
         _out(digest)
@@ -339,7 +308,7 @@ def _conf_login(p: argparse.ArgumentParser) -> None:
 def _run_login(a: argparse.Namespace, st: Store) -> int:
     from getpass import getpass
 
-    from . import registry
+    from .. import registry
 
     user = a.username or (input("Username: ") if sys.stdin.isatty() else None)
     if not user:
@@ -364,7 +333,7 @@ def _conf_logout(p: argparse.ArgumentParser) -> None:
 
 
 def _run_logout(a: argparse.Namespace, st: Store) -> int:
-    from . import registry
+    from .. import registry
 
     if registry.logout(a.registry):
         _out(f"Removing login credentials for {a.registry}")
@@ -379,7 +348,7 @@ def _conf_ls(p: argparse.ArgumentParser) -> None:
 
 
 def _run_ls(a: argparse.Namespace, st: Store) -> int:
-    from . import registry
+    from .. import registry
 
     for t in registry.list_tags(a.repository, tls_verify=a.tls_verify):
         _out(t)
@@ -434,7 +403,7 @@ def _run_build(a: argparse.Namespace, st: Store) -> int:
             raise NbcontainerError(f"build takes one context, got {a._context!r} and "
                                    f"{a.context!r}")
         a.context = a._context
-    from .builder.render import PlainRenderer
+    from .render import PlainRenderer
 
     args = {}
     for item in a.build_arg:
@@ -475,7 +444,7 @@ def _build_output(img, spec: str, st: Store) -> None:
     elif kind == "docker":
         api.save([name], dest, format="docker-archive", store=st)
     elif kind == "local":
-        from .layers import apply_layers
+        from ..layers import apply_layers
 
         if hasattr(img, "images"):  # one dir per platform, as buildx does: dest/linux_arm64
             for plat, one in zip(img.platforms, img.images, strict=True):

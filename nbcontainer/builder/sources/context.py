@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dockerfile import IgnoreMatcher, find_ignore_file, read_ignore_patterns
-from ..errors import BuildError
+from ...dockerfile import IgnoreMatcher, find_ignore_file, read_ignore_patterns
+from ...errors import BuildError
 
 RACY_NS = 2_000_000_000
 _GLOB = re.compile(r"[*?\[]")

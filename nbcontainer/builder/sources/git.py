@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from ..errors import BuildError
+from ...errors import BuildError
+from ..copyplan import Source, tree_source
 
 _SCHEMES = ("https://", "http://", "git://", "ssh://")
 
@@ -147,3 +148,19 @@ def fetch(source: GitSource, into: Path, keep_git_dir: bool) -> tuple[Path, str,
         raise BuildError(f"git source {source.remote}: subdir {source.subdir!r} not found "
                          f"at {commit[:12]}")
     return tree, commit, when
+
+
+def git_source(src: str, work: Path, *, checksum: str | None,
+               keep_git_dir: bool) -> Source:
+    """ADD of a git repository: its tree at the ref (``.git`` kept with ``--keep-git-dir``),
+    keyed by the commit, not by the checkout's bytes."""
+    source = parse_git_url(src)
+    # the URL's query (?keep-git-dir=, ?checksum=) says the same as ADD's flags
+    keep = keep_git_dir if source.keep_git_dir is None else source.keep_git_dir
+    tree, commit, when = fetch(source, work / f"git-{len(os.listdir(work))}", keep)
+    for expected in (checksum, source.checksum):
+        if expected and not commit.startswith(expected):
+            raise BuildError(f"checksum mismatch for {src}: expected commit {expected}, "
+                             f"got {commit}")
+    key = ["git", source.remote, commit, source.subdir, keep]
+    return tree_source(tree, key, when * 1_000_000_000)

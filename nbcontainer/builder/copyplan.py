@@ -1,7 +1,7 @@
 """COPY and ADD with Docker's semantics, planned as a list of file operations.
 
 Sources (context, another stage, an image, heredocs, downloaded URLs) become ``Item`` lists;
-the plan turns them into ``nsexec`` operations on a fresh diff dir:
+the plan turns them into file operations (``sandbox.fileops``) on a fresh diff dir:
 
 * a directory source copies its *contents*; a file goes to ``dest`` unless ``dest`` ends in
   ``/``, is an existing directory, or several sources are given (then ``dest/<name>``);
@@ -32,8 +32,8 @@ import zstandard
 from ..dockerfile import IgnoreMatcher
 from ..errors import BuildError
 from ..sandbox.fileops import Op
-from .context import BuildContext, has_glob
 from .fsview import Entry, StackView
+from .sources.context import BuildContext, has_glob
 
 IdFn = Callable[[int], int]
 
@@ -167,7 +167,7 @@ def _context_item(ctx: BuildContext, path: str, sub: str) -> Item | None:
     return None  # sockets, devices: BuildKit skips them too
 
 
-def _context_items(ctx: BuildContext, rel: str, excludes: IgnoreMatcher | None) -> list[Item]:
+def context_items(ctx: BuildContext, rel: str, excludes: IgnoreMatcher | None) -> list[Item]:
     items: list[Item] = []
 
     def item(path: str, sub: str) -> Item | None:
@@ -235,7 +235,7 @@ def context_sources(ctx: BuildContext, patterns: Sequence[str],
                 raise BuildError(f'failed to compute cache key: "/{clean}": not found',
                                  hint="check the path, and that .dockerignore doesn't "
                                       "exclude it")
-            items = _context_items(ctx, real, exclude)
+            items = context_items(ctx, real, exclude)
             if items:
                 base = posixpath.basename(name) if name else ""
                 out.append(Source(base, items))
@@ -257,7 +257,7 @@ def _context_parents(ctx: BuildContext, pattern: str,
         kept = posixpath.relpath(name, root or ".")
         if kept == "." or kept.startswith("../"):
             continue
-        found.append((kept, _context_items(ctx, real, exclude)))
+        found.append((kept, context_items(ctx, real, exclude)))
     top = _context_item(ctx, root, "") if root else _context_item(ctx, ".", "")
     if top is None or top.kind != "dir":
         raise BuildError(f"COPY --parents: pivot {root!r} is not a directory")
@@ -328,7 +328,7 @@ def view_sources(view: StackView, patterns: Sequence[str], to_uid: IdFn, to_gid:
 
 
 def _view_glob(view: StackView, pattern: str) -> list[str]:
-    from .context import glob_match
+    from .sources.context import glob_match
 
     parts = [p for p in pattern.split("/") if p]
     found = ["/"]
