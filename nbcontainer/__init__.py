@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 __version__ = "0.1.0"
 
 
-def load_ipython_extension(ipython) -> None:  # noqa: ANN001 - an IPython InteractiveShell
+def load_ipython_extension(ipython: Any) -> None:  # an IPython InteractiveShell
     """``%load_ext nbcontainer``: registers the magics and the rich displays (imported lazily
     so plain API users never pay for IPython)."""
     from .notebook import display, magics

@@ -8,16 +8,14 @@ layer views, ``Image.files()`` and diffs all read a layer once.
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, cast
 
 from ..layers import open_layer, overlay
-from ..layers.tarreader import TarReader
+from ..layers.tarreader import ReadInto, TarReader
 from ..oci.digest import Digest
 from ..store import Store
 
@@ -61,12 +59,12 @@ EntryReader = Callable[[Digest], Sequence[LayerEntry]]
 """Gives the entries of the layer with a blob digest (see :func:`store_reader`)."""
 
 
-def read_entries(stream: BinaryIO | io.RawIOBase) -> list[LayerEntry]:
+def read_entries(stream: ReadInto) -> list[LayerEntry]:
     """Every entry of an uncompressed layer tar, whiteouts included (as ``.wh.`` names), with
     normalised paths (no leading ``/`` or ``./``, no trailing ``/``)."""
     out: list[LayerEntry] = []
     add = out.append
-    reader = TarReader(cast(BinaryIO, stream))  # it only reads; a LayerStream is raw IO
+    reader = TarReader(stream)
     for e in reader.entries():
         path = os.fsdecode(e.name).lstrip("/").removeprefix("./").rstrip("/")
         if not path or path == ".":
