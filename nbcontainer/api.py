@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import ImageFormatError, ImageNotFound, NbcontainerError, StoreError
 from .image import Image, ImageIndex
@@ -17,15 +16,11 @@ from .oci.manifest import Index, Manifest
 from .oci.platform import Platform
 from .oci.reference import Reference
 from .progress import ProgressFn, null_progress
-from .timestamps import rfc3339, source_date_epoch
-
-if TYPE_CHECKING:
-    from .store.oci_layout import ExportItem
 from .store import FsckReport, PruneReport, Store
 from .store import fsck as _fsck
 from .store import prune as _prune
-
-SAVE_FORMATS = ("docker-archive", "oci-archive", "oci-dir")
+from .store.save import SAVE_FORMATS
+from .timestamps import rfc3339, source_date_epoch
 
 _stores: dict[str, Store] = {}
 
@@ -195,38 +190,7 @@ def push(
 # ---------------------------------------------------------------------------- inspect
 def inspect_image(img: Image) -> dict[str, Any]:
     """``docker inspect``'s shape, plus the manifest (what registries see)."""
-    cfg = img.config
-    repo_tags = [Reference.parse(t).familiar for t in img.tags]
-    repo_digests = sorted({f"{Reference.parse(t).familiar_repository}@{img.digest}" for t in img.tags})
-    return {
-        "Id": str(img.id),
-        "Digest": str(img.digest),
-        "RepoTags": repo_tags,
-        "RepoDigests": repo_digests,
-        "Parent": "",
-        "Comment": next((h.comment for h in cfg.history if h.comment), "") or "",
-        "Created": cfg.created or "",
-        "Author": cfg.author or "",
-        "Config": cfg.config.to_dict(),
-        "Architecture": cfg.architecture,
-        "Variant": cfg.variant or "",
-        "Os": cfg.os,
-        "Size": img.size,
-        "RootFS": {"Type": "layers", "Layers": [str(d) for d in cfg.diff_ids]},
-        "History": [h.to_dict() for h in cfg.history],
-        "Manifest": img.manifest.to_dict(),
-        "ManifestMediaType": img.manifest.media_type,
-        **_provenance_section(img),
-    }
-
-
-def _provenance_section(img: Image) -> dict[str, Any]:
-    """``Provenance``: a summary of each attached build provenance statement (OCI referrer);
-    absent when there is none, so plain images keep docker's shape."""
-    from .store.referrers import statements, summary
-
-    found = [summary(d, doc) for d, doc in statements(img.store, img.digest)]
-    return {"Provenance": found} if found else {}
+    return img.inspect()
 
 
 def provenance(name: str, *, store: Store | None = None,
@@ -240,57 +204,19 @@ def provenance(name: str, *, store: Store | None = None,
 
 def inspect(names: Sequence[str], *, store: Store | None = None) -> list[dict[str, Any]]:
     st = get_store(store)
-    return [inspect_image(Image.load(st, n)) for n in names]
+    return [Image.load(st, n).inspect() for n in names]
 
 
 # ---------------------------------------------------------------------------- save / load
-def _export_items(st: Store, names: Sequence[str]) -> list[ExportItem]:
-    from .store.oci_layout import ExportItem
-
-    items = []
-    for name in names:
-        digest = st.resolve_digest(name)
-        ref = None
-        try:
-            ref = Reference.parse(name)
-            if ref.digest is not None or str(ref) not in st.refs.read().tags:
-                ref = None
-        except NbcontainerError:
-            ref = None
-        if ref is None:
-            tags = st.refs.read().tags_of(str(digest))
-            ref = Reference.parse(tags[0]) if tags else None
-        items.append(ExportItem(digest, ref))
-    if not items:
-        raise StoreError("nothing to save", hint="name at least one image")
-    return items
-
-
 def save(
     names: Sequence[str], output: str | Path, *, format: str = "docker-archive",
     store: Store | None = None,
 ) -> Path:
     """``docker save``: one or more images into a docker-archive, oci-archive or oci-dir."""
-    from .store import docker_archive, oci_layout
+    from .store.save import save as _save
 
-    if format not in SAVE_FORMATS:
-        raise NbcontainerError(f"unknown save format {format!r}",
-                               hint=f"choose one of {', '.join(SAVE_FORMATS)}")
-    st = get_store(store)
-    items = _export_items(st, names)
-    dest = Path(output)
-    mtime = source_date_epoch() or 0
-    if format == "oci-dir":
-        oci_layout.export_dir(st, items, dest)
-    elif format == "oci-archive":
-        oci_layout.export_archive(st, items, dest, mtime=mtime)
-    else:
-        pairs = []
-        for it in items:
-            stored = st.image_by_digest(it.digest)
-            pairs.append((stored, [it.ref] if it.ref else []))
-        docker_archive.export_archive(st, pairs, dest, mtime=mtime)
-    return dest
+    return _save(get_store(store), names, output, format=format,
+                 mtime=source_date_epoch() or 0)
 
 
 def load(source: str | Path, *, store: Store | None = None) -> list[tuple[str, list[str]]]:
@@ -343,48 +269,18 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
         timeout: float | None = None) -> int:
     """``docker run --rm``: run an image's entrypoint/cmd (or ``command``) in the sandbox
     over its layers, pulling it first when the store lacks it; returns the exit code. The
-    container's changes are thrown away."""
-    from .sandbox import open_executor, run_container
-    from .sandbox.fileops import FileOps
-    from .store.snapshots import Snapshots
-
+    container's changes are thrown away (:meth:`Image.run` does the work)."""
     st = get_store(store)
     try:
-        stored = st.image(image)
+        img = Image.load(st, image)
     except ImageNotFound:
         pull(image, store=st)
-        stored = st.image(image)
-    if len(stored.config.diff_ids) != len(stored.manifest.layers):
-        raise ImageFormatError(f"image {image}: its config has {len(stored.config.diff_ids)} "
-                               f"diff_ids for {len(stored.manifest.layers)} layers")
-    layers = [(d.digest, diff) for d, diff in
-              zip(stored.manifest.layers, stored.config.diff_ids, strict=True)]
-    sandbox = open_executor()
-    try:
-        ops = FileOps(sandbox if sandbox.rootless else None)
-        idmap = sandbox.idmap.map_lines("uid") + sandbox.idmap.map_lines("gid")
-        snapshots = Snapshots.open(st, ops, idmap if sandbox.rootless else None)
-        lowers = snapshots.lowers_or_empty(layers)
-        scratch = snapshots.scratch()
-        try:
-            result = run_container(
-                lowers, stored.config.config.to_dict(), list(command) if command else None,
-                entrypoint=entrypoint, env=env, user=user, workdir=workdir,
-                network="none" if network == "none" else "host", output=output or _stdout,
-                stdin=stdin, timeout=timeout, scratch=scratch, sandbox=sandbox)
-        finally:
-            ops.remove(scratch)
-        return result.exit_code
-    finally:
-        sandbox.close()
-
-
-def _stdout(chunk: bytes) -> None:
-    sys.stdout.buffer.write(chunk)
-    sys.stdout.buffer.flush()
+        img = Image.load(st, image)
+    return img.run(command, env=env, network=network, user=user, workdir=workdir,
+                   entrypoint=entrypoint, output=output, stdin=stdin, timeout=timeout)
 
 
 __all__ = [
-    "Image", "Index", "fsck", "get_store", "image", "images", "import_image", "inspect", "load",
+    "SAVE_FORMATS", "Image", "Index", "fsck", "get_store", "image", "images", "import_image", "inspect", "load",
     "prune", "pull", "push", "rmi", "save", "tag",
 ]

@@ -26,7 +26,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from .. import api
 from ..errors import NbcontainerError
 from ..image import Image
-from . import errors
+from . import display, errors
 from .progress import ProgressArea
 from .results import ImageList, Message
 
@@ -239,8 +239,8 @@ class ContainerMagics(Magics):
         img = self._image(a.ref)
         with guarded("layers"):
             if a.widget:
-                return img.widget()
-            view = img.layer_view()
+                return display.widget(img)
+            view = display.layer_view(img)
             view.tree  # noqa: B018 - read the layers now, inside the error guard
             return view
 
@@ -254,7 +254,7 @@ class ContainerMagics(Magics):
         a = self._args(self.manifest, line)
         img = self._image(a.ref)
         with guarded("manifest"):
-            return img.manifest_view(html=a.html)
+            return display.manifest_view(img, html=a.html)
 
     @magic_arguments()
     @argument("ref", metavar="IMAGE")

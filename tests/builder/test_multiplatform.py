@@ -284,7 +284,9 @@ def test_index_displays_each_platform_in_a_notebook(mstore: Store, ctx: Path) ->
     write(ctx, {"hello.txt": "hi\n"})
     df = "FROM busybox\nARG TARGETARCH\nCOPY hello.txt /for-$TARGETARCH.txt\n"
     idx = build(df, ctx, tags=["shown:1"], store=mstore, platform=BOTH)
-    bundle = idx._repr_mimebundle_()
+    from nbcontainer.notebook.views import index_bundle
+
+    bundle = index_bundle(idx)
     html = bundle["text/html"]
     assert html.count("<details><summary><b>linux/") == 2
     assert "<b>linux/amd64</b>" in html and "<b>linux/arm64</b>" in html
