@@ -552,7 +552,8 @@ def _node_from_command(
             triples += [values[i], values[i + 1], sep]
         args = tuple(triples)
     elif keyword == "onbuild" and cmd.sub_cmd:  # type: ignore[attr-defined]
-        sub = _onbuild_child(cmd, lines, escape, ph, start, end)
+        body = lines[cmd.start_line - 1 : cmd.end_line]  # type: ignore[attr-defined]
+        sub = _onbuild_child(cmd, body, escape, ph, start, end)
         args = ()
     if cmd.json and re.search(r"\\u0000", logical):  # type: ignore[attr-defined]
         args = _json_args_with_nul(keyword, logical, args)
@@ -599,24 +600,34 @@ def _json_args_with_nul(keyword: str, logical: str, args: tuple[str, ...]) -> tu
 
 
 def _onbuild_child(
-    cmd: object, lines: list[str], escape: str, ph: str | None, start: int, end: int
+    cmd: object, body: list[str], escape: str, ph: str | None, start: int, end: int
 ) -> Node:
-    """Re-parse an ONBUILD body alone: the Go wrapper drops the child's flags and heredocs."""
-    body = lines[start - 1 : end]
-    first = body[0]
-    m = re.match(r"^(\s*)(\S+)", first)
-    if m and m.group(2).lower() == "onbuild":
-        body = [" " * len(m.group(0)) + first[m.end() :]] + body[1:]
-    header = f"# escape={escape}\n" if escape != "\\" else "#\n"
-    text = header + "\n".join(body)
+    """Re-parse an ONBUILD body alone: the Go wrapper drops the child's flags and heredocs.
+
+    ``body`` holds the ONBUILD's own source lines, the first at file line ``start``. The
+    keyword is blanked out (columns kept) and what remains is parsed after a one-line header,
+    so a child that is itself an ONBUILD (refused later, as BuildKit does) recurses on its
+    own, shorter body.
+    """
+    blanked = _blank_onbuild_keyword(body, escape)
+    body = blanked or body
+    header = f"# escape={escape}" if escape != "\\" else "#"
+    text = header + "\n" + "\n".join(body)
     if ph:
         text = text.replace(_NUL, ph)
     try:
         parsed = _go_parse(text)
     except _GoError:
         parsed = ()
-    if len(parsed) == 1 and parsed[0].cmd.lower() == cmd.sub_cmd.lower():  # type: ignore[attr-defined]
-        return _node_from_command(parsed[0], body, escape, ph, line_offset=start - 2)
+    child = parsed[0] if len(parsed) == 1 else None
+    # A child ONBUILD recurses only on a body whose keyword was blanked: shorter each time.
+    if (
+        child is not None
+        and child.cmd.lower() == cmd.sub_cmd.lower()  # type: ignore[attr-defined]
+        and (blanked is not None or child.cmd.lower() != "onbuild")
+    ):
+        # The child's line numbers count the header line: 2 is the ONBUILD's first line.
+        return _node_from_command(child, [header, *body], escape, ph, line_offset=start - 2)
     sub_original = _restore(cmd.original, ph)  # type: ignore[attr-defined]
     return Node(
         keyword=cmd.sub_cmd.lower(),  # type: ignore[attr-defined]
@@ -627,6 +638,17 @@ def _onbuild_child(
         json=bool(cmd.json),  # type: ignore[attr-defined]
         written_keyword=cmd.sub_cmd,  # type: ignore[attr-defined]
     )
+
+
+def _blank_onbuild_keyword(body: list[str], escape: str) -> list[str] | None:
+    """The lines with their leading ONBUILD keyword (after blanks and line continuations)
+    replaced by spaces, so columns stay; None when the lines do not start with it."""
+    text = "\n".join(body)
+    esc = re.escape(escape)
+    m = re.match(rf"(?:\s|{esc}\r?\n)*(onbuild)(?=\s|{esc}|$)", text, re.IGNORECASE)
+    if m is None:
+        return None
+    return (text[: m.start(1)] + " " * len(m.group(1)) + text[m.end(1) :]).split("\n")
 
 
 def parse_syntax(text: str | bytes, *, filename: str = "Dockerfile") -> SyntaxTree:
