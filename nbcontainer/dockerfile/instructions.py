@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from nbcontainer.dockerfile.errors import DockerfileError, InstructionError
 from nbcontainer.dockerfile.flags import BFlags, FlagError, suggest, with_suggestion
@@ -503,7 +503,7 @@ class _Request:
         self.node = node
         self.args = node.args
         self.flags = BFlags(node.flags)
-        self.common = {
+        self.common: dict[str, Any] = {
             "line": node.start_line,
             "end_line": node.end_line,
             "original": node.original,
