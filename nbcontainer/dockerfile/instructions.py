@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from nbcontainer.dockerfile.errors import DockerfileError, InstructionError
 from nbcontainer.dockerfile.flags import BFlags, FlagError, suggest, with_suggestion
-from nbcontainer.dockerfile.lexer import go_fields, go_trim_space
+from nbcontainer.dockerfile.lexer import go_fields, go_trim_space, saturating_int
 from nbcontainer.dockerfile.mounts import Mount, parse_mount
 from nbcontainer.dockerfile.syntax import Heredoc, Node, parse_heredoc_word
 
@@ -446,8 +446,8 @@ def parse_port_spec(raw: str) -> PortSpec:
     m = re.fullmatch(r"(\d+)(?:-(\d+))?", container)
     if not m:
         raise InstructionError(f"invalid containerPort: {container}", raw)
-    start = int(m.group(1))
-    end = int(m.group(2)) if m.group(2) else start
+    start = saturating_int(m.group(1))
+    end = saturating_int(m.group(2)) if m.group(2) else start
     if start > 65535 or end > 65535 or end < start:
         raise InstructionError(f"invalid containerPort: {container}", raw)
     return PortSpec(start, end, proto.lower())
@@ -738,7 +738,7 @@ def _health_retries(rv: str) -> int:
         return 0
     if not re.fullmatch(r"[+-]?\d+", rv):
         raise InstructionError(f'strconv.ParseInt: parsing "{rv}": invalid syntax', rv)
-    retries = int(rv)
+    retries = saturating_int(rv)
     if not -(2**31) <= retries < 2**31:
         raise InstructionError(f'strconv.ParseInt: parsing "{rv}": value out of range', rv)
     if retries < 0:

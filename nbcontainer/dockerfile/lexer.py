@@ -21,6 +21,7 @@ __all__ = [
     "go_fields",
     "go_is_space",
     "go_trim_space",
+    "saturating_int",
 ]
 
 _EOF = ""
@@ -59,6 +60,17 @@ def go_fields(s: str) -> list[str]:
     if cur:
         out.append("".join(cur))
     return out
+
+
+def saturating_int(text: str) -> int:
+    """``int(text)`` for decimal digits with an optional sign, saturated at ±2**64: a number
+    longer than any range is out of every range (and Python's int() refuses numbers of more
+    than 4300 digits, leading zeros included, with a ValueError)."""
+    sign = "-" if text.startswith("-") else ""
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 20:
+        return -(2**64) if sign else 2**64
+    return int(sign + digits)
 
 
 def go_quote(s: str) -> str:
@@ -451,7 +463,7 @@ def _go_expand(template: str, match: str) -> str:
             out.append("$")
             continue
         template = template[k + 1 :] if brace else template[k:]
-        if name.isdigit() and name.isascii() and int(name) == 0:
+        if name.isdigit() and name.isascii() and not name.strip("0"):  # $0, $00 …
             out.append(match)
     out.append(template)
     return "".join(out)

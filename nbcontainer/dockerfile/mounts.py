@@ -8,6 +8,7 @@ the order of BuildKit's checks — and so its first error message — is kept.
 from __future__ import annotations
 
 import csv
+import math
 import posixpath
 import re
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 
 from nbcontainer.dockerfile.errors import InstructionError
 from nbcontainer.dockerfile.flags import with_suggestion
+from nbcontainer.dockerfile.lexer import saturating_int
 
 __all__ = ["MOUNT_KEYS", "MOUNT_TYPES", "Mount", "parse_mount"]
 
@@ -153,9 +155,9 @@ def _set_sharing(spec: _MountSpec, key: str, val: str, item: str) -> None:
 
 
 def _set_owner(spec: _MountSpec, key: str, val: str, item: str) -> None:
-    if not val.isdigit() or not val.isascii() or int(val) >= 2**32:
+    if not val.isdigit() or not val.isascii() or saturating_int(val) >= 2**32:
         raise InstructionError(f"invalid value for {key}: {val}", item)
-    spec.fields[key] = int(val)
+    spec.fields[key] = saturating_int(val)
 
 
 def _set_mode(spec: _MountSpec, key: str, val: str, item: str) -> None:
@@ -212,9 +214,10 @@ def _parse_bool(key: str, val: str, item: str) -> bool:
 def _ram_in_bytes(value: str) -> int:
     """docker/go-units ``RAMInBytes`` (binary units, optional ``b``/``ib`` suffix)."""
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)(?:[iI]?[bB])?", value)
-    if not m:
+    size = float(m.group(1)) * _RAM_UNITS[m.group(2).lower()] if m else math.inf
+    if size >= 2**63:  # no match, or more than an int64 holds (an endless number is inf)
         raise InstructionError(f"invalid size: '{value}'", value)
-    return int(float(m.group(1)) * _RAM_UNITS[m.group(2).lower()])
+    return int(size)
 
 
 # --------------------------------------------------------------------------- checks

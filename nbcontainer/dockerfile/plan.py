@@ -22,7 +22,7 @@ from nbcontainer.dockerfile.instructions import (
     locate,
     parse_instruction,
 )
-from nbcontainer.dockerfile.lexer import Lexer
+from nbcontainer.dockerfile.lexer import Lexer, saturating_int
 from nbcontainer.dockerfile.lint import LintSource, StageSource, lint
 from nbcontainer.dockerfile.syntax import Node, SyntaxTree, parse_syntax
 from nbcontainer.errors import ReferenceFormatError
@@ -168,8 +168,9 @@ class BuildPlan:
         for st in self.stages:
             if st.name and st.name == ref.lower():
                 return st
-        if ref.isdigit() and int(ref) < len(self.stages):
-            return self.stages[int(ref)]
+        # isdecimal, not isdigit: int() refuses digits such as "²"
+        if ref.isdecimal() and saturating_int(ref) < len(self.stages):
+            return self.stages[saturating_int(ref)]
         raise KeyError(ref)
 
     def stages_to_build(self) -> tuple[Stage, ...]:

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 import dockerfile as _gopkg
 
 from nbcontainer.dockerfile.errors import DockerfileError, LintWarning
-from nbcontainer.dockerfile.lexer import Lexer, go_is_space, go_quote, go_trim_space
+from nbcontainer.dockerfile.lexer import (
+    Lexer,
+    go_is_space,
+    go_quote,
+    go_trim_space,
+    saturating_int,
+)
 
 __all__ = [
     "Directive",
@@ -132,7 +138,9 @@ def parse_heredoc_word(word: str) -> tuple[str, int, bool, bool] | None:
     m = _HEREDOC_RE.match(word)
     if not m or not m.group(3):
         return None
-    fd = int(m.group(1)) if m.group(1) else 0
+    fd = saturating_int(m.group(1)) if m.group(1) else 0
+    if fd >= 2**64:  # Go's ParseUint refuses it; the Go parser has said so already
+        return None
     chomp = m.group(2) == "-"
     rest = m.group(3)
     lex = Lexer("\\", skip_unset_env=True)
