@@ -242,10 +242,13 @@ def _check_duplicate_stage_name(view: StageView) -> Iterator[Finding]:
 def _check_undefined_arg_in_from(view: StageView) -> Iterator[Finding]:
     src = view.source
     known = src.global_arg_names | src.predefined_args
+    # Known names get a non-empty stand-in value, so ${X:?msg} on a declared X is no error
+    # here (the plan has expanded the word with the real values already).
+    env = dict.fromkeys(known, "set")
     for word in (view.stage.from_.base_name, view.stage.from_.platform):
         if not word:
             continue
-        for var in sorted(src.lexer.process(word, {}).unmatched):
+        for var in sorted(src.lexer.process(word, env).unmatched):
             if var in known:
                 continue
             message = f"FROM argument '{var}' is not declared"
