@@ -58,10 +58,10 @@ def parse_platform(text: str) -> Platform:
     """``linux/arm64``, ``linux/arm/v7``, ``amd64`` … (DockerfileError when malformed)."""
     try:
         return Platform.parse(text.strip())
-    except ReferenceFormatError:
+    except ReferenceFormatError as exc:  # BuildKit's wording; the cause says which part
         raise DockerfileError(
             f'"{text}": unknown operating system or architecture: invalid argument', file=None
-        ) from None
+        ) from exc
 
 
 def default_platform() -> Platform:
@@ -289,7 +289,7 @@ def _platforms(
     except DockerfileError as exc:
         raise DockerfileError(
             f"failed to parse target platform: {exc.message}", file=filename
-        ) from None  # the message carries the whole cause
+        ) from exc  # keeps what the platform parser said
 
 
 def _split_stages(ctx: _Ctx) -> tuple[list[tuple[Node, Arg]], list[RawStage]]:
@@ -437,7 +437,7 @@ class _Planner:
             except DockerfileError as exc:
                 raise ctx.error(
                     node, f"failed to parse platform {plat}: {exc.message}", frm.platform
-                ) from None  # the message carries the whole cause
+                ) from exc  # keeps what the platform parser said
         if base != "scratch" and base.lower() not in self.names:
             problem = _reference_problem(base)
             if problem is not None:

@@ -343,7 +343,7 @@ def _decode(text: str | bytes, filename: str) -> str:
             src = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
             raise DockerfileError(
                 "Dockerfile is not valid UTF-8", file=filename, line=line, column=col, source=src
-            ) from None
+            ) from exc  # the cause names the offending byte
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
@@ -359,7 +359,7 @@ def _decode(text: str | bytes, filename: str) -> str:
             line=line,
             column=exc.start - start + 1,
             source=src.encode("utf-8", "replace").decode("utf-8"),
-        ) from None
+        ) from exc  # the cause names the offending character
     return text
 
 
@@ -458,12 +458,12 @@ def _go_parse(text: str) -> tuple:
         return _gopkg.parse_string(text)
     except _gopkg.GoParseError as exc:
         raise _GoError(str(exc)) from None
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
         # BuildKit splits --flags byte by byte, so a multi-byte character whose bytes look
         # like U+0085/U+00A0 (Go whitespace) cuts it in half and leaves invalid UTF-8.
         raise _GoError(
             "invalid UTF-8 after splitting instruction flags (non-ASCII character in a --flag)"
-        ) from None
+        ) from exc
 
 
 class _GoError(Exception):
