@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from nbcontainer.dockerfile.errors import DockerfileError, InstructionError
 from nbcontainer.dockerfile.flags import BFlags, FlagError, suggest, with_suggestion
 from nbcontainer.dockerfile.lexer import go_fields, go_trim_space, saturating_int
-from nbcontainer.dockerfile.mounts import Mount, parse_mount
+from nbcontainer.dockerfile.mounts import Expander, Mount, parse_mount
 from nbcontainer.dockerfile.syntax import Heredoc, Node, parse_heredoc_word
 
 __all__ = [
@@ -56,8 +56,6 @@ INSTRUCTIONS = (
     "add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck",
     "label", "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir",
 )  # fmt: skip
-
-Expander = Callable[[str], str]
 
 _VALID_STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
 NETWORK_MODES = ("default", "none", "host")

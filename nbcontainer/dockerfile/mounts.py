@@ -21,7 +21,7 @@ from nbcontainer.dockerfile.lexer import saturating_int
 
 __all__ = ["MOUNT_KEYS", "MOUNT_TYPES", "Mount", "parse_mount"]
 
-Expander = Callable[[str], str]
+Expander = Callable[[str], str]  # a word as written to the word expanded
 
 MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
 MOUNT_KEYS = (
