@@ -311,17 +311,9 @@ def view_sources(view: StackView, patterns: Sequence[str], to_uid: IdFn, to_gid:
                 if has_glob(clean):
                     continue
                 raise BuildError(f'failed to compute cache key: "{clean}": not found')
-            top = item(entry, "")
-            if top is None:
+            src = _view_source(view, entry, name, item, exclude)
+            if src is None:
                 continue
-            src = Source(posixpath.basename(name), [top])
-            if top.kind == "dir":
-                for rel, child in view.walk(entry):
-                    if exclude is not None and exclude.matches(rel):
-                        continue
-                    it = item(child, rel)
-                    if it is not None:
-                        src.items.append(it)
             if parents:
                 kept = posixpath.relpath(name, "/" + root)
                 if kept != "." and not kept.startswith("../"):
@@ -341,6 +333,24 @@ def view_sources(view: StackView, patterns: Sequence[str], to_uid: IdFn, to_gid:
 
         out += _with_parents(found, top, lookup)
     return out
+
+
+def _view_source(view: StackView, entry: Entry, name: str,
+                 item: Callable[[Entry, str], Item | None],
+                 exclude: IgnoreMatcher | None) -> Source | None:
+    """One path of another stage: the entry, and everything below it when a directory."""
+    top = item(entry, "")
+    if top is None:
+        return None
+    src = Source(posixpath.basename(name), [top])
+    if top.kind == "dir":
+        for rel, child in view.walk(entry):
+            if exclude is not None and exclude.matches(rel):
+                continue
+            it = item(child, rel)
+            if it is not None:
+                src.items.append(it)
+    return src
 
 
 def _view_glob(view: StackView, pattern: str) -> list[str]:
