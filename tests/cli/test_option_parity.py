@@ -112,3 +112,16 @@ def test_every_magic_is_guarded() -> None:
         for name in ContainerMagics.magics[kind]:
             fn = getattr(ContainerMagics, name)
             assert getattr(fn, "__wrapped__", None) is not None, name
+
+
+def test_provenance_without_a_value_leaves_the_context() -> None:
+    """``build --provenance CONTEXT`` (buildx's optional value): the word is the context."""
+    from nbcontainer.cli.build import _context
+
+    for argv, context, mode in [(["--provenance", "ctx"], "ctx", "mode=min"),
+                                (["--provenance", "mode=max", "ctx"], "ctx", "mode=max"),
+                                (["--provenance=false"], ".", "false")]:
+        a = cli_parser("build").parse_args(argv)
+        assert (_context(a), a.provenance) == (context, mode)
+    a = magic_parser("dockerfile").parse_args(["--provenance", "stray"])
+    assert options.stray_word(a) == "stray"  # the magic refuses it (it takes no positional)
