@@ -90,9 +90,11 @@ def images(*, store: Store | None = None) -> list[ImageRow]:
     for r in records:
         if "index" in r.media_type or "manifest.list" in r.media_type:
             try:
-                children.update(str(m.digest) for m in st.read_manifest(r.digest).manifests)
-            except (NbcontainerError, AttributeError):
-                pass
+                parsed = st.read_manifest(r.digest)
+            except NbcontainerError:
+                continue
+            if isinstance(parsed, Index):
+                children.update(str(m.digest) for m in parsed.manifests)
     rows = []
     for r in records:
         if not r.tags and str(r.digest) in children:

@@ -15,7 +15,7 @@ def _context(a: argparse.Namespace) -> str:
     """The context: the positional, or the word ``--provenance`` did not take."""
     stray = options.stray_word(a)
     if stray is None:
-        return a.context
+        return str(a.context)
     if a.context != ".":
         raise NbcontainerError(f"build takes one context, got {stray!r} and {a.context!r}")
     return stray

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 from .. import api, options
 
@@ -22,4 +21,6 @@ class Command:
 def spec(add: Callable[[argparse.ArgumentParser, options.Skin], None]
          ) -> Callable[[argparse.ArgumentParser], None]:
     """A verb's arguments from the option spec both skins share (``options.py``)."""
-    return partial(add, skin=options.CLI)
+    def configure(parser: argparse.ArgumentParser) -> None:
+        add(parser, options.CLI)
+    return configure

@@ -13,6 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import __version__, api
 from ..errors import NbcontainerError, bug_message
@@ -26,7 +27,7 @@ EX_SOFTWARE = 70  # sysexits.h: an internal software error (a bug), not the user
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # docker-style usage errors, exit 2
+    def error(self, message: str) -> NoReturn:  # docker-style usage errors, exit 2
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         sys.exit(2)
@@ -54,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args._run(args, api.get_store(args.root))
+        code: int = args._run(args, api.get_store(args.root))
+        return code
     except Exception as exc:  # noqa: BLE001 - every failure ends as one line and an exit code
         return _failed(exc, args.command, args.debug or bool(os.environ.get("NBCONTAINER_DEBUG")))
     except KeyboardInterrupt:

@@ -44,7 +44,7 @@ def _password(a: argparse.Namespace) -> str:
     if a.password is not None:
         sys.stderr.write("WARNING! Using --password via the CLI is insecure. "
                          "Use --password-stdin.\n")
-        return a.password
+        return str(a.password)
     if sys.stdin.isatty():
         return getpass("Password: ")
     raise NbcontainerError("no password given", hint="use --password-stdin")

@@ -27,7 +27,7 @@ from IPython.core.magic_arguments import ArgDecorator, argument, magic_arguments
 
 from .. import api, options
 from ..errors import NbcontainerError, bug_message
-from ..image import Image
+from ..image import Image, ImageIndex
 from . import errors
 from .progress import PlainProgress, ProgressArea
 from .results import ImageList, Message
@@ -96,10 +96,16 @@ class ContainerMagics(Magics):
     # ------------------------------------------------------------------ helpers
     def _image(self, name: str) -> Image:
         """An image by reference, or a variable of the notebook holding one (``%layers img``)."""
-        value = self.shell.user_ns.get(name) if name.isidentifier() else None
+        value = self._user_ns().get(name) if name.isidentifier() else None
         if isinstance(value, Image):
             return value
         return api.image(name)
+
+    def _user_ns(self) -> dict[str, Any]:
+        """The notebook's variables (the magics are always registered with a shell)."""
+        assert self.shell is not None
+        ns: dict[str, Any] = self.shell.user_ns
+        return ns
 
     @staticmethod
     def _args(method: Any, line: str) -> argparse.Namespace:
@@ -108,14 +114,15 @@ class ContainerMagics(Magics):
             argv = shlex.split(line)
         except ValueError as exc:
             raise UsageError(f"{exc} in {line!r}") from None
-        return method.parser.parse_args(argv)
+        parsed: argparse.Namespace = method.parser.parse_args(argv)
+        return parsed
 
     # ------------------------------------------------------------------ build
     @magic_arguments()
     @spec(options.add_build_args)
     @cell_magic
     @guarded("%%dockerfile")
-    def dockerfile(self, line: str, cell: str) -> Image:
+    def dockerfile(self, line: str, cell: str) -> Image | ImageIndex:
         """Build the cell (a Dockerfile) into an image; the image is the cell's result."""
         a = self._args(self.dockerfile, line)
         if options.stray_word(a) is not None:
@@ -310,7 +317,7 @@ class ContainerMagics(Magics):
         a = self._args(self.freeze_image, line)
         return freeze(tags=a.tag, base=a.base, packages=a.package, notebook=a.notebook,
                       output=Path(a.output), build=not a.no_build, quiet=a.quiet,
-                      wheels=a.wheels, user_ns=self.shell.user_ns)
+                      wheels=a.wheels, user_ns=self._user_ns())
 
 
 def _go_template(text: str) -> str:
