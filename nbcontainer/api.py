@@ -21,9 +21,9 @@ from .oci.platform import Platform
 from .oci.reference import Reference
 from .progress import ProgressFn, null_progress
 from .store import FsckReport, PruneReport, Store
-from .store.save import SAVE_FORMATS
 from .store import fsck as _fsck
 from .store import prune as _prune
+from .store.save import SAVE_FORMATS
 from .timestamps import rfc3339, source_date_epoch
 
 _stores: dict[str, Store] = {}
