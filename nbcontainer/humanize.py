@@ -8,12 +8,21 @@ _UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 
 
 def size(n: float) -> str:
-    """``143MB``, ``1.2GB``: Docker's ``units.HumanSize`` (4 significant digits, base 1000)."""
+    """``143MB``, ``1.17kB``, ``999B``: docker's sizes (``docker images``, ``docker
+    history``: ``units.HumanSizeWithPrecision(n, 3)``), three significant digits, base 1000.
+    Unlike Go's ``%.3g`` a value that rounds up to 1000 moves to the next unit (``1MB``,
+    never ``1e+03kB``)."""
     i = 0
-    while n >= 1000 and i < len(_UNITS) - 1:
+    n = float(n)
+    while i < len(_UNITS) - 1 and (n >= 1000 or float(f"{n:.3g}") >= 1000):
         n /= 1000.0
         i += 1
-    return f"{n:.4g}{_UNITS[i]}"
+    return f"{n:.3g}{_UNITS[i]}" if n < 1000 else f"{n:.0f}{_UNITS[i]}"
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``1 layer``, ``3 layers``, ``0 files`` (``nouns``: an irregular plural)."""
+    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
 
 
 def duration(seconds: float) -> str:

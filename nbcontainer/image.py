@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from . import humanize
 from .analysis import (
     ImageDiff,
     ImageTree,
@@ -25,7 +26,7 @@ from .analysis import (
     image_tree,
     layer_commands,
     layer_entries,
-    merge,
+    layer_history,
     store_reader,
 )
 from .errors import ImageFormatError, NbcontainerError
@@ -52,24 +53,27 @@ class Layer:
     media_type: str
     created_by: str
     _store: Store
+    comment: str = ""  # its history entry's (the Dockerfile lines, when built here)
 
     @property
     def ref(self) -> LayerRef:
         """This layer as the analysis takes it."""
-        return LayerRef(self.digest, self.diff_id, self.size, self.created_by)
+        return LayerRef(self.digest, self.diff_id, self.size, self.created_by, self.comment)
 
     def open(self) -> LayerStream:
         """The uncompressed tar stream of this layer (closing it closes the blob file)."""
         return LayerStream(self._store.blobs.open(self.digest), close_raw=True)
 
     def files(self) -> Iterator[tuple[str, int]]:
-        """(path, size) of every entry, in tar order."""
+        """(path, size) of every tar entry (directories and whiteouts included), in tar order."""
         for e in self.entries():
             yield e.path, e.size
 
     def entries(self) -> list[LayerEntry]:
-        """Every tar entry (whiteouts included, as ``.wh.`` names), read with the strict reader
-        and cached: layer views and diffs read each layer once."""
+        """Every tar entry (directories and whiteouts included, as ``.wh.`` names), read with
+        the strict reader and cached: layer views and diffs read each layer once. These are
+        the raw records; ``Image.tree().layers[i].files`` counts what the views call files
+        (non-directory entries the layer writes)."""
         return layer_entries(self._store, self.digest)
 
 
@@ -168,10 +172,11 @@ class Image(_StoreActions):
     @cached_property
     def layers(self) -> list[Layer]:
         m = self.manifest
-        cmds = layer_commands(self.config, len(m.layers))
+        history = layer_history(self.config, len(m.layers))
         diff_ids = list(self.config.diff_ids) + [None] * len(m.layers)
         return [
-            Layer(i, d.digest, diff_ids[i], d.size, d.media_type, cmds[i], self._store)
+            Layer(i, d.digest, diff_ids[i], d.size, d.media_type, history[i][0], self._store,
+                  history[i][1])
             for i, d in enumerate(m.layers)
         ]
 
@@ -180,7 +185,8 @@ class Image(_StoreActions):
         return self.ref.familiar if self.ref else self.id.short
 
     def __repr__(self) -> str:
-        return f"<Image {self.name} {len(self.manifest.layers)} layers {self.digest}>"
+        return f"<Image {self.name} {humanize.plural(len(self.manifest.layers), 'layer')} " \
+            f"{self.digest}>"
 
     # ------------------------------------------------------------------ contents
     def tree(self) -> ImageTree:
@@ -189,12 +195,14 @@ class Image(_StoreActions):
         return image_tree([layer.ref for layer in self.layers], store_reader(self._store))
 
     def files(self) -> dict[str, LayerEntry]:
-        """The merged filesystem: path → the entry that wins (whiteouts applied)."""
-        return merge(layer.entries() for layer in self.layers)
+        """The merged filesystem: path → the entry that wins (whiteouts applied); the same
+        mapping the tree holds (``tree().files``)."""
+        return dict(self.tree().files)
 
     def diff(self, other: Image) -> ImageDiff:
         """Files added, changed and removed going from ``self`` to ``other`` (see
-        :func:`nbcontainer.analysis.change_key` for what "changed" means)."""
+        :func:`nbcontainer.analysis.change_key` for what "changed" means, and
+        :func:`nbcontainer.analysis.what_changed` for how)."""
         return diff_files(self.files(), other.files(), self.name, other.name)
 
     # ------------------------------------------------------------------ actions
@@ -249,7 +257,7 @@ class Image(_StoreActions):
         diff_ids = self.config.diff_ids
         if len(diff_ids) != len(self.manifest.layers):
             raise ImageFormatError(f"image {self.name}: its config has {len(diff_ids)} "
-                                   f"diff_ids for {len(self.manifest.layers)} layers")
+                                   f"diff_ids for {len(self.manifest.layers)} layer(s)")
         layers = [(d.digest, diff) for d, diff in
                   zip(self.manifest.layers, diff_ids, strict=True)]
         sandbox = open_executor()
@@ -275,12 +283,9 @@ class Image(_StoreActions):
     # ------------------------------------------------------------------ display
     def summary(self) -> str:
         """``my-python-image: 4 layers, 143MB, sha256:…`` (sizes are compressed, as stored)."""
-        from . import humanize
-
-        n = len(self.manifest.layers)
         name = self.name.removesuffix(":latest")
-        return (f"{name}: {n} layer{'' if n == 1 else 's'}, {humanize.size(self.size)}, "
-                f"{self.digest}")
+        return (f"{name}: {humanize.plural(len(self.manifest.layers), 'layer')}, "
+                f"{humanize.size(self.size)}, {self.digest}")
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.summary())
@@ -411,7 +416,8 @@ class ImageIndex(_StoreActions):
     def summary(self) -> str:
         lines = [f"{self.name}  index {self.digest}"]
         for plat, img in self.platform_images():
-            lines.append(f"  {plat:<16} {img.digest}  {len(img.manifest.layers)} layers")
+            lines.append(f"  {plat:<16} {img.digest}  "
+                         f"{humanize.plural(len(img.manifest.layers), 'layer')}")
         return "\n".join(lines)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:

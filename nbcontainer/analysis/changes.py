@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from .efficiency import Tally
 from .entries import LayerEntry
-from .history import LayerRef, clean_command
+from .history import LayerRef, Source, clean_command, parse_source
+from .insight import Shadows
 from .merge import MergedFS, Whiteout, split_whiteouts
 
 ADDED, MODIFIED, REMOVED, UNCHANGED = "+", "~", "-", ""
@@ -53,11 +54,23 @@ class Node:
             yield from c.walk()
 
 
+def iter_nodes(root: Node) -> Iterable[Node]:
+    """Every node below ``root`` (and it), in no particular order, without recursion."""
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        yield n
+        if n.children:
+            stack.extend(n.children.values())
+
+
 @dataclass(slots=True)
 class LayerTree:
-    """One layer's changes: its tree and its counts. ``entries`` counts the non-directory
-    entries the layer writes; ``added``/``modified`` the same entries by status; ``removed``
-    the paths its whiteouts hid."""
+    """One layer's changes: its tree and its counts. ``files`` (also ``entries``) counts the
+    non-directory entries the layer writes (regular files, links, devices: what every view
+    calls "files"); ``dirs`` the directories it writes; ``added``/``modified`` the files by
+    status; ``removed`` the paths its whiteouts hid. ``source``: the Dockerfile lines that
+    made the layer, when its history says (see :func:`.history.parse_source`)."""
 
     index: int
     digest: str
@@ -71,6 +84,14 @@ class LayerTree:
     modified: int = 0
     removed: int = 0
     removed_size: int = 0
+    dirs: int = 0
+    source: Source | None = None
+    created_by: str = ""
+
+    @property
+    def files(self) -> int:
+        """Non-directory entries written (the one count every view shows)."""
+        return self.entries
 
     @property
     def anchor(self) -> str:
@@ -114,8 +135,11 @@ def totals(node: Node) -> None:
 
 
 def _hide(fs: MergedFS, whiteout: Whiteout, nodes: dict[str, Node], lt: LayerTree,
-          tally: Tally) -> None:
+          tally: Tally, shadows: Shadows) -> None:
     for hidden in fs.hide(whiteout):
+        for e in hidden.entries:
+            if e.kind == "f":
+                shadows[id(e)] = (lt.index, None)
         kind, gone = hidden.kind, hidden.size
         node = _node(nodes, hidden.path)
         node.status, node.kind = REMOVED, kind
@@ -149,16 +173,21 @@ def _update(node: Node, e: LayerEntry, status: str) -> None:
 
 
 def _write(fs: MergedFS, writes: Sequence[LayerEntry], nodes: dict[str, Node], lt: LayerTree,
-           tally: Tally) -> None:
+           tally: Tally, shadows: Shadows) -> None:
     # Once per entry of the layer (30,000 in a big one): the new-node path, the counters and
     # the tally update are inline, in locals.
-    stats, write = tally.stats, fs.write
+    stats, write, index = tally.stats, fs.write, lt.index
     files = size_total = added = modified = 0
     for e in writes:
         path, kind, size = e.path, e.kind, e.size
         old = write(e)
         node = nodes.get(path)
-        status = ADDED if old is None else _status(e, old, node)
+        if old is None:
+            status = ADDED
+        else:
+            status = _status(e, old, node)
+            if old.kind == "f":
+                shadows[id(old)] = (index, e)
         if node is None:
             parent_path, _, name = path.rpartition("/")
             parent = nodes.get(parent_path) or _node(nodes, parent_path)
@@ -185,23 +214,26 @@ def _write(fs: MergedFS, writes: Sequence[LayerEntry], nodes: dict[str, Node], l
             if size < st[2]:
                 st[2] = size
     lt.entries += files
+    lt.dirs += len(writes) - files
     lt.size += size_total
     lt.added += added
     lt.modified += modified
 
 
 def layer_changes(fs: MergedFS, index: int, ref: LayerRef, entries: Sequence[LayerEntry],
-                  tally: Tally) -> LayerTree:
+                  tally: Tally, shadows: Shadows | None = None) -> LayerTree:
     """Stack layer ``index`` on ``fs`` and record what it changes; ``tally`` collects the
-    sizes the efficiency score needs."""
+    sizes dive's efficiency score needs, ``shadows`` what overwrote or deleted each copy."""
     root = Node("", "", children={})
     nodes = {"": root}
     lt = LayerTree(index, str(ref.digest), str(ref.diff_id or ""),
-                   clean_command(ref.created_by), ref.size, root)
+                   clean_command(ref.created_by), ref.size, root,
+                   source=parse_source(ref.comment), created_by=ref.created_by)
+    shadows = {} if shadows is None else shadows
     whiteouts, writes = split_whiteouts(entries)
     for w in whiteouts:  # whiteouts hide lower layers only, so they go first
-        _hide(fs, w, nodes, lt, tally)
-    _write(fs, writes, nodes, lt, tally)
+        _hide(fs, w, nodes, lt, tally, shadows)
+    _write(fs, writes, nodes, lt, tally, shadows)
     totals(root)
     return lt
 

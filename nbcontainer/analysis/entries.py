@@ -1,13 +1,17 @@
 """Layer entries: the tar members of one layer as small records, read once and cached.
 
 A layer is read with the strict tar reader (a corrupt header is an error, never a short
-listing). Entry lists are kept in one process-wide LRU keyed by the layer's blob digest:
+listing). Regular files carry a hash of their content, taken while the layer streams by (the
+bytes are decompressed anyway, and hashing them costs a fraction of that): it tells identical
+content apart from a changed file without trusting mtimes, and finds the same bytes stored in
+two layers. Entry lists are kept in one process-wide LRU keyed by the layer's blob digest:
 blobs are content-addressed, so the same digest lists the same entries in any store, and the
 layer views, ``Image.files()`` and diffs all read a layer once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -27,7 +31,9 @@ OPAQUE = overlay.OPAQUE_MARKER.decode()  # an opaque directory: hides what lower
 @dataclass(frozen=True, slots=True)
 class LayerEntry:
     """One tar entry of a layer: ``kind`` is f(ile) d(ir) l(symlink) h(ardlink) c b p.
-    ``size`` is the content size of regular files (0 for every other kind)."""
+    ``size`` is the content size of regular files (0 for every other kind); ``digest`` the
+    first 16 bytes of the SHA-256 of a regular file's content (empty for every other kind and
+    for records made by hand): content identity, not a security check."""
 
     path: str
     kind: str
@@ -37,6 +43,7 @@ class LayerEntry:
     gid: int
     mtime: int
     link: str = ""
+    digest: bytes = b""
 
     @property
     def name(self) -> str:
@@ -65,13 +72,21 @@ def read_entries(stream: ReadInto) -> list[LayerEntry]:
     out: list[LayerEntry] = []
     add = out.append
     reader = TarReader(stream)
+    data, sha256 = reader.data, hashlib.sha256
     for e in reader.entries():
         path = os.fsdecode(e.name).lstrip("/").removeprefix("./").rstrip("/")
         if not path or path == ".":
             continue
-        add(LayerEntry(path, _KINDS.get(e.type, "f"), e.size if e.type in _REGULAR else 0,
+        regular = e.type in _REGULAR
+        digest = b""
+        if regular and e.size:
+            h = sha256()
+            for piece in data():
+                h.update(piece)
+            digest = h.digest()[:16]
+        add(LayerEntry(path, _KINDS.get(e.type, "f"), e.size if regular else 0,
                        e.mode & 0o7777, e.uid, e.gid, e.mtime_ns // 1_000_000_000,
-                       os.fsdecode(e.linkname) if e.linkname else ""))
+                       os.fsdecode(e.linkname) if e.linkname else "", digest))
     reader.drain()
     return out
 

@@ -1,4 +1,4 @@
-"""The dive model of an image: per-layer change trees, per-directory sizes and efficiency.
+"""The model of an image: per-layer change trees, the merged filesystem, waste and sizes.
 
 Pure data (no HTML, no IPython): the notebook views, the widget, the command line and the
 tests render or read the same objects. Built from plain inputs — the image's layers as
@@ -6,13 +6,16 @@ tests render or read the same objects. Built from plain inputs — the image's l
 
 Marking, as dive does it: a path a layer writes is *added* when no lower layer had it and
 *modified* when one did; a whiteout (``.wh.name``) or an opaque directory marks the lower
-paths *removed* (:mod:`.changes`, over the one whiteout merge of :mod:`.merge`). Efficiency,
-also dive's: for every path, ``cumulative`` is the sum of its sizes over the layers that touch
-it (a whiteout counts as size 0 for a file and as the removed subtree for a directory) and
-``min`` its smallest size; ``score = Σmin / Σcumulative``. **Reclaimable** bytes are
-``Σ(cumulative − min)`` over paths touched more than once: the copies a later layer overwrote
-or deleted. dive's "wasted space" sums ``cumulative`` instead, which also counts the copy that
-is kept (wagoodman/dive#684); we do not.
+paths *removed* (:mod:`.changes`, over the one whiteout merge of :mod:`.merge`).
+
+Two scores. :attr:`ImageTree.efficiency` is ours: the share of the bytes the image's own
+layers store that is not waste — junk (caches, package lists, /tmp …), copies a later layer
+overwrote or deleted, content stored twice (:mod:`.insight`, :mod:`.junk`).
+:attr:`ImageTree.dive_efficiency` is dive's, for comparison: for every path, ``cumulative``
+is the sum of its sizes over the layers that touch it (a whiteout counts as size 0 for a
+file and as the removed subtree for a directory) and ``min`` its smallest size; ``score =
+Σmin / Σcumulative``. dive sees only paths touched twice, so a 90 MB apt cache written once
+scores as efficient there.
 """
 
 from __future__ import annotations
@@ -25,26 +28,44 @@ from dataclasses import dataclass, field
 from .changes import LayerTree, layer_changes
 from .efficiency import Inefficiency, Tally
 from .entries import EntryReader, LayerEntry
-from .history import LayerRef
+from .history import LayerRef, own_from
+from .insight import Insight, Shadows, build_insight
 from .merge import MergedFS
 
 
 @dataclass(slots=True)
 class ImageTree:
-    """Every layer's changes (bottom first) and the efficiency of the whole stack."""
+    """Every layer's changes (bottom first), the merged filesystem (``files``: path → the
+    entry that wins), the waste findings and sizes (``insight``) and dive's numbers."""
 
     layers: list[LayerTree] = field(default_factory=list)
     size: int = 0  # merged filesystem's bytes
     cumulative: int = 0
     minimum: int = 0
     inefficiencies: tuple[Inefficiency, ...] = ()
+    files: dict[str, LayerEntry] = field(default_factory=dict)
+    insight: Insight = field(default_factory=Insight)
 
     @property
     def efficiency(self) -> float:
-        return 1.0 if self.cumulative == 0 else self.minimum / self.cumulative
+        """Ours: 1 − waste / bytes of the image's own layers (junk counts as waste)."""
+        return self.insight.efficiency
 
     @property
     def reclaimable(self) -> int:
+        """The waste behind :attr:`efficiency`: bytes of the own layers a better Dockerfile
+        would not store."""
+        return self.insight.waste
+
+    @property
+    def dive_efficiency(self) -> float:
+        """dive's score (Σmin / Σcumulative over every path of every layer)."""
+        return 1.0 if self.cumulative == 0 else self.minimum / self.cumulative
+
+    @property
+    def overwritten(self) -> int:
+        """Σ(cumulative − min) over the paths touched more than once: dive's inefficiencies
+        with the kept copy counted once (wagoodman/dive#684)."""
         return sum(i.reclaimable for i in self.inefficiencies)
 
     @property
@@ -52,18 +73,33 @@ class ImageTree:
         """What dive would call wasted (it counts the kept copy too); for comparison only."""
         return sum(i.cumulative for i in self.inefficiencies)
 
+    @property
+    def own_size(self) -> int:
+        """Bytes the image's own layers store (the base image's layers excluded)."""
+        return self.insight.own_size
+
+    def count(self) -> tuple[int, int]:
+        """(files, directories) of the image as it stands: files are non-directory entries,
+        as every view counts them."""
+        dirs = sum(1 for e in self.files.values() if e.kind == "d")
+        return len(self.files) - dirs, dirs
+
 
 def build_tree(stack: Sequence[tuple[LayerRef, Sequence[LayerEntry]]]) -> ImageTree:
     """The model of ``stack``: each layer (bottom first) with its entries."""
     fs = MergedFS()
     tally = Tally()
+    shadows: Shadows = {}
     tree = ImageTree()
     for index, (ref, entries) in enumerate(stack):
-        tree.layers.append(layer_changes(fs, index, ref, entries, tally))
+        tree.layers.append(layer_changes(fs, index, ref, entries, tally, shadows))
     result = tally.result()
     tree.cumulative, tree.minimum = result.cumulative, result.minimum
     tree.inefficiencies = result.inefficiencies
+    tree.files = fs.entries
     tree.size = sum(e.size for e in fs.entries.values())
+    tree.insight = build_insight([entries for _, entries in stack], fs.entries, shadows,
+                                 own_from([ref for ref, _ in stack]))
     return tree
 
 

@@ -17,6 +17,7 @@ the plan turns them into file operations (``sandbox.fileops``) on a fresh diff d
 from __future__ import annotations
 
 import bz2
+import difflib
 import gzip
 import lzma
 import os
@@ -32,6 +33,8 @@ import zstandard
 
 from ..dockerfile import IgnoreMatcher
 from ..errors import BuildError
+from ..humanize import plural
+from ..layers.rootfs import resolve_in_root
 from .fsview import Entry, StackView
 from .sources.context import BuildContext, has_glob
 
@@ -230,6 +233,25 @@ def _with_parents(found: list[tuple[str, list[Item]]], root_item: Item,
     return [Source("", [root_item, *(seen[k] for k in sorted(seen))])]
 
 
+def missing_source(ctx: BuildContext, clean: str) -> BuildError:
+    """A COPY/ADD source that is not in the context: BuildKit's words, then which folder
+    the build context is, whether .dockerignore hides the file, and close matches."""
+    folder = str(ctx.root.resolve())
+    message = (f'failed to compute cache key: "/{clean}": not found in the build context '
+               f"({folder})")
+    if resolve_in_root(ctx.root, clean) is not None:
+        return BuildError(message, hint=f"{clean} is there but .dockerignore excludes it")
+    parent, _, name = clean.rpartition("/")
+    siblings = [p.rpartition("/")[2] for p in ctx.glob(f"{parent}/*" if parent else "*")]
+    close = difflib.get_close_matches(name, siblings, n=3, cutoff=0.6)
+    if close:
+        names = ", ".join(f"{parent}/{c}" if parent else c for c in close)
+        return BuildError(message, hint=f"did you mean {names}?")
+    where = f"{parent}/" if parent and siblings else "the context"
+    return BuildError(message, hint=f"COPY sources are relative to the build context; {where} "
+                                    f"holds {plural(len(siblings), 'entry', 'entries')}")
+
+
 def context_sources(ctx: BuildContext, patterns: Sequence[str],
                     excludes: Sequence[str] = (), parents: bool = False) -> list[Source]:
     exclude = IgnoreMatcher(excludes) if excludes else None
@@ -245,9 +267,7 @@ def context_sources(ctx: BuildContext, patterns: Sequence[str],
             if real is None:
                 if has_glob(clean):
                     continue
-                raise BuildError(f'failed to compute cache key: "/{clean}": not found',
-                                 hint="check the path, and that .dockerignore doesn't "
-                                      "exclude it")
+                raise missing_source(ctx, clean)
             items = context_items(ctx, real, exclude)
             if items:
                 base = posixpath.basename(name) if name else ""
@@ -265,8 +285,7 @@ def _context_parents(ctx: BuildContext, pattern: str,
         if real is None:
             if has_glob(clean):
                 continue
-            raise BuildError(f'failed to compute cache key: "/{clean}": not found',
-                             hint="check the path, and that .dockerignore doesn't exclude it")
+            raise missing_source(ctx, clean)
         kept = posixpath.relpath(name, root or ".")
         if kept == "." or kept.startswith("../"):
             continue

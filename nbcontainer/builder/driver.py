@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..dockerfile import BuildPlan, parse
@@ -19,11 +19,12 @@ from ..errors import BuildError
 from ..oci.digest import Digest
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from ..progress import ProgressFn
+from ..progress import Kind, ProgressEvent, ProgressFn
 from ..store import Store
 from ..timestamps import rfc3339, source_date_epoch
 from . import provenance
 from .export import BuildInputs, attach_provenance, export_image, export_index
+from .history import with_sources
 from .inputs import SecretSpec, read_dockerfile, read_secrets, read_ssh
 from .platforms import parse_platforms
 from .remote_cache import CacheOptions
@@ -31,6 +32,7 @@ from .reporter import StepReporter
 from .session import BuildOptions, BuildSession, Target
 from .solver import Solver
 from .sources.context import BuildContext
+from .steps import numbered
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,12 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
     args = dict(build_args or {})
     for t in tags:
         Reference.parse(t)  # fail before building, not after
-    parse(text, build_args=args, target=target, filename=name)  # syntax errors before any work
+    first = parse(text, build_args=args, target=target, filename=name)  # syntax errors first
     mode = provenance.parse_mode(provenance_mode)
     caches = CacheOptions.parse(cache_from, cache_to, args)  # bad specs fail before any work
     options = BuildOptions(no_cache=no_cache, secrets=read_secrets(secrets), ssh=read_ssh(ssh))
     reporter = StepReporter(progress)
+    reporter.emit(ProgressEvent(Kind.PLAN, "", total=step_count(first) * len(plats)))
     remote = caches.load(store, reporter, plats[0], no_cache=no_cache)  # warnings only
     session = BuildSession.open(store, options, reporter, remote=remote)
     try:
@@ -98,11 +101,23 @@ def _build_platform(session: BuildSession, inputs: BuildInputs, caches: CacheOpt
     started = rfc3339(epoch)
     result = Solver(session, target).solve(plan, inputs.context)
     inline = caches.collect(result, plan)  # --cache-to entries (+ an inline cache)
-    digest = export_image(session.store, result.state, () if multi else inputs.tags,
+    name = inputs.dockerfile_name
+    located = replace(result.state, history=with_sources(
+        result.state.history, result.lines, os.path.basename(name) if os.path.isabs(name)
+        else name))
+    digest = export_image(session.store, located, () if multi else inputs.tags,
                           config_extra=inline)
     if mode:
         attach_provenance(session, inputs, plan, target, result, digest, started, mode)
     return digest
+
+
+def step_count(plan: BuildPlan) -> int:
+    """The numbered steps a build of ``plan`` shows (``[2/4] RUN make``): each stage's
+    FROM and its RUN/COPY/ADD/WORKDIR instructions (ONBUILD triggers of a base add theirs
+    when the base is read)."""
+    return sum(1 + sum(1 for i in plan.stages[s].instructions if numbered(i))
+               for s in plan.order)
 
 
 def _plan(session: BuildSession, inputs: BuildInputs, platform: Platform) -> BuildPlan:

@@ -8,7 +8,8 @@ filesystem (RUN, COPY, ADD) get `` # buildkit`` appended.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from ..dockerfile import (
     Add,
@@ -27,9 +28,38 @@ from ..dockerfile import (
     User,
     Volume,
 )
+from ..oci.config import History
 from .metadata import expand_ports
 
 COMMENT = "buildkit.dockerfile.v0"
+
+
+def source_comment(filename: str, start: int, end: int) -> str:
+    """BuildKit's comment plus the Dockerfile lines of the instruction that made the entry:
+    ``buildkit.dockerfile.v0 Dockerfile:2`` (``:2-4`` over several lines). The image config
+    carries it, so it survives push, pull and save/load, next to the ``created_by`` it
+    locates; ``analysis.history.parse_source`` reads it back. The digest of an image then
+    depends on where its instructions stand in the Dockerfile (as it already depends on
+    their text); the build cache does not: the lines are written at export, never cached."""
+    lines = f"{start}-{end}" if end > start else f"{start}"
+    return f"{COMMENT} {filename.replace(' ', '_')}:{lines}"
+
+
+def with_sources(history: Sequence[History], lines: Mapping[int, tuple[int, int]],
+                 filename: str) -> tuple[History, ...]:
+    """``history`` with the entries this build made (index → their instruction's lines)
+    located, and every other entry's location (a base image's, from its own Dockerfile)
+    dropped: the located entries are then exactly the image's own layers."""
+    out = []
+    for i, h in enumerate(history):
+        if i in lines:
+            start, end = lines[i]
+            out.append(replace(h, comment=source_comment(filename, start, end)))
+        elif h.comment and h.comment.startswith(COMMENT + " "):
+            out.append(replace(h, comment=COMMENT))
+        else:
+            out.append(h)
+    return tuple(out)
 
 
 def go_quote(text: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from ..dockerfile import (
@@ -25,7 +25,7 @@ from ..dockerfile import (
     parse_instruction,
     parse_syntax,
 )
-from ..errors import BuildError, NbcontainerError
+from ..errors import BuildError, NbcontainerError, SourceExcerpt
 from ..oci.platform import Platform
 from ..store import StoredImage
 from .session import BuildSession, Target
@@ -43,6 +43,8 @@ class BuildResult:
     key: str
     stage_entries: Mapping[int, Mapping[str, ImageState]]
     bases: Mapping[tuple[str, str], StoredImage]  # (name, platform) → the image read
+    # history index → the Dockerfile lines of the instruction that made the entry
+    lines: Mapping[int, tuple[int, int]] = field(default_factory=dict)
 
 
 class Solver:
@@ -64,7 +66,8 @@ class Solver:
             self.session.stat_cache.save()
         result = results[plan.target]
         self.session.fetch_layers([lr.blob for lr in result.state.layers])  # for the export
-        return BuildResult(result.state, result.key, entries, dict(self.session.bases.used))
+        return BuildResult(result.state, result.key, entries, dict(self.session.bases.used),
+                           result.lines)
 
     def _parallel_stages(self, plan: BuildPlan, ctx: BuildContext,
                          results: dict[int, StageResult], entries: StageEntries) -> None:
@@ -111,6 +114,8 @@ class Solver:
                        numbers=iter(range(1, steps + 2)), steps=steps)
         state, key = self._from(run)
         recorded = entries.setdefault(stage.index, {})
+        # The history entries of this Dockerfile: a base stage's, then each instruction's.
+        lines = dict(results[stage.base_stage].lines) if stage.base_stage is not None else {}
         # ONBUILD triggers of the base run first, then are cleared (Docker's rule).
         triggers = _triggers(state, plan)
         if state.config.on_build:
@@ -118,6 +123,7 @@ class Solver:
         todo: list[tuple[int, Instruction, bool]] = [(0, t, True) for t in triggers]
         todo += [(i, ins, False) for i, ins in enumerate(stage.instructions)]
         for pos, instr, is_trigger in todo:
+            before = len(state.history)
             try:
                 state, key = execute(run, state, key, pos, instr, is_trigger)
             except DockerfileError:
@@ -126,7 +132,10 @@ class Solver:
                 _locate(exc, plan, instr)
                 raise
             recorded[key] = state
-        return StageResult(state, key)
+            if not is_trigger and instr.line:  # (a trigger's lines are the base's ONBUILD)
+                for index in range(before, len(state.history)):
+                    lines[index] = (instr.line, max(instr.line, instr.end_line))
+        return StageResult(state, key, lines)
 
     def _from(self, run: StageRun) -> tuple[ImageState, str]:
         """The ``FROM`` step: the base stage, scratch or an image (pulled when missing)."""
@@ -165,7 +174,13 @@ def _expand(lexer: Lexer, env: dict[str, str], word: str) -> str:
 
 
 def _locate(exc: NbcontainerError, plan: BuildPlan, instr: Instruction) -> None:
-    """Prefix a step's error with where it happened (``Dockerfile:3: RUN: …``)."""
-    if instr.line and "line" not in exc.message[:80]:
+    """Say where a step's error happened: its message starts ``Dockerfile:3: RUN: …`` and it
+    carries the Dockerfile excerpt BuildKit prints (the instruction's lines marked)."""
+    if not instr.line:
+        return
+    if exc.excerpt is None and plan.syntax.lines:
+        exc.excerpt = SourceExcerpt(plan.syntax.filename, tuple(plan.syntax.lines), instr.line,
+                                    max(instr.line, instr.end_line))
+    if "line" not in exc.message[:80]:
         exc.message = f"{plan.syntax.filename}:{instr.line}: {instr.keyword}: {exc.message}"
         exc.args = (exc.message,)

@@ -29,6 +29,8 @@ Args = list[tuple[str, str | None]]  # the build args a stage declared so far (A
 class StageResult:
     state: ImageState
     key: str
+    # history index → (first, last) Dockerfile line of the instruction that made the entry
+    lines: Mapping[int, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass

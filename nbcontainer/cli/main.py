@@ -74,6 +74,8 @@ def _failed(exc: Exception, command: str, debug: bool) -> int:
         traceback.print_exc()
     if isinstance(exc, NbcontainerError):
         sys.stderr.write(f"Error: {exc.message}\n")
+        if exc.excerpt is not None:  # where in the Dockerfile, as BuildKit shows it
+            sys.stderr.write("".join(line + "\n" for line in exc.excerpt.render()))
         if exc.hint:
             sys.stderr.write(f"hint: {exc.hint}\n")
         return 1

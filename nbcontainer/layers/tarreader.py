@@ -315,6 +315,20 @@ class TarReader:
         self._skip_padding()
         return total
 
+    def data(self) -> Iterator[memoryview]:
+        """The current entry's data in pieces (each valid until the next one is asked for):
+        what a caller hashes without copying it."""
+        while self._remaining:
+            if self._start == self._end and not self._fill():
+                raise self._truncated()
+            k = min(self._remaining, self._end - self._start)
+            piece = self._view[self._start : self._start + k]
+            self._start += k
+            self.offset += k
+            self._remaining -= k
+            yield piece
+        self._skip_padding()
+
     def skip(self) -> None:
         self._skip(self._remaining)
         self._remaining = 0

@@ -18,9 +18,15 @@ _classes: dict[type, type] = {}
 
 
 def render(exc: BaseException) -> list[str]:
-    """Lines for the cell's error output: ``Name: message``, a caret block, ``hint: …``."""
+    """Lines for the cell's error output: ``Name: message``, the Dockerfile excerpt (or a
+    caret block), ``hint: …``."""
     name = type(exc).__name__
-    if isinstance(exc, NbcontainerError):
+    if isinstance(exc, NbcontainerError) and exc.excerpt is not None:
+        location = getattr(exc, "location", None)  # a DockerfileError's file:line:column
+        head = f"{location}: {exc.message}" if location else exc.message
+        body = [*head.split("\n"), *exc.excerpt.render()]
+        body += [f"hint: {exc.hint}"] if exc.hint else []
+    elif isinstance(exc, NbcontainerError):
         body = str(exc).split("\n")  # DockerfileError: location: message, source, caret, hint
     else:
         body = str(exc).split("\n") if str(exc) else []

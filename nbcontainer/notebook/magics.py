@@ -26,7 +26,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import ArgDecorator, argument, magic_arguments
 
 from .. import api, options
-from ..errors import NbcontainerError, bug_message
+from ..errors import NbcontainerError, SourceExcerpt, bug_message
 from ..image import Image, ImageIndex
 from . import display, errors
 from .progress import PlainProgress, ProgressArea
@@ -131,13 +131,18 @@ class ContainerMagics(Magics):
         if not context.is_dir():
             raise UsageError(f"--context {str(context)!r} is not a directory")
         source = _dockerfile_source(cell, context, a.file)
-        with _progress(a, "Building") as progress:
-            return api.build(source, context, tags=a.tag, build_args=options.pairs(a.build_arg),
-                             target=a.target, no_cache=a.no_cache, progress=progress,
-                             secrets=a.secret, ssh=a.ssh, platform=a.platform,
-                             cache_from=a.cache_from, cache_to=a.cache_to,
-                             provenance=a.provenance or False, output=a.output,
-                             iidfile=a.iidfile)
+        try:
+            with _progress(a, "Building") as progress:
+                return api.build(source, context, tags=a.tag,
+                                 build_args=options.pairs(a.build_arg), target=a.target,
+                                 no_cache=a.no_cache, progress=progress, secrets=a.secret,
+                                 ssh=a.ssh, platform=a.platform, cache_from=a.cache_from,
+                                 cache_to=a.cache_to, provenance=a.provenance or False,
+                                 output=a.output, iidfile=a.iidfile)
+        except NbcontainerError as exc:
+            if source is cell:
+                _number_as_in_cell(exc, f"%%dockerfile {line}".rstrip(), cell)
+            raise
 
     # ------------------------------------------------------------------ registries
     @magic_arguments()
@@ -343,6 +348,20 @@ def _dockerfile_source(cell: str, context: Path, name: str | None) -> str | Path
     elif not path.is_file():
         raise UsageError(f"the cell is empty and {str(path)!r} does not exist")
     return path
+
+
+def _number_as_in_cell(exc: NbcontainerError, magic_line: str, cell: str) -> None:
+    """Point an error's Dockerfile excerpt at the cell's own lines (the magic's line is line
+    1): a step's excerpt, or one made for a syntax error (which knows its line)."""
+    if exc.excerpt is not None:
+        exc.excerpt = exc.excerpt.in_cell(magic_line)
+        return
+    line = getattr(exc, "line", None)
+    if isinstance(line, int) and line > 0:
+        end = getattr(exc, "end_line", None) or line
+        exc.excerpt = SourceExcerpt(getattr(exc, "file", None) or "Dockerfile",
+                                    tuple(cell.split("\n")), line, max(line, end)
+                                    ).in_cell(magic_line)
 
 
 def _write_stdout(chunk: bytes) -> None:

@@ -9,7 +9,10 @@ the first state, the notebook stores the last).
 
 Events arrive from the builder's and the registry's worker threads; they only update state
 under a lock. One render thread, started with the cell's context (so output is routed to the
-cell that started the work), redraws at most every ``interval`` seconds.
+cell that started the work), redraws at most every ``interval`` seconds, and at least every
+``TICK`` seconds while a step runs, so the timers of a silent step (``RUN sleep 8``) keep
+moving. The header counts the numbered steps of the whole build, known from the start (the
+builder's ``PLAN`` event): ``(2/7)`` and the rows' ``[2/4]`` (a stage's own count) agree.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from html import escape
 from typing import Any, TextIO
 
 from .. import humanize
+from ..humanize import plural
 from ..progress import Kind, ProgressEvent
 from ..wording import PlainLog, blob_status, is_blob, step_status, step_title, transfer_summary
 
 TAIL = 6  # RUN output lines shown per running step
+TICK = 0.5  # seconds between redraws while a step runs and nothing else happens
 _STATES = {Kind.DONE: "done", Kind.CACHED: "cached", Kind.SKIPPED: "skipped", Kind.ERROR: "error",
            Kind.CANCELED: "cancelled"}
 STYLE = ("<style>.nbc-progress pre{margin:0;font-size:12px}.nbc-progress .err{color:#cf222e}"
@@ -38,6 +43,7 @@ STYLE = ("<style>.nbc-progress pre{margin:0;font-size:12px}.nbc-progress .err{co
 class _Row:
     id: str
     title: str
+    numbered: bool = False  # a Dockerfile step (``[2/4] RUN …``), not an internal one
     state: str = "running"  # running | done | cached | skipped | error | cancelled
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
@@ -68,7 +74,10 @@ class ProgressArea:
         self.lock = threading.Lock()
         self.started = time.monotonic()
         self.outcome: str | None = None  # FINISHED | ERROR | INTERRUPTED
+        self.planned: int | None = None  # numbered steps of the whole build (PLAN)
+        self.ended: float | None = None
         self._dirty = False
+        self._drawn = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._handle: Any = None
@@ -76,7 +85,9 @@ class ProgressArea:
     # ------------------------------------------------------------------ events
     def __call__(self, e: ProgressEvent) -> None:
         with self.lock:
-            if e.kind == Kind.INFO or (e.kind == Kind.WARNING and e.id not in self.rows):
+            if e.kind == Kind.PLAN:
+                self.planned = (self.planned or 0) + (e.total or 0)
+            elif e.kind == Kind.INFO or (e.kind == Kind.WARNING and e.id not in self.rows):
                 self.infos.append(e.text)
             elif self.kind == "transfer" and not is_blob(e):
                 self._transfer_event(e)
@@ -95,7 +106,8 @@ class ProgressArea:
         row = self.rows.get(e.id)
         if row is None:
             title = step_title(e) if self.kind == "build" else e.id
-            row = self.rows[e.id] = _Row(e.id, title)
+            row = self.rows[e.id] = _Row(e.id, title, self.kind == "build" and
+                                         e.step is not None)
         if e.total is not None:
             row.total = e.total
         if e.kind == Kind.PROGRESS:
@@ -113,11 +125,35 @@ class ProgressArea:
                 row.current = e.total
 
     # ------------------------------------------------------------------ rendering
+    def _counted(self) -> list[_Row]:
+        """The rows the header counts: a build's numbered steps, a transfer's blobs."""
+        return [r for r in self.rows.values() if r.numbered or self.kind != "build"]
+
     def _header(self) -> str:
-        n_done = sum(1 for r in self.rows.values() if r.state != "running")
-        secs = time.monotonic() - self.started
-        state = f" {self.outcome}" if self.outcome else ""
-        return f"[+] {self.title} {secs:.1f}s ({n_done}/{len(self.rows)}){state}"
+        rows = self._counted()
+        n_done = sum(1 for r in rows if r.state != "running")
+        total = max(self.planned or 0, len(rows))
+        secs = (self.ended or time.monotonic()) - self.started
+        if self.outcome:
+            return f"[+] {self.title} {self.outcome}: {self._summary(rows, total, secs)}"
+        return f"[+] {self.title} {secs:.1f}s ({n_done}/{total})"
+
+    def _summary(self, rows: list[_Row], total: int, secs: float) -> str:
+        """``9 steps, 7 cached, 0.5 s``; ``5 of 7 steps, 1 failed, 2.1 s`` when cut short."""
+        count = {state: sum(1 for r in rows if r.state == state)
+                 for state in ("done", "cached", "skipped", "error", "cancelled")}
+        ran = len(rows) - count["cancelled"]
+        noun = "step" if self.kind == "build" else "blob"
+        parts = [plural(total, noun) if ran >= total else f"{ran} of {plural(total, noun)}"]
+        if self.kind == "build":
+            parts.append(f"{count['cached']} cached")
+        elif count["skipped"]:
+            parts.append(f"{count['skipped']} already there")
+        if count["error"]:
+            parts.append(f"{count['error']} failed")
+        if count["cancelled"]:
+            parts.append(f"{count['cancelled']} canceled")
+        return ", ".join([*parts, f"{secs:.1f} s"])
 
     def _row_text(self, r: _Row) -> str:
         if self.kind == "transfer":
@@ -172,9 +208,15 @@ class ProgressArea:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            if self._dirty:
+            now = time.monotonic()
+            if self._dirty or (now - self._drawn >= TICK and self._running()):
                 self._dirty = False
+                self._drawn = now
                 self._update(final=False)
+
+    def _running(self) -> bool:
+        with self.lock:
+            return any(r.state == "running" for r in self.rows.values())
 
     def _update(self, final: bool) -> None:
         if self._handle is not None:
@@ -191,6 +233,7 @@ class ProgressArea:
             self.outcome = "INTERRUPTED"
         else:
             self.outcome = "ERROR"
+        self.ended = time.monotonic()
         with self.lock:  # steps cut short by an error or Ctrl-C are not "running" any more
             for r in self.rows.values():
                 if r.state == "running":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import re
 import ssl
 import threading
 import time
@@ -245,14 +246,29 @@ class Transport:
         self._pm.clear()
 
 
+# urllib3 names its connection objects in messages (``HTTPConnection(host='h', port=1): …``,
+# ``<urllib3.connection.HTTPConnection object at 0x…>``): what a user reads says host:port.
+_CONNECTION = re.compile(r"HTTPS?Connection(?:Pool)?\(host='([^']*)', port=(\d+)\)(?::\s*)?")
+_OBJECT = re.compile(r"<urllib3\.[\w.]+ object at 0x[0-9a-f]+>(?::\s*)?")
+
+
+def _plain(text: str) -> str:
+    """A library's error text without its object names: ``cannot connect to h:1: …``."""
+    text = _CONNECTION.sub(lambda m: f"{m[1]}:{m[2]}: ", text)
+    text = _OBJECT.sub("", text)
+    text = text.replace("Failed to establish a new connection: ", "cannot connect: ")
+    return re.sub(r"\[Errno -?\d+\] ", "", text).strip()
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, ReadTimeoutError):
         return "the connection stalled (read timed out)"
     if isinstance(exc, ProtocolError):
-        return "the connection broke (" + redact(str(exc.args[0] if exc.args else exc)) + ")"
+        return "the connection broke (" + redact(_plain(str(exc.args[0] if exc.args else
+                                                             exc))) + ")"
     reason = getattr(exc, "reason", None)
     text = str(reason or exc)
-    return redact(text.split(": ", 1)[-1] if "Max retries" in text else text)
+    return redact(_plain(text.split(": ", 1)[-1] if "Max retries" in text else text))
 
 
 def _is_cert_error(exc: BaseException) -> bool:

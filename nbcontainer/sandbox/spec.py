@@ -126,7 +126,8 @@ def format_failure(argv: Sequence[str], result: RunResult, lines: int = 20) -> s
     message = f'process "{command}" did not complete successfully: exit code: {result.exit_code}'
     tail = result.tail(lines)
     if tail:
-        message += f"\n--- last {min(lines, len(tail.splitlines()))} lines of output ---\n{tail}"
+        n = min(lines, len(tail.splitlines()))
+        message += f"\n--- last {n} line{'' if n == 1 else 's'} of output ---\n{tail}"
     return message
 
 

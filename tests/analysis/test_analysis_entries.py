@@ -3,6 +3,8 @@ view, tree and diff read from its store."""
 
 from __future__ import annotations
 
+import hashlib
+
 import io
 import tarfile
 
@@ -49,7 +51,8 @@ def test_read_entries_normalises_paths_and_kinds() -> None:
     entries = read_entries(stream)
     assert entries == [
         LayerEntry("etc", "d", 0, 0o755, 0, 0, 1_700_000_000),
-        LayerEntry("etc/passwd", "f", 11, 0o4755, 0, 42, 1_700_000_000),
+        LayerEntry("etc/passwd", "f", 11, 0o4755, 0, 42, 1_700_000_000, "",
+                   hashlib.sha256(b"root:x:0:0\n").digest()[:16]),
         LayerEntry("bin/sh", "l", 0, 0o777, 0, 0, 1_700_000_000, "busybox"),
         LayerEntry("bin/ash", "h", 0, 0o644, 0, 0, 1_700_000_000, "bin/busybox"),
         LayerEntry("dev/null", "c", 0, 0o644, 0, 0, 1_700_000_000),
@@ -92,7 +95,11 @@ def test_an_image_from_its_store(store: Store) -> None:
     top = tree.layers[1]
     assert (top.entries, top.added, top.modified, top.removed) == (2, 1, 1, 2)
     assert top.removed_size == 100 + 10
-    assert tree.reclaimable == (1 + 2 - 1) + 100 + 10  # Σ(cumulative − min) per path
+    assert tree.overwritten == (1 + 2 - 1) + 100 + 10  # Σ(cumulative − min) per path
+    # every overwritten or deleted copy is in the base layer: none is the top layer's waste
+    assert tree.reclaimable == 0 and tree.efficiency == 1.0
+    assert {p for f in tree.insight.findings if f.base for p, _ in f.examples} == \
+        {"etc/a", "opt/x/big", "lib/libc.so"}
 
     first = Image(store, store.image_by_digest(make_image(store, [
         {"etc": None, "etc/a": b"1", "opt": None, "opt/x": None, "opt/x/big": b"B" * 100,

@@ -79,16 +79,20 @@ def test_reclaimable_counts_each_lost_copy_once() -> None:
     b = next(i for i in t.inefficiencies if i.path == "b")
     assert (a.count, a.cumulative, a.min, a.reclaimable) == (2, 12810, 6405, 6405)
     assert (b.count, b.cumulative, b.min, b.reclaimable) == (3, 200, 0, 200)  # deleted: all
-    assert t.reclaimable == 6605
+    assert t.overwritten == 6605
     assert t.dive_wasted == 13010  # what dive would print (it counts the kept copy)
-    assert t.efficiency == (6405 + 0) / (12810 + 200)
+    assert t.dive_efficiency == (6405 + 0) / (12810 + 200)
     assert [i.path for i in t.inefficiencies] == ["a", "b"]  # most reclaimable first
+    # ours: the own layers (all but the first) store a and b; b is deleted later: waste
+    assert t.reclaimable == 100 and t.own_size == 6505
+    assert t.efficiency == 1 - 100 / 6505
 
 
 def test_deleted_directory_counts_its_subtree() -> None:
     t = build_tree([layer([d("opt"), f("opt/big", 10_000), f("opt/small", 5)]),
                     layer([f(".wh.opt")], "RUN rm -r /opt")])
-    assert t.reclaimable == 10_005
+    assert t.overwritten == 10_005
+    assert t.reclaimable == 0  # the bytes are the first (base) layer's
     assert t.layers[1].removed == 1 and t.layers[1].removed_size == 10_005
     assert node(t, 1, "opt").status == REMOVED and node(t, 1, "opt").kind == "d"
     assert t.size == 0

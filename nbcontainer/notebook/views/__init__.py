@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...analysis import ImageDiff, ImageTree
+from ...analysis import ImageDiff, ImageTree, describe_change
 from ...image import Image, ImageIndex
 from . import html, text
 from .manifest import ManifestView
@@ -51,12 +51,12 @@ class LayersView:
 
 def diff_bundle(diff: ImageDiff) -> dict[str, str]:
     lines = [diff.summary()]
-    for label, entries in (("+", [e.path for e in diff.added]),
-                           ("~", [n.path for _, n in diff.changed]),
-                           ("-", [e.path for e in diff.removed])):
-        lines += [f"  {label} {p}" for p in entries[:20]]
-        if len(entries) > 20:
-            lines.append(f"  {label} … {len(entries) - 20} more")
+    for label, rows in (("+", [e.path for e in diff.added]),
+                        ("~", [f"{n.path} ({describe_change(o, n)})" for o, n in diff.changed]),
+                        ("-", [e.path for e in diff.removed])):
+        lines += [f"  {label} {p}" for p in rows[:20]]
+        if len(rows) > 20:
+            lines.append(f"  {label} … {len(rows) - 20} more")
     return {"text/plain": "\n".join(lines), "text/html": html.render_diff(diff)}
 
 

@@ -8,19 +8,23 @@ from ...image import Image
 
 
 def image_line(image: Image, tree: ImageTree | None = None) -> str:
-    """``my-python-image: 4 layers, 143MB, sha256:…`` (+ efficiency when the tree is known)."""
+    """``my-python-image: 4 layers, 143MB, sha256:…`` (+ the scores when the tree is known)."""
     text = image.summary()
     if tree is not None:
-        text += f", efficiency {tree.efficiency * 100:.1f}%"
+        text += (f", efficiency {tree.efficiency * 100:.1f}% (dive's score "
+                 f"{tree.dive_efficiency * 100:.1f}%)")
     return text
 
 
 def layers_table(image: Image, tree: ImageTree) -> str:
-    """``docker history``-like rows, bottom layer first (dive's order)."""
+    """``docker history``-like rows, bottom layer first (dive's order), then the waste by
+    rule with its fix."""
     rows = [["#", "SIZE", "FILES", "+", "~", "-", "CREATED BY"]]
     for lt in tree.layers:
         cmd = lt.command if len(lt.command) <= 70 else lt.command[:69] + "…"
-        rows.append([str(lt.index), humanize.size(lt.size), str(lt.entries), str(lt.added),
+        if lt.source:
+            cmd += f" ({lt.source})"
+        rows.append([str(lt.index), humanize.size(lt.size), str(lt.files), str(lt.added),
                      str(lt.modified), str(lt.removed), cmd])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = [image_line(image, tree)]
@@ -28,6 +32,11 @@ def layers_table(image: Image, tree: ImageTree) -> str:
         lines.append("  " + "  ".join(c.rjust(w) if i else c.ljust(w)
                                       for i, (c, w) in enumerate(zip(r, widths, strict=False)))
                      + "  " + r[-1])
-    lines.append(f"  reclaimable {humanize.size(tree.reclaimable)} (overwritten or deleted "
-                 "copies, counted once; dive's 'wasted' also counts the kept copy)")
+    lines.append(f"  reclaimable {humanize.size(tree.reclaimable)} in the image's own layers "
+                 f"(junk, overwritten or duplicated; dive's 'wasted' "
+                 f"{humanize.size(tree.dive_wasted)})")
+    for rule, total, found in tree.insight.by_rule():
+        layers = ", ".join(f"#{f.layer}" for f in found)
+        lines.append(f"  {humanize.size(total):>7}  {rule.title} (layer {layers}): fix: "
+                     f"{rule.fix}")
     return "\n".join(line.rstrip() for line in lines)
