@@ -1,7 +1,13 @@
 """Root of the test tree (a package: modules are ``tests.<suite>.test_x`` and shared code
-is imported from ``tests.support``): the ``store`` fixture and the no-skip rule."""
+is imported from ``tests.support``): the ``store`` fixture, the session's private Docker
+engine (``dockerd``, shared by every suite that compares with it) and the no-skip rule."""
+
+import os
+from collections.abc import Iterator
 
 import pytest
+
+from tests.support.docker import Dockerd
 
 
 @pytest.fixture
@@ -9,6 +15,22 @@ def store(tmp_path):
     from nbcontainer.store import Store
 
     return Store(tmp_path / "store")
+
+
+@pytest.fixture(scope="session")
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
+    """A private dockerd for the whole session (started on first use, once): its ``docker()``
+    and ``command`` talk to it alone. On teardown it is stopped and must leave nothing
+    behind (process, mount, socket, network setting)."""
+    if os.geteuid() != 0:
+        pytest.skip("the Docker engine tests need root")
+    daemon = Dockerd(tmp_path_factory.mktemp("dockerd")).start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        left = daemon.leftovers()
+        assert not left, f"the session's dockerd left {left}"
 
 
 @pytest.hookimpl(hookwrapper=True)
