@@ -9,6 +9,8 @@ import pytest
 
 from tests.support.docker import Dockerd
 
+PROBE_IMAGE = "localhost/nbcontainer-probe/busybox:latest"
+
 
 @pytest.fixture
 def store(tmp_path):
@@ -31,6 +33,22 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
         daemon.stop()
         left = daemon.leftovers()
         assert not left, f"the session's dockerd left {left}"
+
+
+@pytest.fixture(scope="session")
+def docker_busybox(dockerd: Dockerd, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A busybox image (users root, app/1000) in the session's dockerd, for probes run with
+    ``dockerd.probe(image, command, profile)`` under docker run's security profiles."""
+    from nbcontainer import api
+    from nbcontainer.store import Store
+    from tests.support.rootfs import make_busybox_rootfs
+
+    work = tmp_path_factory.mktemp("docker-busybox")
+    store = Store(work / "store")
+    api.import_image(make_busybox_rootfs(work / "rootfs"), PROBE_IMAGE, store=store)
+    api.save([PROBE_IMAGE], work / "busybox.tar", format="docker-archive", store=store)
+    dockerd.load(work / "busybox.tar")
+    return PROBE_IMAGE
 
 
 @pytest.hookimpl(hookwrapper=True)
