@@ -79,7 +79,9 @@ class Dockerd:
     home: Path
     extra_args: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
-    _before: dict[str, object] = field(default_factory=dict)
+    # what existed before start: system paths it may create, and ip_forward's value
+    _existed: list[Path] = field(default_factory=list)
+    _ip_forward: str = ""
 
     @property
     def sock(self) -> Path:
@@ -118,9 +120,8 @@ class Dockerd:
                                     ("DOCKER_HOST", "DOCKER_BUILDKIT", "DOCKER_CONFIG"))
             + f'exec {DOCKER} "$@"\n')
         self.command.chmod(0o755)
-        self._before = {"dirs": [d for d in SYSTEM_DIRS if d.exists()],
-                        "files": [f for f in SYSTEM_FILES if f.exists()],
-                        "ip_forward": _ip_forward()}
+        self._existed = [p for p in (*SYSTEM_DIRS, *SYSTEM_FILES) if p.exists()]
+        self._ip_forward = _ip_forward()
         log = open(self.home / "dockerd.log", "wb")
         self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
@@ -165,9 +166,8 @@ class Dockerd:
             subprocess.run(["umount", "-l", mnt], capture_output=True)
         for sock in self.sockets():  # containerd does not remove its ttrpc/debug sockets
             sock.unlink(missing_ok=True)
-        existed = self._before.get("dirs", [])
         for d in SYSTEM_DIRS:
-            if d not in existed:  # type: ignore[operator]
+            if d not in self._existed:
                 with contextlib.suppress(OSError):
                     d.rmdir()
 
@@ -203,9 +203,8 @@ class Dockerd:
         left += [f"mount {m}" for m in self.mounts()]
         left += [f"socket {p}" for p in self.sockets()]
         left += [f"created {p}" for p in (*SYSTEM_DIRS, *SYSTEM_FILES)
-                 if p.exists() and p not in self._before.get("dirs", [])  # type: ignore[operator]
-                 and p not in self._before.get("files", [])]  # type: ignore[operator]
-        if _ip_forward() != self._before.get("ip_forward"):
+                 if p.exists() and p not in self._existed]
+        if _ip_forward() != self._ip_forward:
             left.append(f"net.ipv4.ip_forward changed to {_ip_forward()}")
         return left + _docker_chains()
 
