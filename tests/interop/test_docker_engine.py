@@ -6,6 +6,7 @@ RuntimeDefault under the "restricted" standard)."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from nbcontainer import api
@@ -16,6 +17,13 @@ from tests.support.rootfs import make_busybox_rootfs
 
 def _status(text: str) -> dict[str, str]:
     return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
+def test_the_docker_command_talks_to_the_private_daemon(dockerd: Dockerd) -> None:
+    out = subprocess.run([dockerd.command, "info", "--format",
+                          "{{.DockerRootDir}} {{.SecurityOptions}}"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith(f"{dockerd.home / 'root'} ") and "name=seccomp" in out
 
 
 def test_probe_under_the_default_profile(dockerd: Dockerd, docker_busybox: str) -> None:
