@@ -9,7 +9,6 @@ import json
 import tarfile
 
 import pytest
-from imagefactory import make_image
 
 from nbcontainer import api
 from nbcontainer.cli import main
@@ -19,6 +18,7 @@ from nbcontainer.oci.descriptor import Descriptor
 from nbcontainer.oci.manifest import Index
 from nbcontainer.oci.platform import Platform
 from nbcontainer.store import Store
+from tests.support.images import make_image
 
 
 def make_index(store: Store, tag: str) -> tuple:

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from nbcontainer import api
 from nbcontainer.notebook.results import ImageList, Message
-
-from .conftest import needs_root
+from tests.support.marks import needs_root_busybox as needs_root
 
 
 @needs_root
