@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .analysis import ALL_RULES, CheckReport, CiRules, parse_bytes, parse_dive_ci, parse_ratio
+from .analysis import check as _check
 from .errors import ImageFormatError, ImageNotFound, NbcontainerError, StoreError
 from .image import Image, ImageIndex
 from .oci import mediatypes as mt
@@ -438,9 +440,39 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
 
 
 __all__ = [
-    "SAVE_FORMATS", "Image", "ImageIndex", "ImageRow", "Index", "OutputSpec", "Store", "build",
-    "canonical_name",
-    "export", "familiar_name", "fsck", "get_store", "image", "images", "import_image", "inspect",
+    "JUNK_RULE_IDS", "SAVE_FORMATS", "CheckReport", "CiRules", "Image", "ImageIndex", "ImageRow",
+    "Index", "NbcontainerError", "OutputSpec", "Store", "build", "canonical_name", "check",
+    "ci_rules", "export", "familiar_name", "fsck", "get_store", "image", "images", "import_image", "inspect",
     "inspect_field", "list_tags", "load", "login", "logout", "prune", "prune_cache_mounts",
-    "provenance", "pull", "push", "registry_domain", "rmi", "run", "save", "tag",
+    "parse_bytes", "parse_ratio", "provenance", "pull", "push", "registry_domain", "rmi", "run",
+    "save", "tag",
 ]
+
+
+# ---------------------------------------------------------------------------- layer insight
+JUNK_RULE_IDS = tuple(r.id for r in ALL_RULES)
+DIVE_CI = ".dive-ci"
+
+def ci_rules(config: str | Path | None = None, *, ignore: Sequence[str] = (),
+             **thresholds: float | int | None) -> CiRules:
+    """The rules ``check`` applies: dive's defaults, then a ``.dive-ci`` file (``config``;
+    by default ``./.dive-ci`` when there is one, as dive reads it), then the ``thresholds``
+    given (``lowest_efficiency``, ``highest_wasted_bytes``, ``highest_user_wasted_percent``;
+    None disables one) and the junk rules to ``ignore``."""
+    from dataclasses import replace
+
+    path = Path(config) if config is not None else Path(DIVE_CI)
+    if config is not None and not path.is_file():
+        raise NbcontainerError(f"no such rules file: {path}",
+                               hint="give dive's .dive-ci file, or leave --ci-config out")
+    rules = parse_dive_ci(path.read_text(), str(path)) if path.is_file() else CiRules()
+    unknown = sorted(set(thresholds) - {"lowest_efficiency", "highest_wasted_bytes",
+                                        "highest_user_wasted_percent"})
+    if unknown:
+        raise TypeError(f"unknown thresholds: {', '.join(unknown)}")
+    return replace(rules, ignore=frozenset(ignore), **thresholds)  # type: ignore[arg-type]
+
+
+def check(image: Image, rules: CiRules | None = None) -> CheckReport:
+    """dive's CI mode on ``image``: each rule's verdict (``report.passed``)."""
+    return _check(image.tree(), rules or ci_rules(), image.name)

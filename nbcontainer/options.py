@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from . import api
+from .errors import NbcontainerError
 
 Skin = Literal["cli", "magic"]
 CLI: Skin = "cli"
@@ -231,6 +232,71 @@ def add_inspect_args(p: argparse.ArgumentParser, skin: Skin) -> None:
                        help="an HTML <pre> instead of the JSON viewer")
 
 
+# ---------------------------------------------------------------------------- layer insight
+def _ratio(text: str) -> float | None:
+    """A ratio (``0.9``, ``90%``) or ``disabled``."""
+    if text.strip().lower() == "disabled":
+        return None
+    try:
+        return api.parse_ratio(text)
+    except NbcontainerError as e:
+        raise argparse.ArgumentTypeError(e.message) from None
+
+
+def _bytes(text: str) -> int | None:
+    """A size (``20MB``, ``1GiB``) or ``disabled``."""
+    if text.strip().lower() == "disabled":
+        return None
+    try:
+        return api.parse_bytes(text)
+    except NbcontainerError as e:
+        raise argparse.ArgumentTypeError(e.message) from None
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    """dive's CI thresholds (defaults from ``--ci-config``, else dive's own) and the junk
+    rules to leave out."""
+    p.add_argument("--ci-config", metavar="FILE", default=None,
+                   help="dive's .dive-ci rules file (default: ./.dive-ci when it exists)")
+    p.add_argument("--lowest-efficiency", type=_ratio, default=argparse.SUPPRESS,
+                   metavar="RATIO", help="fail below this efficiency (default 0.9; 'disabled')")
+    p.add_argument("--highest-wasted-bytes", type=_bytes, default=argparse.SUPPRESS,
+                   metavar="SIZE", help="fail above this much waste, e.g. 20MB (default: "
+                                        "disabled)")
+    p.add_argument("--highest-user-wasted-percent", type=_ratio, default=argparse.SUPPRESS,
+                   metavar="RATIO", help="fail when waste is this share of the image's own "
+                                         "layers or more (default 0.1; 'disabled')")
+    p.add_argument("--ignore", action="append", default=[], metavar="RULE",
+                   help="leave a junk rule out (repeatable): " + ", ".join(api.JUNK_RULE_IDS))
+
+
+def check_thresholds(args: argparse.Namespace) -> dict[str, Any]:
+    """The thresholds given on the command line (only those: the rest come from the
+    ``.dive-ci`` file or dive's defaults)."""
+    names = ("lowest_efficiency", "highest_wasted_bytes", "highest_user_wasted_percent")
+    return {n: getattr(args, n) for n in names if hasattr(args, n)}
+
+
+def add_check_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer check`` (the magic's spelling is ``%layers --check``)."""
+    p.add_argument("ref", metavar="IMAGE", help="the image to check")
+    _check_args(p)
+
+
+def add_layers_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer layers`` / ``%layers``."""
+    p.add_argument("ref", metavar="IMAGE", help=_per_skin(
+        skin, "the image", "an image name or a variable holding an Image"))
+    p.add_argument("--check", action="store_true",
+                   help="dive's CI mode: the rules' verdict (a failed rule fails the "
+                        + _per_skin(skin, "command: exit code 1)", "cell)"))
+    _check_args(p)
+    if skin == MAGIC:
+        # skin-specific: a terminal has no widgets
+        p.add_argument("--widget", action="store_true",
+                       help="a live explorer (the static view is kept for saved notebooks)")
+
+
 def option_strings(parser: argparse.ArgumentParser) -> set[str]:
     """Every flag a parser accepts (``-h``/``--help`` aside): what the parity test compares."""
     return {s for a in parser._actions if not isinstance(a, argparse._HelpAction)
@@ -238,8 +304,9 @@ def option_strings(parser: argparse.ArgumentParser) -> set[str]:
 
 
 __all__: Sequence[str] = [
-    "CLI", "MAGIC", "PROGRESS_MODES", "ProvenanceFlag", "add_build_args", "add_images_args",
-    "add_inspect_args", "add_login_args", "add_logout_args", "add_pull_args", "add_push_args",
-    "add_run_args", "bool_value", "entrypoint", "key_value", "option_strings", "pairs",
-    "progress_mode", "stray_word",
+    "CLI", "MAGIC", "PROGRESS_MODES", "ProvenanceFlag", "add_build_args", "add_check_args",
+    "add_images_args", "add_inspect_args", "add_layers_args", "add_login_args",
+    "add_logout_args", "add_pull_args", "add_push_args", "add_run_args", "bool_value",
+    "check_thresholds", "entrypoint", "key_value", "option_strings", "pairs", "progress_mode",
+    "stray_word",
 ]

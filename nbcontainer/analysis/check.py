@@ -177,7 +177,7 @@ def _junk(tree: ImageTree, rules: CiRules) -> list[RuleResult]:
     out = []
     for rule in ALL_RULES:
         total, found = by_rule.get(rule.id, (0, []))
-        limit = f"≤ {size(rule.floor)}" if rule.floor else "none"
+        limit = f"< {size(rule.floor)}" if rule.floor else "0B"
         if rule.id in rules.ignore:
             out.append(RuleResult(f"junk:{rule.id}", SKIP, size(total), "ignored"))
             continue

@@ -72,7 +72,7 @@ def read_entries(stream: ReadInto) -> list[LayerEntry]:
     out: list[LayerEntry] = []
     add = out.append
     reader = TarReader(stream)
-    data, sha256 = reader.data, hashlib.sha256
+    buffered, data, sha256 = reader.buffered_data, reader.data, hashlib.sha256
     for e in reader.entries():
         path = os.fsdecode(e.name).lstrip("/").removeprefix("./").rstrip("/")
         if not path or path == ".":
@@ -80,10 +80,14 @@ def read_entries(stream: ReadInto) -> list[LayerEntry]:
         regular = e.type in _REGULAR
         digest = b""
         if regular and e.size:
-            h = sha256()
-            for piece in data():
-                h.update(piece)
-            digest = h.digest()[:16]
+            whole = buffered()
+            if whole is not None:
+                digest = sha256(whole).digest()[:16]
+            else:
+                h = sha256()
+                for piece in data():
+                    h.update(piece)
+                digest = h.digest()[:16]
         add(LayerEntry(path, _KINDS.get(e.type, "f"), e.size if regular else 0,
                        e.mode & 0o7777, e.uid, e.gid, e.mtime_ns // 1_000_000_000,
                        os.fsdecode(e.linkname) if e.linkname else "", digest))

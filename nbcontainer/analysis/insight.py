@@ -19,6 +19,7 @@ deleting a base file in a later layer only hides it.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -173,7 +174,7 @@ def build_insight(layers: Sequence[Sequence[LayerEntry]], final: Mapping[str, La
     rewrites: dict[int, int] = {}  # id of a copy → the layer whose copy it rewrote unchanged
     own_size = waste = 0
     parent_bytes: dict[str, dict[int, list[int]]] = {}  # dir → layer → [bytes, files]
-    largest: list[tuple[str, int, int]] = []
+    largest: list[tuple[int, str, int]] = []
     get = final.get
     for i, entries in enumerate(layers):
         own = i >= own_from
@@ -188,13 +189,12 @@ def build_insight(layers: Sequence[Sequence[LayerEntry]], final: Mapping[str, La
             if live:
                 _count_file(parent_bytes, largest, e, i)
     dirs, subdirs = _roll_up(parent_bytes, final)
-    largest.sort(key=lambda t: (-t[1], t[0]))
-    return Insight(own_from, own_size, waste, tally.findings(own_from), tuple(largest[:LARGEST]),
-                   dirs, subdirs)
+    biggest = tuple((p, n, layer) for n, p, layer in sorted(largest, key=lambda t: (-t[0], t[1])))
+    return Insight(own_from, own_size, waste, tally.findings(own_from), biggest, dirs, subdirs)
 
 
 def _count_file(parent_bytes: dict[str, dict[int, list[int]]],
-                largest: list[tuple[str, int, int]], e: LayerEntry, layer: int) -> None:
+                largest: list[tuple[int, str, int]], e: LayerEntry, layer: int) -> None:
     parent = e.path.rpartition("/")[0]
     per = parent_bytes.get(parent)
     if per is None:
@@ -205,11 +205,10 @@ def _count_file(parent_bytes: dict[str, dict[int, list[int]]],
     else:
         slot[0] += e.size
         slot[1] += 1
-    if len(largest) < 4 * LARGEST or e.size > largest[-1][1]:
-        largest.append((e.path, e.size, layer))
-        if len(largest) >= 8 * LARGEST:
-            largest.sort(key=lambda t: (-t[1], t[0]))
-            del largest[4 * LARGEST:]
+    if len(largest) < LARGEST:  # a min-heap of the biggest files so far
+        heapq.heappush(largest, (e.size, e.path, layer))
+    elif e.size > largest[0][0]:
+        heapq.heapreplace(largest, (e.size, e.path, layer))
 
 
 def _roll_up(parent_bytes: dict[str, dict[int, list[int]]], final: Mapping[str, LayerEntry]

@@ -67,11 +67,15 @@ def image_at(layers: Sequence[Sequence[LayerEntry]], changes: LayerTree) -> Node
 
 
 def _mark_dirs(root: Node) -> None:
-    """A directory that holds changes but was not itself written shows as modified (dive:
-    a directory's state merges its children's)."""
+    """A directory that holds changes but was not itself written takes its children's state
+    (dive's rule): added when all of them are new, else modified."""
     for n in reversed(list(iter_nodes(root))):
-        if n.children and n.status == UNCHANGED and n is not root and \
-                any(c.status != UNCHANGED for c in n.children.values()):
+        if not n.children or n.status != UNCHANGED or n is root:
+            continue
+        states = {c.status for c in n.children.values()}
+        if states == {ADDED}:
+            n.status = ADDED
+        elif states != {UNCHANGED}:
             n.status = MODIFIED
 
 

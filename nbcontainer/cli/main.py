@@ -1,7 +1,7 @@
 """``nbcontainer``: a docker-compatible command line over the Python API.
 
 This module holds the parser, the dispatch and the error handling; the verbs live by concern
-(``images.py``, ``registry.py``, ``build.py``, ``run.py``) and call ``nbcontainer.api`` only,
+(``images.py``, ``layers.py``, ``registry.py``, ``build.py``, ``run.py``) and call ``nbcontainer.api`` only,
 with their flags from the spec both skins share (``options.py``). Each verb is a ``Command``:
 adding one means adding an entry to its module's ``COMMANDS``.
 """
@@ -18,11 +18,11 @@ from typing import NoReturn
 from .. import api
 from ..errors import NbcontainerError, bug_message
 from ..version import __version__
-from . import build, images, registry, run
+from . import build, images, layers, registry, run
 from .command import Command
 
-COMMANDS: list[Command] = [*images.COMMANDS, *registry.COMMANDS, *build.COMMANDS,
-                           *run.COMMANDS]
+COMMANDS: list[Command] = [*images.COMMANDS, *layers.COMMANDS, *registry.COMMANDS,
+                           *build.COMMANDS, *run.COMMANDS]
 
 EX_SOFTWARE = 70  # sysexits.h: an internal software error (a bug), not the user's input
 

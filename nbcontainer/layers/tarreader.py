@@ -315,6 +315,18 @@ class TarReader:
         self._skip_padding()
         return total
 
+    def buffered_data(self) -> memoryview | None:
+        """The current entry's whole data if the buffer already holds it (and its padding),
+        consumed; else None (then :meth:`data` reads it). The fast path for small files."""
+        n, pad = self._remaining, self._padding
+        start = self._start
+        if self._end - start < n + pad:
+            return None
+        self._start = start + n + pad
+        self.offset += n + pad
+        self._remaining = self._padding = 0
+        return self._view[start : start + n]
+
     def data(self) -> Iterator[memoryview]:
         """The current entry's data in pieces (each valid until the next one is asked for):
         what a caller hashes without copying it."""

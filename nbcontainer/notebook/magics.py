@@ -30,7 +30,7 @@ from ..errors import NbcontainerError, SourceExcerpt, bug_message
 from ..image import Image, ImageIndex
 from . import display, errors
 from .progress import PlainProgress, ProgressArea
-from .results import ImageList, Message
+from .results import CheckResult, ImageList, Message
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -221,16 +221,26 @@ class ContainerMagics(Magics):
         return ImageList(rows, digests=a.digests, no_trunc=a.no_trunc)
 
     @magic_arguments()
-    @argument("ref", metavar="IMAGE", help="an image name or a variable holding an Image")
-    @argument("--widget", action="store_true",
-              help="a live explorer (the static tree is kept for saved notebooks)")
+    @spec(options.add_layers_args)
     @line_magic
     @guarded("%layers")
     def layers(self, line: str) -> Any:
         """The layers of an image (dive's view): sizes, commands, added/modified/removed
-        files per layer, efficiency and reclaimable space."""
+        files per layer, the junk found with its fixes, the efficiency, the pictures.
+        ``--check``: dive's CI mode; a failed rule fails the cell."""
         a = self._args(self.layers, line)
         img = self._image(a.ref)
+        if a.check:
+            rules = api.ci_rules(a.ci_config, ignore=a.ignore, **options.check_thresholds(a))
+            report = api.check(img, rules)
+            if report.passed:
+                return CheckResult(report)
+            from IPython.display import display as show
+
+            show(CheckResult(report))
+            failed = ", ".join(r.rule for r in report.failed)
+            raise errors.CellError(f"{img.name} fails {len(report.failed)} of "
+                                   f"{len(report.results)} rules: {failed}")
         if a.widget:
             return display.widget(img)
         view = display.layer_view(img)

@@ -56,3 +56,44 @@ class ImageList:
         body = "".join("<tr>" + "".join(f"<td><code>{escape(c)}</code></td>" for c in r)
                        + "</tr>" for r in self.rows)
         return f'<table class="nbc nbc-images"><tr>{head}</tr>{body}</table>'
+
+
+class CheckResult:
+    """``%layers --check``: dive's CI verdict as a table (text and HTML)."""
+
+    def __init__(self, report: Any) -> None:
+        self.report = report
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.report.passed)
+
+    def __repr__(self) -> str:
+        r = self.report
+        rows = [("RESULT", "RULE", "VALUE", "LIMIT", "WHERE / FIX")]
+        rows += [(x.status, x.rule, x.value, x.limit, x.detail) for x in r.results]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = [f"{r.image}: efficiency {r.efficiency:.1%} (dive's score "
+                 f"{r.dive_efficiency:.1%}), waste {humanize.size(r.wasted)} "
+                 f"({r.user_wasted_percent:.1%} of its own layers); rules: {r.rules.source}"]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  "
+                  + row[4] for row in rows]
+        lines.append(f"Result: {'PASS' if r.passed else 'FAIL'}")
+        return "\n".join(line.rstrip() for line in lines)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": repr(self), "text/html": self._html()}
+
+    def _html(self) -> str:
+        r = self.report
+        colour = {"PASS": "#1a7f37", "FAIL": "#cf222e", "SKIP": "#888"}
+        body = "\n".join(
+            f'<tr><td style="color:{colour[x.status]};font-weight:600">{x.status}</td>'
+            f"<td><code>{escape(x.rule)}</code></td><td>{escape(x.value)}</td>"
+            f"<td>{escape(x.limit)}</td><td>{escape(x.detail)}</td></tr>" for x in r.results)
+        verdict = "PASS" if r.passed else "FAIL"
+        return (f'<div class="nbc nbc-check"><div><b style="color:{colour[verdict]}">'
+                f"{verdict}</b> {escape(r.image)}: efficiency {r.efficiency:.1%} (dive's "
+                f"score {r.dive_efficiency:.1%}), waste {humanize.size(r.wasted)}; rules: "
+                f"{escape(r.rules.source)}</div>\n<table><tr><th>result</th><th>rule</th>"
+                f"<th>value</th><th>limit</th><th>where / fix</th></tr>\n{body}\n</table></div>")

@@ -4,7 +4,6 @@ view, tree and diff read from its store."""
 from __future__ import annotations
 
 import hashlib
-
 import io
 import tarfile
 

@@ -93,7 +93,9 @@ def check_shown(out: dict) -> None:
     assert '<div class="nbc nbc-image">' in image["text/html"]
     assert "efficiency" in image["text/html"] and "hostname" in image["text/html"]
     diff = out["diff"]
-    assert diff["text/plain"].startswith("shown:1 → shown:2: 1 added, 1 changed, 1 removed")
+    assert diff["text/plain"].startswith(
+        "shown:1 → shown:2: 1 file added, 1 changed, 1 removed")
+    assert "~ etc/hostname (size 4B → 8B)" in diff["text/plain"]  # what changed
     assert "only-2" in diff["text/html"] and "nbc-diff" in diff["text/html"]
     assert out["index_formatter"] == "nbcontainer_index_bundle"
     assert out["layer_view"] == ["LayersView", 4 + 1, ["text/html", "text/plain"]]

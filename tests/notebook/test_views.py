@@ -62,12 +62,22 @@ def test_30000_file_layer_html_is_small_and_well_formed() -> None:
     checker = _Checker()
     checker.feed(text)
     assert not checker.stack
-    assert "more (" in text  # capped directories say how much is hidden
+    # a directory the row budget does not open says what it holds
+    assert "1,000 files</i></li>" in text
     assert "<script" not in text
     assert elapsed < 5  # the real bound (< 1 s incl. the model) is in benchmarks/html_view.py
     # the top of the tree is always there, with per-directory totals
     total = sum(1000 + i for i in range(30_000))
     assert html.size(total) in text
+
+
+def test_a_wide_directory_lists_the_rest_on_demand() -> None:
+    t = build_tree([layer([f(f"etc/f{i:03d}", i + 1) for i in range(500)])])
+    text = html.render_layers(t)
+    assert "… 450 more (" in text  # the largest 50 are rows, the rest one row that opens
+    assert "f449 450B, f448 449B" in text  # the names that row lists, largest first
+    rows = re.findall(r"<li[^>]*>\+ f(\d+) ", text)
+    assert rows[:3] == ["499", "498", "497"]  # largest first
 
 
 def test_tree_html_escapes_names() -> None:

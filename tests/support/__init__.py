@@ -3,7 +3,8 @@
 registry servers (``registry``), layer snapshots (``layers``), file trees (``trees``), the
 differential comparison (``differential``) with its two peers, the Docker engine (``docker``:
 a private dockerd, its BuildKit builds, probes under ``docker run``'s profiles) and buildah
-(``buildah``), and skip marks (``marks``).
+(``buildah``), synthetic layers for the analysis (``synthetic``), a PEP 503 package index and
+pip as a zipapp (``pyindex``), and skip marks (``marks``).
 
 Fixtures stay in the ``conftest.py`` of the suite that uses them; nothing here is a fixture,
 and no test imports a conftest.

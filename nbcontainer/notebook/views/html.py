@@ -147,7 +147,8 @@ def render_tree(root: Node, *, max_nodes: int = MAX_NODES, open_depth: int = 0,
             cls = _MARK.get(node.status, ("", ""))[0]
             attrs = (f' class="{cls}"' if cls else "") + \
                 (f' title="/{escape(node.path, quote=True)}"' if titles else "")
-            head = _mark(node.status) + _label(node, highlight) + " " + _size_of(node)
+            sym = _MARK.get(node.status, ("", ""))[1]  # the row's class colours it
+            head = (f"{sym} " if sym else "") + _label(node, highlight) + " " + _size_of(node)
             if node.children and id(node) in expanded:
                 is_open = open_all or depth <= open_depth or (opened is not None and
                                                                node.path in opened)
@@ -265,11 +266,11 @@ def render_junk(tree: ImageTree) -> str:
     base = ins.by_rule(base=True)
     if base:
         total = sum(t for _, t, _ in base)
-        rows = "\n".join(_finding_row(tree, f) for _, _, found in base for f in found)
+        base_rows = "\n".join(_finding_row(tree, f) for _, _, found in base for f in found)
         parts.append(f'<details class="nbc-base"><summary>in the base image: {size(total)} '
                      "(not counted: deleting a base file in a later layer only hides it; a "
                      'slimmer base removes it)</summary>\n<table class="nbc-table">\n'
-                     f"{rows}\n</table></details>")
+                     f"{base_rows}\n</table></details>")
     return "\n".join(parts)
 
 
