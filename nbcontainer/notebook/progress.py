@@ -142,7 +142,7 @@ class ProgressArea:
         """``9 steps, 7 cached, 0.5 s``; ``5 of 7 steps, 1 failed, 2.1 s`` when cut short."""
         count = {state: sum(1 for r in rows if r.state == state)
                  for state in ("done", "cached", "skipped", "error", "cancelled")}
-        ran = len(rows) - count["cancelled"]
+        ran = len(rows)  # the steps the build reached
         noun = "step" if self.kind == "build" else "blob"
         parts = [plural(total, noun) if ran >= total else f"{ran} of {plural(total, noun)}"]
         if self.kind == "build":

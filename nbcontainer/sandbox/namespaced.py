@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 BOOT = Path(__file__).with_name("_boot.py")
 KILL_GRACE = 5.0
+WAKE = 0.5  # seconds: the longest a RUN's wait goes without checking for Ctrl-C
 
 
 def _helper_argv(python: str, argv: list[str]) -> list[str]:
@@ -209,20 +210,32 @@ class NamespaceExecutor(Executor):
         else:
             stdin_r, stdin_w = os.pipe()
             feed = bytes(spec.stdin)
+        # Ctrl-C may land anywhere from here on, even between the hand-over of the RUN and
+        # the start of the loop: whatever was started is then killed through the control
+        # socket before the interrupt goes on (an orphaned RUN would hold the build up).
+        run: _Run | None = None
         try:
-            proc = self._spawn(ctl_child.fileno(), specfd, out_w, stdin_r)
-        finally:
-            for fd in (specfd, out_w, stdin_r):
-                os.close(fd)
-            ctl_child.close()
-        run = _Run(self, ctl, out_r, stdin_w, feed, proc, spec)
-        try:
+            try:
+                proc = self._spawn(ctl_child.fileno(), specfd, out_w, stdin_r)
+            finally:
+                for fd in (specfd, out_w, stdin_r):
+                    os.close(fd)
+                ctl_child.close()
+            run = _Run(self, ctl, out_r, stdin_w, feed, proc, spec)
             status, sig = run.loop()
         except BaseException:
+            if run is None:
+                run = _Run(self, ctl, out_r, stdin_w, feed, None, spec)
             run.kill()
             raise
         finally:
-            run.close()
+            if run is not None:
+                run.close()
+            else:
+                ctl.close()
+                os.close(out_r)
+                if stdin_w is not None:
+                    os.close(stdin_w)
         return RunResult(exit_code=status, duration=time.monotonic() - start,
                          output_tail=bytes(run.tail), idmap=self.idmap, signal=sig)
 
@@ -361,7 +374,11 @@ class _Run:
             os.set_blocking(self.stdin_w, False)
             sel.register(self.stdin_w, selectors.EVENT_WRITE, "in")
         while self.open_streams:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            # Wake up now and then even when nothing happens: a Ctrl-C that the kernel hands
+            # to another thread interrupts no system call here, and Python runs its handler
+            # (KeyboardInterrupt) only when this thread runs again.
+            timeout = WAKE if deadline is None else \
+                min(WAKE, max(0.0, deadline - time.monotonic()))
             ready = sel.select(timeout)
             if not ready and deadline is not None and time.monotonic() >= deadline:
                 self.kill()

@@ -38,7 +38,12 @@ def test_history_formats(do_build, ctx: Path) -> None:
         ("COPY a.txt /app/ # buildkit", False), ("WORKDIR /app", True),
         ('ENTRYPOINT ["/bin/echo"]', True), ('CMD ["hi"]', True),
     ]
-    assert all(h.comment == "buildkit.dockerfile.v0" for h in img.history[1:])
+    # BuildKit's comment, and the Dockerfile line of the instruction (see builder/history.py)
+    assert [h.comment for h in img.history[1:4]] == [
+        "buildkit.dockerfile.v0 Dockerfile:2", "buildkit.dockerfile.v0 Dockerfile:3",
+        "buildkit.dockerfile.v0 Dockerfile:4"]
+    assert all(h.comment.startswith("buildkit.dockerfile.v0 Dockerfile:")
+               for h in img.history[1:])
     c = img.config.config
     assert c.env[-2:] == ("A=b", "C=d e") and c.labels == {"k": "v"}
     assert sorted(c.exposed_ports) == ["53/udp", "80/tcp"] and c.volumes == ("/data",)
@@ -194,7 +199,8 @@ def test_cli_build_and_run(bstore, ctx: Path, tmp_path: Path, capfd) -> None:
 def test_inspect_config_is_valid_json(do_build) -> None:
     img = do_build("FROM busybox\nRUN true\n")
     cfg = json.loads(img.store.blobs.read(img.manifest.config.digest))
-    assert cfg["history"][-1] == {"created": cfg["created"], "comment": "buildkit.dockerfile.v0",
+    assert cfg["history"][-1] == {"created": cfg["created"],
+                                  "comment": "buildkit.dockerfile.v0 Dockerfile:2",
                                   "created_by": "RUN /bin/sh -c true # buildkit",
                                   "empty_layer": True}
     assert build  # the API is importable under its documented name

@@ -22,6 +22,7 @@ PAIRS = [
     ("logout", "logout"),
     ("images", "images"),
     ("inspect", "inspect"),
+    ("layers", "layers"),
 ]
 
 # Flags only the CLI has.
@@ -37,6 +38,7 @@ MAGIC_ONLY: dict[str, set[str]] = {
     "build": {"--context"},  # the cell is the magic's input, so its context is a flag (the
                              # CLI's is the positional CONTEXT, as docker build's)
     "inspect": {"--html"},   # a terminal shows no HTML
+    "layers": {"--widget"},  # a terminal has no widgets
 }
 
 
@@ -83,9 +85,12 @@ def test_values_parse_alike(verb: str, magic: str) -> None:
         "logout": ["r.example"],
         "images": ["-q", "--no-trunc"],
         "inspect": ["--provenance", "img"],
+        "layers": ["--check", "--lowest-efficiency", "95%", "--highest-wasted-bytes", "20MB",
+                   "--ignore", "tmp", "img"],
     }[verb]
     cli, nb = vars(cli_parser(verb).parse_args(argv)), vars(magic_parser(magic).parse_args(argv))
-    for skin_only in ("context", "names", "ref", "html", "password", "password_stdin"):
+    for skin_only in ("context", "names", "ref", "html", "password", "password_stdin",
+                      "widget"):
         cli.pop(skin_only, None)
         nb.pop(skin_only, None)
     cli.pop("_run", None)

@@ -306,6 +306,7 @@ def test_ctrl_c_stops_a_build_cleanly(ip, bb_store, capsys) -> None:
     assert "Interrupted" in r.error_in_exec._render_traceback_()[0]
     out = capsys.readouterr().out
     assert "INTERRUPTED" in out
+    assert "CANCELED [2/2] RUN sleep 60" in out or "CANCELED [2/2] RUN /bin/sh -c sleep 60" in out
     with pytest.raises(Exception, match="slow"):
         api.image("slow")
     assert api.fsck().ok
@@ -314,6 +315,28 @@ def test_ctrl_c_stops_a_build_cleanly(ip, bb_store, capsys) -> None:
     with open("/proc/self/mountinfo") as f:  # the RUN's overlay and scratch are unmounted
         assert str(api.get_store().home) not in f.read()
     assert ip.run_cell("%%dockerfile -q -t after\nFROM busybox\nRUN true\n").error_in_exec is None
+
+
+@needs_root_busybox
+def test_ctrl_c_taken_by_another_thread_stops_a_build(ip, bb_store) -> None:
+    """The kernel may hand SIGINT to any thread that does not block it; Python then runs
+    its handler only when the main thread runs again. The build's waits wake up often
+    enough for that: here the main thread blocks SIGINT, so another thread must take it."""
+    def interrupt() -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        time.sleep(1.5)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        threading.Thread(target=interrupt, daemon=True).start()
+        t0 = time.monotonic()
+        r = ip.run_cell("%%dockerfile -t slow2\nFROM busybox\nRUN sleep 30\n")
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    assert time.monotonic() - t0 < 10
+    assert isinstance(r.error_in_exec, KeyboardInterrupt)
+    assert "sleep 30" not in os.popen("ps -eo args").read()
 
 
 # ---------------------------------------------------------------------- Ctrl-C in transfers
