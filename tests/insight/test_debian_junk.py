@@ -79,5 +79,5 @@ def test_layers_and_history_in_the_terminal(debian_images, capsys) -> None:
     assert "In the base image (not counted" in out  # the debootstrap base's own apt lists
     assert main(["--root", root, "history", debian_images.clean]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "buildkit.dockerfile.v0 Dockerfile:3" in out[1]  # the pip RUN, newest first
-    assert "buildkit.dockerfile.v0 Dockerfile:2" in out[2]
+    assert "buildkit.dockerfile.v0 Dockerfile:4-6" in out[1]  # the pip RUN, newest first
+    assert "buildkit.dockerfile.v0 Dockerfile:2-3" in out[2]
