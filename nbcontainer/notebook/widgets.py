@@ -61,7 +61,7 @@ class LayerTreeWidget(w.VBox):
                                     style={"button_width": "auto"})
         self.sort = w.ToggleButtons(options=(("by size", "size"), ("by name", "name")),
                                     value="size", style={"button_width": "auto"})
-        self.show = {s: w.Checkbox(value=s != UNCHANGED, description=d, indent=False,
+        self.show = {s: w.Checkbox(value=True, description=d, indent=False,
                                    layout=w.Layout(width="auto"))
                      for s, d in ((ADDED, "added"), (MODIFIED, "modified"),
                                   (REMOVED, "removed"), (UNCHANGED, "unchanged"))}

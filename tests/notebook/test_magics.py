@@ -4,6 +4,7 @@ expansion, the untouched cell body, error rendering and the mimebundle of each d
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -279,6 +280,57 @@ def test_layers_widget_is_hybrid(ip, bb_store) -> None:
     assert "sh" in w.view.value and "nslookup" not in w.view.value
     w.show["+"].value = False
     assert "nothing matches" in w.view.value
+
+
+@needs_root_busybox
+def test_the_explorer_searches_sorts_expands_and_shows_the_image_at_a_layer(ip, bb_store
+                                                                            ) -> None:
+    r = ip.run_cell("%%dockerfile -q -t three\nFROM busybox\n"
+                    "RUN mkdir -p /opt/deep/er/still && echo hi > /opt/deep/er/still/needle.txt\n"
+                    "RUN rm /bin/ls\n")
+    assert r.error_in_exec is None
+    w = ip.run_cell("%layers three --widget").result
+    assert w.layer_list.value == 2 and "changes of" in w.heading.value
+    assert "efficiency" in w.children[0].value  # the scores, the bars and the junk list
+    # this layer's changes: the removal only
+    assert "ls" in w.view.value and "needle" not in w.view.value
+    # the image as it stands at this layer: the lower layers' files too, marked
+    w.mode.value = "image"
+    assert "needle.txt" in w.view.value  # from a lower layer, in a closed directory ...
+    assert "<details><summary>deep/" in w.view.value
+    w.search.value = "NEEDLE"  # ... a search opens the way to it and highlights it
+    assert "<mark>needle</mark>.txt" in w.view.value
+    assert "<details open><summary>deep/" in w.view.value
+    assert w.view.value.count("<details open>") >= 4  # opt/ deep/ er/ still/
+    assert 'title="/opt/deep/er/still/needle.txt"' in w.view.value  # the full path on hover
+    w.search.value = ""
+    w.show[""].value = False  # hide what this layer did not touch: its removal is left
+    assert ">- ls" in w.view.value.replace('"r">', ">") and "opt/" not in w.view.value
+    w.show[""].value = True
+    w.expand_all.click()
+    assert "needle.txt" in w.view.value and "<details>" not in w.view.value  # all open
+    w.collapse_all.click()
+    assert "<details open>" not in w.view.value
+    w.sort.value = "name"
+    names = re.findall(r"<li[^>]*>(?:<details>)?(?:<summary>)?(?:. )?([a-z]+)/", w.view.value)
+    assert names[:3] == sorted(names[:3])
+
+
+@needs_root_busybox
+def test_layers_check_fails_the_cell_with_the_table(ip, bb_store, capsys) -> None:
+    r = ip.run_cell("%%dockerfile -q -t cached\nFROM busybox\n"
+                    "RUN mkdir -p /var/cache/apt && head -c 300000 /dev/zero > "
+                    "/var/cache/apt/pkgcache.bin\n")
+    assert r.error_in_exec is None
+    r = ip.run_cell("%layers cached --check")
+    assert isinstance(r.error_in_exec, errors.CellError)
+    assert "fails 3 of 15 rules: lowestEfficiency, highestUserWastedPercent, junk:apt-cache" \
+        in r.error_in_exec._render_traceback_()[0]
+    assert "FAIL    junk:apt-cache" in capsys.readouterr().out  # the table was shown first
+    r = ip.run_cell("%layers busybox --check")
+    assert r.error_in_exec is None and r.result.passed
+    data = bundle(ip, r.result)
+    assert "Result: PASS" in data["text/plain"] and ">PASS</b>" in data["text/html"]
 
 
 @needs_root_busybox
