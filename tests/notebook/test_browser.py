@@ -1,11 +1,15 @@
 """JupyterLab 4 in Debian's chromium (Playwright, no browser download): run the quickstart
-and check from the DOM that the layer tree and the live widget rendered, with no error
-outputs and no JavaScript console errors. A screenshot is saved under the test's folder and
-under ``out/notebook-browser/``."""
+and check from the DOM that the layer tree, the pictures and the live explorer rendered
+(live search opens and highlights a deep match, the image-at-a-layer view shows a file of a
+lower layer), with no error outputs and no JavaScript console errors; then a build with a
+silent ``RUN sleep 3`` whose timers must move while it runs. Screenshots are kept under
+``out/notebook-browser/``."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -142,10 +146,129 @@ def test_quickstart_runs_in_jupyterlab(lab: tuple[str, Path], tmp_path: Path) ->
             shot = tmp_path / "01-quickstart.png"
             widget.scroll_into_view_if_needed()
             page.screenshot(path=str(shot), full_page=False)
-            keep = REPO / "out" / "notebook-browser"
-            keep.mkdir(parents=True, exist_ok=True)
-            shutil.copy(shot, keep / shot.name)
+            keep(shot)
             assert shot.stat().st_size > 10_000
+
+            _pictures(page, tmp_path)
+            _live_search(page, widget, tmp_path)
+            _image_at_a_layer(page, widget, tmp_path)
         finally:
             browser.close()
     assert console == [], console
+
+
+def keep(shot: Path) -> None:
+    """A screenshot kept as a test artifact."""
+    dest = REPO / "out" / "notebook-browser"
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, dest / shot.name)
+
+
+def _pictures(page, tmp_path: Path) -> None:
+    """The layer bars and the treemap of the build's result, drawn with real sizes."""
+    image = page.locator(".nbc-image").first
+    treemap = image.locator(".nbc-treemap")
+    treemap.scroll_into_view_if_needed()
+    box = treemap.bounding_box()
+    assert box and box["width"] > 300 and box["height"] > 100
+    tiles = treemap.locator("div[title]")
+    assert tiles.count() >= 5
+    assert all((b := tiles.nth(i).bounding_box()) and b["width"] > 0 and b["height"] > 0
+               for i in range(3))
+    bars = image.locator(".nbc-bar")
+    assert bars.count() == 3
+    widths = [bars.nth(i).locator("div").first.locator("div").first.bounding_box()["width"]
+              for i in range(3)]
+    assert widths[0] > widths[2] > 0  # the Debian base's bar is the longest
+    shot = tmp_path / "01-quickstart-pictures.png"
+    image.screenshot(path=str(shot))
+    keep(shot)
+
+
+def _type(page, widget, text: str) -> None:
+    box = widget.locator("input[type=text]").first
+    box.fill("")
+    box.click()
+    page.keyboard.type(text, delay=60)  # key by key, no Enter: the search runs as you type
+
+
+def _live_search(page, widget, tmp_path: Path) -> None:
+    """Search as you type: a deep match in the apt layer opens its directories and is
+    highlighted; the scroll area keeps its height."""
+    widget.locator("select").select_option(index=1)
+    _type(page, widget, "python3.11")
+    mark = widget.locator(".nbc-widget-tree mark").first
+    mark.wait_for(state="visible", timeout=20_000)
+    assert mark.inner_text().lower() == "python3.11"
+    row = mark.locator("xpath=ancestor::li[1]")
+    assert "/usr/" in (row.get_attribute("title") or "")  # the full path on hover
+    assert row.evaluate("e => e.closest('details') === null || e.closest('details').open")
+    area = widget.locator(".nbc-widget-tree").locator("xpath=ancestor::div[contains(@class,"
+                                                        "'widget-box')][1]")
+    height = area.bounding_box()["height"]
+    assert 300 < height < 600  # a fixed-height scroll area, not a 2,000 px output
+    shot = tmp_path / "01-quickstart-search.png"
+    widget.screenshot(path=str(shot))
+    keep(shot)
+
+
+def _image_at_a_layer(page, widget, tmp_path: Path) -> None:
+    """The top layer (the COPY) as the image stands there: the base's /etc/os-release is
+    in it, unmarked (a lower layer's file)."""
+    widget.locator("select").select_option(index=2)
+    widget.locator("button", has_text="the image at this layer").click()
+    _type(page, widget, "os-release")
+    mark = widget.locator(".nbc-widget-tree mark").first
+    mark.wait_for(state="visible", timeout=20_000)
+    titles = [widget.locator(".nbc-widget-tree mark").nth(i).locator("xpath=ancestor::li[1]")
+              .get_attribute("title") for i in range(widget.locator(".nbc-widget-tree mark")
+                                                     .count())]
+    assert "/etc/os-release" in titles or "/usr/lib/os-release" in titles, titles
+    shot = tmp_path / "01-quickstart-image-at-layer.png"
+    widget.screenshot(path=str(shot))
+    keep(shot)
+
+
+TICKING = {"cells": [
+    {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+     "source": "%load_ext nbcontainer"},
+    {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+     "source": "%%dockerfile --no-cache -t ticking\nFROM debian:bookworm\nRUN sleep 3\n"},
+], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_timers_tick_during_a_silent_step(lab: tuple[str, Path], tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, root = lab
+    (root / "ticking.ipynb").write_text(json.dumps(TICKING))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.goto(f"{url}/lab/tree/ticking.ipynb?reset")
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+                "window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel"
+                "?.status === 'idle'", timeout=60_000)
+            page.evaluate("() => window.jupyterapp.commands.execute("
+                          "'notebook:run-all-cells')")
+            running = page.locator(".nbc-progress pre").filter(has_text="sleep 3")
+            running.wait_for(timeout=120_000)
+            seen = set()
+            shot = tmp_path / "ticking.png"
+            for i in range(6):  # three seconds of a step that prints nothing
+                text = running.first.inner_text()
+                row = next((line for line in text.split("\n") if "sleep 3" in line), "")
+                if re.search(r"\d+\.\ds$", row.strip()):
+                    seen.add(row.strip().rsplit(" ", 1)[-1])
+                if i == 2:
+                    page.screenshot(path=str(shot))
+                page.wait_for_timeout(400)
+            assert len(seen) >= 3, seen  # the row's timer moved while the RUN was silent
+            keep(shot)
+            summary = page.locator("details.nbc-progress summary")
+            summary.wait_for(timeout=60_000)
+            assert re.search(r"FINISHED: 2 steps, 0 cached, \d+\.\d s", summary.inner_text())
+        finally:
+            browser.close()

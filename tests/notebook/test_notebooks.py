@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,83 @@ def test_quickstart_nbconvert_html_has_the_tree_without_js() -> None:
         assert area.find("script") is None
     # the manifest is a JSON output with a text fallback: nbconvert shows the text
     assert '"mediaType": "application/vnd.oci.image.manifest.v1+json"' in soup.get_text()
+
+
+def _code(name: str, source: str) -> dict:
+    """The saved code cell of a notebook whose source is ``source`` (first line)."""
+    return next(c for c in load(name)["cells"] if c["cell_type"] == "code" and
+                "".join(c["source"]).split("\n")[0].strip() == source)
+
+
+def test_quickstart_outputs_are_light() -> None:
+    """A build result is its summary, pictures, junk and the top of the tree (not the whole
+    tree again), and HTML is stored in short lines, so a rebuild changes few lines."""
+    build = _code("01-quickstart.ipynb", "%%dockerfile -t my-python-image")
+    assert len(json.dumps(build["outputs"])) <= 30_000
+    layers = _code("01-quickstart.ipynb", "%layers my-python-image")  # over the Debian base
+    assert len(json.dumps(layers["outputs"])) <= 60_000
+    for name in NAMES:
+        for cell in load(name)["cells"]:
+            for out in cell.get("outputs", []):
+                html = out.get("data", {}).get("text/html")
+                if html is None:
+                    continue
+                lines = html if isinstance(html, list) else [html]
+                assert max(len(line) for line in lines) <= 700, (name, cell["source"])
+
+
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install "
+                                             "chromium)")
+def test_static_html_shows_the_pictures_and_the_junk_without_javascript(tmp_path: Path
+                                                                       ) -> None:
+    """``nbconvert --to html`` of the saved notebooks, opened in chromium with JavaScript
+    off: the layer bars, the treemap and the junk list are drawn (non-zero boxes).
+    Screenshots are kept under out/notebook-browser/."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from playwright.sync_api import sync_playwright
+
+    from scripts.notebook_env import REPO
+
+    keep = REPO / "out" / "notebook-browser"
+    keep.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 1000},
+                                    java_script_enabled=False)
+            for name, junk in (("01-quickstart.ipynb", "in the base image"),
+                               ("02-multistage-and-cache.ipynb", "apt package cache")):
+                body, _ = HTMLExporter().from_notebook_node(
+                    nbformat.read(NOTEBOOKS / name, as_version=4))
+                html = tmp_path / name.replace(".ipynb", ".html")
+                html.write_text(body)
+                page.goto(html.as_uri())
+                treemap = page.locator(".nbc-treemap").first
+                treemap.scroll_into_view_if_needed()
+                box = treemap.bounding_box()
+                assert box and box["width"] > 300 and box["height"] > 100
+                tiles = treemap.locator("div[title]")
+                assert tiles.count() >= 3
+                tile = tiles.first.bounding_box()
+                assert tile and tile["width"] > 0 and tile["height"] > 0
+                bars = page.locator(".nbc-bar")
+                assert bars.count() >= 2
+                bar = bars.nth(1).locator("div").first.bounding_box()
+                assert bar and bar["width"] > 0 and bar["height"] > 0
+                junk = page.locator(".nbc-junk, .nbc-base").filter(has_text=junk).first
+                assert junk.is_visible(), name
+                shot = keep / f"nbconvert-nojs-{name.replace('.ipynb', '')}.png"
+                treemap.screenshot(path=str(shot))
+                assert shot.stat().st_size > 2_000
+            red = page.locator(".nbc-bar div[style*='background:#d62728']")
+            assert red.count() >= 1  # 02's junk: the reclaimable part of a bar
+        finally:
+            browser.close()
 
 
 def test_sanitize_file_covers_progress_states() -> None:

@@ -75,7 +75,7 @@ def test_a_wide_directory_lists_the_rest_on_demand() -> None:
     t = build_tree([layer([f(f"etc/f{i:03d}", i + 1) for i in range(500)])])
     text = html.render_layers(t)
     assert "… 450 more (" in text  # the largest 50 are rows, the rest one row that opens
-    assert "f449 450B, f448 449B" in text  # the names that row lists, largest first
+    assert "f449 450B,\nf448 449B" in text  # the names that row lists, largest first
     rows = re.findall(r"<li[^>]*>\+ f(\d+) ", text)
     assert rows[:3] == ["499", "498", "497"]  # largest first
 

@@ -172,8 +172,8 @@ def render_tree(root: Node, *, max_nodes: int = MAX_NODES, open_depth: int = 0,
 def _more(rest: Sequence[Node]) -> str:
     """The row for what the budget left out of a directory: it opens to their names."""
     n_bytes = sum(k.size for k in rest)
-    names = ", ".join(f"{escape(k.name)}{'/' if k.children is not None else ''} "
-                      f"{size(k.size)}" for k in rest[:MORE_NAMES])
+    names = ",\n".join(f"{escape(k.name)}{'/' if k.children is not None else ''} "
+                       f"{size(k.size)}" for k in rest[:MORE_NAMES])  # a line each: diffable
     if len(rest) > MORE_NAMES:
         names += f" … and {len(rest) - MORE_NAMES} more (the live explorer, " \
                  "<code>%layers IMAGE --widget</code>, lists them all)"
@@ -241,7 +241,7 @@ def _finding_row(tree: ImageTree, f: Finding) -> str:
                          f.examples[:EXAMPLES])
     more = f" … {f.files - EXAMPLES:,} more" if f.files > EXAMPLES else ""
     return (f"<tr><td><b>{size(f.size)}</b></td><td>{escape(f.rule.title)}</td>"
-            f"<td>{_where(tree, f.layer)}{by}<br>"
+            f"<td>{_where(tree, f.layer)}{by}<br>\n"
             f'<span class="nbc-dim">{humanize.plural(f.files, "file")}: {examples}{more}'
             "</span></td></tr>")
 
@@ -287,8 +287,8 @@ def render_efficiency(tree: ImageTree) -> str:
         f"</code></td></tr>" for i in tree.inefficiencies[:MAX_INEFFICIENCIES])
     more = len(tree.inefficiencies) - MAX_INEFFICIENCIES
     if more > 0:
-        names = ", ".join(f"{escape(i.path)} {size(i.reclaimable)}"
-                          for i in tree.inefficiencies[MAX_INEFFICIENCIES:][:MORE_NAMES])
+        names = ",\n".join(f"{escape(i.path)} {size(i.reclaimable)}"
+                           for i in tree.inefficiencies[MAX_INEFFICIENCIES:][:MORE_NAMES])
         rows += (f'\n<tr><td colspan="3" class="nbc-dim"><details><summary>… {more} more'
                  f'</summary><div class="nbc-more">{names}</div></details></td></tr>')
     table = ('<table class="nbc-table"><tr><th>reclaimable</th><th>layers</th><th>path</th>'
@@ -297,10 +297,10 @@ def render_efficiency(tree: ImageTree) -> str:
             f"{percent(tree.dive_efficiency)} dive's</summary>\n"
             '<p class="nbc-note">Efficiency (ours) = 1 − waste ÷ bytes of the image\'s own '
             "layers (the base image's layers left out): waste is junk (caches, package lists, "
-            "/tmp …), copies a later layer overwrote or deleted, and content stored twice. "
-            f"Own layers: #{tree.insight.own_from} and up, {size(tree.own_size)}. dive's score "
+            "/tmp …), copies a later layer overwrote or deleted, and content stored twice.\n"
+            f"Own layers: #{tree.insight.own_from} and up, {size(tree.own_size)}.\ndive's score "
             "= Σ smallest copy ÷ Σ all copies of every path in every layer: it sees only "
-            "paths touched twice, so a cache written once scores as efficient. dive's "
+            "paths touched twice, so a cache written once scores as efficient.\ndive's "
             f'"wasted space" ({size(tree.dive_wasted)}) also counts the copy that is kept '
             f"(wagoodman/dive#684); overwritten copies counted once: "
             f"{size(tree.overwritten)}.</p>\n{table}\n</details>")
@@ -414,7 +414,7 @@ def _entry_rows(title: str, mark: str, rows: Sequence[tuple[str, str]], cap: int
     items = "\n".join(f"<li>{_mark(mark)}<code>{escape(p)}</code><i>{escape(extra)}</i></li>"
                       for p, extra in rows[:cap])
     if len(rows) > cap:
-        rest = ", ".join(escape(p) for p, _ in rows[cap:cap + MORE_NAMES])
+        rest = ",\n".join(escape(p) for p, _ in rows[cap:cap + MORE_NAMES])
         items += (f'\n<li class="nbc-dim"><details><summary>… {len(rows) - cap} more'
                   f'</summary><div class="nbc-more">{rest}</div></details></li>')
     files, dirs = counts
