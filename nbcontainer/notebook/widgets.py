@@ -144,7 +144,7 @@ class LayerTreeWidget(w.VBox):
             return
         body = html.render_tree(root, max_nodes=ROWS, sort=self.sort.value, opened=opened,
                                 open_all=bool(self.expand), highlight=query, titles=True,
-                                open_depth=-1 if self.expand is False else 0,
+                                open_depth=-1 if self.expand is False else 1,
                                 max_children=200)
         self.view.value = f'<div class="nbc nbc-widget-tree">{CSS}{body}</div>'
 

@@ -121,16 +121,19 @@ def test_quickstart_runs_in_jupyterlab(lab: tuple[str, Path], tmp_path: Path) ->
             # the static layer tree (%layers) and the image view rendered as HTML
             page.wait_for_selector(".nbc-layers-view details.nbc-layer", timeout=30_000)
             titles = page.locator(".nbc-layers-view details.nbc-layer > summary")
-            texts = titles.all_inner_texts()
+            # the DOM's text: JupyterLab skips rendering cells out of view (innerText empty)
+            texts = titles.all_text_contents()
             assert any("RUN apt-get update" in t for t in texts), texts
             assert any("COPY my-app.py /app/" in t for t in texts), texts
             last = page.locator(".nbc-layers-view details.nbc-layer").nth(2)
+            last.scroll_into_view_if_needed()
             last.locator("summary").first.click()
             assert "my-app.py" in last.inner_text()
 
             # the live widget, not its fallback: a layer list and the selected layer's tree
             widget = page.locator(".nbc-widget")
-            widget.wait_for(timeout=30_000)
+            widget.wait_for(state="attached", timeout=30_000)
+            widget.scroll_into_view_if_needed()
             options = [o.replace("\xa0", " ")  # ipywidgets pads with no-break spaces
                        for o in widget.locator("select option").all_inner_texts()]
             assert len(options) == 3 and "COPY my-app.py" in options[2], options
@@ -141,7 +144,7 @@ def test_quickstart_runs_in_jupyterlab(lab: tuple[str, Path], tmp_path: Path) ->
                 ".innerText.includes('usr/')", timeout=10_000)
 
             # the run output streamed into its cell
-            assert "hello from (3, 11)" in page.locator(".jp-Notebook").inner_text()
+            assert "hello from (3, 11)" in page.locator(".jp-Notebook").text_content()
 
             shot = tmp_path / "01-quickstart.png"
             widget.scroll_into_view_if_needed()
@@ -234,7 +237,8 @@ TICKING = {"cells": [
      "source": "%load_ext nbcontainer"},
     {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
      "source": "%%dockerfile --no-cache -t ticking\nFROM debian:bookworm\nRUN sleep 3\n"},
-], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}
 
 
 def test_timers_tick_during_a_silent_step(lab: tuple[str, Path], tmp_path: Path) -> None:
@@ -254,11 +258,11 @@ def test_timers_tick_during_a_silent_step(lab: tuple[str, Path], tmp_path: Path)
             page.evaluate("() => window.jupyterapp.commands.execute("
                           "'notebook:run-all-cells')")
             running = page.locator(".nbc-progress pre").filter(has_text="sleep 3")
-            running.wait_for(timeout=120_000)
+            running.first.wait_for(state="attached", timeout=120_000)
             seen = set()
             shot = tmp_path / "ticking.png"
             for i in range(6):  # three seconds of a step that prints nothing
-                text = running.first.inner_text()
+                text = running.first.text_content() if running.count() else ""
                 row = next((line for line in text.split("\n") if "sleep 3" in line), "")
                 if re.search(r"\d+\.\ds$", row.strip()):
                     seen.add(row.strip().rsplit(" ", 1)[-1])
@@ -268,7 +272,8 @@ def test_timers_tick_during_a_silent_step(lab: tuple[str, Path], tmp_path: Path)
             assert len(seen) >= 3, seen  # the row's timer moved while the RUN was silent
             keep(shot)
             summary = page.locator("details.nbc-progress summary")
-            summary.wait_for(timeout=60_000)
-            assert re.search(r"FINISHED: 2 steps, 0 cached, \d+\.\d s", summary.inner_text())
+            summary.first.wait_for(state="attached", timeout=60_000)
+            assert re.search(r"FINISHED: 2 steps, 0 cached, \d+\.\d s",
+                             summary.first.text_content() or "")
         finally:
             browser.close()

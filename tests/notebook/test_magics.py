@@ -147,6 +147,23 @@ def test_dockerfile_error_is_short(ip, capsys) -> None:
     assert "Traceback" not in out.out + out.err
 
 
+@needs_root_busybox
+def test_a_failed_step_shows_the_cell_excerpt(ip, bb_store) -> None:
+    """BuildKit's excerpt under a failed RUN, numbered as the cell is (the magic's line is
+    line 1); a missing COPY source names the folder the build reads and a close match."""
+    Path("my-app.py").write_text("print(1)\n")
+    r = ip.run_cell("%%dockerfile -q -t bad\nFROM busybox\nRUN echo hi && false\n")
+    text = "\n".join(r.error_in_exec._render_traceback_())
+    assert "Dockerfile:2: RUN: process" in text and "last 1 line of output" in text
+    assert "cell line 3 (Dockerfile:2)\n--------------------\n   1 |     %%dockerfile -q -t bad" \
+        in text
+    assert "   3 | >>> RUN echo hi && false" in text
+    r = ip.run_cell("%%dockerfile -q -t bad\nFROM busybox\nCOPY my-ap.py /app/\n")
+    text = "\n".join(r.error_in_exec._render_traceback_())
+    assert f"not found in the build context ({Path.cwd().resolve()})" in text
+    assert "hint: did you mean my-app.py?" in text and "   3 | >>> COPY my-ap.py /app/" in text
+
+
 def test_registry_error_is_one_line_with_hint(ip, bb_store) -> None:
     r = ip.run_cell("%push busybox:latest 127.0.0.1:9/nothing:1 -q")
     exc = r.error_in_exec
@@ -154,6 +171,9 @@ def test_registry_error_is_one_line_with_hint(ip, bb_store) -> None:
     lines = exc._render_traceback_()
     assert len(lines) == 2 and lines[1].lstrip("\x1b[2m").startswith("hint: ")
     assert "127.0.0.1:9" in lines[0]
+    # no library object names (urllib3's ``HTTPConnection(host=…)``) in what a user reads
+    assert "HTTPConnection" not in lines[0] and "object at 0x" not in lines[0]
+    assert "cannot connect" in lines[0]
 
 
 def test_unknown_image_is_short(ip, home) -> None:
