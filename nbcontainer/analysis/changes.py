@@ -99,14 +99,14 @@ class LayerTree:
         return "nbc-layer-" + self.digest.partition(":")[2][:12]
 
 
-def _node(nodes: dict[str, Node], path: str) -> Node:
+def node_at(nodes: dict[str, Node], path: str) -> Node:
     """The node for ``path``, creating (unchanged) parent directories; ``nodes`` maps every
     path of the layer's tree to its node (``""`` is the root), so a lookup is one dict get."""
     node = nodes.get(path)
     if node is not None:
         return node
     parent_path, _, name = path.rpartition("/")
-    parent = _node(nodes, parent_path)
+    parent = node_at(nodes, parent_path)
     if parent.children is None:
         parent.children = {}
     node = parent.children[name] = nodes[path] = Node(name, path, children={})
@@ -141,7 +141,7 @@ def _hide(fs: MergedFS, whiteout: Whiteout, nodes: dict[str, Node], lt: LayerTre
             if e.kind == "f":
                 shadows[id(e)] = (lt.index, None)
         kind, gone = hidden.kind, hidden.size
-        node = _node(nodes, hidden.path)
+        node = node_at(nodes, hidden.path)
         node.status, node.kind = REMOVED, kind
         node.removed_size = gone
         node.children = {} if kind == "d" else None
@@ -149,7 +149,7 @@ def _hide(fs: MergedFS, whiteout: Whiteout, nodes: dict[str, Node], lt: LayerTre
         lt.removed_size += gone
         tally.seen(hidden.path, gone if kind == "d" else 0)
     if whiteout.opaque and whiteout.path in fs.entries:
-        _node(nodes, whiteout.path).status = MODIFIED
+        node_at(nodes, whiteout.path).status = MODIFIED
 
 
 def _status(e: LayerEntry, old: LayerEntry | None, node: Node | None) -> str:
@@ -190,7 +190,7 @@ def _write(fs: MergedFS, writes: Sequence[LayerEntry], nodes: dict[str, Node], l
                 shadows[id(old)] = (index, e)
         if node is None:
             parent_path, _, name = path.rpartition("/")
-            parent = nodes.get(parent_path) or _node(nodes, parent_path)
+            parent = nodes.get(parent_path) or node_at(nodes, parent_path)
             if parent.children is None:
                 parent.children = {}
             parent.children[name] = nodes[path] = Node(

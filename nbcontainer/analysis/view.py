@@ -17,8 +17,8 @@ from .changes import (
     UNCHANGED,
     LayerTree,
     Node,
-    _node,
     iter_nodes,
+    node_at,
     totals,
 )
 from .entries import LayerEntry
@@ -48,7 +48,7 @@ def image_at(layers: Sequence[Sequence[LayerEntry]], changes: LayerTree) -> Node
     nodes = {"": root}
     marks = {n.path: n for n in iter_nodes(changes.root) if n.path}
     for path, e in fs.entries.items():
-        node = _node(nodes, path)
+        node = node_at(nodes, path)
         node.kind, node.mode, node.uid, node.gid, node.link = e.kind, e.mode, e.uid, e.gid, e.link
         mark = marks.get(path)
         if mark is not None and mark.status in (ADDED, MODIFIED):
@@ -58,7 +58,7 @@ def image_at(layers: Sequence[Sequence[LayerEntry]], changes: LayerTree) -> Node
             node.children = None
     for path, mark in marks.items():
         if mark.status == REMOVED and path not in fs.entries:
-            node = _node(nodes, path)
+            node = node_at(nodes, path)
             node.status, node.kind, node.removed_size = REMOVED, mark.kind, mark.removed_size
             node.children = {} if mark.kind == "d" else None
     totals(root)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...analysis import ImageDiff, ImageTree, describe_change
+from ...analysis import ImageDiff, ImageTree, LayerEntry, describe_change
 from ...image import Image, ImageIndex
 from . import html, text
 from .manifest import ManifestView
@@ -51,9 +51,12 @@ class LayersView:
 
 def diff_bundle(diff: ImageDiff) -> dict[str, str]:
     lines = [diff.summary()]
-    for label, rows in (("+", [e.path for e in diff.added]),
-                        ("~", [f"{n.path} ({describe_change(o, n)})" for o, n in diff.changed]),
-                        ("-", [e.path for e in diff.removed])):
+    def name(e: LayerEntry) -> str:
+        return e.path + ("/" if e.kind == "d" else "")
+
+    for label, rows in (("+", [name(e) for e in diff.added]),
+                        ("~", [f"{name(n)} ({describe_change(o, n)})" for o, n in diff.changed]),
+                        ("-", [name(e) for e in diff.removed])):
         lines += [f"  {label} {p}" for p in rows[:20]]
         if len(rows) > 20:
             lines.append(f"  {label} … {len(rows) - 20} more")
