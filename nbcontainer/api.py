@@ -316,20 +316,23 @@ def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str]
           no_cache: bool = False, store: Store | None = None, progress: ProgressFn | None = None,
           secrets: Any = (), platform: Any = None, ssh: Any = (), *,
           cache_from: Sequence[str] = (), cache_to: Sequence[str] = (),
-          provenance: bool | str = False) -> Image | ImageIndex:
+          provenance: bool | str = False, isolation: str | None = None) -> Image | ImageIndex:
     """``docker build``: a Dockerfile (text or path) and a context directory → an Image.
     Several platforms (``linux/amd64,linux/arm64``) give an :class:`ImageIndex`.
     ``ssh``: ``--ssh`` specs (``default``, ``ID=SOCKET|KEY[,KEY]``) for RUN --mount=type=ssh.
     ``cache_from``/``cache_to``: buildx specs (``type=registry,ref=R[,mode=max]``,
     ``type=inline``; a bare ref for ``cache_from``): the build cache in a registry.
     ``provenance``: ``True``/``"mode=min"``/``"mode=max"`` attaches a SLSA provenance statement
-    as an OCI referrer of the image (shown by ``inspect``, pushed and pulled with it)."""
+    as an OCI referrer of the image (shown by ``inspect``, pushed and pulled with it).
+    ``isolation``: the rung for RUN steps (``auto``, ``full``, ``reduced``, ``ptrace``,
+    ``none``); default ``$NBCONTAINER_ISOLATION``, else the strongest that works (``info``)."""
     from .builder import build as _build
 
     st = get_store(store)
     out = _build(dockerfile, context, store=st, tags=tags, build_args=build_args, target=target,
                  no_cache=no_cache, progress=progress, secrets=secrets, platform=platform,
-                 ssh=ssh, provenance_mode=provenance, cache_from=cache_from, cache_to=cache_to)
+                 ssh=ssh, provenance_mode=provenance, cache_from=cache_from, cache_to=cache_to,
+                 isolation=isolation)
     name = tags[0] if tags else str(out.digest)
     if out.is_index:
         return ImageIndex.load(st, name)
@@ -340,7 +343,7 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
         env: dict[str, str] | None = None, network: str = "host", user: str | None = None,
         workdir: str | None = None, entrypoint: Sequence[str] | None = None,
         output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
-        timeout: float | None = None) -> int:
+        timeout: float | None = None, isolation: str | None = None) -> int:
     """``docker run --rm``: run an image's entrypoint/cmd (or ``command``) in the sandbox
     over its layers, pulling it first when the store lacks it; returns the exit code. The
     container's changes are thrown away."""
@@ -359,11 +362,14 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
                                f"diff_ids for {len(stored.manifest.layers)} layers")
     layers = [(d.digest, diff) for d, diff in
               zip(stored.manifest.layers, stored.config.diff_ids, strict=True)]
-    sandbox = open_executor()
+    from .store.snapshots import build_area
+
+    sandbox = open_executor(isolation, scratch_parent=build_area(st))
     try:
-        ops = FileOps(sandbox if sandbox.rootless else None)
+        ops = FileOps(sandbox)
         idmap = sandbox.idmap.map_lines("uid") + sandbox.idmap.map_lines("gid")
-        snapshots = Snapshots.open(st, ops, idmap if sandbox.rootless else None)
+        snapshots = Snapshots.open(st, ops, idmap if sandbox.rootless else None,
+                                   vfs=sandbox.vfs, records=sandbox.records)
         lowers = snapshots.lowers_or_empty(layers)
         scratch = snapshots.scratch()
         try:

@@ -281,7 +281,7 @@ def _context_parents(ctx: BuildContext, pattern: str,
 def _view_item(entry: Entry, sub: str, to_uid: IdFn, to_gid: IdFn) -> Item | None:
     st = entry.st
     mode = stat.S_IMODE(st.st_mode)
-    uid, gid = to_uid(st.st_uid), to_gid(st.st_gid)
+    uid, gid = entry.ids(to_uid, to_gid)
     if stat.S_ISDIR(st.st_mode):
         return Item(sub, "dir", str(entry.host), mode, uid, gid, st.st_mtime_ns)
     if stat.S_ISLNK(st.st_mode):
@@ -473,8 +473,9 @@ class _Planner:
         rel = path.lstrip("/")
         if entry is not None and entry.is_dir:
             st = entry.st
-            self.ops.append(("mkdir", rel, stat.S_IMODE(st.st_mode), self.to_uid(st.st_uid),
-                             self.to_gid(st.st_gid), st.st_mtime_ns))
+            uid, gid = entry.ids(self.to_uid, self.to_gid)
+            self.ops.append(("mkdir", rel, stat.S_IMODE(st.st_mode), uid, gid,
+                             st.st_mtime_ns))
         elif src is not None:
             mode = self.chmod(src.mode, True) if self.chmod else src.mode
             uid, gid = self.chown or (src.uid, src.gid)

@@ -53,13 +53,15 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
           platform: str | Platform | Sequence[str | Platform] | None = None,
           ssh: Sequence[str] | Mapping[str, Sequence[str]] = (),
           provenance_mode: bool | str = False, cache_from: Sequence[str] = (),
-          cache_to: Sequence[str] = ()) -> BuildOutput:
+          cache_to: Sequence[str] = (), isolation: str | None = None) -> BuildOutput:
     """Build ``dockerfile`` (text, or a path to one) with ``context`` into ``store``.
 
     Several platforms (``linux/amd64,linux/arm64``) are built in turn and the tags point at
     an OCI index of them. ``ssh``: ``--ssh`` specs or a mapping id → socket/key paths.
     ``provenance_mode``: ``True``/``"mode=min"``/``"mode=max"`` attaches a SLSA provenance
-    statement to each image manifest. ``cache_from``/``cache_to``: buildx specs."""
+    statement to each image manifest. ``cache_from``/``cache_to``: buildx specs.
+    ``isolation``: the rung for RUN steps (``auto``, ``full``, ``reduced``, ``ptrace``,
+    ``none``; default ``$NBCONTAINER_ISOLATION``, else the strongest that works here)."""
     ctx_dir = Path(context)
     if not ctx_dir.is_dir():
         raise BuildError(f"build context {str(ctx_dir)!r} is not a directory")
@@ -71,7 +73,8 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
     parse(text, build_args=args, target=target, filename=name)  # syntax errors before any work
     mode = provenance.parse_mode(provenance_mode)
     caches = CacheOptions.parse(cache_from, cache_to, args)  # bad specs fail before any work
-    options = BuildOptions(no_cache=no_cache, secrets=read_secrets(secrets), ssh=read_ssh(ssh))
+    options = BuildOptions(no_cache=no_cache, secrets=read_secrets(secrets), ssh=read_ssh(ssh),
+                           isolation=isolation)
     reporter = StepReporter(progress)
     remote = caches.load(store, reporter, plats[0], no_cache=no_cache)  # warnings only
     session = BuildSession.open(store, options, reporter, remote=remote)

@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..oci.digest import Digest
 from ..oci.platform import Platform
+from ..progress import Kind, ProgressEvent
 from ..sandbox import Executor, open_executor
 from ..sandbox.fileops import FileOps
+from ..sandbox.ladder import Choice
 from ..store import Store
 from ..store.snapshots import Snapshots, build_area
 from .cache import BuildCache
@@ -41,6 +44,25 @@ class BuildOptions:
     no_cache: bool = False
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     ssh: Mapping[str, Sequence[str]] = field(default_factory=dict)  # id → socket | keys
+    isolation: str | None = None  # --isolation (None: $NBCONTAINER_ISOLATION, else auto)
+
+
+def announce(reporter: StepReporter, choice: Choice) -> None:
+    """The build's one line naming its rung (a warning when it is not the full one), and
+    the single-id map's admin fix once."""
+    kind = Kind.INFO if choice.rung == "full" else Kind.WARNING
+    reporter.emit(ProgressEvent(kind, "", text=choice.line()))
+    for finding in choice.replaced:
+        if finding.what == "single-id map" and finding.admin_fix:
+            reporter.emit(ProgressEvent(
+                Kind.WARNING, "", text="no subordinate id range is usable, so only root "
+                "exists in RUN steps: ownership set by RUN (chown, useradd -m) is not kept "
+                f"and files belong to root; fix: {finding.admin_fix}"))
+    if choice.rung == "ptrace":
+        reporter.emit(ProgressEvent(
+            Kind.WARNING, "", text="ptrace rung: RUN steps share the host's processes and "
+            "network; ownership set by RUN (chown, useradd -m) is not recorded and files "
+            "they create belong to root"))
 
 
 @dataclass(frozen=True)
@@ -58,17 +80,17 @@ class Target:
 
 @dataclass(frozen=True)
 class BuildSession:
+    """The executor, file operations, snapshots, scratch pool and ssh agents are made on
+    first use: they depend on the isolation rung, which the probe decides, and a fully cached
+    build must not pay for the probe."""
+
     store: Store
     options: BuildOptions
     reporter: StepReporter
     executor: Executor
-    fileops: FileOps
-    snapshots: Snapshots
     cache: BuildCache
     janitor: Janitor
-    scratch: ScratchPool
     stat_cache: StatCache
-    agents: SshAgents
     bases: BaseImages
     remote: RemoteCache | None = None  # --cache-from, consulted after the local index
     own_executor: bool = True
@@ -78,24 +100,45 @@ class BuildSession:
              remote: RemoteCache | None = None, executor: Executor | None = None
              ) -> BuildSession:
         own = executor is None
-        box = executor if executor is not None else open_executor()
-        fileops = FileOps(box if box.rootless else None)
-        idmap = box.idmap.map_lines("uid") + box.idmap.map_lines("gid")
-        snapshots = Snapshots.open(store, fileops, idmap if box.rootless else None)
-        if remote is not None:  # blobs of --cache-from hits arrive when first read
-            snapshots.before_extract = lambda layers: remote.ensure([b for b, _ in layers])
+        box = executor if executor is not None else open_executor(
+            options.isolation, scratch_parent=build_area(store),
+            notify=lambda choice: announce(reporter, choice))
         janitor = Janitor()
         return cls(
-            store=store, options=options, reporter=reporter, executor=box, fileops=fileops,
-            snapshots=snapshots, cache=BuildCache(store, janitor.submit), janitor=janitor,
-            scratch=ScratchPool(snapshots, janitor, fileops),
+            store=store, options=options, reporter=reporter, executor=box,
+            cache=BuildCache(store, janitor.submit), janitor=janitor,
             stat_cache=StatCache(build_area(store) / f"statcache-{os.getuid()}.json"),
-            agents=SshAgents(box.idmap), bases=BaseImages(store, reporter), remote=remote,
-            own_executor=own)
+            bases=BaseImages(store, reporter), remote=remote, own_executor=own)
+
+    @cached_property
+    def fileops(self) -> FileOps:
+        return FileOps(self.executor)
+
+    @cached_property
+    def snapshots(self) -> Snapshots:
+        box = self.executor
+        idmap = box.idmap.map_lines("uid") + box.idmap.map_lines("gid")
+        snapshots = Snapshots.open(self.store, self.fileops, idmap if box.rootless else None,
+                                   vfs=box.vfs, records=box.records)
+        remote = self.remote
+        if remote is not None:  # blobs of --cache-from hits arrive when first read
+            snapshots.before_extract = lambda layers: remote.ensure([b for b, _ in layers])
+        return snapshots
+
+    @cached_property
+    def scratch(self) -> ScratchPool:
+        return ScratchPool(self.snapshots, self.janitor, self.fileops)
+
+    @cached_property
+    def agents(self) -> SshAgents:
+        return SshAgents(self.executor.idmap)
 
     def close(self) -> None:
-        self.agents.close()
-        self.scratch.close()
+        made = self.__dict__
+        if "agents" in made:
+            self.agents.close()
+        if "scratch" in made:
+            self.scratch.close()
         self.janitor.close()
         if self.remote is not None:
             self.remote.close()

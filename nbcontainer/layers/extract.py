@@ -75,6 +75,9 @@ class ApplyReport:
     compression: Compression = Compression.NONE
     digest: Digest | None = None  # of the blob as read
     diff_id: Digest | None = None  # of the uncompressed tar
+    # Without ``same_owner``: each entry's owner from its tar header (path below the target,
+    # symlinks in its parents resolved), for the tree's owners record (layers/owners.py).
+    owners: dict[bytes, tuple[int, int]] = field(default_factory=dict)
 
 
 class _Warnings:
@@ -163,6 +166,8 @@ class _Applier:
         pfd, phys = parent
         path = (*phys, base)
         self._remember(path)
+        if not self.same_owner:
+            self.report.owners[b"/".join(path)] = (entry.uid, entry.gid)
         kind = entry.type
         if kind == REGULAR:
             self._regular(entry, shown, pfd, base, reader)

@@ -14,12 +14,13 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BuildError
 from ..layers.info import LayerInfo
+from ..layers.owners import owners_path, read_owners, write_owners
 from ..oci.digest import Digest
 from . import messages
 
@@ -138,13 +139,16 @@ def extract_layers(target: str, blobs: Sequence[str]) -> None:
     apply_layers(target, list(blobs))
 
 
-def write_layer_file(root: str, out: str, epoch: int | None) -> LayerInfo:
+def write_layer_file(root: str, out: str, epoch: int | None, *, layer_format: bool = False,
+                     owners: Mapping[bytes, tuple[int, int]] | None = None) -> LayerInfo:
     """The layer of a diff/upper dir into file ``out``. Inside the user namespace the kernel
-    already reports container ids, so no id map is needed on either path."""
+    already reports container ids, so no id map is needed on either path. ``layer_format``:
+    a diff dir of tree copies (``.wh.`` files already); ``owners``: from a record."""
     from ..layers import write_layer
 
     with open(out, "wb") as f:
-        info = write_layer(root, f, source_date_epoch=epoch, overlay_upper=True)
+        info = write_layer(root, f, source_date_epoch=epoch, overlay_upper=not layer_format,
+                           whiteout_files=layer_format, owners=owners)
         f.flush()
         os.fsync(f.fileno())
     return info
@@ -162,12 +166,28 @@ def layer_info(record: LayerRecord) -> LayerInfo:
 
 class FileOps:
     """Runs the operations above with the right ids: in-process as real root (or when no
-    namespace is in use), through the executor's user namespace when rootless."""
+    namespace is in use), through the executor's user namespace when rootless.
+
+    When the executor keeps ownership in records (no namespace, or a single-id map), every
+    file belongs to the caller: operations run in-process, extraction and COPY write the
+    owners record of their tree, and layers take their owners from it. The executor is
+    asked lazily, so merely opening a build probes nothing."""
 
     def __init__(self, sandbox: Executor | None) -> None:
         self.sandbox = sandbox
-        self.in_process = sandbox is None or not sandbox.rootless
         self._own = False
+
+    @property
+    def in_process(self) -> bool:
+        return self.sandbox is None or not self.sandbox.rootless
+
+    @property
+    def records(self) -> bool:
+        return self.sandbox is not None and self.sandbox.records
+
+    @property
+    def vfs(self) -> bool:
+        return self.sandbox is not None and self.sandbox.vfs
 
     @classmethod
     def for_current_user(cls) -> FileOps:
@@ -200,18 +220,32 @@ class FileOps:
             return _read_all(stdout)
 
     def extract(self, target: Path, blobs: Sequence[Path]) -> None:
-        if self.in_process:
+        if self.records:
+            from ..layers import apply_layers
+
+            owners: dict[bytes, tuple[int, int]] = {}
+            for report in apply_layers(str(target), [str(b) for b in blobs], same_owner=False):
+                owners.update(report.owners)
+            write_owners(target, owners)
+        elif self.in_process:
             extract_layers(str(target), [str(b) for b in blobs])
         else:
             self._call({"op": "extract", "target": str(target), "blobs": [str(b) for b in blobs]})
 
     def apply(self, root: Path, ops: Sequence[Op]) -> None:
-        if self.in_process:
+        if self.records:
+            apply_ops(str(root), ops)
+            write_owners(root, plan_owners(ops))
+        elif self.in_process:
             apply_ops(str(root), ops)
         else:
             self._call({"op": "copy", "root": str(root), "ops": list(ops)})
 
     def write_layer(self, root: Path, out: Path, epoch: int | None) -> LayerInfo:
+        if self.records or self.vfs:
+            owners = read_owners(root) if self.records else None
+            return write_layer_file(str(root), str(out), epoch, layer_format=True,
+                                    owners=owners)
         if self.in_process:
             return write_layer_file(str(root), str(out), epoch)
         answer = self._call({"op": "layer", "root": str(root), "out": str(out), "epoch": epoch})
@@ -219,6 +253,10 @@ class FileOps:
 
     def remove(self, path: Path) -> None:
         if not os.path.lexists(path):
+            return
+        owners_path(path).unlink(missing_ok=True)
+        if self.records:
+            force_remove(path)
             return
         try:
             if os.path.isdir(path) and not os.path.islink(path):
@@ -233,6 +271,35 @@ class FileOps:
             return
         assert self.sandbox is not None
         self.sandbox.run_in_userns(["rm", "-rf", "--", str(path)])
+
+
+def plan_owners(ops: Sequence[Op]) -> dict[bytes, tuple[int, int]]:
+    """The owners a COPY plan gives its entries (the record of its diff dir)."""
+    owners: dict[bytes, tuple[int, int]] = {}
+    for op in ops:
+        if op[0] == "extract":
+            continue  # archives keep root as owner unless --chown (recorded per entry below)
+        uid, gid = (op[3], op[4]) if op[0] == "mkdir" else \
+            (op[4], op[5]) if op[0] in ("file", "data") else (op[3], op[4])
+        owners[os.fsencode(op[1])] = (uid, gid)
+    return owners
+
+
+def force_remove(path: Path) -> None:
+    """Delete a tree of ours, even its read-only directories (an image's 0555 dirs)."""
+    def retry(func: object, failed: str, _exc: object) -> None:
+        parent = os.path.dirname(failed)
+        os.chmod(parent, 0o700)
+        if os.path.isdir(failed) and not os.path.islink(failed):
+            os.chmod(failed, 0o700)
+            shutil.rmtree(failed, onerror=retry)
+        else:
+            os.unlink(failed)
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, onerror=retry)
+    elif os.path.lexists(path):
+        os.unlink(path)
 
 
 class _memfile:

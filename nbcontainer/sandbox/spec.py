@@ -109,6 +109,9 @@ class RunResult:
     output_tail: bytes
     idmap: IdMap
     signal: int | None = None
+    # Rungs that copy the tree (vfs): the whole tree after the command, kept by the caller
+    # as the snapshot of the next chain (``upperdir`` then holds the diff in layer format).
+    tree: Path | None = None
 
     @property
     def ok(self) -> bool:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from ..layers.owners import move_owners
 from ..oci.digest import Digest
 from .store import Store
 
@@ -82,9 +83,14 @@ class FileOps(Protocol):
 
 
 class Snapshots:
-    def __init__(self, store: Store, fileops: FileOps, ids_tag: str) -> None:
+    """``vfs``: rungs without overlayfs keep only flat trees (a RUN copies one and its copy
+    becomes the next chain's), each with its owners record beside it (layers/owners.py)."""
+
+    def __init__(self, store: Store, fileops: FileOps, ids_tag: str, *,
+                 vfs: bool = False) -> None:
         self.store = store
         self.fileops = fileops
+        self.vfs = vfs
         self.root = build_area(store) / f"snapshots-{ids_tag}"
         self.tmp = self.root / "tmp"
         for d in (self.root / "flat", self.root / "diff", self.tmp):
@@ -95,10 +101,17 @@ class Snapshots:
         self.before_extract: Callable[[Sequence[tuple[Digest, Digest]]], None] | None = None
 
     @classmethod
-    def open(cls, store: Store, fileops: FileOps, idmap: str | None) -> Snapshots:
+    def open(cls, store: Store, fileops: FileOps, idmap: str | None, *, vfs: bool = False,
+             records: bool = False) -> Snapshots:
         """The snapshot set for one id mapping: ``idmap`` is the uid and gid map lines of a
-        rootless sandbox, None for real root (trees owned by container ids as they are)."""
-        return cls(store, fileops, "root" if idmap is None else ids_tag(idmap))
+        rootless sandbox, None for real root (trees owned by container ids as they are).
+        ``records``: trees owned by the caller with owners records (any rung that keeps
+        them shares one set); ``vfs``: flat trees only."""
+        if records:
+            tag = f"records-{os.getuid()}"
+        else:
+            tag = ("root" if idmap is None else ids_tag(idmap)) + ("-vfs" if vfs else "")
+        return cls(store, fileops, tag, vfs=vfs or records)
 
     def empty_dir(self) -> Path:
         """An empty, read-only lower dir (the root of ``scratch`` images)."""
@@ -142,15 +155,23 @@ class Snapshots:
         d.mkdir()
         return d
 
-    def publish_diff(self, chain: Digest, tree: Path) -> Path:
-        """Move ``tree`` (an upper or COPY dir) in as the diff snapshot of ``chain``."""
+    def publish_diff(self, chain: Digest, tree: Path) -> Path | None:
+        """Move ``tree`` (an upper or COPY dir) in as the diff snapshot of ``chain`` (not in
+        ``vfs`` mode, where a diff is no lower dir: the caller discards it)."""
+        if self.vfs:
+            return None
         return self._publish("diff", chain, tree)
+
+    def publish_flat(self, chain: Digest, tree: Path) -> Path:
+        """Move ``tree`` (a whole tree after a RUN, with its record) in as ``chain``'s."""
+        return self._publish("flat", chain, tree)
 
     def _publish(self, kind: str, chain: Digest, tree: Path) -> Path:
         final = self._dir(kind, chain)
         holder = self.tmp / temp_name("pub")
         holder.mkdir()
         os.rename(tree, holder / "fs")
+        move_owners(tree, holder / "fs")
         (holder / "meta.json").write_text(json.dumps({"chain": str(chain), "kind": kind,
                                                       "boot": boot_id()}))
         try:
@@ -175,6 +196,8 @@ class Snapshots:
         if not layers:
             return []
         chains = chain_ids([d for _, d in layers])
+        if self.vfs:
+            return [self.materialize(layers, chains[-1])]
         out: list[Path] = []
         for k in range(len(chains) - 1, -1, -1):
             flat = self.flat(chains[k])

@@ -66,7 +66,7 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
             result = run_with_mounts(run, spec, prep)  # takes cache locks, rw copies
             if not result.ok:
                 raise failure_error(argv, result)
-            new = commit_dir(run, state, upper, created_by)
+            new = commit_dir(run, state, upper, created_by, full_tree=result.tree)
             ok = True
         finally:
             scratch.recycle(work, ok)
