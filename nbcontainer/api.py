@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from .progress import ProgressFn, null_progress
 from .timestamps import rfc3339, source_date_epoch
 
 if TYPE_CHECKING:
+    from .sandbox.report import SandboxReport
     from .store.oci_layout import ExportItem
 from .store import FsckReport, PruneReport, Store
 from .store import fsck as _fsck
@@ -95,6 +97,65 @@ def _file_ops() -> Iterator[Any]:
         yield ops
     finally:
         ops.close()
+
+
+def reset(*, store: Store | None = None) -> Path:
+    """``system reset``: delete the whole store, images and build area included. A rootless
+    store holds files owned by subordinate ids that the user's own ``rm -rf`` cannot delete;
+    they are deleted as root of the user namespace that made them. Returns the path."""
+    from .sandbox.fileops import force_remove
+
+    st = get_store(store)
+    home = st.home
+    _stores.pop(str(home), None)
+    try:
+        force_remove(home)
+    except PermissionError:
+        _remove_in_userns(home)
+    return home
+
+
+def _remove_in_userns(path: Path) -> None:
+    from .layers.idmap import IdMap
+    from .sandbox import NamespaceExecutor
+
+    box = NamespaceExecutor(True, idmap=IdMap.for_current_user(), fork_server=False)
+    try:
+        code = box.run_in_userns(["rm", "-rf", "--", str(path)])
+    finally:
+        box.close()
+    if code or path.exists():
+        raise StoreError(f"cannot delete {path}: files owned by ids this user cannot map",
+                         hint="ask an administrator to delete it, or restore the subordinate "
+                              "id range it was made with (/etc/subuid, /etc/subgid)")
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    """``nbcontainer info``: the version, the store, and the sandbox (the probe's findings,
+    the rung builds will use, missing rungs with reason and remedy, measures in force)."""
+
+    version: str
+    store: dict[str, Any]
+    sandbox: SandboxReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "store": self.store, "sandbox": self.sandbox.to_dict()}
+
+
+def info(*, store: Store | None = None, isolation: str | None = None) -> SystemInfo:
+    """Like ``docker info``/``podman info``: what this environment gives a build."""
+    from .sandbox.probe import fs_type
+    from .sandbox.report import sandbox_report
+    from .store.snapshots import build_area
+    from .version import __version__
+
+    st = get_store(store)
+    area = build_area(st)
+    report = sandbox_report(area, isolation)
+    images = st.list_images()
+    return SystemInfo(__version__, {"path": str(st.home), "filesystem": fs_type(str(area)),
+                                    "images": len(images)}, report)
 
 
 def fsck(*, store: Store | None = None, quarantine: bool = True) -> FsckReport:
@@ -391,6 +452,6 @@ def _stdout(chunk: bytes) -> None:
 
 
 __all__ = [
-    "Image", "Index", "fsck", "get_store", "image", "images", "import_image", "inspect", "load",
-    "prune", "pull", "push", "rmi", "save", "tag",
+    "Image", "Index", "SystemInfo", "fsck", "get_store", "image", "images", "import_image",
+    "info", "inspect", "load", "prune", "pull", "push", "reset", "rmi", "save", "tag",
 ]

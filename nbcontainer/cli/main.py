@@ -38,6 +38,16 @@ def _out(text: str = "") -> None:
 
 
 # ---------------------------------------------------------------------------- verbs
+ISOLATION_HELP = ("how RUN steps are contained: auto (default: $NBCONTAINER_ISOLATION, else the "
+                  "strongest rung that works here, see `nbcontainer info`), full, reduced, "
+                  "ptrace, none")
+
+
+def _isolation(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--isolation", choices=("auto", "full", "reduced", "ptrace", "none"),
+                   default=None, help=ISOLATION_HELP)
+
+
 def _conf_import(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="ROOTFS-DIR|TARBALL",
                    help="a root filesystem directory or a tarball (tar, tar.gz, tar.zst)")
@@ -381,6 +391,7 @@ def _conf_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--provenance", nargs="?", const="mode=min", default=None,
                    action=_ProvenanceFlag, metavar="true|false|mode=min|mode=max",
                    help="attach a SLSA provenance statement to the image (OCI referrer)")
+    _isolation(p)
 
 
 class _ProvenanceFlag(argparse.Action):
@@ -417,7 +428,7 @@ def _run_build(a: argparse.Namespace, st: Store) -> int:
     img = api.build(Path(dockerfile), a.context, tags=a.tag, build_args=args, target=a.target,
                     no_cache=a.no_cache, store=st, secrets=a.secret, platform=a.platform, ssh=a.ssh,
                     cache_from=a.cache_from, cache_to=a.cache_to,
-                    provenance=a.provenance or False,
+                    provenance=a.provenance or False, isolation=a.isolation,
                     progress=None if quiet else PlainRenderer())
     if a.output:
         _build_output(img, a.output, st)
@@ -465,6 +476,7 @@ def _conf_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("-u", "--user")
     p.add_argument("-w", "--workdir")
     p.add_argument("--entrypoint")
+    _isolation(p)
 
 
 def _run_run(a: argparse.Namespace, st: Store) -> int:
@@ -477,7 +489,40 @@ def _run_run(a: argparse.Namespace, st: Store) -> int:
             env[k] = os.environ[k]
     sys.stdout.flush()
     return api.run(a.image, a.cmd or None, store=st, env=env, network=a.network, user=a.user,
-                   workdir=a.workdir, entrypoint=[a.entrypoint] if a.entrypoint else None)
+                   workdir=a.workdir, entrypoint=[a.entrypoint] if a.entrypoint else None,
+                   isolation=a.isolation)
+
+
+def _conf_info(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--format", choices=("text", "json"), default="text")
+    _isolation(p)
+
+
+def _run_info(a: argparse.Namespace, st: Store) -> int:
+    from ..wording import info_lines
+
+    found = api.info(store=st, isolation=a.isolation).to_dict()
+    _out(json.dumps(found, indent=2) if a.format == "json" else "\n".join(info_lines(found)))
+    return 0
+
+
+def _conf_system(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    reset = sub.add_parser("reset", help="delete the whole store (images, cache, build area), "
+                           "files owned by subordinate ids included")
+    reset.add_argument("-f", "--force", action="store_true", help="do not ask")
+
+
+def _run_system(a: argparse.Namespace, st: Store) -> int:
+    if not a.force:
+        if not sys.stdin.isatty():
+            raise NbcontainerError(f"system reset deletes {st.home} and everything in it",
+                                   hint="pass -f to confirm")
+        answer = input(f"Delete {st.home} with every image and the build cache? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return 1
+    _out(f"Deleted {api.reset(store=st)}")
+    return 0
 
 
 COMMANDS: list[Command] = [
@@ -499,6 +544,9 @@ COMMANDS: list[Command] = [
     Command("ls", "list the tags of a repository in a registry", _conf_ls, _run_ls),
     Command("build", "build an image from a Dockerfile", _conf_build, _run_build),
     Command("run", "run a command in a new container from an image", _conf_run, _run_run),
+    Command("info", "show the store and how builds are isolated here (rung, reasons, probe)",
+            _conf_info, _run_info),
+    Command("system", "manage the store as a whole (reset)", _conf_system, _run_system),
 ]
 
 

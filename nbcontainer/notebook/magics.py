@@ -28,7 +28,9 @@ from ..errors import NbcontainerError
 from ..image import Image
 from . import errors
 from .progress import ProgressArea
-from .results import ImageList, Message
+from .results import ImageList, InfoView, Message
+
+ISOLATIONS = ("auto", "full", "reduced", "ptrace", "none")
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
@@ -115,6 +117,9 @@ class ContainerMagics(Magics):
     @argument("--provenance", nargs="?", const="mode=min", default=None,
               metavar="true|false|mode=min|mode=max",
               help="attach a SLSA provenance statement to the image (OCI referrer)")
+    @argument("--isolation", choices=ISOLATIONS, default=None,
+              help="how RUN steps are contained (default: $NBCONTAINER_ISOLATION, else the "
+                   "strongest rung that works here; see %%nbcontainer_info)")
     @argument("-q", "--quiet", action="store_true", help="no progress output")
     @cell_magic
     def dockerfile(self, line: str, cell: str) -> Image:
@@ -139,7 +144,8 @@ class ContainerMagics(Magics):
             return api.build(source, context, tags=a.tag, build_args=args, target=a.target,
                              no_cache=a.no_cache, progress=progress, secrets=a.secret,
                              platform=a.platform, cache_from=a.cache_from,
-                             cache_to=a.cache_to, provenance=a.provenance or False)
+                             cache_to=a.cache_to, provenance=a.provenance or False,
+                             isolation=a.isolation)
 
     # ------------------------------------------------------------------ registries
     @magic_arguments()
@@ -301,6 +307,8 @@ class ContainerMagics(Magics):
     @argument("-u", "--user", metavar="USER[:GROUP]")
     @argument("-w", "--workdir", metavar="DIR")
     @argument("--entrypoint", metavar="CMD")
+    @argument("--isolation", choices=ISOLATIONS, default=None,
+              help="how the container is contained (see %%nbcontainer_info)")
     @line_magic
     def container_run(self, line: str) -> None:
         """Run a container from an image (like ``docker run --rm``), output streamed into
@@ -313,10 +321,21 @@ class ContainerMagics(Magics):
             code = img.run(a.cmd or None, env=env, network=a.network, user=a.user,
                            workdir=a.workdir,
                            entrypoint=[a.entrypoint] if a.entrypoint else None,
-                           output=_write_stdout)
+                           output=_write_stdout, isolation=a.isolation)
         sys.stdout.flush()
         if code:
             raise errors.CellError(f"the container exited with status {code}")
+
+    @magic_arguments()
+    @argument("--isolation", choices=ISOLATIONS, default=None,
+              help="show what this rung would give instead of the automatic choice")
+    @line_magic
+    def nbcontainer_info(self, line: str) -> InfoView:
+        """The store and how builds are isolated here: the rung builds will use, each missing
+        rung with its reason and remedy, the hardening in force, the probe's findings."""
+        a = self._args(self.nbcontainer_info, line)
+        with guarded("info"):
+            return InfoView(api.info(isolation=a.isolation).to_dict())
 
     # ------------------------------------------------------------------ environments
     @magic_arguments()

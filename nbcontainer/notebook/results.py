@@ -55,3 +55,18 @@ class ImageList:
         body = "".join("<tr>" + "".join(f"<td><code>{escape(c)}</code></td>" for c in r)
                        + "</tr>" for r in self.rows)
         return f'<table class="nbc nbc-images"><tr>{head}</tr>{body}</table>'
+
+
+class InfoView:
+    """``%nbcontainer_info``: ``nbcontainer info``'s text; ``data`` is its dict."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        from ..wording import info_lines
+
+        return "\n".join(info_lines(self.data))
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/plain": repr(self), "application/json": self.data}
