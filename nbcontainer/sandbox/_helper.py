@@ -284,6 +284,8 @@ def _init_main(c_sock: socket.socket, life_r: int) -> int:
                 os.close(fd)
         spec = _read_spec(specfd)
         os.close(specfd)
+        if spec.get("fake_chown"):  # built before the root changes: no module loads after
+            _Filter.prepare(fake_chown=True)
         _enter_root(spec)
         if spec["init"]:
             return _init_loop(ctl, spec)
@@ -387,12 +389,23 @@ def _exec_main(ctl: int, spec: RunWire) -> int:
     return _exec(spec["argv"], env)
 
 
+class _Filter:
+    """The seccomp program of this RUN, assembled before ``pivot_root`` (``_seccomp``)."""
+
+    program: bytes | None = None
+    install: Callable[..., None] | None = None
+
+    @classmethod
+    def prepare(cls, *, fake_chown: bool) -> None:
+        from ._seccomp import build, install
+
+        cls.program, cls.install = build(fake_chown=fake_chown), install
+
+
 def _fake_chown() -> None:
     """Single-id map: chown to an id the map lacks succeeds without effect (``_seccomp``)."""
-    from ._seccomp import build, install
-
-    program = build(fake_chown=True)
-    if program is None:
+    program, install = _Filter.program, _Filter.install
+    if program is None or install is None:
         return
     try:
         install(program, no_new_privs=False)
@@ -577,14 +590,15 @@ def userns_exec(args: UsernsArgs) -> int:
 
 
 def ptrace_exec(argv: list[str]) -> int:
-    """The ptrace rung: proot with ``statx`` refused (see ``_seccomp``), in its own session."""
+    """The ptrace rung: proot with ``statx`` refused and chown to ids that may not exist here
+    faked (see ``_seccomp``), in its own session."""
     from ._seccomp import build, install
 
     try:
         os.setsid()
     except OSError:
         pass
-    program = build(statx_enosys=True)
+    program = build(statx_enosys=True, fake_chown=True)
     if program is not None:
         install(program, no_new_privs=True)
     os.execvp(argv[0], argv)

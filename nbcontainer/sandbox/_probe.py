@@ -27,7 +27,7 @@ def _try(steps: Steps, name: str, action: Callable[[], object]) -> bool:
     try:
         action()
     except OSError as exc:
-        steps[name] = [False, exc.errno, str(exc)]
+        steps[name] = [False, exc.errno, os.strerror(exc.errno) if exc.errno else str(exc)]
         return False
     steps[name] = [True, None, ""]
     return True

@@ -194,9 +194,10 @@ def _namespace_choice(p: HostProbe) -> Choice:
     proc: Literal["fresh", "bind"] = "fresh"
     if not (pid and p.proc_fresh.ok):
         proc = "bind"
+        masked = f"; /proc is masked ({', '.join(p.proc_masked[:3])}…)" if p.proc_masked else ""
         found.append(Finding("rbind /proc", "a fresh procfs is refused " +
-                             (f"({p.proc_fresh.message}; /proc is partly masked)"
-                              if pid else "(no pid namespace)")))
+                             (f"({p.proc_fresh.message}{masked})" if pid
+                              else "(no pid namespace)")))
     pivot = pid and p.pivot_root.ok
     if not pivot:
         found.append(Finding("chroot", f"pivot_root refused ({p.pivot_root.message})"))
@@ -244,7 +245,7 @@ def choose(p: HostProbe, request: str | None = None) -> Choice:
                                     "allow ptrace in the seccomp profile")
     if request == "auto":
         if best.rung == "none" and "ptrace" not in missing:
-            best = ptrace
+            best = Choice("ptrace", ptrace.settings, (missing["full"],))
         return Choice(best.rung, best.settings, best.replaced, missing)
     return _requested(p, request, best, missing)
 

@@ -88,6 +88,7 @@ class HostProbe:
     proc_bind: Attempt
     pivot_root: Attempt
     cgroup_delegated: bool
+    proc_masked: list[str]  # mounts over parts of /proc (a container's masks)
     proot: Proot
     steps: dict[str, list[object]] = field(default_factory=dict, repr=False)
 
@@ -170,6 +171,21 @@ def fs_type(path: str) -> str:
     except (OSError, IndexError):
         pass
     return kind
+
+
+def _proc_masks() -> list[str]:
+    """Mount points below /proc: a container runtime's masks (a fresh procfs is then refused
+    in a user namespace, since it would reveal what they hide)."""
+    found = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                point = line.split()[4]
+                if point.startswith("/proc/") and not point.startswith("/proc/sys/fs/binfmt"):
+                    found.append(point)
+    except (OSError, IndexError):
+        pass
+    return found
 
 
 def _cgroup_delegated() -> bool:
@@ -271,7 +287,7 @@ def _run(parent: str, want_proot: bool | None) -> HostProbe:
         pidns=got("pidns"), newidmap=got("newidmap"), overlay_store=got("overlay_store"),
         overlay_tmpfs=got("overlay_tmpfs"), proc_fresh=got("proc_fresh"),
         proc_bind=got("proc_bind"), pivot_root=got("pivot_root"),
-        cgroup_delegated=_cgroup_delegated(),
+        cgroup_delegated=_cgroup_delegated(), proc_masked=_proc_masks(),
         proot=probe_proot() if (want_proot or (want_proot is None and not namespaces))
         else Proot(shutil.which("proot")),
         steps=steps)

@@ -64,6 +64,7 @@ def findings(p: HostProbe) -> dict[str, Any]:
         "store_filesystem": p.store_fs, "overlay_on_store": _attempt(p.overlay_store),
         "overlay_on_tmpfs": _attempt(p.overlay_tmpfs), "fresh_procfs": _attempt(p.proc_fresh),
         "pivot_root": _attempt(p.pivot_root), "cgroup_delegated": p.cgroup_delegated,
+        "proc_masked": ", ".join(p.proc_masked) or "no",
         "proot": (f"{p.proot.path} {p.proot.version}: {_attempt(p.proot.works)}"
                   if p.proot.path else "not installed"),
     }
