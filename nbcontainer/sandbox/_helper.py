@@ -91,6 +91,11 @@ def _prepare(userns: UsernsMode | None, uid: int, gid: int,
         pass
     Step.name = "userns" if userns else "namespaces"
     ns.unshare(flags | (ns.CLONE_NEWUSER if userns else 0))
+    if not flags & ns.CLONE_NEWPID:
+        # No pid namespace: orphans of the command come to H, which kills them when the
+        # command ends (what the end of a pid namespace does otherwise).
+        ns.prctl(ns.PR_SET_CHILD_SUBREAPER, 1)
+        _Orphans.reap = True
     if userns == "self":
         map_self(uid, gid)  # single-id map written by ourselves: only container root exists
     elif userns == "parent":
@@ -149,7 +154,7 @@ def main(argv: list[str]) -> int:
         os.write(1, marshal.dumps(host_probe(args)))
         return 0
     if args["mode"] == "ptrace":
-        return ptrace_exec(args["argv"])
+        return ptrace_exec(args["argv"], args["status_fd"])
     return userns_exec(args)
 
 
@@ -236,6 +241,41 @@ def _spare_failed(zsock: socket.socket, step: str, error: BaseException) -> int:
     return EXIT_SETUP_FAILED
 
 
+class _Orphans:
+    """H as the subreaper of a RUN without a pid namespace."""
+
+    reap = False
+
+    @staticmethod
+    def children() -> list[int]:
+        found: list[int] = []
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/children") as f:
+                    found += [int(p) for p in f.read().split()]
+            except OSError:
+                continue
+        return found
+
+    @classmethod
+    def kill_all(cls) -> None:
+        """SIGKILL every process left below H, until none is."""
+        for _ in range(1000):
+            left = cls.children()
+            if not left:
+                return
+            for child in left:
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            for _child in left:
+                try:
+                    os.waitpid(-1, 0)
+                except ChildProcessError:
+                    return
+
+
 def _supervise(ctl: int, pid: int) -> int:
     """Wait for C; a ``kill`` request or the caller vanishing (EOF) kills the whole tree."""
     pidfd = os.pidfd_open(pid)
@@ -246,6 +286,8 @@ def _supervise(ctl: int, pid: int) -> int:
         for fd, _ in poller.poll():
             if fd == pidfd:
                 _, status = os.waitpid(pid, 0)
+                if _Orphans.reap:
+                    _Orphans.kill_all()
                 send(ctl, {"ev": "exit", "status": os.waitstatus_to_exitcode(status)})
                 return 0
             op = messages.decode_op(os.read(ctl, 4096))
@@ -589,7 +631,7 @@ def userns_exec(args: UsernsArgs) -> int:
     return EXIT_SETUP_FAILED
 
 
-def ptrace_exec(argv: list[str]) -> int:
+def ptrace_exec(argv: list[str], status_fd: int = -1) -> int:
     """The ptrace rung: proot with ``statx`` refused and chown to ids that may not exist here
     faked (see ``_seccomp``), in its own session."""
     from ._seccomp import build, install
@@ -601,5 +643,8 @@ def ptrace_exec(argv: list[str]) -> int:
     program = build(statx_enosys=True, fake_chown=True)
     if program is not None:
         install(program, no_new_privs=True)
+    if status_fd >= 0 and status_fd != messages.STATUS_FD:
+        os.dup2(status_fd, messages.STATUS_FD, inheritable=True)
+        os.close(status_fd)
     os.execvp(argv[0], argv)
     return EXIT_SETUP_FAILED

@@ -31,10 +31,11 @@ def executor_for(choice: Choice, *, warm: bool = True) -> Executor:
         return NamespaceExecutor(settings=choice.settings, fork_server=warm)
     if choice.rung == "ptrace":
         return PtraceExecutor(probe_proot_path())
-    why = choice.missing.get("ptrace") or choice.missing.get("full")
     if choice.replaced:  # asked for: say so rather than a missing tool
-        why = Finding("isolation", "--isolation none was requested",
-                      "build with --isolation auto to run RUN steps")
+        return PtraceExecutor(None, why_not=[Finding(
+            "isolation", "--isolation none was requested",
+            "build with --isolation auto to run RUN steps")])
+    why = [f for f in (choice.missing.get("full"), choice.missing.get("ptrace")) if f]
     return PtraceExecutor(None, why_not=why)
 
 

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 
     class PtraceArgs(TypedDict):
         mode: Literal["ptrace"]  # load the ptrace rung's seccomp filter, then exec ``argv``
+        status_fd: int  # becomes fd 9 of proot (-1: none): the command's exit status
         argv: list[str]
 
     BootArgs = ServeArgs | RunArgs | ProbeArgs | UsernsArgs | HostProbeArgs | PtraceArgs
@@ -232,6 +233,8 @@ if TYPE_CHECKING:
         media_type: str
 
 
+STATUS_FD = 9  # the ptrace rung's wrapper writes the command's exit status here
+
 # Tokens sent with file descriptors (SCM_RIGHTS) on the fork server's sockets.
 SPARE = b"spare"  # server → caller: a prepared spare (fd: the socket to its C)
 FAILED = b"failed"  # server → caller: a spare that failed (fd: the socket to it, to report)
@@ -319,7 +322,7 @@ def hostprobe_argv(a: HostProbeArgs) -> list[str]:
 
 
 def ptrace_argv(a: PtraceArgs) -> list[str]:
-    return ["ptrace", *a["argv"]]
+    return ["ptrace", str(a["status_fd"]), *a["argv"]]
 
 
 def _ints(text: str) -> list[int]:
@@ -364,7 +367,7 @@ def parse_argv(argv: list[str]) -> BootArgs:
                 "uid": int(uid), "gid": int(gid), "subuid": _ints(subuid),
                 "subgid": _ints(subgid)}
     if mode == "ptrace":
-        return {"mode": "ptrace", "argv": args}
+        return {"mode": "ptrace", "status_fd": int(args[0]), "argv": args[1:]}
     if mode == "userns":
         ctl, ns_mode, uid, gid, *command = args
         mapping = _userns_mode(ns_mode)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from nbcontainer.errors import BuildError
+from nbcontainer.errors import BuildError, NbcontainerError
 from nbcontainer.layers.idmap import IdMap
 from nbcontainer.layers.rootfs import resolve_in_root
 
@@ -45,7 +45,7 @@ class PtraceExecutor(Executor):
     vfs = True
     records = True
 
-    def __init__(self, proot: str | None, *, why_not: Finding | None = None,
+    def __init__(self, proot: str | None, *, why_not: Sequence[Finding] = (),
                  python: str | None = None) -> None:
         self.proot = proot
         self.name = "ptrace" if proot else "none"
@@ -58,10 +58,12 @@ class PtraceExecutor(Executor):
         return subprocess.run(list(argv), stdin=stdin, stdout=stdout, check=False).returncode
 
     def _refuse(self, spec: RunSpec) -> SandboxError:
-        f = self.why_not
-        hint = "; ".join(x for x in (f.user_fix, f.admin_fix) if x) if f else None
-        return SandboxError(f"RUN {spec.command_text()}: no sandbox can run it here: "
-                            f"{f.cause if f else 'no namespaces and no proot'}", hint=hint,
+        """Every cause (no namespaces because …, no ptrace because …) and every remedy."""
+        causes = "; ".join(f"{f.what}: {f.cause}" for f in self.why_not) or \
+            "no namespaces and no proot"
+        fixes = [x for f in self.why_not for x in (f.user_fix, f.admin_fix) if x]
+        return SandboxError(f"RUN {spec.command_text()}: no sandbox can run it here: {causes}",
+                            hint="; ".join(dict.fromkeys(fixes)) or None,
                             feature="namespaces", step="isolation")
 
     def run(self, spec: RunSpec) -> RunResult:
@@ -114,31 +116,43 @@ class PtraceExecutor(Executor):
         env = {str(k): str(v) for k, v in spec.env.items()}
         env.setdefault("PATH", DEFAULT_PATH)
         env.setdefault("HOME", "/root")
-        return argv + ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()),
-                       *spec.argv] if (tree / "usr/bin/env").exists() else argv + [*spec.argv]
+        command = [*spec.argv]
+        if _exists(tree, "/usr/bin/env"):
+            command = ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()), *command]
+        if _exists(tree, "/bin/sh"):
+            # proot exits with the status of the last process to end, which may be one the
+            # command left in the background: the command's own goes out on fd 9.
+            command = ["/bin/sh", "-c", f'"$@"; echo $? >&{messages.STATUS_FD}', "nbrun", *command]
+        return argv + command
 
     @staticmethod
     def _identity(user: str, tree: Path) -> list[str]:
         if not user:
             return ["-0"]
         try:
-            found = resolve_user(user, str(resolve_in_root(tree, "/etc/passwd")),
-                                 str(resolve_in_root(tree, "/etc/group")))
+            found = resolve_user(user, _in_tree(tree, "/etc/passwd"),
+                                 _in_tree(tree, "/etc/group"))
         except UserLookupError as exc:
             raise SandboxError(f"USER: {exc}", step="user") from None
         return ["-0"] if not (found.uid or found.gid) else ["-i", f"{found.uid}:{found.gid}"]
 
     def _supervise(self, spec: RunSpec, argv: list[str], files: Path) -> tuple[int, bytes]:
+        status_r, status_w = os.pipe()
         helper = [self.python, "-I", "-S", str(BOOT),
-                  *messages.ptrace_argv({"mode": "ptrace", "argv": argv})]
+                  *messages.ptrace_argv({"mode": "ptrace", "status_fd": status_w,
+                                         "argv": argv})]
         env = {str(k): str(v) for k, v in spec.env.items()}
         env.setdefault("PATH", DEFAULT_PATH)
         env["PROOT_TMP_DIR"] = str(files)
         env["PATH"] = os.environ.get("PATH", DEFAULT_PATH) + ":" + env["PATH"]
         stdin = subprocess.DEVNULL if spec.stdin is None else (
             spec.stdin if isinstance(spec.stdin, int) else subprocess.PIPE)
-        proc = subprocess.Popen(helper, stdin=stdin, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env=env, close_fds=True)
+        try:
+            proc = subprocess.Popen(helper, stdin=stdin, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, env=env, close_fds=True,
+                                    pass_fds=[status_w])
+        finally:
+            os.close(status_w)
         tail = bytearray()
         try:
             if isinstance(spec.stdin, bytes) and proc.stdin is not None:
@@ -148,9 +162,14 @@ class PtraceExecutor(Executor):
                     proc.stdin.close()
             self._pump(proc, spec, tail)
             status = proc.wait()
+            reported = os.read(status_r, 64).strip()
         except BaseException:
             _kill(proc)
             raise
+        finally:
+            os.close(status_r)
+        if reported.isdigit() and status >= 0:
+            status = int(reported)
         return status, bytes(tail)
 
     @staticmethod
@@ -174,6 +193,19 @@ class PtraceExecutor(Executor):
             if spec.output is not None:
                 spec.output(chunk)
         sel.close()
+
+
+def _in_tree(tree: Path, path: str) -> str:
+    """``path`` of the image as a host path (symlinks resolved inside the tree)."""
+    try:
+        rel = resolve_in_root(tree, path)
+    except (OSError, ValueError, NbcontainerError):
+        rel = None
+    return str(tree / rel) if rel is not None else str(tree / "nonexistent" / path.lstrip("/"))
+
+
+def _exists(tree: Path, path: str) -> bool:
+    return os.path.exists(_in_tree(tree, path))
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

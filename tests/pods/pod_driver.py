@@ -3,8 +3,10 @@ registry, and reports as JSON what happened — the rung ``info`` names, each bu
 and progress warnings, and after each build that the store is consistent and nothing is
 left behind (no partial image, no mounts, no processes).
 
-Usage: ``python pod_driver.py REGISTRY STORE`` (stdlib and nbcontainer only: the pod image
-has the wheel installed, nothing from tests/).
+Usage: ``python pod_driver.py REGISTRY STORE [BUILDS]`` with BUILDS a comma-separated subset
+of ``a,b,c,d`` (default: all; ``d`` fails on purpose, leaving a background process behind in
+its sandbox). Stdlib and nbcontainer only: the pod image has the wheel installed, nothing
+from tests/.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def dockerfiles(registry: str) -> dict[str, str]:
         "a": f"FROM {registry}/busybox:latest\nCOPY hello.txt /app/hello.txt\nENV GREETING=hi\n",
         "b": f"FROM {registry}/busybox:latest\nRUN echo built > /built && ls -l / > /dev/null\n",
         "c": f"FROM {registry}/debian:bookworm\nRUN {BUILD_C_RUN}\n",
+        # fails after writing: nothing of it may stay behind
+        "d": f"FROM {registry}/busybox:latest\nRUN echo partial > /partial && sleep 3 & "
+             "echo partial > /partial; exit 3\n",
     }
 
 
@@ -79,14 +84,18 @@ def descendants() -> list[str]:
     return out
 
 
-def mounts() -> set[str]:
+def mounts(store: str) -> set[str]:
+    """Mounts of ours: below the store or the sandbox's scaffold (on a shared host, other
+    users' mounts come and go meanwhile)."""
     with open("/proc/self/mountinfo") as f:
-        return {" ".join(line.split()[3:5]) for line in f}
+        rows = [line.split() for line in f]
+    return {" ".join(r[3:5]) for r in rows
+            if r[4].startswith(store) or "nbsandbox" in r or "nbsandbox" in " ".join(r)}
 
 
 def build(name: str, text: str, store: str, context: Path) -> dict[str, object]:
     events = Collector()
-    before = mounts()
+    before = mounts(store)
     started = time.monotonic()
     result: dict[str, object] = {"ok": False}
     try:
@@ -108,20 +117,21 @@ def build(name: str, text: str, store: str, context: Path) -> dict[str, object]:
     fsck = api.fsck(store=store, quarantine=False)
     result["fsck_ok"] = fsck.ok
     result["images"] = sorted(t for r in api.images(store=store) for t in r.tags)
-    result["leftover_mounts"] = sorted(mounts() - before)
+    result["leftover_mounts"] = sorted(mounts(store) - before)
     result["leftover_procs"] = settled_descendants()
     return result
 
 
 def main() -> int:
     registry, store = sys.argv[1], sys.argv[2]
+    wanted = sys.argv[3].split(",") if len(sys.argv) > 3 else ["a", "b", "c", "d"]
     context = Path(tempfile.mkdtemp(prefix="podctx-"))
     (context / "hello.txt").write_text("hello from a pod\n")
     report: dict[str, object] = {"uid": os.getuid()}
     info = api.info(store=store).to_dict()
     report["info"] = info
     report["builds"] = {name: build(name, text, store, context)
-                        for name, text in dockerfiles(registry).items()}
+                        for name, text in dockerfiles(registry).items() if name in wanted}
     print(json.dumps(report))
     return 0
 

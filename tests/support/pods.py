@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.rootfs import CACHE, debian_rootfs, make_busybox_rootfs
-from tests.support.users import REPO
+from tests.support.users import PYDEPS, REPO
 
 PODS = CACHE / "pods"
 PODMAN = ["podman", "--root", str(PODS / "storage"), "--runroot", str(PODS / "run"),
@@ -148,21 +148,71 @@ class Env:
     host: list[str] | None = None  # argv prefix to run the driver on the host instead
     python: str = "python"
     user: str | None = None  # the host user that owns the store
+    builds: str = "a,b,c,d"
+    subids: bool = False  # the pod's user gets a subordinate range (/etc/subuid mounted)
+
+
+HOST_USER_NO_SUBIDS = "nbnosub"
+_UID1000 = ["--user", "1000:1000"]
+_HOST_PY = "/usr/bin/python3"
+
+# The environments of the isolation issue (its acceptance list), by name.
+ENVIRONMENTS = {env.name: env for env in (
+    Env("pod-nnp", [*_UID1000, "--security-opt", "no-new-privileges"]),
+    Env("pod-unconfined", [*_UID1000, "--security-opt", "seccomp=unconfined"]),
+    Env("pod-subuid", _UID1000, subids=True),
+    Env("pod-root", []),
+    Env("pod-moby", [*_UID1000, "--security-opt", f"seccomp={MOBY_SECCOMP}"]),
+    # the same without a usable proot: builds without RUN only, and the true cause
+    Env("pod-moby-noproot", [*_UID1000, "--security-opt", f"seccomp={MOBY_SECCOMP}",
+                             "-v", "/dev/null:/usr/bin/proot:ro"], builds="a,b"),
+    Env("host-nosubids", host=["runuser", "-u", HOST_USER_NO_SUBIDS, "--", "env",
+                               f"PYTHONPATH={REPO}:{PYDEPS}", "HOME=/tmp"],
+        python=_HOST_PY, user=HOST_USER_NO_SUBIDS),
+    # user namespaces disabled: max_user_namespaces 0 inside a child user namespace (root
+    # here lacks CAP_SYS_RESOURCE for the real sysctl; a nested unshare fails the same way)
+    Env("host-nouserns", host=["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+                               'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"',
+                               "sh"], python=sys.executable),
+)}
+
+
+def ensure_user_without_subids(name: str = HOST_USER_NO_SUBIDS) -> None:
+    """A host user with no subordinate range (useradd would give one by default)."""
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0",
+                        name], check=False, capture_output=True)
+    for path in ("/etc/subuid", "/etc/subgid"):
+        lines = Path(path).read_text().splitlines(keepends=True)
+        kept = [ln for ln in lines if not ln.startswith(name + ":")]
+        if kept != lines:
+            Path(path).write_text("".join(kept))
 
 
 def run_env(env: Env, image: PodImage, bases: Bases, tmp: Path) -> dict:
     """The driver's report for ``env`` (the test asserts on it)."""
     if env.host is None:
-        argv = [*PODMAN, *POD_RUN, *env.podman, "-v", f"{DRIVER.parent}:/drv:ro",
+        extra: list[str] = []
+        if env.subids:
+            subid = tmp / f"subid-{env.name}"
+            subid.write_text(f"{POD_USER}:100000:65536\n")
+            subid.chmod(0o644)
+            extra = ["-v", f"{subid}:/etc/subuid:ro", "-v", f"{subid}:/etc/subgid:ro"]
+        argv = [*PODMAN, *POD_RUN, *env.podman, *extra, "-v", f"{DRIVER.parent}:/drv:ro",
                 image.ref, "python", "/drv/pod_driver.py", bases.registry,
                 "/home/student/.local/share/nbcontainer" if "--user" in env.podman
-                else "/root/.local/share/nbcontainer"]
+                else "/root/.local/share/nbcontainer", env.builds]
     else:
         base = Path(tempfile.mkdtemp(prefix=f"host-{env.name}-"))
         os.chmod(base, 0o755)
         if env.user:
             shutil.chown(base, env.user, env.user)
-        argv = [*env.host, env.python, str(DRIVER), bases.registry, str(base / "store")]
+        argv = [*env.host, env.python, str(DRIVER), bases.registry, str(base / "store"),
+                env.builds]
     proc = subprocess.run(argv, capture_output=True, timeout=900, cwd="/",
                           stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
