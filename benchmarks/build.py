@@ -15,7 +15,11 @@ Scenarios (median of ``--runs``; buildah's best storage driver is the reference)
   compared: diff, tar, compression, write, sync, snapshot (buildah: the same plus its
   container-image commit);
 - parallel stages (issue 7, nbcontainer only): two independent stages with ``RUN sleep 2``
-  each and a final stage copying from both, cold; they overlap, so about 2 s, not 4.
+  each and a final stage copying from both, cold; they overlap, so about 2 s, not 4;
+- rungs (the isolation ladder): per-RUN overhead on each rung (``--isolation full``,
+  ``reduced`` — as root: a user namespace mapping root's own ids and per-RUN tree copies —
+  and ``ptrace``), and a Debian ``apt-get install`` build per rung beside buildah's chroot
+  isolation (vfs and overlay storage), which runs in this same environment.
 
 Targets (issue 4): per-RUN overhead < 15 ms; cached rebuild ≥ 3× faster than buildah's best;
 cold no slower than buildah; commit ≥ 3× faster; parallel stages elapsed < 3.5 s (issue 7).
@@ -79,23 +83,35 @@ class Tools:
         shutil.copytree(self.seed.home, dest, symlinks=True)
         return Store(dest)
 
-    def ours(self, store, ctx: Path) -> float:
+    def ours(self, store, ctx: Path, isolation: str | None = None) -> float:
         from nbcontainer.api import build
 
         settle()
         start = time.perf_counter()
-        build(ctx / "Dockerfile", ctx, store=store)
+        build(ctx / "Dockerfile", ctx, store=store, **({"isolation": isolation}
+                                                       if isolation else {}))
         return time.perf_counter() - start
 
     # ------------------------------------------------------------------ buildah
-    def buildah_root(self, driver: str) -> tuple[list[str], Path, Path]:
+    def add_debian(self) -> None:
+        """The debootstrap Debian (cached by the tests) in the seed store and an archive."""
+        from nbcontainer import api
+        from nbcontainer.rootfs import cached_debian_rootfs
+
+        api.import_image(cached_debian_rootfs(Path("/var/cache/nbcontainer-test")), DEBIAN,
+                         store=self.seed)
+        self.debian_archive = self.work / "debian.tar"
+        api.save([DEBIAN], self.debian_archive, format="oci-archive", store=self.seed)
+
+    def buildah_root(self, driver: str, debian: bool = False) -> tuple[list[str], Path, Path]:
         self.n += 1
         root, runroot = self.work / f"bah{self.n}", Path(f"/tmp/nbb{os.getpid()}-{self.n}")
         base = ["buildah", "--root", str(root), "--runroot", str(runroot),
                 "--storage-driver", driver]
-        out = subprocess.run([*base, "pull", "--quiet", f"oci-archive:{self.archive}"],
+        archive, name = (self.debian_archive, DEBIAN) if debian else (self.archive, BASE)
+        out = subprocess.run([*base, "pull", "--quiet", f"oci-archive:{archive}"],
                              capture_output=True, check=True).stdout.decode().split()[-1]
-        subprocess.run([*base, "tag", out, BASE], check=True, capture_output=True)
+        subprocess.run([*base, "tag", out, name], check=True, capture_output=True)
         return base, root, runroot
 
     def theirs(self, base: list[str], ctx: Path) -> float:
@@ -163,7 +179,39 @@ def report(name: str, r: dict[str, float], target: str, ok: bool, ours: float | 
           f"target {target}: {'PASS' if ok else 'FAIL'}")
 
 
-SCENARIOS = ("per-run", "cold", "cached", "change", "commit", "parallel")
+SCENARIOS = ("per-run", "cold", "cached", "change", "commit", "parallel", "rungs")
+RUNGS = ("full", "reduced", "ptrace")
+DEBIAN = "localhost/debian:bookworm"
+APT = (f"FROM {DEBIAN}\nRUN apt-get update && apt-get install -y --no-install-recommends "
+       "cowsay && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin\n")
+
+
+def rungs(tools: Tools, runs: int) -> None:
+    """Per-RUN overhead and the Debian apt build on each rung, buildah beside them."""
+    for rung in RUNGS:
+        one, twenty = [], []
+        for _ in range(runs):
+            one.append(tools.ours(tools.fresh_store(), context(tools.work, RUN0), rung))
+            twenty.append(tools.ours(tools.fresh_store(), context(tools.work, RUNS20), rung))
+        per_run = max(statistics.median(twenty) - statistics.median(one), 1e-6) / 19
+        ok = per_run < 0.015 if rung == "full" else True
+        print(f"{'per-RUN overhead ' + rung:<26} nbcontainer {per_run * 1000:9.3f}ms"
+              + ("  target < 15 ms: " + ("PASS" if ok else "FAIL") if rung == "full" else ""))
+    tools.add_debian()
+    apt: dict[str, list[float]] = {}
+    for _ in range(runs):
+        for rung in RUNGS:
+            apt.setdefault(rung, []).append(
+                tools.ours(tools.fresh_store(), context(tools.work, APT), rung))
+        for driver in ("vfs", "overlay"):
+            base, root, runroot = tools.buildah_root(driver, debian=True)
+            try:
+                apt.setdefault(f"buildah-{driver}", []).append(
+                    tools.theirs(base, context(tools.work, APT)))
+            finally:
+                tools.drop_buildah(root, runroot, base)
+    print("Debian apt-get install cowsay, cold (s): " + "  ".join(
+        f"{k} {statistics.median(v):.2f}" for k, v in apt.items()))
 
 
 def main() -> None:
@@ -216,6 +264,8 @@ def main() -> None:
                 tools.ours(tools.fresh_store(), context(work, PARALLEL)) for _ in range(a.runs))
             print(f"{'parallel stages 2x2 s':<26} nbcontainer {elapsed:9.3f}s  "
                   f"target < 3.5 s: {'PASS' if elapsed < 3.5 else 'FAIL'}")
+        if "rungs" in only:
+            rungs(tools, a.runs)
         print(f"load average at end: {os.getloadavg()[0]:.2f}")
     finally:
         subprocess.run(["umount", "-R", str(work)], capture_output=True)

@@ -307,9 +307,7 @@ class NamespaceExecutor(Executor):
                 errors.append(f"{tool}: {output.decode(errors='replace').strip()}")
         if errors:
             raise SandboxError("cannot map the subordinate id range: " + "; ".join(errors),
-                               hint="check /etc/subuid and /etc/subgid for this user and that "
-                                    "newuidmap/newgidmap (package uidmap) are setuid root",
-                               feature="user namespaces", step="idmap")
+                               hint=_idmap_hint(), feature="user namespaces", step="idmap")
 
     def run_in_userns(self, argv: Sequence[str], *, stdin: int | None = None,
                       stdout: int | None = None) -> int:
@@ -354,6 +352,22 @@ class NamespaceExecutor(Executor):
 
 
 Sandbox = NamespaceExecutor  # the name callers have used since the sandbox has existed
+
+
+def _idmap_hint() -> str:
+    """Why newuidmap may have failed, from what this process is (not a guess)."""
+    try:
+        with open("/proc/self/status") as f:
+            nnp = any(line.split() == ["NoNewPrivs:", "1"] for line in f)
+    except OSError:
+        nnp = False
+    if nnp:
+        return ("no_new_privs is set, so the setuid newuidmap gains no privilege; run without "
+                "it (Kubernetes: allowPrivilegeEscalation: true) or build with "
+                "--isolation reduced (a single-id map)")
+    return ("check this user's ranges in /etc/subuid and /etc/subgid and that newuidmap/"
+            "newgidmap (package uidmap) are setuid root; `nbcontainer info` shows what the "
+            "probe found")
 
 
 def _default_idmap(rootless: bool) -> IdMap:

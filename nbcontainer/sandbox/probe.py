@@ -108,7 +108,7 @@ class HostProbe:
         return self.mountns.ok and (self.privileged or self.userns.ok)
 
 
-_cache: dict[str, HostProbe] = {}
+_cache: dict[int, HostProbe] = {}
 _lock = threading.Lock()
 
 
@@ -118,12 +118,14 @@ def probe(scratch_parent: str | os.PathLike[str] | None = None, *, refresh: bool
     build area; a temporary directory when None). ``proot``: also try proot (default: only
     when no namespace can be made)."""
     parent = str(scratch_parent or tempfile.gettempdir())
+    os.makedirs(parent, exist_ok=True)
+    key = os.stat(parent).st_dev  # what the probe finds depends on the filesystem only
     with _lock:
-        found = _cache.get(parent)
+        found = _cache.get(key)
         if found is None or refresh or (proot and not found.proot.works.ok
                                         and found.proot.works is NOT_TRIED):
             found = _run(parent, proot)
-            _cache[parent] = found
+            _cache[key] = found
         return found
 
 

@@ -74,8 +74,20 @@ def compare(before: Snap, after: Snap) -> Change:
     for path in gone:
         if deleted and path.startswith(deleted[-1] + b"/"):
             continue  # inside a deleted directory: its whiteout covers it
+        if _under_non_dir(path, after):
+            continue  # its directory became a file or symlink, which hides it anyway
         deleted.append(path)
     return Change(changed, deleted, new)
+
+
+def _under_non_dir(path: bytes, after: Snap) -> bool:
+    parent = path.rpartition(b"/")[0]
+    while parent:
+        found = after.get(parent)
+        if found is not None:
+            return not stat.S_ISDIR(found[2])
+        parent = parent.rpartition(b"/")[0]
+    return False
 
 
 def _parent_dirs(tree: bytes, out: bytes, rel: bytes, made: set[bytes], own: bool) -> None:
@@ -142,14 +154,11 @@ def write_diff(tree: Path, change: Change, out: Path, *, own: bool) -> None:
         os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
 
 
-def carry_owners(parent: Mapping[bytes, tuple[int, int]], change: Change,
+def carry_owners(parent: Mapping[bytes, tuple[int, int]], change: Change, after: Snap,
                  out_entries: Iterable[bytes]) -> tuple[Owners, Owners]:
-    """(record of the diff dir, record of the changed tree) from the parent tree's record."""
-    tree_owners = {k: v for k, v in parent.items() if k not in change.new}
-    for gone in change.deleted:
-        prefix = gone + b"/"
-        for k in [k for k in tree_owners if k == gone or k.startswith(prefix)]:
-            del tree_owners[k]
+    """(record of the diff dir, record of the changed tree) from the parent tree's record:
+    entries still there and not replaced keep their owner."""
+    tree_owners = {k: v for k, v in parent.items() if k in after and k not in change.new}
     diff_owners = {k: tree_owners[k] for k in out_entries if k in tree_owners}
     return diff_owners, tree_owners
 
@@ -160,10 +169,12 @@ def diff_entries(out: Path) -> list[bytes]:
 
 def commit_tree(tree: Path, before: Snap, upper: Path, *, records: bool, own: bool) -> None:
     """After a RUN over ``tree``: its diff into ``upper`` and both owners records."""
-    change = compare(before, snapshot(tree))
+    after = snapshot(tree)
+    change = compare(before, after)
     write_diff(tree, change, upper, own=own)
     if records:
-        diff_owners, tree_owners = carry_owners(read_owners(tree), change, diff_entries(upper))
+        diff_owners, tree_owners = carry_owners(read_owners(tree), change, after,
+                                                diff_entries(upper))
         write_owners(upper, diff_owners)
         write_owners(tree, tree_owners)
 
