@@ -77,7 +77,9 @@ def _scaffold(spec: RunWire) -> tuple[int, dict[str, int]]:
     """The scaffold tmpfs with the generated files; O_PATH fds of its stub dir and files
     (keeping them reachable once the overlay shadows the scaffold)."""
     root = spec["mountpoint"]
-    ns.mount("nbsandbox", root, "tmpfs", ns.MS_NOSUID | ns.MS_NODEV, "mode=755,size=16m")
+    # Named after the caller, so a caller can tell its own sandboxes' mounts from others'.
+    ns.mount(f"nbsandbox-{spec.get('caller', 0)}", root, "tmpfs", ns.MS_NOSUID | ns.MS_NODEV,
+             "mode=755,size=16m")
     os.mkdir(f"{root}/files", 0o755)
     os.mkdir(f"{root}/stub", 0o755)
     files: dict[str, str] = {}

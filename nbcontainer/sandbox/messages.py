@@ -122,6 +122,7 @@ if TYPE_CHECKING:
         tty_group: bool  # gid 5 is mapped
         init: bool
         volatile: NotRequired[bool]  # mount the overlay "volatile" (default True)
+        caller: NotRequired[int]  # the caller's pid: names the scaffold mount (nbsandbox-PID)
         # The reduced rung's replacements (absent: the full rung's way).
         nsflags: NotRequired[int]  # namespaces H unshares besides user (default: mnt|pid|uts|ipc)
         rootfs: NotRequired[Literal["overlay", "bind"]]  # bind: ``lowers[0]`` is the whole tree

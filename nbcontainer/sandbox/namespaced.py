@@ -234,6 +234,7 @@ class NamespaceExecutor(Executor):
             "host_gid": os.getgid(),
             "tty_group": not self.idmap.is_single,
             "init": bool(spec.init),
+            "caller": os.getpid(),
             **self._extra,  # type: ignore[typeddict-item]
         }
 
