@@ -39,10 +39,12 @@ def _owner(path: str | int, uid: int, gid: int, mode: int | None, *, link: bool 
         os.chmod(path, mode)  # after chown, which clears set-id bits
 
 
-def apply_ops(root: str, ops: Sequence[Op]) -> None:
+def apply_ops(root: str, ops: Sequence[Op],
+              owners: dict[bytes, tuple[int, int]] | None = None) -> None:
     """Create the entries of a COPY plan below ``root`` (an empty diff dir); the kinds of
     op are defined in ``messages`` (``CopyOp``). A ``mkdir`` of an existing directory
-    updates its metadata; an ``extract`` with uid -1 keeps the archive's owners."""
+    updates its metadata; an ``extract`` with uid -1 keeps the archive's owners.
+    ``owners`` collects the owners of archive entries (for a tree's owners record)."""
     dir_times: list[tuple[str, int]] = []
     for op in ops:
         path = os.path.join(root, op[1]) if op[1] else root
@@ -62,7 +64,8 @@ def apply_ops(root: str, ops: Sequence[Op]) -> None:
             _owner(path, uid, gid, None, link=True)
             os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
         elif op[0] == "extract":
-            _extract_archive(path, op[2], op[3], op[4])
+            _extract_archive(path, op[2], op[3], op[4], owners,
+                             os.fsencode(op[1] + "/") if op[1] else b"")
         else:  # pragma: no cover - plans are made by the builder
             raise ValueError(f"unknown op {op[0]}")
     for path, mtime in reversed(dir_times):
@@ -95,14 +98,19 @@ def _entries(root: str) -> Iterator[str]:
             yield os.path.join(dirpath, name)
 
 
-def _extract_archive(dest: str, archive: str, uid: int, gid: int) -> None:
+def _extract_archive(dest: str, archive: str, uid: int, gid: int,
+                     owners: dict[bytes, tuple[int, int]] | None = None,
+                     prefix: bytes = b"") -> None:
     from ..layers import apply_layer
 
     os.makedirs(dest, exist_ok=True)
     src, tmp = _decompressed(dest, archive)
     try:
         before = set(_entries(dest)) if uid >= 0 else set()
-        apply_layer(dest, src, strip_absolute=True)
+        report = apply_layer(dest, src, strip_absolute=True, record_owners=owners is not None)
+        if owners is not None:
+            for rel, ids in report.owners.items():
+                owners[prefix + rel] = ids if uid < 0 else (uid, gid)
         if uid < 0:
             return
         for p in _entries(dest):
@@ -224,7 +232,8 @@ class FileOps:
             from ..layers import apply_layers
 
             owners: dict[bytes, tuple[int, int]] = {}
-            for report in apply_layers(str(target), [str(b) for b in blobs], same_owner=False):
+            for report in apply_layers(str(target), [str(b) for b in blobs], same_owner=False,
+                                      record_owners=True):
                 owners.update(report.owners)
             write_owners(target, owners)
         elif self.in_process:
@@ -234,8 +243,9 @@ class FileOps:
 
     def apply(self, root: Path, ops: Sequence[Op]) -> None:
         if self.records:
-            apply_ops(str(root), ops)
-            write_owners(root, plan_owners(ops))
+            archived: dict[bytes, tuple[int, int]] = {}
+            apply_ops(str(root), ops, archived)
+            write_owners(root, {**plan_owners(ops), **archived})
         elif self.in_process:
             apply_ops(str(root), ops)
         else:

@@ -179,6 +179,16 @@ def commit_tree(tree: Path, before: Snap, upper: Path, *, records: bool, own: bo
         write_owners(tree, tree_owners)
 
 
+def _remove_tree(path: Path) -> None:
+    from .fileops import force_remove
+
+    force_remove(path)
+    try:
+        os.unlink(str(path) + ".owners")
+    except FileNotFoundError:
+        pass
+
+
 MOUNT_DIRS = ("dev", "proc", "sys")
 MOUNT_FILES = ("etc/hosts", "etc/resolv.conf", "etc/hostname")
 
@@ -235,7 +245,9 @@ class TreeRun:
                  ) -> None:
         self.tree = upper.parent / "tree"
         self.upper, self.records, self.own = upper, records, own
-        self.tree.mkdir(exist_ok=True)
+        if os.path.lexists(self.tree):  # a recycled scratch dir's copy from an earlier RUN
+            _remove_tree(self.tree)
+        self.tree.mkdir()
         copy_tree(lower, self.tree)
         parent = read_owners(lower)
         if parent:
