@@ -23,6 +23,7 @@ skipped and the report says so once (``warnings``), as do xattrs the kernel refu
 
 from __future__ import annotations
 
+import builtins
 import errno
 import logging
 import os
@@ -77,7 +78,7 @@ class ApplyReport:
     diff_id: Digest | None = None  # of the uncompressed tar
     # Without ``same_owner``: each entry's owner from its tar header (path below the target,
     # symlinks in its parents resolved), for the tree's owners record (layers/owners.py).
-    owners: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    owners: dict[builtins.bytes, tuple[int, int]] = field(default_factory=dict)
 
 
 class _Warnings:

@@ -18,6 +18,11 @@ also known as ``Sandbox``) runs each RUN in Linux namespaces over overlayfs, fro
 process whose code is the private ``_*.py`` modules; every message that crosses a process
 boundary is defined in ``messages.py``.
 
+``open_executor()`` climbs the isolation ladder (``ladder.py``): a probe of the environment
+(``probe.py``, once per process, lazily) picks the full namespace sandbox, a reduced one
+(single-id map, rbind ``/proc``, chroot, per-RUN tree copies in ``vfs.py``), RUN through
+``proot`` (``ptrace.py``) or no RUN at all; ``report.py`` is what ``info`` shows.
+
 Contract with the caller and the layer writer:
 
 * ``upperdir``/``workdir`` are fresh, empty and on one filesystem; the merged tree is mounted
@@ -47,8 +52,11 @@ from .capabilities import Capabilities, detect_capabilities
 from .container import run_container
 from .errors import SandboxError
 from .executor import Executor
-from .factory import open_executor
+from .factory import LadderExecutor, open_executor
+from .ladder import Choice, choose
 from .namespaced import NamespaceExecutor, Sandbox
+from .probe import HostProbe
+from .ptrace import PtraceExecutor
 from .spec import (
     BindMount,
     Mount,
@@ -64,10 +72,14 @@ from .spec import (
 __all__ = [
     "BindMount",
     "Capabilities",
+    "Choice",
     "Executor",
+    "HostProbe",
+    "LadderExecutor",
     "IdMap",
     "Mount",
     "NamespaceExecutor",
+    "PtraceExecutor",
     "RunResult",
     "RunSpec",
     "Sandbox",
@@ -75,6 +87,7 @@ __all__ = [
     "SecretMount",
     "TmpfsMount",
     "check",
+    "choose",
     "detect_capabilities",
     "failure_error",
     "format_failure",

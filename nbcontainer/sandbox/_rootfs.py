@@ -207,18 +207,22 @@ def _mount_proc(root_fd: int, *, fresh: bool = True) -> None:
     os.close(target)
     for path in MASKED_FILES:
         if _exists(root_fd, path):
-            _guarded(fresh, lambda p=path: _bind(root_fd, "/dev/null", p, readonly=False,
-                                                 recursive=False))
+            _guarded(fresh, _mask, root_fd, path)
     for path in READONLY_PATHS:
         if _exists(root_fd, path):
-            _guarded(fresh, lambda p=path: _readonly_bind(root_fd, p))
+            _guarded(fresh, _readonly_bind, root_fd, path)
 
 
-def _guarded(strict: bool, action: Callable[[], None]) -> None:
+def _mask(root_fd: int, path: str) -> None:
+    _bind(root_fd, "/dev/null", path, readonly=False, recursive=False)
+
+
+def _guarded(strict: bool, action: Callable[[int, str], None], root_fd: int,
+             path: str) -> None:
     """Masks over an rbind of /proc may meet mounts locked by the outer container (which
     masks them already): skip those."""
     try:
-        action()
+        action(root_fd, path)
     except OSError:
         if strict:
             raise

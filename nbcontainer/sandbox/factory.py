@@ -89,25 +89,26 @@ class LadderExecutor(Executor):
             self.notify(choice)
 
     # ------------------------------------------------------------------ the interface
-    @property  # type: ignore[override]
+    # Attributes of the interface, answered by the chosen executor (properties: read-only).
+    @property
     def name(self) -> str:  # type: ignore[override]
         return self.choice.rung
 
-    @property  # type: ignore[override]
+    @property
     def rootless(self) -> bool:  # type: ignore[override]
         return self.inner.rootless
 
-    @property  # type: ignore[override]
+    @property
     def idmap(self) -> IdMap:  # type: ignore[override]
         return self.inner.idmap
 
     @property
-    def vfs(self) -> bool:
-        return bool(getattr(self.inner, "vfs", False))
+    def vfs(self) -> bool:  # type: ignore[override]
+        return self.inner.vfs
 
     @property
-    def records(self) -> bool:
-        return bool(getattr(self.inner, "records", False))
+    def records(self) -> bool:  # type: ignore[override]
+        return self.inner.records
 
     def run(self, spec: RunSpec) -> RunResult:
         return self.inner.run(spec)

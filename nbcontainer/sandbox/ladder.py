@@ -263,10 +263,10 @@ def _requested(p: HostProbe, request: str, best: Choice, missing: dict[str, Find
         return Choice("ptrace", Settings(vfs=True, records=True),
                       (Finding("requested", "--isolation ptrace"),), missing)
     if best.rung in ("none", "ptrace") or order[best.rung] > order[request]:
-        f = missing.get(request) or missing.get("full")
+        why = missing.get(request) or missing.get("full")
         raise NbcontainerError(f"--isolation {request} is not available here: "
-                               f"{f.cause if f else best.description}",
-                               hint=(f.user_fix or f.admin_fix) if f else None)
+                               f"{why.cause if why else best.description}",
+                               hint=(why.user_fix or why.admin_fix) if why else None)
     if request == "reduced" and best.rung == "full":  # asked for less: single-id copies
         s = best.settings
         return Choice("reduced", Settings(s.userns or ("parent" if p.uid == 0 else "self"),

@@ -110,9 +110,9 @@ class PtraceExecutor(Executor):
                 empty.mkdir(mode=0o1777)
                 argv += ["-b", f"{empty}:{mount.target}"]
         for index, (target, data) in enumerate(generated.items()):
-            path = files / f"file{index}"
-            path.write_bytes(data)
-            argv += ["-b", f"{path}:{target}"]
+            made = files / f"file{index}"
+            made.write_bytes(data)
+            argv += ["-b", f"{made}:{target}"]
         env = {str(k): str(v) for k, v in spec.env.items()}
         env.setdefault("PATH", DEFAULT_PATH)
         env.setdefault("HOME", "/root")

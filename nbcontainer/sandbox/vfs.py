@@ -43,7 +43,7 @@ def snapshot(root: Path) -> Snap:
         rel = stack.pop()
         with os.scandir(base + b"/" + rel if rel else base) as it:
             for e in it:
-                name = rel + b"/" + e.name if rel else e.name  # type: ignore[operator]
+                name = rel + b"/" + e.name if rel else e.name
                 st = e.stat(follow_symlinks=False)
                 out[name] = (st.st_ino, st.st_ctime_ns, st.st_mode)
                 if stat.S_ISDIR(st.st_mode):

@@ -117,7 +117,19 @@ def pod_image(tmp: Path) -> PodImage:
     pulled = subprocess.run([*PODMAN, "pull", "-q", f"oci-archive:{archive}"], check=True,
                             capture_output=True, text=True)
     subprocess.run([*PODMAN, "tag", pulled.stdout.split()[-1], ref], check=True)
+    _forget_older(ref)
+    api.prune(store=store)  # the previous wheel's layers
     return PodImage(ref)
+
+
+def _forget_older(ref: str) -> None:
+    """Earlier test images (one per source tree) would pile up in the cache."""
+    listed = subprocess.run([*PODMAN, "images", "--format", "{{.Repository}}:{{.Tag}}",
+                             "localhost/nbpod"], capture_output=True, text=True).stdout.split()
+    old = [r for r in listed if r != ref and r.startswith("localhost/nbpod:")]
+    if old:
+        subprocess.run([*PODMAN, "rmi", "-f", *old], capture_output=True)
+    subprocess.run([*PODMAN, "image", "prune", "-f"], capture_output=True)
 
 
 @dataclass
