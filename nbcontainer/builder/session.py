@@ -139,6 +139,8 @@ class BuildSession:
             self.agents.close()
         if "scratch" in made:
             self.scratch.close()
+        if "snapshots" in made:
+            self.snapshots.drop_spares()
         self.janitor.close()
         if self.remote is not None:
             self.remote.close()

@@ -202,11 +202,12 @@ class NamespaceExecutor(Executor):
             isinstance(m, TmpfsMount) or Path(m.source).is_dir())) for m in spec.mounts]
         single = self._userns_mode == "self"
         job = TreeRun(Path(spec.lowerdirs[0]), Path(spec.upperdir), records=self.records,
-                      own=os.geteuid() == 0, mount_targets=targets, apt_sandbox=single)
+                      own=os.geteuid() == 0, mount_targets=targets, apt_sandbox=single,
+                      consume=spec.private_lower)
         mounts = list(spec.mounts)
         if job.apt:  # apt cannot drop to _apt under a single-id map; never lands in a layer
             mounts.append(SecretMount("/" + APT_SANDBOX, APT_SANDBOX_CONF, 0o644))
-        run_spec = replace(spec, lowerdirs=[job.tree], mounts=mounts)
+        run_spec = replace(spec, lowerdirs=[job.tree], mounts=mounts, private_lower=False)
         result = self._execute(self._wire(run_spec, merged), run_spec)
         if result.ok:
             return replace(result, tree=job.commit())

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbcontainer.layers.owners import Owners, read_owners, write_owners
+from nbcontainer.layers.owners import Owners, move_owners, read_owners, write_owners
 
 Snap = dict[bytes, tuple[int, int, int]]  # rel path -> (inode, ctime_ns, mode)
 
@@ -241,17 +241,21 @@ class TreeRun:
     snapshot before, and the commit after."""
 
     def __init__(self, lower: Path, upper: Path, *, records: bool, own: bool,
-                 mount_targets: Iterable[tuple[str, bool]] = (), apt_sandbox: bool = False
-                 ) -> None:
+                 mount_targets: Iterable[tuple[str, bool]] = (), apt_sandbox: bool = False,
+                 consume: bool = False) -> None:
         self.tree = upper.parent / "tree"
         self.upper, self.records, self.own = upper, records, own
         if os.path.lexists(self.tree):  # a recycled scratch dir's copy from an earlier RUN
             _remove_tree(self.tree)
-        self.tree.mkdir()
-        copy_tree(lower, self.tree)
-        parent = read_owners(lower)
-        if parent:
-            write_owners(self.tree, parent)
+        if consume:  # a private tree of the caller's: taken over, no copy
+            os.rename(lower, self.tree)
+            move_owners(lower, self.tree)
+        else:
+            self.tree.mkdir()
+            copy_tree(lower, self.tree)
+            parent = read_owners(lower)
+            if parent:
+                write_owners(self.tree, parent)
         targets = list(mount_targets)
         self.apt = apt_sandbox and (self.tree / "etc/apt/apt.conf.d").is_dir()
         files = [*MOUNT_FILES, *(t for t, d in targets if not d)]

@@ -98,3 +98,40 @@ def test_run_a_container_on_the_ptrace_rung(bstore: Store) -> None:
     code = api.run("busybox", ["sh", "-c", "echo hello from $(cat /etc/hostname | wc -c); "
                                "exit 4"], store=bstore, output=out.append, isolation="ptrace")
     assert code == 4 and b"hello from" in b"".join(out)
+
+
+CHAIN = """\
+FROM busybox AS base
+RUN echo one > /one && mkdir /d && echo x > /d/x
+RUN true
+RUN echo two > /two && rm /one && rm -r /d
+RUN true
+
+FROM busybox
+COPY --from=base /two /copied
+RUN cat /copied > /from-base
+"""
+
+
+@pytest.mark.parametrize("isolation", ["reduced", "ptrace"])
+def test_tree_copies_hand_trees_on_and_match_the_full_rung(bstore: Store, tmp_path: Path,
+                                                           isolation: str) -> None:
+    """Consecutive RUNs take the tree the previous one published (or left unchanged) instead
+    of a copy; a stage read later (COPY --from) is extracted again; the files are the same
+    as on the full rung."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    full = api.build(CHAIN, ctx, tags=["chain:full"], store=bstore, isolation="full")
+    other = api.build(CHAIN, ctx, tags=[f"chain:{isolation}"], store=bstore,
+                      isolation=isolation, no_cache=True)
+
+    def files(img) -> dict[str, tuple[str, int]]:
+        return {p: (e.kind, e.size) for p, e in img.files().items()}
+
+    assert files(other) == files(full)
+    assert {"copied", "from-base"} <= set(files(other)) and "one" not in files(other)
+    leftovers = [p for snaps in (bstore.home / "build").glob("snapshots-*")
+                 for p in (snaps / "tmp").iterdir()
+                 if p.name.startswith(("take-", "spare-"))] if (bstore.home / "build").is_dir() \
+        else []
+    assert leftovers == []

@@ -55,20 +55,28 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
         scratch = run.session.scratch
         work = scratch.take()
         ok = False
+        private = None
         try:
             upper = work / "upper"
             os.chmod(upper, root_mode(run, state))
-            spec = RunSpec(lowerdirs=run.lowers(state), upperdir=upper, workdir=work / "work",
-                           mountpoint=scratch.mountpoint(), argv=list(argv),
-                           env={**env, **prep.env}, user=config.user or "",
+            lowers = run.lowers(state)
+            snapshots = run.session.snapshots
+            private = snapshots.take_private(state.layer_pairs)  # tree-copy rungs only
+            spec = RunSpec(lowerdirs=[private] if private else lowers, upperdir=upper,
+                           workdir=work / "work", mountpoint=scratch.mountpoint(),
+                           argv=list(argv), env={**env, **prep.env}, user=config.user or "",
                            cwd=config.working_dir or "/", network=network, mounts=mounts,
-                           output=step.output)
+                           output=step.output, private_lower=private is not None)
             result = run_with_mounts(run, spec, prep)  # takes cache locks, rw copies
             if not result.ok:
                 raise failure_error(argv, result)
             new = commit_dir(run, state, upper, created_by, full_tree=result.tree)
+            if result.tree is not None and result.tree.exists():  # changed nothing
+                snapshots.offer_spare(state.layer_pairs, result.tree)
             ok = True
         finally:
+            if private is not None and private.exists():  # not taken over: a failure first
+                scratch.discard(private)
             scratch.recycle(work, ok)
         run.record(new_key, new)
         return new, new_key
