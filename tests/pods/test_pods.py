@@ -14,6 +14,10 @@ import pytest
 
 from tests.support import pods
 
+# The first test also pays for the session's pod world: the test image (cached per source
+# tree), the registry and every environment's builds, two at a time.
+pytestmark = pytest.mark.timeout(1800)
+
 
 @dataclass(frozen=True)
 class Expect:
