@@ -254,7 +254,7 @@ class FileOps:
     def write_layer(self, root: Path, out: Path, epoch: int | None) -> LayerInfo:
         if self.records or self.vfs:
             owners = read_owners(root) if self.records else None
-            return write_layer_file(str(root), str(out), epoch, layer_format=True,
+            return write_layer_file(str(root), str(out), epoch, layer_format=self.vfs,
                                     owners=owners)
         if self.in_process:
             return write_layer_file(str(root), str(out), epoch)

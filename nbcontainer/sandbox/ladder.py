@@ -8,7 +8,9 @@
    non-initial user namespace) maps its own ids in a user namespace; no uts/pid namespace
    when refused; an rbind of the existing ``/proc`` when a fresh one is refused; chroot when
    pivot_root is denied; per-RUN copies of the tree (``vfs``, buildah's driver of last resort)
-   when overlayfs refuses the store's filesystem or ownership must be recorded beside it.
+   when overlayfs refuses the store's filesystem. Without a full id map (single-id, or no
+   namespace at all) files belong to the caller and their owners are recorded beside each
+   tree (layers/owners.py).
 3. ``ptrace``: no namespaces at all. RUN goes through ``proot``; everything else (base
    extraction, COPY/ADD, metadata, layers, export) runs in-process with ownership from the
    plan and the layer records (layers/owners.py).
@@ -177,8 +179,7 @@ def _id_settings(p: HostProbe, found: list[Finding]) -> tuple[Settings, bool]:
         return Settings(userns="parent", idmap=IdMap.rootless(
             p.uid, p.gid, p.subuid[0], p.subgid[0], p.subuid[1], gid_count=p.subgid[1])), True
     found.append(idmap_finding(p))
-    return Settings(userns="self", idmap=IdMap.single(p.uid, p.gid), vfs=True,
-                    records=True), False
+    return Settings(userns="self", idmap=IdMap.single(p.uid, p.gid), records=True), False
 
 
 def _namespace_choice(p: HostProbe) -> Choice:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from nbcontainer.errors import BuildError
 from nbcontainer.layers.idmap import IdMap, IdRange
+from nbcontainer.layers.owners import write_owners
 
 from . import messages
 from .errors import SandboxError, setup_error
@@ -38,7 +39,7 @@ from .spec import (
     SecretMount,
     TmpfsMount,
 )
-from .vfs import APT_SANDBOX, APT_SANDBOX_CONF, TreeRun
+from .vfs import APT_SANDBOX, APT_SANDBOX_CONF, TreeRun, upper_owners
 
 if TYPE_CHECKING:
     from .ladder import Settings
@@ -190,9 +191,20 @@ class NamespaceExecutor(Executor):
         KeyboardInterrupt) kills the whole process tree before the exception propagates."""
         merged = spec.merged_dir
         merged.mkdir(exist_ok=True)
-        if not self.vfs:
+        if self.vfs:
+            return self._run_copy(spec, merged)
+        if not self.records:
             return self._execute(self._wire(spec, merged), spec)
-        return self._run_copy(spec, merged)
+        # A single-id map over overlayfs: apt's sandbox configuration (mounted over a stub
+        # target, never in the upper dir), and the upper dir's owners from the lowers' records.
+        if any(Path(lower, "etc/apt/apt.conf.d").is_dir() for lower in spec.lowerdirs):
+            spec = replace(spec, mounts=[*spec.mounts, SecretMount(
+                "/" + APT_SANDBOX, APT_SANDBOX_CONF, 0o644)])
+        result = self._execute(self._wire(spec, merged), spec)
+        if result.ok:
+            write_owners(spec.upperdir, upper_owners(Path(spec.upperdir),
+                                                     [Path(p) for p in spec.lowerdirs]))
+        return result
 
     def _run_copy(self, spec: RunSpec, merged: Path) -> RunResult:
         """The reduced rung's tree copies: the RUN over a copy, its diff in layer format."""

@@ -17,7 +17,7 @@ import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,6 +161,25 @@ def carry_owners(parent: Mapping[bytes, tuple[int, int]], change: Change, after:
     tree_owners = {k: v for k, v in parent.items() if k in after and k not in change.new}
     diff_owners = {k: tree_owners[k] for k in out_entries if k in tree_owners}
     return diff_owners, tree_owners
+
+
+def upper_owners(upper: Path, lowers: Sequence[Path]) -> Owners:
+    """The record of an overlay upper dir over ``lowers`` (top first) that keep records: a
+    copied-up entry keeps the owner its lower recorded; a new one belongs to root."""
+    records = [(os.fsencode(lower), read_owners(lower)) for lower in lowers]
+    if not any(record for _, record in records):
+        return {}
+    out: Owners = {}
+    for rel in snapshot(upper):
+        for base, record in records:
+            try:
+                st = os.lstat(base + b"/" + rel)
+            except OSError:
+                continue
+            if not (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0) and rel in record:
+                out[rel] = record[rel]
+            break  # the topmost lower that has it (or hides it) decides
+    return out
 
 
 def diff_entries(out: Path) -> list[bytes]:

@@ -116,7 +116,7 @@ class Snapshots:
             tag = f"records-{os.getuid()}"
         else:
             tag = ("root" if idmap is None else ids_tag(idmap)) + ("-vfs" if vfs else "")
-        return cls(store, fileops, tag, vfs=vfs or records)
+        return cls(store, fileops, tag, vfs=vfs)
 
     def empty_dir(self) -> Path:
         """An empty, read-only lower dir (the root of ``scratch`` images)."""

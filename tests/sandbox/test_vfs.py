@@ -71,3 +71,22 @@ def test_deleted_entries_become_whiteouts(tmp_path: Path) -> None:
     assert (upper / "var/lib/.wh.old").is_file()
     assert not (upper / "var/lib/old").exists()  # one whiteout covers the deleted dir
     assert (upper / "etc/.wh.keep").is_file() and (upper / ".wh.bin").is_file()
+
+
+def test_upper_dir_owners_come_from_the_lowers_records(tmp_path: Path) -> None:
+    """A single-id map over overlayfs: a copied-up entry keeps the owner its lower recorded,
+    a new one belongs to root, the topmost lower decides."""
+    bottom, top, upper = tmp_path / "bottom", tmp_path / "top", tmp_path / "upper"
+    for d in (bottom / "var/cache/apt", top / "etc", upper / "var/cache/apt", upper / "etc"):
+        d.mkdir(parents=True)
+    (bottom / "etc").mkdir()
+    (bottom / "etc/shadow").write_text("x")
+    (top / "etc/shadow").write_text("y")
+    write_owners(bottom, {b"var/cache/apt": (42, 0), b"etc/shadow": (0, 42)})
+    write_owners(top, {b"etc": (0, 0)})  # top has its own (root-owned) shadow
+    (upper / "etc/shadow").write_text("z")
+    (upper / "var/cache/apt/new").write_text("n")
+    owners = vfs.upper_owners(upper, [top, bottom])
+    assert owners[b"var/cache/apt"] == (42, 0)
+    assert b"etc/shadow" not in owners  # top's copy (no record: root) decides
+    assert b"var/cache/apt/new" not in owners
