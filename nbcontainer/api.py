@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ImageFormatError, ImageNotFound, NbcontainerError, StoreError
 from .image import Image, ImageIndex
@@ -20,11 +20,12 @@ from .oci.manifest import Index, Manifest
 from .oci.platform import Platform
 from .oci.reference import Reference
 from .progress import ProgressFn, null_progress
-from .store import FsckReport, PruneReport, Store
-from .store import fsck as _fsck
-from .store import prune as _prune
+from .store import Store
 from .store.save import SAVE_FORMATS
 from .timestamps import rfc3339, source_date_epoch
+
+if TYPE_CHECKING:
+    from .store.gc import FsckReport, PruneReport
 
 _stores: dict[str, Store] = {}
 
@@ -127,6 +128,8 @@ def rmi(names: Sequence[str], *, force: bool = False, store: Store | None = None
 def prune(*, store: Store | None = None) -> PruneReport:
     """Drop unreferenced blobs and the build area's unused snapshots and cache entries."""
     with _file_ops() as ops:
+        from .store.gc import prune as _prune
+
         return _prune(get_store(store), remove=ops.remove)
 
 
@@ -152,6 +155,8 @@ def _file_ops() -> Iterator[Any]:
 
 
 def fsck(*, store: Store | None = None, quarantine: bool = True) -> FsckReport:
+    from .store.gc import fsck as _fsck
+
     return _fsck(get_store(store), quarantine=quarantine)
 
 
