@@ -10,9 +10,9 @@ deletes some of them (so the efficiency pass has work). Phases, median of ``--ru
 - read: the layer's tar entries (strict reader, from the gzip blob);
 - model: the dive tree (marking, per-directory sizes, efficiency);
 - html: the ``<details>`` rendering;
-- bundle: all of the above, cold, as ``Image._repr_mimebundle_`` does it;
-- warm: the bundle again for another image with the same layers (entries and the tree of
-  that layer stack cached in-process; an image with more layers on top reads only those but
+- bundle: all of the above, cold, as the notebook shows an ``Image``;
+- warm: the bundle again (entries and the tree of that layer stack cached in-process, as for
+  another image with the same layers; an image with more layers on top reads only those but
   builds its tree again: about the model time).
 
 Reading is bounded below by gunzip of the whole layer (the tar has no index): ``gunzip`` is
@@ -36,11 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nbcontainer import api  # noqa: E402
-from nbcontainer.image import _ENTRY_CACHE  # noqa: E402
+from nbcontainer import analysis, api  # noqa: E402
 from nbcontainer.notebook import views  # noqa: E402
 from nbcontainer.notebook.views import html  # noqa: E402
-from nbcontainer.notebook.views.tree import _STACKS, image_tree  # noqa: E402
 
 
 def make_tree(root: Path, n: int) -> None:
@@ -72,30 +70,27 @@ def main() -> None:
         from nbcontainer.layers import open_layer
 
         for _ in range(a.runs):
-            _ENTRY_CACHE.data.clear()
-            views._trees.clear()
-            _STACKS.clear()
+            analysis.ENTRIES.clear()
+            analysis.TREES.clear()
             t0 = time.perf_counter()
             for layer in img.layers:
                 layer.entries()
             t1 = time.perf_counter()
-            tree = image_tree(img)
+            tree = img.tree()
             t2 = time.perf_counter()
             text = html.render_image(img, tree)
             t3 = time.perf_counter()
             read.append(t1 - t0)
             model.append(t2 - t1)
             render.append(t3 - t2)
-            _ENTRY_CACHE.data.clear()
-            views._trees.clear()
-            _STACKS.clear()
+            analysis.ENTRIES.clear()
+            analysis.TREES.clear()
             t0 = time.perf_counter()
-            data = img._repr_mimebundle_()
+            data = views.image_bundle(img)
             bundle.append(time.perf_counter() - t0)
             sizes.append(len(data["text/html"].encode()))
-            views._trees.clear()
             t0 = time.perf_counter()
-            img._repr_mimebundle_()
+            views.image_bundle(img)
             warm.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             with open_layer(st.blobs.path(img.layers[0].digest)) as stream:

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 from .version import __version__ as __version__
 
 
-def load_ipython_extension(ipython) -> None:  # pragma: no cover - exercised via IPython tests
-    """``%load_ext nbcontainer``: registers the magics (imported lazily so plain API users
-    never pay for IPython)."""
-    try:
-        from .notebook import magics
-    except ImportError:
-        return  # the notebook layer arrives with its own issue; loading stays clean until then
+def load_ipython_extension(ipython: Any) -> None:  # an IPython InteractiveShell
+    """``%load_ext nbcontainer``: registers the magics and the rich displays (imported lazily
+    so plain API users never pay for IPython)."""
+    from .notebook import display, magics
+
+    display.register(ipython)
     magics.register(ipython)
+
+
+def _register_display() -> None:
+    """Inside a running IPython (a Jupyter kernel), images, indexes and diffs show richly
+    after a plain ``import nbcontainer``, without ``%load_ext``. Looking in ``sys.modules``
+    keeps a process that has not loaded IPython (the command line) from importing it."""
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython
+
+    ip = get_ipython()
+    if ip is None or not hasattr(ip, "display_formatter"):
+        return
+    from .notebook import display
+
+    display.register(ip)
+
+
+_register_display()

@@ -1,27 +1,48 @@
 """``Image``: the object the Python API, the CLI and the notebook all hand around.
 
-A thin, read-mostly view of one platform-specific image in a store; richer views (layer trees,
-widgets) are added by the notebook layer without changing this class's data.
+A thin, read-mostly view of one platform-specific image in a store. What the image contains
+comes from :mod:`nbcontainer.analysis` (plain data); how it looks in a notebook is the
+notebook skin's business: it registers IPython formatters for these classes and supplies
+:meth:`Image.layer_view`, :meth:`Image.widget` and :meth:`Image.manifest_view` through
+:func:`provide_views`, so this module never imports a skin (nor ``api``).
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from collections import OrderedDict
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import ImageFormatError, NbcontainerError
 from .oci.config import History, ImageConfig
 from .oci.digest import Digest
 from .oci.manifest import Manifest
+from .oci.platform import Platform
 from .oci.reference import Reference
+from .progress import ProgressFn, null_progress
 from .store import Store, StoredImage
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from .analysis import ImageDiff, ImageTree, LayerEntry, LayerRef, layer_commands
+    from .layers import LayerStream
+
+# Re-exported: they were defined here before the analysis package existed.
+__all__ = ["Image", "ImageDiff", "ImageIndex", "Layer", "LayerEntry", "layer_commands",
+           "provide_views"]
+_FROM_ANALYSIS = ("ImageDiff", "LayerEntry", "layer_commands")
+
+
+def __getattr__(name: str) -> Any:
+    """The re-exports, loaded when first used: the analysis (and the layer codec under it)
+    is not needed to list, tag, push or run images (CLI start-up time)."""
+    if name in _FROM_ANALYSIS:
+        from . import analysis
+
+        return getattr(analysis, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -34,11 +55,18 @@ class Layer:
     created_by: str
     _store: Store
 
-    def open(self):
-        """The uncompressed tar stream of this layer."""
-        from .layers import open_layer
+    @property
+    def ref(self) -> LayerRef:
+        """This layer as the analysis takes it."""
+        from .analysis import LayerRef
 
-        return open_layer(self._store.blobs.open(self.digest))
+        return LayerRef(self.digest, self.diff_id, self.size, self.created_by)
+
+    def open(self) -> LayerStream:
+        from .layers import LayerStream
+
+        """The uncompressed tar stream of this layer (closing it closes the blob file)."""
+        return LayerStream(self._store.blobs.open(self.digest), close_raw=True)
 
     def files(self) -> Iterator[tuple[str, int]]:
         """(path, size) of every entry, in tar order."""
@@ -48,86 +76,9 @@ class Layer:
     def entries(self) -> list[LayerEntry]:
         """Every tar entry (whiteouts included, as ``.wh.`` names), read with the strict reader
         and cached: layer views and diffs read each layer once."""
-        cached = _ENTRY_CACHE.get(self.digest)
-        if cached is None:
-            from .layers.tarreader import TarReader
+        from .analysis import layer_entries
 
-            out: list[LayerEntry] = []
-            with self.open() as stream:
-                reader = TarReader(stream)
-                add = out.append
-                for e in reader.entries():
-                    path = os.fsdecode(e.name).lstrip("/").removeprefix("./").rstrip("/")
-                    if not path or path == ".":
-                        continue
-                    add(LayerEntry(path, _KINDS.get(e.type, "f"),
-                                   e.size if e.type in _REGULAR else 0, e.mode & 0o7777, e.uid,
-                                   e.gid, e.mtime_ns // 1_000_000_000,
-                                   os.fsdecode(e.linkname) if e.linkname else ""))
-                reader.drain()
-            cached = _ENTRY_CACHE.put(self.digest, out)
-        return cached
-
-
-@dataclass(frozen=True, slots=True)
-class LayerEntry:
-    """One tar entry of a layer: ``kind`` is f(ile) d(ir) l(symlink) h(ardlink) c b p."""
-
-    path: str
-    kind: str
-    size: int
-    mode: int
-    uid: int
-    gid: int
-    mtime: int
-    link: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
-
-    @property
-    def is_whiteout(self) -> bool:
-        return self.name.startswith(".wh.")
-
-
-_KINDS = {b"0": "f", b"\0": "f", b"7": "f", b"1": "h", b"2": "l", b"3": "c", b"4": "b",
-          b"5": "d", b"6": "p"}
-_REGULAR = (b"0", b"\0", b"7")
-
-
-class _LRU:
-    """Entry lists of the last few layers (a 30,000-file layer is a few MB of tuples)."""
-
-    def __init__(self, size: int = 16) -> None:
-        self.size = size
-        self.data: OrderedDict[Digest, list[LayerEntry]] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: Digest) -> list[LayerEntry] | None:
-        with self.lock:
-            if key in self.data:
-                self.data.move_to_end(key)
-                return self.data[key]
-        return None
-
-    def put(self, key: Digest, value: list[LayerEntry]) -> list[LayerEntry]:
-        with self.lock:
-            self.data[key] = value
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
-        return value
-
-
-_ENTRY_CACHE = _LRU()
-
-
-def layer_commands(config: ImageConfig, n_layers: int) -> list[str]:
-    """The ``created_by`` of each non-empty history entry, aligned with the layers."""
-    cmds = [h.created_by or "" for h in config.history if not h.empty_layer]
-    if len(cmds) != n_layers:  # history absent or inconsistent (hand-made images)
-        cmds = (cmds + [""] * n_layers)[:n_layers]
-    return cmds
+        return layer_entries(self._store, self.digest)
 
 
 class _StoreActions:
@@ -135,21 +86,31 @@ class _StoreActions:
     for an image and for a multi-platform index (which moves with all its images)."""
 
     ref: Reference | None
-    digest: Digest
     _store: Store
 
+    @property
+    def digest(self) -> Digest:
+        raise NotImplementedError
+
+    def _own_name(self) -> str:
+        return str(self.ref) if self.ref else str(self.digest)
+
     def save(self, path: str | Path, format: str = "oci-archive") -> Path:
-        from . import api
+        """``docker save`` of this object (``docker-archive``, ``oci-archive``, ``oci-dir``)."""
+        from .store.save import save
+        from .timestamps import source_date_epoch
 
-        return api.save([str(self.ref) if self.ref else str(self.digest)], path, format=format,
-                        store=self._store)
+        return save(self._store, [self._own_name()], path, format=format,
+                    mtime=source_date_epoch() or 0)
 
-    def push(self, dest: str | None = None, **kw: Any) -> str:
+    def push(self, dest: str | None = None, *, progress: ProgressFn | None = None,
+             digestfile: str | Path | None = None, tls_verify: bool | None = None) -> str:
         """Upload to ``dest`` (default: the object's own name); returns the digest pushed."""
-        from . import api
+        from . import registry
 
-        return api.push(str(self.ref) if self.ref else str(self.digest), dest,
-                        store=self._store, **kw)
+        return str(registry.push(self._store, self._own_name(), dest,
+                                 progress=progress or null_progress, digestfile=digestfile,
+                                 tls_verify=tls_verify))
 
 
 class Image(_StoreActions):
@@ -159,7 +120,7 @@ class Image(_StoreActions):
         self.ref = ref
 
     @classmethod
-    def load(cls, store: Store, name: str, platform=None) -> Image:
+    def load(cls, store: Store, name: str, platform: Platform | None = None) -> Image:
         stored = store.image(name, platform)
         ref = None
         try:
@@ -188,6 +149,11 @@ class Image(_StoreActions):
         return self._stored.id
 
     @property
+    def index_digest(self) -> Digest | None:
+        """The image index this image was reached through, if any."""
+        return self._stored.index_digest
+
+    @property
     def manifest(self) -> Manifest:
         return self._stored.manifest
 
@@ -209,6 +175,8 @@ class Image(_StoreActions):
 
     @cached_property
     def layers(self) -> list[Layer]:
+        from .analysis import layer_commands
+
         m = self.manifest
         cmds = layer_commands(self.config, len(m.layers))
         diff_ids = list(self.config.diff_ids) + [None] * len(m.layers)
@@ -224,58 +192,102 @@ class Image(_StoreActions):
     def __repr__(self) -> str:
         return f"<Image {self.name} {len(self.manifest.layers)} layers {self.digest}>"
 
-    # ------------------------------------------------------------------ actions
-    def inspect(self) -> dict[str, Any]:
-        from . import api
+    # ------------------------------------------------------------------ contents
+    def tree(self) -> ImageTree:
+        """dive's model of the image: each layer's changes, sizes and the efficiency (read
+        once per layer stack, cached)."""
+        from .analysis import image_tree, store_reader
 
-        return api.inspect_image(self)
-
-    def run(self, command: Sequence[str] | str | None = None, **kw: Any) -> int:
-        """Run the image's entrypoint/cmd (or ``command``) in the sandbox, like
-        ``docker run --rm``; returns the exit code. Keywords as :func:`nbcontainer.api.run`."""
-        from . import api
-
-        if isinstance(command, str):
-            command = ["/bin/sh", "-c", command]
-        return api.run(str(self.digest), command, store=self._store, **kw)
+        return image_tree([layer.ref for layer in self.layers], store_reader(self._store))
 
     def files(self) -> dict[str, LayerEntry]:
         """The merged filesystem: path → the entry that wins (whiteouts applied)."""
-        merged: dict[str, LayerEntry] = {}
-        for layer in self.layers:
-            entries = layer.entries()
-            for e in entries:  # a layer's whiteouts hide only what lies below it
-                if not e.is_whiteout:
-                    continue
-                parent = e.path.rpartition("/")[0]
-                if e.name == ".wh..wh..opq":
-                    gone = [p for p in merged if p.startswith(parent + "/")] if parent else \
-                        list(merged)
-                else:
-                    target = (parent + "/" if parent else "") + e.name[4:]
-                    gone = [p for p in merged if p == target or p.startswith(target + "/")]
-                for p in gone:
-                    del merged[p]
-            for e in entries:
-                if e.is_whiteout:
-                    continue
-                old = merged.get(e.path)
-                if old is not None and old.kind == "d" and e.kind != "d":
-                    for p in [p for p in merged if p.startswith(e.path + "/")]:
-                        del merged[p]
-                merged[e.path] = e
-        return merged
+        from .analysis import merge
+
+        return merge(layer.entries() for layer in self.layers)
 
     def diff(self, other: Image) -> ImageDiff:
-        """Files added, changed and removed going from ``self`` to ``other``. "Changed" is
-        rsync's quick check (type, size, mode, owner, link target, mtime): layers carry no
-        content hashes, and re-reading every file would cost seconds for a small signal."""
-        a, b = self.files(), other.files()
-        added = sorted(p for p in b if p not in a)
-        removed = sorted(p for p in a if p not in b)
-        changed = sorted(p for p in b if p in a and _key(a[p]) != _key(b[p]))
-        return ImageDiff(self.name, other.name, tuple(b[p] for p in added),
-                         tuple((a[p], b[p]) for p in changed), tuple(a[p] for p in removed))
+        """Files added, changed and removed going from ``self`` to ``other`` (see
+        :func:`nbcontainer.analysis.change_key` for what "changed" means)."""
+        from .analysis import diff_files
+
+        return diff_files(self.files(), other.files(), self.name, other.name)
+
+    # ------------------------------------------------------------------ actions
+    def inspect(self) -> dict[str, Any]:
+        """``docker inspect``'s shape, plus the manifest (what registries see) and, when a
+        build provenance statement is attached, a ``Provenance`` summary."""
+        cfg = self.config
+        refs = [Reference.parse(t) for t in self.tags]
+        return {
+            "Id": str(self.id),
+            "Digest": str(self.digest),
+            "RepoTags": [r.familiar for r in refs],
+            "RepoDigests": sorted({f"{r.familiar_repository}@{self.digest}" for r in refs}),
+            "Parent": "",
+            "Comment": next((h.comment for h in cfg.history if h.comment), "") or "",
+            "Created": cfg.created or "",
+            "Author": cfg.author or "",
+            "Config": cfg.config.to_dict(),
+            "Architecture": cfg.architecture,
+            "Variant": cfg.variant or "",
+            "Os": cfg.os,
+            "Size": self.size,
+            "RootFS": {"Type": "layers", "Layers": [str(d) for d in cfg.diff_ids]},
+            "History": [h.to_dict() for h in cfg.history],
+            "Manifest": self.manifest.to_dict(),
+            "ManifestMediaType": self.manifest.media_type,
+            **self._provenance_section(),
+        }
+
+    def _provenance_section(self) -> dict[str, Any]:
+        """``Provenance``: a summary of each attached statement (OCI referrer); absent when
+        there is none, so plain images keep docker's shape."""
+        from .store.referrers import statements, summary
+
+        found = [summary(d, doc) for d, doc in statements(self._store, self.digest)]
+        return {"Provenance": found} if found else {}
+
+    def run(self, command: Sequence[str] | str | None = None, *,
+            env: dict[str, str] | None = None, network: str = "host", user: str | None = None,
+            workdir: str | None = None, entrypoint: Sequence[str] | None = None,
+            output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
+            timeout: float | None = None, isolation: str | None = None) -> int:
+        """Run the image's entrypoint/cmd (or ``command``; a string runs under ``/bin/sh -c``)
+        in the sandbox over its layers, like ``docker run --rm``; returns the exit code. The
+        container's changes are thrown away. ``isolation``: as for builds (``info``)."""
+        from .sandbox import open_executor, run_container
+        from .sandbox.fileops import FileOps
+        from .store.snapshots import Snapshots, build_area
+
+        if isinstance(command, str):
+            command = ["/bin/sh", "-c", command]
+        diff_ids = self.config.diff_ids
+        if len(diff_ids) != len(self.manifest.layers):
+            raise ImageFormatError(f"image {self.name}: its config has {len(diff_ids)} "
+                                   f"diff_ids for {len(self.manifest.layers)} layers")
+        layers = [(d.digest, diff) for d, diff in
+                  zip(self.manifest.layers, diff_ids, strict=True)]
+        sandbox = open_executor(isolation, scratch_parent=build_area(self._store))
+        try:
+            ops = FileOps(sandbox)
+            idmap = sandbox.idmap.map_lines("uid") + sandbox.idmap.map_lines("gid")
+            snapshots = Snapshots.open(self._store, ops, idmap if sandbox.rootless else None,
+                                       vfs=sandbox.vfs, records=sandbox.records)
+            lowers = snapshots.lowers_or_empty(layers)
+            scratch = snapshots.scratch()
+            try:
+                result = run_container(
+                    lowers, self.config.config.to_dict(), list(command) if command else None,
+                    entrypoint=entrypoint, env=env, user=user, workdir=workdir,
+                    network="none" if network == "none" else "host",
+                    output=output or _stdout, stdin=stdin, timeout=timeout, scratch=scratch,
+                    sandbox=sandbox)
+            finally:
+                ops.remove(scratch)
+            return result.exit_code
+        finally:
+            sandbox.close()
 
     # ------------------------------------------------------------------ display
     def summary(self) -> str:
@@ -287,57 +299,54 @@ class Image(_StoreActions):
         return (f"{name}: {n} layer{'' if n == 1 else 's'}, {humanize.size(self.size)}, "
                 f"{self.digest}")
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from .notebook.views import image_bundle
-
-        return image_bundle(self)
-
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.summary())
 
     def manifest_view(self, *, html: bool = False) -> Any:
-        """The manifest, config (and index) as JSON: a separate ``application/json`` output."""
-        from .notebook.views import ManifestView
-
-        return ManifestView.of(self, html=html)
+        """The manifest, config (and index) as JSON: a separate ``application/json`` output
+        (a notebook view: needs IPython)."""
+        return _notebook_view("manifest_view", self, html=html)
 
     def layer_view(self) -> Any:
-        """The layer tree (dive's view) as an object that displays itself."""
-        from .notebook.views import LayersView
-
-        return LayersView(self)
+        """The layer tree (dive's view) as an object that displays itself (a notebook view:
+        needs IPython; :meth:`tree` gives the same data as plain objects)."""
+        return _notebook_view("layer_view", self)
 
     def widget(self) -> Any:
-        """A live ipywidgets explorer of the layers; its bundle also carries the static view."""
-        from .notebook.widgets import LayerTreeWidget
-
-        return LayerTreeWidget(self)
-
-
-def _key(e: LayerEntry) -> tuple:
-    if e.kind == "d":  # a directory's mtime moves whenever a child does: not a change of its own
-        return (e.kind, e.mode, e.uid, e.gid)
-    return (e.kind, e.size, e.mode, e.uid, e.gid, e.link, e.mtime)
+        """A live ipywidgets explorer of the layers; its bundle also carries the static view
+        (a notebook view: needs IPython)."""
+        return _notebook_view("widget", self)
 
 
-@dataclass(frozen=True)
-class ImageDiff:
-    """What ``%image_diff A B`` shows: entries of B not in A, changed, and gone."""
+def _stdout(chunk: bytes) -> None:
+    """The container's output, when the caller gives no sink: ours, like ``docker run``."""
+    sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
 
-    a: str
-    b: str
-    added: tuple[LayerEntry, ...]
-    changed: tuple[tuple[LayerEntry, LayerEntry], ...]
-    removed: tuple[LayerEntry, ...]
 
-    def summary(self) -> str:
-        return (f"{self.a} → {self.b}: {len(self.added)} added, {len(self.changed)} changed, "
-                f"{len(self.removed)} removed")
+# The notebook skin supplies its views (nbcontainer.notebook.display registers them when it
+# is loaded): the engine never imports a skin, and a process without IPython never loads one.
+_VIEWS: dict[str, Callable[..., Any]] = {}
+VIEW_NAMES = ("layer_view", "manifest_view", "widget")
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from .notebook.views import diff_bundle
 
-        return diff_bundle(self)
+def provide_views(**factories: Callable[..., Any]) -> None:
+    """Set the factories behind :meth:`Image.layer_view`, :meth:`Image.manifest_view` and
+    :meth:`Image.widget` (each called with the image and the method's keywords)."""
+    unknown = set(factories) - set(VIEW_NAMES)
+    if unknown:
+        raise TypeError(f"unknown notebook views: {', '.join(sorted(unknown))}")
+    _VIEWS.update(factories)
+
+
+def _notebook_view(name: str, image: Image, **kw: Any) -> Any:
+    factory = _VIEWS.get(name)
+    if factory is None:
+        raise NbcontainerError(
+            f"Image.{name}() is a notebook view and no notebook is loaded in this process",
+            hint="call it in IPython or Jupyter (after `import nbcontainer` or `%load_ext "
+                 "nbcontainer`); Image.tree() and Image.files() give the data anywhere")
+    return factory(image, **kw)
 
 
 class ImageIndex(_StoreActions):
@@ -351,7 +360,7 @@ class ImageIndex(_StoreActions):
         if not isinstance(parsed, Index):
             raise TypeError(f"{digest} is not an image index")
         self._store = store
-        self.digest = digest
+        self._digest = digest
         self.index: Index = parsed
         self.ref = ref
 
@@ -375,6 +384,11 @@ class ImageIndex(_StoreActions):
         return self._store
 
     @property
+    def digest(self) -> Digest:
+        """The index digest (what a registry calls the multi-platform image)."""
+        return self._digest
+
+    @property
     def id(self) -> Digest:
         """What buildx reports as the id of a multi-platform build: the index digest."""
         return self.digest
@@ -395,8 +409,6 @@ class ImageIndex(_StoreActions):
 
     def image(self, platform: str) -> Image:
         """The image for ``platform`` (``linux/arm64``)."""
-        from .oci.platform import Platform
-
         return Image(self._store, self._store.image_by_digest(self.digest,
                                                               Platform.parse(platform)), self.ref)
 
@@ -421,11 +433,6 @@ class ImageIndex(_StoreActions):
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.summary())
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from .notebook.views import index_bundle
-
-        return index_bundle(self)
 
     def inspect(self) -> dict[str, Any]:
         return {

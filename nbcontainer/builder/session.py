@@ -18,10 +18,6 @@ from typing import TYPE_CHECKING
 
 from ..oci.digest import Digest
 from ..oci.platform import Platform
-from ..progress import Kind, ProgressEvent
-from ..sandbox import Executor, open_executor
-from ..sandbox.fileops import FileOps
-from ..sandbox.ladder import Choice
 from ..store import Store
 from ..store.snapshots import Snapshots, build_area
 from .cache import BuildCache
@@ -30,11 +26,14 @@ from .reporter import StepReporter
 from .scratch import ScratchPool
 from .sources.context import StatCache
 from .sources.image import BaseImages
-from .ssh import SshAgents
 from .state import ImageState
 
 if TYPE_CHECKING:
+    from ..sandbox import Executor
+    from ..sandbox.fileops import FileOps
+    from ..sandbox.ladder import Choice
     from .remote_cache import RemoteCache
+    from .ssh import SshAgents
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,8 @@ class BuildOptions:
 def announce(reporter: StepReporter, choice: Choice) -> None:
     """The build's one line naming its rung (a warning when it is not the full one), and
     the single-id map's admin fix once."""
+    from ..progress import Kind, ProgressEvent
+
     kind = Kind.INFO if choice.rung == "full" else Kind.WARNING
     reporter.emit(ProgressEvent(kind, "", text=choice.line()))
     for finding in choice.replaced:
@@ -80,39 +81,48 @@ class Target:
 
 @dataclass(frozen=True)
 class BuildSession:
-    """The executor, file operations, snapshots, scratch pool and ssh agents are made on
-    first use: they depend on the isolation rung, which the probe decides, and a fully cached
-    build must not pay for the probe."""
+    """What one build shares. The executor and everything that depends on its id map (the
+    snapshot set, file operations, scratch dirs, ssh agent sockets) are made when a step
+    first needs them: a fully cached build starts no sandbox and loads none of its code."""
 
     store: Store
     options: BuildOptions
     reporter: StepReporter
-    executor: Executor
     cache: BuildCache
     janitor: Janitor
     stat_cache: StatCache
     bases: BaseImages
     remote: RemoteCache | None = None  # --cache-from, consulted after the local index
-    own_executor: bool = True
+    given_executor: Executor | None = None  # one the caller keeps (and closes) itself
 
     @classmethod
     def open(cls, store: Store, options: BuildOptions, reporter: StepReporter, *,
              remote: RemoteCache | None = None, executor: Executor | None = None
              ) -> BuildSession:
-        own = executor is None
-        box = executor if executor is not None else open_executor(
-            options.isolation, scratch_parent=build_area(store),
-            notify=lambda choice: announce(reporter, choice))
         janitor = Janitor()
-        return cls(
-            store=store, options=options, reporter=reporter, executor=box,
-            cache=BuildCache(store, janitor.submit), janitor=janitor,
-            stat_cache=StatCache(build_area(store) / f"statcache-{os.getuid()}.json"),
-            bases=BaseImages(store, reporter), remote=remote, own_executor=own)
+        return cls(store=store, options=options, reporter=reporter,
+                   cache=BuildCache(store, janitor.submit), janitor=janitor,
+                   stat_cache=StatCache(build_area(store) / f"statcache-{os.getuid()}.json"),
+                   bases=BaseImages(store, reporter), remote=remote, given_executor=executor)
+
+    # (functools.cached_property writes the instance's __dict__ directly, which a frozen
+    # dataclass allows: each of these is made once, on first use.)
+    @cached_property
+    def executor(self) -> Executor:
+        if self.given_executor is not None:
+            return self.given_executor
+        from ..sandbox import open_executor
+
+        # The isolation ladder: the rung is chosen (and the probe run) on first real use.
+        reporter = self.reporter
+        return open_executor(self.options.isolation, scratch_parent=build_area(self.store),
+                             notify=lambda choice: announce(reporter, choice))
 
     @cached_property
     def fileops(self) -> FileOps:
-        return FileOps(self.executor)
+        from ..sandbox.fileops import FileOps
+
+        return FileOps(self.executor)  # it asks the executor how files are owned when needed
 
     @cached_property
     def snapshots(self) -> Snapshots:
@@ -131,6 +141,8 @@ class BuildSession:
 
     @cached_property
     def agents(self) -> SshAgents:
+        from .ssh import SshAgents
+
         return SshAgents(self.executor.idmap)
 
     def close(self) -> None:
@@ -144,7 +156,7 @@ class BuildSession:
         self.janitor.close()
         if self.remote is not None:
             self.remote.close()
-        if self.own_executor:
+        if "executor" in made and self.given_executor is None:
             self.executor.close()
 
     # ------------------------------------------------------------------ ids

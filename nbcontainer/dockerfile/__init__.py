@@ -29,7 +29,6 @@ from nbcontainer.dockerfile.instructions import (
     KeyValue,
     Label,
     Maintainer,
-    Mount,
     Onbuild,
     PortSpec,
     Run,
@@ -43,6 +42,7 @@ from nbcontainer.dockerfile.instructions import (
     parse_instruction,
 )
 from nbcontainer.dockerfile.lexer import Lexer
+from nbcontainer.dockerfile.mounts import Mount
 from nbcontainer.dockerfile.plan import (
     BuildPlan,
     Platform,

@@ -85,3 +85,12 @@ class LintWarning:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
         return f"{where}: {self.rule}: {self.message}"
+
+
+class InstructionError(Exception):
+    """Internal: what is wrong with one instruction's value, and the token to point the caret
+    at. The instruction layer and the plan turn it into a located DockerfileError."""
+
+    def __init__(self, message: str, token: str | None = None) -> None:
+        super().__init__(message)
+        self.token = token

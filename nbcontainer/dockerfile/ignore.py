@@ -213,10 +213,10 @@ class IgnoreMatcher:
             try:
                 _check_go_match_syntax(p)
                 compiled = IgnorePattern(p, exclusion)
-            except ValueError:
+            except ValueError as exc:  # the cause says what in the pattern is wrong
                 raise DockerfileError(
                     f"syntax error in pattern: {p}", file=".dockerignore"
-                ) from None
+                ) from exc
             self.patterns.append(compiled)
         self.always_include = frozenset(go_clean(a).lstrip("/") for a in always_include)
 

@@ -7,16 +7,15 @@ instruction and the builder never has to know which words are expandable.
 
 from __future__ import annotations
 
-import csv
-import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from nbcontainer.dockerfile.errors import DockerfileError
+from nbcontainer.dockerfile.errors import DockerfileError, InstructionError
 from nbcontainer.dockerfile.flags import BFlags, FlagError, suggest, with_suggestion
-from nbcontainer.dockerfile.lexer import go_fields, go_trim_space
+from nbcontainer.dockerfile.lexer import go_fields, go_trim_space, saturating_int
+from nbcontainer.dockerfile.mounts import Expander, Mount, parse_mount
 from nbcontainer.dockerfile.syntax import Heredoc, Node, parse_heredoc_word
 
 __all__ = [
@@ -58,25 +57,13 @@ INSTRUCTIONS = (
     "label", "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir",
 )  # fmt: skip
 
-Expander = Callable[[str], str]
-
 _VALID_STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
-MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
-MOUNT_KEYS = (
-    "type", "from", "source", "target", "readonly", "id", "sharing", "required", "size",
-    "mode", "uid", "gid", "src", "dst", "destination", "ro", "rw", "readwrite", "env",
-)  # fmt: skip
 NETWORK_MODES = ("default", "none", "host")
 SECURITY_MODES = ("sandbox", "insecure")
 MINIMUM_DURATION_NS = 1_000_000
 
 
-class _ParseError(Exception):
-    """Internal: message plus the token to point the caret at."""
-
-    def __init__(self, message: str, token: str | None = None) -> None:
-        super().__init__(message)
-        self.token = token
+_ParseError = InstructionError  # the former name, kept for callers and tests
 
 
 # --------------------------------------------------------------------------- values
@@ -106,26 +93,6 @@ class SourceContent:
     path: str
     data: str
     expand: bool = True
-
-
-@dataclass(frozen=True)
-class Mount:
-    """One ``RUN --mount``, with BuildKit's defaults applied where they don't need expansion."""
-
-    type: str = "bind"
-    target: str = ""
-    source: str = ""
-    from_: str = ""
-    readonly: bool = True
-    id: str = ""
-    sharing: str = ""
-    mode: int | None = None
-    uid: int | None = None
-    gid: int | None = None
-    size: int | None = None
-    required: bool = False
-    env: str | None = None
-    raw: str = ""
 
 
 @dataclass(frozen=True)
@@ -363,7 +330,7 @@ class Volume(Instruction):
     def expand(self, expand: Expander, raw: Expander | None = None) -> Volume:
         vols = tuple(expand(v) for v in self.volumes)
         if any(not go_trim_space(v) for v in vols):
-            raise _ParseError("VOLUME specified can not be an empty string")
+            raise InstructionError("VOLUME specified can not be an empty string")
         return replace(self, volumes=vols)
 
 
@@ -402,7 +369,7 @@ class Onbuild(Instruction):
 
 
 def parse_duration(text: str) -> int:
-    """Go's ``time.ParseDuration`` to nanoseconds (raises _ParseError with Go's message)."""
+    """Go's ``time.ParseDuration`` to nanoseconds (raises InstructionError with Go's message)."""
     units = {
         "ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
         "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000,
@@ -416,25 +383,25 @@ def parse_duration(text: str) -> int:
     if text == "0":
         return 0
     if not text:
-        raise _ParseError(f"time: invalid duration {quoted}")
+        raise InstructionError(f"time: invalid duration {quoted}")
     total = 0.0
     while text:
         m = re.match(r"([0-9]*)(\.[0-9]*)?", text)
         assert m is not None
         if not m.group(1) and (not m.group(2) or m.group(2) == "."):
-            raise _ParseError(f"time: invalid duration {quoted}")
+            raise InstructionError(f"time: invalid duration {quoted}")
         number = float((m.group(1) or "0") + (m.group(2) or ""))
         text = text[m.end() :]
         u = re.match(r"[^0-9.]*", text)
         unit = u.group(0) if u else ""
         if not unit:
-            raise _ParseError(f"time: missing unit in duration {quoted}")
+            raise InstructionError(f"time: missing unit in duration {quoted}")
         if unit not in units:
-            raise _ParseError(f'time: unknown unit "{unit}" in duration {quoted}')
+            raise InstructionError(f'time: unknown unit "{unit}" in duration {quoted}')
         total += number * units[unit]
         text = text[len(unit) :]
     if total > 2**63 - 1:
-        raise _ParseError(f"time: invalid duration {quoted}")
+        raise InstructionError(f"time: invalid duration {quoted}")
     return -int(total) if neg else int(total)
 
 
@@ -445,167 +412,8 @@ def _opt_interval(name: str, value: str) -> int:
     if d == 0:
         return 0
     if d < MINIMUM_DURATION_NS:
-        raise _ParseError(f'Interval "{name}" cannot be less than 1ms', value)
+        raise InstructionError(f'Interval "{name}" cannot be less than 1ms', value)
     return d
-
-
-_RAM_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
-
-
-def _ram_in_bytes(value: str) -> int:
-    """docker/go-units ``RAMInBytes`` (binary units, optional ``b``/``ib`` suffix)."""
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)(?:[iI]?[bB])?", value)
-    if not m:
-        raise _ParseError(f"invalid size: '{value}'", value)
-    return int(float(m.group(1)) * _RAM_UNITS[m.group(2).lower()])
-
-
-def _parse_bool(value: str) -> bool:
-    """Go's ``strconv.ParseBool``."""
-    if value in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if value in ("0", "f", "F", "FALSE", "false", "False"):
-        return False
-    raise ValueError(value)
-
-
-def parse_mount(value: str, expand: Expander | None = None) -> Mount:
-    """BuildKit's ``parseMount``: one ``--mount=`` value (CSV of ``key=value``) to a Mount.
-
-    Without ``expand`` the values that may contain variables are kept raw and checked later.
-    """
-    try:
-        rows = list(csv.reader([value], strict=True))
-    except csv.Error as exc:
-        raise _ParseError(f"failed to parse csv mounts: {exc}", value) from None
-    fields_ = rows[0] if rows else []
-    m: dict = {"type": "bind", "readonly": True, "raw": value}
-    ro_auto = True
-    for item in fields_:
-        key, sep, val = item.partition("=")
-        key = key.lower()
-        if not sep:
-            if key in ("readonly", "ro"):
-                m["readonly"] = True
-                ro_auto = False
-                continue
-            if key in ("readwrite", "rw"):
-                m["readonly"] = False
-                ro_auto = False
-                continue
-            if key == "required":
-                if m["type"] in ("secret", "ssh"):
-                    m["required"] = True
-                    continue
-                raise _ParseError(f"unexpected key '{key}' for mount type '{m['type']}'", item)
-            raise _ParseError(f"invalid field '{item}' must be a key=value pair", item)
-        if expand is not None:
-            val = expand(val)
-        elif key == "from":
-            idx = val.find("$")
-            if idx != -1 and idx != len(val) - 1:
-                pass  # expanded later by the plan (BuildKit expands mount values too)
-        if key == "type":
-            if val.lower() not in MOUNT_TYPES:
-                raise _ParseError(
-                    with_suggestion(
-                        f'unsupported mount type "{val}"', val, MOUNT_TYPES, case_sensitive=True
-                    ),
-                    val,
-                )
-            m["type"] = val.lower()
-        elif key == "from":
-            m["from_"] = val
-        elif key in ("source", "src"):
-            m["source"] = val
-        elif key in ("target", "dst", "destination"):
-            m["target"] = val
-        elif key in ("readonly", "ro", "readwrite", "rw"):
-            try:
-                b = _parse_bool(val)
-            except ValueError:
-                raise _ParseError(f"invalid value for {key}: {val}", item) from None
-            m["readonly"] = b if key in ("readonly", "ro") else not b
-            ro_auto = False
-        elif key == "required":
-            if m["type"] not in ("secret", "ssh"):
-                raise _ParseError(f"unexpected key '{key}' for mount type '{m['type']}'", item)
-            try:
-                m["required"] = _parse_bool(val)
-            except ValueError:
-                raise _ParseError(f"invalid value for {key}: {val}", item) from None
-        elif key == "sharing":
-            if val and m["type"] != "cache":
-                raise _ParseError(f"invalid cache sharing set for {m['type']} mount", item)
-            m["sharing"] = val
-        elif key == "id":
-            m["id"] = val
-        elif key in ("uid", "gid"):
-            if not val.isdigit() or not val.isascii() or int(val) >= 2**32:
-                raise _ParseError(f"invalid value for {key}: {val}", item)
-            m[key] = int(val)
-        elif key == "mode":
-            if not re.fullmatch(r"[0-7]+", val) or int(val, 8) >= 2**32:
-                raise _ParseError(f"invalid value for {key}: {val}", item)
-            m["mode"] = int(val, 8)
-        elif key == "size":
-            if m["type"] != "tmpfs":
-                raise _ParseError(f"unexpected key '{key}' for mount type '{m['type']}'", item)
-            m["size"] = _ram_in_bytes(val)
-        elif key == "env":
-            m["env"] = val
-        else:
-            raise _ParseError(
-                with_suggestion(
-                    f"unexpected key '{key}' in '{item}'", key, MOUNT_KEYS, case_sensitive=True
-                ),
-                item,
-            )
-    mtype = m["type"]
-    if mtype not in ("cache", "secret", "ssh"):  # BuildKit's fileInfoAllowed
-        for k in ("mode", "uid", "gid"):
-            if m.get(k) is not None:
-                raise _ParseError(f'{k} not allowed for "{mtype}" type mounts', value)
-    if ro_auto:
-        m["readonly"] = mtype not in ("cache", "tmpfs")
-    if m.get("sharing") and mtype != "cache":
-        raise _ParseError(f"invalid cache sharing set for {mtype} mount", value)
-    if mtype == "secret":
-        if m.get("from_"):
-            raise _ParseError("secret mount should not have a from", value)
-        if not m.get("source") and not m.get("target") and not m.get("id"):
-            raise _ParseError("one of source, target required", value)
-        if m.get("source") and m.get("id"):
-            raise _ParseError("both source and id can't be set", value)
-    if m.get("env") is not None and mtype != "secret":
-        raise _ParseError(f"unexpected key 'env' for mount type '{mtype}'", value)
-    sharing = m.get("sharing", "")
-    if sharing and sharing not in ("shared", "private", "locked"):
-        raise _ParseError(f'unsupported sharing value "{sharing}"', sharing)
-    if mtype == "cache" and not sharing:
-        m["sharing"] = "shared"
-    if mtype in ("bind", "cache", "tmpfs") and not m.get("target") and expand is not None:
-        raise _ParseError("mount target is required", value)
-    # BuildKit's dispatch-time defaults, so the builder sees complete mounts.
-    if mtype == "cache":
-        m.setdefault("id", "")
-        if not m["id"]:
-            m["id"] = m.get("target", "")
-        if m.get("mode") is None:
-            m["mode"] = 0o755
-    elif mtype == "secret":
-        if not m.get("id"):
-            m["id"] = m.get("source") or posixpath.basename(m.get("target", ""))
-        if not m.get("target") and m.get("env") is None:
-            m["target"] = "/run/secrets/" + m["id"]
-        if m.get("mode") is None:
-            m["mode"] = 0o400
-    elif mtype == "ssh":
-        if not m.get("id"):
-            m["id"] = "default"
-        if m.get("mode") is None:
-            m["mode"] = 0o600
-    return Mount(**m)
 
 
 def _expand_mount(mount: Mount, expand: Expander) -> Mount:
@@ -620,10 +428,10 @@ def _check_chmod(chmod: str) -> None:
         return
     if re.fullmatch(r"[0-7]+", chmod):
         if int(chmod, 8) > 0o7777:
-            raise _ParseError(f"invalid chmod parameter: {chmod}", chmod)
+            raise InstructionError(f"invalid chmod parameter: {chmod}", chmod)
         return
     if not _SYMBOLIC_CHMOD.match(chmod):
-        raise _ParseError(f"invalid chmod parameter: {chmod}", chmod)
+        raise InstructionError(f"invalid chmod parameter: {chmod}", chmod)
 
 
 def parse_port_spec(raw: str) -> PortSpec:
@@ -631,15 +439,15 @@ def parse_port_spec(raw: str) -> PortSpec:
     port, _, proto = raw.partition("/")
     proto = proto or "tcp"
     if proto.lower() not in ("tcp", "udp", "sctp"):
-        raise _ParseError(f"invalid proto: {proto}", raw)
+        raise InstructionError(f"invalid proto: {proto}", raw)
     container = port.rsplit(":", 1)[-1]
     m = re.fullmatch(r"(\d+)(?:-(\d+))?", container)
     if not m:
-        raise _ParseError(f"invalid containerPort: {container}", raw)
-    start = int(m.group(1))
-    end = int(m.group(2)) if m.group(2) else start
+        raise InstructionError(f"invalid containerPort: {container}", raw)
+    start = saturating_int(m.group(1))
+    end = saturating_int(m.group(2)) if m.group(2) else start
     if start > 65535 or end > 65535 or end < start:
-        raise _ParseError(f"invalid containerPort: {container}", raw)
+        raise InstructionError(f"invalid containerPort: {container}", raw)
     return PortSpec(start, end, proto.lower())
 
 
@@ -648,13 +456,13 @@ def parse_port_spec(raw: str) -> PortSpec:
 
 def _kvps(args: tuple[str, ...], name: str) -> tuple[KeyValue, ...]:
     if not args:
-        raise _ParseError(f"{name} requires at least one argument")
+        raise InstructionError(f"{name} requires at least one argument")
     if len(args) % 3 != 0:
-        raise _ParseError(f"Bad input to {name}, too many arguments")
+        raise InstructionError(f"Bad input to {name}, too many arguments")
     out = []
     for i in range(0, len(args), 3):
         if not args[i]:
-            raise _ParseError(f"{name} names can not be blank")
+            raise InstructionError(f"{name} names can not be blank")
         out.append(KeyValue(args[i], args[i + 1], args[i + 2] == ""))
     return tuple(out)
 
@@ -663,7 +471,7 @@ def _sources_and_dest(node: Node, name: str) -> dict:
     args = node.args
     srcs, dest = args[:-1], args[-1]
     if parse_heredoc_word(dest) is not None:
-        raise _ParseError(f"{name} cannot accept a heredoc as a destination", dest)
+        raise InstructionError(f"{name} cannot accept a heredoc as a destination", dest)
     lookup = {h.name: h for h in node.heredocs}
     paths: list[str] = []
     contents: list[SourceContent] = []
@@ -685,223 +493,324 @@ def _shell_dependent(node: Node, args: tuple[str, ...] | None = None) -> dict:
     return {"command": tuple(cmd), "prepend_shell": not node.json, "files": node.heredocs}
 
 
-def _parse(node: Node) -> Instruction:
-    kw = node.keyword
-    bf = BFlags(node.flags)
-    common = {
-        "line": node.start_line,
-        "end_line": node.end_line,
-        "original": node.original,
-        "flags": node.flags,
-    }
-    args = node.args
+class _Request:
+    """BuildKit's ``parseRequest``: one node, the flags its instruction declares, and the
+    location every instruction keeps."""
 
-    def flags_parse() -> None:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.args = node.args
+        self.flags = BFlags(node.flags)
+        self.common: dict[str, Any] = {
+            "line": node.start_line,
+            "end_line": node.end_line,
+            "original": node.original,
+            "flags": node.flags,
+        }
+
+    @property
+    def name(self) -> str:
+        return self.node.keyword.upper()
+
+    def parse_flags(self) -> None:
+        """Apply the ``--flags`` to the declared ones (after the argument count is checked,
+        as BuildKit does, so its first error wins)."""
         try:
-            bf.parse()
+            self.flags.parse()
         except FlagError as exc:
-            raise _ParseError(str(exc), _flag_token(node, str(exc))) from None
+            raise InstructionError(str(exc), _flag_token(self.node, str(exc))) from None
 
-    if kw in ("env", "label"):
-        flags_parse()
-        cls = Env if kw == "env" else Label
-        return cls(pairs=_kvps(args, kw.upper()), **common)
-    if kw == "maintainer":
-        if len(args) != 1:
-            raise _ParseError("MAINTAINER requires exactly one argument")
-        flags_parse()
-        return Maintainer(maintainer=args[0], **common)
-    if kw in ("add", "copy"):
-        if len(args) < 2:
-            raise _ParseError(
-                f"{kw.upper()} requires at least two arguments, but only one was provided. "
-                "Destination could not be determined"
-            )
-        chown = bf.add_string("chown")
-        chmod = bf.add_string("chmod")
-        link = bf.add_bool("link")
-        exclude = bf.add_strings("exclude")
-        if kw == "copy":
-            frm = bf.add_string("from")
-            parents = bf.add_bool("parents")
-        else:
-            keep = bf.add_bool("keep-git-dir")
-            checksum = bf.add_string("checksum")
-            unpack = bf.add_bool("unpack")
-        flags_parse()
-        sd = _sources_and_dest(node, kw.upper())
-        shared = {
+
+def _parse(node: Node) -> Instruction:
+    parser = _PARSERS.get(node.keyword)
+    if parser is None:
+        word = node.written_keyword or node.keyword
+        raise InstructionError(
+            with_suggestion(
+                f"unknown instruction: {word}",
+                word,
+                [k.upper() for k in INSTRUCTIONS],
+                case_sensitive=False,
+            ),
+            word,
+        )
+    return parser(_Request(node))
+
+
+def _parse_env(req: _Request) -> Instruction:
+    req.parse_flags()
+    cls = Env if req.node.keyword == "env" else Label
+    return cls(pairs=_kvps(req.args, req.name), **req.common)
+
+
+def _parse_maintainer(req: _Request) -> Instruction:
+    if len(req.args) != 1:
+        raise InstructionError("MAINTAINER requires exactly one argument")
+    req.parse_flags()
+    return Maintainer(maintainer=req.args[0], **req.common)
+
+
+def _copy_args(req: _Request) -> Callable[[], dict]:
+    """The arguments COPY and ADD share: declares their flags; the returned function reads
+    them once the instruction's own flags are declared and parsed."""
+    if len(req.args) < 2:
+        raise InstructionError(
+            f"{req.name} requires at least two arguments, but only one was provided. "
+            "Destination could not be determined"
+        )
+    chown = req.flags.add_string("chown")
+    chmod = req.flags.add_string("chmod")
+    link = req.flags.add_bool("link")
+    exclude = req.flags.add_strings("exclude")
+
+    def shared() -> dict:
+        return {
+            **_sources_and_dest(req.node, req.name),
             "chown": chown.value,
             "chmod": chmod.value,
             "link": link.is_true,
             "excludes": tuple(exclude.values),
         }
-        if kw == "copy":
-            return Copy(from_=frm.value, parents=parents.is_true, **sd, **shared, **common)
-        return Add(
-            keep_git_dir=keep.is_true,
-            checksum=checksum.value,
-            unpack=unpack.is_true if unpack.used else None,
-            **sd,
-            **shared,
-            **common,
-        )
-    if kw == "from":
-        if len(args) == 3 and args[1].lower() == "as":
-            stage = args[2].lower()
-            if not _VALID_STAGE_NAME.match(stage):
-                raise _ParseError(
-                    f'invalid name for build stage: "{args[2]}", '
-                    "name can't start with a number or contain symbols",
-                    args[2],
-                )
-        elif len(args) != 1:
-            raise _ParseError("FROM requires either one or three arguments")
-        else:
-            stage = ""
-        platform = bf.add_string("platform")
-        flags_parse()
-        return From(
-            base_name=args[0],
-            stage_name=stage,
-            platform=platform.value,
-            as_keyword=args[1] if len(args) == 3 else "",
-            **common,
-        )
-    if kw == "onbuild":
-        if node.sub is None:
-            raise _ParseError("ONBUILD requires at least one argument")
-        flags_parse()
-        trig = go_trim_space(node.sub.keyword.upper())
-        if trig == "ONBUILD":
-            raise _ParseError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", "ONBUILD")
-        if trig in ("MAINTAINER", "FROM"):
-            raise _ParseError(f"{trig} isn't allowed as an ONBUILD trigger", node.sub.written_keyword)
-        expression = re.sub(r"(?i)^\s*ONBUILD\s*", "", node.original, count=1)
-        for h in node.sub.heredocs:
-            expression += "\n" + h.content + h.name
-        try:
-            trigger = _parse(node.sub)
-        except _ParseError:
-            trigger = None
-        return Onbuild(expression=expression, trigger=trigger, **common)
-    if kw in ("workdir", "user", "stopsignal"):
-        name = kw.upper()
-        if len(args) != 1:
-            raise _ParseError(f"{name} requires exactly one argument")
-        if kw != "stopsignal":
-            flags_parse()
-        if kw == "workdir":
-            return Workdir(path=args[0], **common)
-        if kw == "user":
-            return User(user=args[0], **common)
-        return StopSignal(signal=args[0], **common)
-    if kw == "run":
-        mount = bf.add_strings("mount")
-        network = bf.add_string("network", "")
-        security = bf.add_string("security", "")
-        flags_parse()
-        mounts = tuple(parse_mount(v) for v in mount.values)
-        if network.used and network.value not in NETWORK_MODES:
-            raise _ParseError(f'unsupported network mode "{network.value}"', network.value)
-        if security.used and security.value not in SECURITY_MODES:
-            raise _ParseError(f'unsupported security mode "{security.value}"', security.value)
-        return Run(
-            mounts=mounts,
-            network=network.value,
-            security=security.value,
-            flags_used=tuple(bf.used()),
-            **_shell_dependent(node),
-            **common,
-        )
-    if kw in ("cmd", "entrypoint"):
-        flags_parse()
-        cls2 = Cmd if kw == "cmd" else Entrypoint
-        return cls2(**_shell_dependent(node), **common)
-    if kw == "healthcheck":
-        if not args:
-            raise _ParseError("HEALTHCHECK requires at least one argument")
-        typ = args[0].upper()
-        rest = args[1:]
-        if typ == "NONE":
-            if rest:
-                raise _ParseError("HEALTHCHECK NONE takes no arguments")
-            return Healthcheck(health=HealthConfig(("NONE",)), **common)
-        fl = {n: bf.add_string(n) for n in ("interval", "timeout", "start-period", "start-interval", "retries")}
-        flags_parse()
-        if typ != "CMD":
-            raise _ParseError(f'Unknown type "{typ}" in HEALTHCHECK (try CMD)', args[0])
-        cmd = rest if node.json else ((" ".join(rest),) if rest else ())
-        if not cmd:
-            raise _ParseError("Missing command after HEALTHCHECK CMD")
-        test = (("CMD" if node.json else "CMD-SHELL"),) + tuple(cmd)
-        retries = 0
-        if fl["retries"].value:
-            rv = fl["retries"].value
-            if not re.fullmatch(r"[+-]?\d+", rv):
-                raise _ParseError(f'strconv.ParseInt: parsing "{rv}": invalid syntax', rv)
-            retries = int(rv)
-            if not -(2**31) <= retries < 2**31:
-                raise _ParseError(f'strconv.ParseInt: parsing "{rv}": value out of range', rv)
-            if retries < 0:
-                raise _ParseError(f"--retries cannot be negative ({retries})", rv)
-        health = HealthConfig(
-            test=test,
-            interval=_opt_interval("interval", fl["interval"].value),
-            timeout=_opt_interval("timeout", fl["timeout"].value),
-            start_period=_opt_interval("start-period", fl["start-period"].value),
-            start_interval=_opt_interval("start-interval", fl["start-interval"].value),
-            retries=retries,
-        )
-        return Healthcheck(health=health, **common)
-    if kw == "expose":
-        if not args:
-            raise _ParseError("EXPOSE requires at least one argument")
-        flags_parse()
-        return Expose(ports=tuple(sorted(args)), **common)
-    if kw == "volume":
-        if not args:
-            raise _ParseError("VOLUME requires at least one argument")
-        flags_parse()
-        vols = []
-        for v in args:
-            v = go_trim_space(v)
-            if not v:
-                raise _ParseError("VOLUME specified can not be an empty string")
-            vols.append(v)
-        return Volume(volumes=tuple(vols), **common)
-    if kw == "arg":
-        if not args:
-            raise _ParseError("ARG requires at least one argument")
-        flags_parse()
-        specs = []
-        for a in args:
-            if "=" in a:
-                key, _, value = a.partition("=")
-                if not key:
-                    raise _ParseError("ARG names can not be blank", a)
-                specs.append(ArgSpec(key, value))
-            else:
-                specs.append(ArgSpec(a))
-        return Arg(args=tuple(specs), **common)
-    if kw == "shell":
-        flags_parse()
-        shell = _shell_dependent(node)["command"]
-        if not shell:
-            raise _ParseError("SHELL requires at least one argument")
-        if not node.json:
-            raise _ParseError("SHELL requires the arguments to be in JSON form")
-        return Shell(shell=tuple(shell), **common)
-    word = node.written_keyword or node.keyword
-    raise _ParseError(
-        with_suggestion(
-            f"unknown instruction: {word}",
-            word,
-            [k.upper() for k in INSTRUCTIONS],
-            case_sensitive=False,
-        ),
-        word,
+
+    return shared
+
+
+def _parse_copy(req: _Request) -> Instruction:
+    shared = _copy_args(req)
+    frm = req.flags.add_string("from")
+    parents = req.flags.add_bool("parents")
+    req.parse_flags()
+    return Copy(from_=frm.value, parents=parents.is_true, **shared(), **req.common)
+
+
+def _parse_add(req: _Request) -> Instruction:
+    shared = _copy_args(req)
+    keep = req.flags.add_bool("keep-git-dir")
+    checksum = req.flags.add_string("checksum")
+    unpack = req.flags.add_bool("unpack")
+    req.parse_flags()
+    return Add(
+        keep_git_dir=keep.is_true,
+        checksum=checksum.value,
+        unpack=unpack.is_true if unpack.used else None,
+        **shared(),
+        **req.common,
     )
+
+
+def _stage_name(args: tuple[str, ...]) -> str:
+    """``FROM image [AS name]``: the lowercased stage name, or ``""``."""
+    if len(args) == 3 and args[1].lower() == "as":
+        stage = args[2].lower()
+        if not _VALID_STAGE_NAME.match(stage):
+            raise InstructionError(
+                f'invalid name for build stage: "{args[2]}", '
+                "name can't start with a number or contain symbols",
+                args[2],
+            )
+        return stage
+    if len(args) != 1:
+        raise InstructionError("FROM requires either one or three arguments")
+    return ""
+
+
+def _parse_from(req: _Request) -> Instruction:
+    args = req.args
+    stage = _stage_name(args)
+    platform = req.flags.add_string("platform")
+    req.parse_flags()
+    return From(
+        base_name=args[0],
+        stage_name=stage,
+        platform=platform.value,
+        as_keyword=args[1] if len(args) == 3 else "",
+        **req.common,
+    )
+
+
+def _parse_onbuild(req: _Request) -> Instruction:
+    sub = req.node.sub
+    if sub is None:
+        raise InstructionError("ONBUILD requires at least one argument")
+    req.parse_flags()
+    trig = go_trim_space(sub.keyword.upper())
+    if trig == "ONBUILD":
+        raise InstructionError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", "ONBUILD")
+    if trig in ("MAINTAINER", "FROM"):
+        raise InstructionError(f"{trig} isn't allowed as an ONBUILD trigger", sub.written_keyword)
+    expression = re.sub(r"(?i)^\s*ONBUILD\s*", "", req.node.original, count=1)
+    for h in sub.heredocs:
+        expression += "\n" + h.content + h.name
+    try:
+        trigger: Instruction | None = _parse(sub)
+    except InstructionError:
+        trigger = None  # BuildKit validates a trigger when it fires, in the child build
+    return Onbuild(expression=expression, trigger=trigger, **req.common)
+
+
+def _one_argument(req: _Request) -> str:
+    if len(req.args) != 1:
+        raise InstructionError(f"{req.name} requires exactly one argument")
+    return req.args[0]
+
+
+def _parse_workdir(req: _Request) -> Instruction:
+    path = _one_argument(req)
+    req.parse_flags()
+    return Workdir(path=path, **req.common)
+
+
+def _parse_user(req: _Request) -> Instruction:
+    user = _one_argument(req)
+    req.parse_flags()
+    return User(user=user, **req.common)
+
+
+def _parse_stopsignal(req: _Request) -> Instruction:
+    # BuildKit's parseStopSignal never parses its flags, so a --flag here is ignored.
+    return StopSignal(signal=_one_argument(req), **req.common)
+
+
+def _parse_run(req: _Request) -> Instruction:
+    mount = req.flags.add_strings("mount")
+    network = req.flags.add_string("network", "")
+    security = req.flags.add_string("security", "")
+    req.parse_flags()
+    mounts = tuple(parse_mount(v) for v in mount.values)
+    if network.used and network.value not in NETWORK_MODES:
+        raise InstructionError(f'unsupported network mode "{network.value}"', network.value)
+    if security.used and security.value not in SECURITY_MODES:
+        raise InstructionError(f'unsupported security mode "{security.value}"', security.value)
+    return Run(
+        mounts=mounts,
+        network=network.value,
+        security=security.value,
+        flags_used=tuple(req.flags.used()),
+        **_shell_dependent(req.node),
+        **req.common,
+    )
+
+
+def _parse_cmd(req: _Request) -> Instruction:
+    req.parse_flags()
+    cls = Cmd if req.node.keyword == "cmd" else Entrypoint
+    return cls(**_shell_dependent(req.node), **req.common)
+
+
+_HEALTH_DURATIONS = ("interval", "timeout", "start-period", "start-interval")
+
+
+def _parse_healthcheck(req: _Request) -> Instruction:
+    args = req.args
+    if not args:
+        raise InstructionError("HEALTHCHECK requires at least one argument")
+    typ = args[0].upper()
+    rest = args[1:]
+    if typ == "NONE":
+        if rest:
+            raise InstructionError("HEALTHCHECK NONE takes no arguments")
+        return Healthcheck(health=HealthConfig(("NONE",)), **req.common)
+    durations = {n: req.flags.add_string(n) for n in _HEALTH_DURATIONS}
+    retries = req.flags.add_string("retries")
+    req.parse_flags()
+    if typ != "CMD":
+        raise InstructionError(f'Unknown type "{typ}" in HEALTHCHECK (try CMD)', args[0])
+    cmd = rest if req.node.json else ((" ".join(rest),) if rest else ())
+    if not cmd:
+        raise InstructionError("Missing command after HEALTHCHECK CMD")
+    retry_count = _health_retries(retries.value)  # checked before the durations, as BuildKit
+    health = HealthConfig(
+        test=(("CMD" if req.node.json else "CMD-SHELL"),) + tuple(cmd),
+        interval=_opt_interval("interval", durations["interval"].value),
+        timeout=_opt_interval("timeout", durations["timeout"].value),
+        start_period=_opt_interval("start-period", durations["start-period"].value),
+        start_interval=_opt_interval("start-interval", durations["start-interval"].value),
+        retries=retry_count,
+    )
+    return Healthcheck(health=health, **req.common)
+
+
+def _health_retries(rv: str) -> int:
+    """``--retries``: Go's ``strconv.ParseInt(v, 10, 32)``, then not negative."""
+    if not rv:
+        return 0
+    if not re.fullmatch(r"[+-]?\d+", rv):
+        raise InstructionError(f'strconv.ParseInt: parsing "{rv}": invalid syntax', rv)
+    retries = saturating_int(rv)
+    if not -(2**31) <= retries < 2**31:
+        raise InstructionError(f'strconv.ParseInt: parsing "{rv}": value out of range', rv)
+    if retries < 0:
+        raise InstructionError(f"--retries cannot be negative ({retries})", rv)
+    return retries
+
+
+def _parse_expose(req: _Request) -> Instruction:
+    if not req.args:
+        raise InstructionError("EXPOSE requires at least one argument")
+    req.parse_flags()
+    return Expose(ports=tuple(sorted(req.args)), **req.common)
+
+
+def _parse_volume(req: _Request) -> Instruction:
+    if not req.args:
+        raise InstructionError("VOLUME requires at least one argument")
+    req.parse_flags()
+    vols = []
+    for v in req.args:
+        v = go_trim_space(v)
+        if not v:
+            raise InstructionError("VOLUME specified can not be an empty string")
+        vols.append(v)
+    return Volume(volumes=tuple(vols), **req.common)
+
+
+def _parse_arg(req: _Request) -> Instruction:
+    if not req.args:
+        raise InstructionError("ARG requires at least one argument")
+    req.parse_flags()
+    specs = []
+    for a in req.args:
+        if "=" in a:
+            key, _, value = a.partition("=")
+            if not key:
+                raise InstructionError("ARG names can not be blank", a)
+            specs.append(ArgSpec(key, value))
+        else:
+            specs.append(ArgSpec(a))
+    return Arg(args=tuple(specs), **req.common)
+
+
+def _parse_shell(req: _Request) -> Instruction:
+    req.parse_flags()
+    shell = _shell_dependent(req.node)["command"]
+    if not shell:
+        raise InstructionError("SHELL requires at least one argument")
+    if not req.node.json:
+        raise InstructionError("SHELL requires the arguments to be in JSON form")
+    return Shell(shell=tuple(shell), **req.common)
+
+
+# One parser per keyword, as BuildKit's ParseInstruction switch.
+_PARSERS: dict[str, Callable[[_Request], Instruction]] = {
+    "add": _parse_add,
+    "arg": _parse_arg,
+    "cmd": _parse_cmd,
+    "copy": _parse_copy,
+    "entrypoint": _parse_cmd,
+    "env": _parse_env,
+    "expose": _parse_expose,
+    "from": _parse_from,
+    "healthcheck": _parse_healthcheck,
+    "label": _parse_env,
+    "maintainer": _parse_maintainer,
+    "onbuild": _parse_onbuild,
+    "run": _parse_run,
+    "shell": _parse_shell,
+    "stopsignal": _parse_stopsignal,
+    "user": _parse_user,
+    "volume": _parse_volume,
+    "workdir": _parse_workdir,
+}
 
 
 def _flag_token(node: Node, message: str) -> str | None:
@@ -959,7 +868,7 @@ def expand_instruction(
     a value that turns invalid once expanded raises DockerfileError pointing at ``node``."""
     try:
         return instr.expand(expand, raw)
-    except _ParseError as exc:
+    except InstructionError as exc:
         raise locate(node, str(exc), exc.token, lines, filename) from None
 
 
@@ -969,7 +878,7 @@ def parse_instruction(
     """One AST node to a typed instruction; DockerfileError (located) on invalid input."""
     try:
         return _parse(node)
-    except _ParseError as exc:
+    except InstructionError as exc:
         raise locate(node, str(exc), exc.token, lines or node.original.split("\n"), filename) from None
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "go_fields",
     "go_is_space",
     "go_trim_space",
+    "saturating_int",
 ]
 
 _EOF = ""
@@ -59,6 +60,17 @@ def go_fields(s: str) -> list[str]:
     if cur:
         out.append("".join(cur))
     return out
+
+
+def saturating_int(text: str) -> int:
+    """``int(text)`` for decimal digits with an optional sign, saturated at ±2**64: a number
+    longer than any range is out of every range (and Python's int() refuses numbers of more
+    than 4300 digits, leading zeros included, with a ValueError)."""
+    sign = "-" if text.startswith("-") else ""
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 20:
+        return -(2**64) if sign else 2**64
+    return int(sign + digits)
 
 
 def go_quote(s: str) -> str:
@@ -256,14 +268,14 @@ class _ShellWord:
             result.append(ch)
 
     def process_dollar(self) -> str:
+        """``$NAME`` or ``${…}`` (the ``$`` is next): the value, or the text kept as written."""
         self.next()
-        lex = self.lex
         if self.peek() != "{":
             name = self.process_name()
             if not name:
                 return "$"
             value, found = self.get_env(name)
-            if not found and lex.skip_unset_env:
+            if not found and self.lex.skip_unset_env:
                 return "$" + name
             return value
         self.next()
@@ -274,73 +286,76 @@ class _ShellWord:
             raise _LexError("syntax error: bad substitution")
         name = self.process_name()
         ch = self.next()
-        chs = ch or "\ufffd"
-        null_is_unset = False
         if ch == "}":
             value, found = self.get_env(name)
-            if not found and lex.skip_unset_env:
+            if not found and self.lex.skip_unset_env:
                 return "${" + name + "}"
             return value
         if ch in (":", "+", "-", "?", "#", "%") and ch:
-            if ch == ":":
-                null_is_unset = True
-                ch = self.next()
-                chs += ch or "\ufffd"
-            try:
-                word, _ = self.process_stop_on("}", bool(ch) and ch in "#%")
-            except _LexError:
-                if self.peek() == _EOF:
-                    raise _LexError("syntax error: missing '}'") from None
-                raise
-            value, found = self.get_env(name)
-            if lex.skip_unset_env and not found:
-                return "${" + name + chs + word + "}"
-            if ch == "-":
-                return word if not found or (null_is_unset and value == "") else value
-            if ch == "+":
-                return "" if not found or (null_is_unset and value == "") else word
-            if ch == "?":
-                if not found:
-                    raise _LexError(f"{name}: {word or 'is not allowed to be unset'}")
-                if null_is_unset and value == "":
-                    raise _LexError(f"{name}: {word or 'is not allowed to be empty'}")
-                return value
-            if ch in ("%", "#"):
-                greedy = False
-                if word and word[0] == ch:
-                    greedy = True
-                    word = word[1:]
-                if ch == "%":
-                    return _trim_suffix(word, value, greedy)
-                return _trim_prefix(word, value, greedy)
-            raise _LexError(f"unsupported modifier ({chs}) in substitution")
+            return self._process_modifier(name, ch)
         if ch == "/":
-            replace_all = self.peek() == "/"
-            if replace_all:
-                self.next()
-            try:
-                pattern, _ = self.process_stop_on("/", True)
-            except _LexError:
-                if self.peek() == _EOF:
-                    raise _LexError("syntax error: missing '/' in ${}") from None
-                raise
-            try:
-                replacement, _ = self.process_stop_on("}", True)
-            except _LexError:
-                if self.peek() == _EOF:
-                    raise _LexError("syntax error: missing '}'") from None
-                raise
-            value, found = self.get_env(name)
-            if lex.skip_unset_env and not found:
-                return "${" + name + "/" + pattern + "/" + replacement + "}"
-            regex = _pattern_regex(pattern, greedy=True, anchored=False)
-            if replace_all:
-                return _go_replace_all(regex, value, replacement)
-            m = regex.search(value)
-            if m:
-                value = value[: m.start()] + replacement + value[m.end() :]
+            return self._process_substitution(name)
+        raise _LexError(f"unsupported modifier ({ch or chr(0xFFFD)}) in substitution")
+
+    def _stop_on(self, stop: str, raw_escapes: bool, missing: str) -> str:
+        """The text up to ``stop``; at the end of the word, BuildKit's ``missing`` error
+        (the end-of-statement error it replaces says less)."""
+        try:
+            word, _ = self.process_stop_on(stop, raw_escapes)
+        except _LexError:
+            if self.peek() == _EOF:
+                raise _LexError(f"syntax error: missing {missing}") from None
+            raise
+        return word
+
+    def _process_modifier(self, name: str, ch: str) -> str:
+        """``${NAME<op>word}`` for ``-``/``+``/``?``/``#``/``%`` (``:`` first: null is unset)."""
+        chs = ch
+        null_is_unset = ch == ":"
+        if null_is_unset:
+            ch = self.next()
+            chs += ch or "\ufffd"
+        word = self._stop_on("}", bool(ch) and ch in "#%", "'}'")
+        value, found = self.get_env(name)
+        if self.lex.skip_unset_env and not found:
+            return "${" + name + chs + word + "}"
+        unset = not found or (null_is_unset and value == "")
+        if ch == "-":
+            return word if unset else value
+        if ch == "+":
+            return "" if unset else word
+        if ch == "?":
+            if not found:
+                raise _LexError(f"{name}: {word or 'is not allowed to be unset'}")
+            if null_is_unset and value == "":
+                raise _LexError(f"{name}: {word or 'is not allowed to be empty'}")
             return value
+        if ch in ("%", "#") and ch:
+            greedy = bool(word) and word[0] == ch
+            if greedy:
+                word = word[1:]
+            if ch == "%":
+                return _trim_suffix(word, value, greedy)
+            return _trim_prefix(word, value, greedy)
         raise _LexError(f"unsupported modifier ({chs}) in substitution")
+
+    def _process_substitution(self, name: str) -> str:
+        """``${NAME/pattern/replacement}`` and ``${NAME//pattern/replacement}`` (all)."""
+        replace_all = self.peek() == "/"
+        if replace_all:
+            self.next()
+        pattern = self._stop_on("/", True, "'/' in ${}")
+        replacement = self._stop_on("}", True, "'}'")
+        value, found = self.get_env(name)
+        if self.lex.skip_unset_env and not found:
+            return "${" + name + "/" + pattern + "/" + replacement + "}"
+        regex = _pattern_regex(pattern, greedy=True, anchored=False)
+        if replace_all:
+            return _go_replace_all(regex, value, replacement)
+        m = regex.search(value)
+        if m:
+            value = value[: m.start()] + replacement + value[m.end() :]
+        return value
 
     def process_name(self) -> str:
         name: list[str] = []
@@ -448,7 +463,7 @@ def _go_expand(template: str, match: str) -> str:
             out.append("$")
             continue
         template = template[k + 1 :] if brace else template[k:]
-        if name.isdigit() and name.isascii() and int(name) == 0:
+        if name.isdigit() and name.isascii() and not name.strip("0"):  # $0, $00 …
             out.append(match)
     out.append(template)
     return "".join(out)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from nbcontainer.dockerfile.errors import DockerfileError, LintWarning
+from nbcontainer.dockerfile.errors import DockerfileError, InstructionError, LintWarning
 from nbcontainer.dockerfile.instructions import (
     Arg,
     Copy,
@@ -19,11 +19,11 @@ from nbcontainer.dockerfile.instructions import (
     From,
     Instruction,
     Run,
-    _ParseError,
     locate,
     parse_instruction,
 )
-from nbcontainer.dockerfile.lexer import Lexer
+from nbcontainer.dockerfile.lexer import Lexer, saturating_int
+from nbcontainer.dockerfile.lint import LintSource, StageSource, lint
 from nbcontainer.dockerfile.syntax import Node, SyntaxTree, parse_syntax
 from nbcontainer.errors import ReferenceFormatError
 from nbcontainer.oci.platform import Platform
@@ -51,16 +51,17 @@ BUILTIN_ARGS = (
 
 
 BaseEnv = Callable[[str, str], Mapping[str, str]]
+_MAX_INDEX_DIGITS = 4000  # a longer --from=<digits> is no stage index (and int() refuses it)
 
 
 def parse_platform(text: str) -> Platform:
     """``linux/arm64``, ``linux/arm/v7``, ``amd64`` … (DockerfileError when malformed)."""
     try:
         return Platform.parse(text.strip())
-    except ReferenceFormatError:
+    except ReferenceFormatError as exc:  # BuildKit's wording; the cause says which part
         raise DockerfileError(
             f'"{text}": unknown operating system or architecture: invalid argument', file=None
-        ) from None
+        ) from exc
 
 
 def default_platform() -> Platform:
@@ -167,8 +168,9 @@ class BuildPlan:
         for st in self.stages:
             if st.name and st.name == ref.lower():
                 return st
-        if ref.isdigit() and int(ref) < len(self.stages):
-            return self.stages[int(ref)]
+        # isdecimal, not isdigit: int() refuses digits such as "²"
+        if ref.isdecimal() and saturating_int(ref) < len(self.stages):
+            return self.stages[saturating_int(ref)]
         raise KeyError(ref)
 
     def stages_to_build(self) -> tuple[Stage, ...]:
@@ -210,6 +212,9 @@ def _valid_reference(text: str) -> bool:
     return _reference_problem(text) is None
 
 
+RawStage = tuple[Node, From, list[tuple[Node, Instruction]]]
+
+
 def build_plan(
     tree: SyntaxTree,
     *,
@@ -224,8 +229,6 @@ def build_plan(
     ``base_env(image, platform)`` returns the environment of a base image's config, so that
     ``ENV PATH=/x:$PATH`` sees the base's PATH, as BuildKit resolves image configs before
     expanding; without it, a stage on an image starts with an empty environment."""
-    from nbcontainer.dockerfile.lint import lint
-
     reachable_early: frozenset[int] = frozenset()
     if base_env is not None:  # look up base images only for the stages the target needs
         reachable_early = build_plan(
@@ -234,212 +237,24 @@ def build_plan(
         ).reachable
     ctx = _Ctx(tree)
     build_args = dict(build_args or {})
-    bplat = (
-        build_platform
-        if isinstance(build_platform, Platform)
-        else parse_platform(build_platform)
-        if build_platform
-        else default_platform()
-    )
-    try:
-        tplat = (
-            platform if isinstance(platform, Platform) else parse_platform(platform) if platform else bplat
-        )
-    except DockerfileError as exc:
-        raise DockerfileError(f"failed to parse target platform: {exc.message}", file=tree.filename) from None
-
-    # Typed instructions, split into global ARGs and stages.
-    meta_nodes: list[tuple[Node, Arg]] = []
-    raw_stages: list[tuple[Node, From, list[tuple[Node, Instruction]]]] = []
-    for node in tree.nodes:
-        instr = parse_instruction(node, lines=ctx.lines, filename=ctx.filename)
-        if isinstance(instr, From):
-            raw_stages.append((node, instr, []))
-        elif not raw_stages:
-            if isinstance(instr, Arg):
-                meta_nodes.append((node, instr))
-            else:
-                raise ctx.error(node, "no build stage in current context")
-        else:
-            raw_stages[-1][2].append((node, instr))
-    if not raw_stages:
-        raise DockerfileError("dockerfile contains no stages to build", file=ctx.filename)
-
+    bplat, tplat = _platforms(build_platform, platform, tree.filename)
+    meta_nodes, raw_stages = _split_stages(ctx)
     # Stage names are literal (never expanded), so --target resolves before any ARG.
     names: dict[str, int] = {}
     for i, (_node, frm, _) in enumerate(raw_stages):
         if frm.stage_name:
             names.setdefault(frm.stage_name, i)
-    if target:
-        if target.lower() in names:
-            target_index = names[target.lower()]
-        else:
-            raise DockerfileError(f'target stage "{target}" could not be found', file=ctx.filename)
-    else:
-        target_index = len(raw_stages) - 1
-
-    # Global scope: automatic platform args, then global ARGs (build args override).
+    target_index = _target_index(ctx, target, names, len(raw_stages))
     auto = platform_args(bplat, tplat)
     auto["TARGETSTAGE"] = raw_stages[target_index][1].stage_name
-    meta: dict[str, str | None] = {k: build_args.get(k, v) for k, v in auto.items()}
-    used_build_args: set[str] = set()
-    declared_meta: dict[str, str | None] = {}
-    for node, arg in meta_nodes:
-        for spec in arg.args:
-            value = spec.value
-            if value is not None:
-                value = _expand(ctx, node, value, _present(meta))
-            if spec.key in build_args:
-                value = build_args[spec.key]
-                used_build_args.add(spec.key)
-            meta[spec.key] = value
-            declared_meta[spec.key] = value
-    meta_env = _present(meta)
-
-    # FROM expansion (only earlier stages can be a base).
-    froms: list[From] = []
-    for node, frm, _ in raw_stages:
-        base = _expand(ctx, node, frm.base_name, meta_env)
-        if base == "":
-            raise ctx.error(node, f"base name ({frm.base_name}) should not be blank", frm.base_name)
-        plat = frm.platform
-        if plat:
-            plat = _expand(ctx, node, plat, meta_env, prefix=f"failed to process arguments for platform {plat}: ")
-            try:
-                parse_platform(plat)
-            except DockerfileError as exc:
-                raise ctx.error(node, f"failed to parse platform {plat}: {exc.message}", frm.platform) from None
-        if base != "scratch" and base.lower() not in names:
-            problem = _reference_problem(base)
-            if problem is not None:
-                raise ctx.error(node, f'failed to parse stage name "{base}": {problem}', frm.base_name)
-        froms.append(replace(frm, base_name=base, platform=plat))
-
-    def resolve(value: str, node: Node, current: int, kind: str, token: str) -> StageRef:
-        if re.fullmatch(r"-?\d+", value):
-            idx = int(value)
-            if idx < 0 or idx >= len(raw_stages):
-                raise ctx.error(node, f"invalid stage index {idx}", token)
-            return StageRef(stage=idx, line=node.start_line, kind=kind)
-        if value.lower() in names:
-            return StageRef(stage=names[value.lower()], line=node.start_line, kind=kind)
-        if not _valid_reference(value):
-            raise ctx.error(
-                node,
-                f"invalid from flag value {value}: undefined stage or invalid image reference",
-                token,
-            )
-        return StageRef(image=value, line=node.start_line, kind=kind)
-
-    # Per-stage expansion, one snapshot per instruction.
-    stages: list[Stage] = []
-    for i, (node, _frm, body) in enumerate(raw_stages):
-        frm = froms[i]
-        deps: list[StageRef] = []
-        base_stage = None
-        bl = frm.base_name.lower()
-        if bl in names and names[bl] < i:
-            base_stage = names[bl]
-            deps.append(StageRef(stage=base_stage, line=node.start_line, kind="from"))
-        args: dict[str, str] = {}
-        env: dict[str, str] = {}
-        if base_stage is not None:
-            env = dict(stages[base_stage].env)
-        elif base_env is not None and frm.base_name != "scratch" and i in reachable_early:
-            env = dict(base_env(frm.base_name, frm.platform or str(tplat)))
-        used: set[str] = set()
-        expanded: list[Instruction] = []
-        env_before: list[dict[str, str]] = []
-        args_before: list[dict[str, str]] = []
-        for cnode, instr in body:
-            snapshot = _stage_env(args, env)
-            env_before.append(dict(env))
-            args_before.append(dict(args))
-
-            def expand_word(
-                word: str,
-                _snap: dict = snapshot,
-                _n: Node = cnode,
-                _used: set[str] = used,
-                _args: dict[str, str] = args,
-                _env: dict[str, str] = env,
-            ) -> str:
-                res = _process(ctx, _n, word, _snap)
-                _used.update(k for k in res.matched if k in _args and k not in _env)
-                return res.result
-
-            def expand_raw(word: str, _snap: dict = snapshot, _n: Node = cnode) -> str:
-                return _process(ctx, _n, word, _snap, lex=ctx.raw_lex).result
-
-            try:
-                new = instr.expand(expand_word, expand_raw)
-            except _ParseError as exc:
-                raise ctx.error(cnode, str(exc), exc.token) from None
-            expanded.append(new)
-            if isinstance(new, Arg):
-                for spec in new.args:
-                    if spec.key in build_args:
-                        value: str | None = build_args[spec.key]
-                        used_build_args.add(spec.key)
-                    elif spec.value is not None:
-                        value = spec.value
-                    else:
-                        value = meta.get(spec.key)
-                    if value is not None:
-                        args[spec.key] = value
-            elif isinstance(new, Env) and new.keyword == "ENV":
-                for kv in new.pairs:
-                    env[kv.key] = kv.value
-            elif isinstance(new, Run):
-                used.update(args)  # every RUN after an ARG counts as a use (cache key)
-            if isinstance(instr, Copy) and instr.from_:
-                value = _expand(ctx, cnode, instr.from_, meta_env)
-                token = next((f for f in cnode.flags if f.startswith("--from=")), instr.from_)
-                if token not in cnode.original:
-                    token = instr.from_
-                deps.append(resolve(value, cnode, i, "copy", token))
-                # --from is resolved in the global scope (the graph exists before any stage
-                # runs), so the expanded instruction carries that same value.
-                expanded[-1] = replace(expanded[-1], from_=value)
-            if isinstance(instr, Run):
-                for m in instr.mounts:
-                    if m.from_:
-                        value = _expand(ctx, cnode, m.from_, meta_env)
-                        deps.append(resolve(value, cnode, i, "mount", m.from_))
-        stages.append(
-            Stage(
-                index=i,
-                name=frm.stage_name,
-                base_name=frm.base_name,
-                platform=frm.platform,
-                from_=frm,
-                instructions=tuple(expanded),
-                raw_instructions=tuple(ins for _, ins in body),
-                dependencies=tuple(deps),
-                base_stage=base_stage,
-                args=args,
-                env=env,
-                used_args=frozenset(used),
-                env_before=tuple(env_before),
-                args_before=tuple(args_before),
-            )
-        )
-
+    meta, declared_meta = _global_args(ctx, meta_nodes, auto, build_args)
+    planner = _Planner(ctx, raw_stages, names, meta, build_args)
+    if base_env is not None:
+        planner.image_env = _ImageEnv(base_env, reachable_early, tplat)
+    stages = planner.plan_stages()
     _check_cycles(ctx, stages, raw_stages)
     reachable = _reachable(stages, target_index)
     order, groups = _toposort(stages, reachable)
-
-    proxy_env = {k: v for k, v in build_args.items() if k in PROXY_ARGS}
-    declared = set(declared_meta)
-    for st in stages:
-        declared.update(a.key for ins in st.raw_instructions if isinstance(ins, Arg) for a in ins.args)
-    unused = tuple(
-        sorted(
-            k
-            for k in build_args
-            if k not in declared and k not in PROXY_ARGS and k not in BUILTIN_ARGS and k not in auto
-        )
-    )
     plan = BuildPlan(
         stages=tuple(stages),
         target=target_index,
@@ -448,15 +263,318 @@ def build_plan(
         parallel_groups=groups,
         meta_args=dict(declared_meta),
         build_args=build_args,
-        proxy_env=proxy_env,
-        unused_build_args=unused,
+        proxy_env={k: v for k, v in build_args.items() if k in PROXY_ARGS},
+        unused_build_args=_unused_build_args(build_args, declared_meta, stages, auto),
         warnings=(),
         syntax=tree,
         build_platform=bplat,
         target_platform=tplat,
     )
-    warnings = lint(plan, raw_stages=raw_stages, meta_nodes=meta_nodes)
-    return replace(plan, warnings=tuple(warnings))
+    source = _lint_source(tree, meta_nodes, raw_stages, stages, platform_args(bplat, tplat))
+    return replace(plan, warnings=tuple(lint(source)))
+
+
+def _platforms(
+    build_platform: str | Platform | None, platform: str | Platform | None, filename: str
+) -> tuple[Platform, Platform]:
+    """The build platform (default: this host) and the target platform (default: the build's)."""
+    if isinstance(build_platform, Platform):
+        bplat = build_platform
+    else:
+        bplat = parse_platform(build_platform) if build_platform else default_platform()
+    if isinstance(platform, Platform):
+        return bplat, platform
+    try:
+        return bplat, parse_platform(platform) if platform else bplat
+    except DockerfileError as exc:
+        raise DockerfileError(
+            f"failed to parse target platform: {exc.message}", file=filename
+        ) from exc  # keeps what the platform parser said
+
+
+def _split_stages(ctx: _Ctx) -> tuple[list[tuple[Node, Arg]], list[RawStage]]:
+    """Typed instructions, split into the global ARGs and the stages (each FROM and its body)."""
+    meta_nodes: list[tuple[Node, Arg]] = []
+    raw_stages: list[RawStage] = []
+    for node in ctx.tree.nodes:
+        instr = parse_instruction(node, lines=ctx.lines, filename=ctx.filename)
+        if isinstance(instr, From):
+            raw_stages.append((node, instr, []))
+        elif raw_stages:
+            raw_stages[-1][2].append((node, instr))
+        elif isinstance(instr, Arg):
+            meta_nodes.append((node, instr))
+        else:
+            raise ctx.error(node, "no build stage in current context")
+    if not raw_stages:
+        raise DockerfileError("dockerfile contains no stages to build", file=ctx.filename)
+    return meta_nodes, raw_stages
+
+
+def _target_index(ctx: _Ctx, target: str | None, names: Mapping[str, int], count: int) -> int:
+    if not target:
+        return count - 1
+    if target.lower() in names:
+        return names[target.lower()]
+    raise DockerfileError(f'target stage "{target}" could not be found', file=ctx.filename)
+
+
+def _global_args(
+    ctx: _Ctx, meta_nodes: list[tuple[Node, Arg]], auto: Mapping[str, str], build_args: Mapping[str, str]
+) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """The global scope — automatic platform ARGs, then the ARGs before the first FROM, build
+    args overriding both — and the global ARGs as declared."""
+    meta: dict[str, str | None] = {k: build_args.get(k, v) for k, v in auto.items()}
+    declared: dict[str, str | None] = {}
+    for node, arg in meta_nodes:
+        for spec in arg.args:
+            value = spec.value
+            if value is not None:
+                value = _expand(ctx, node, value, _present(meta))
+            if spec.key in build_args:
+                value = build_args[spec.key]
+            meta[spec.key] = value
+            declared[spec.key] = value
+    return meta, declared
+
+
+def _unused_build_args(
+    build_args: Mapping[str, str],
+    declared_meta: Mapping[str, str | None],
+    stages: list[Stage],
+    auto: Mapping[str, str],
+) -> tuple[str, ...]:
+    """Build args no ARG declares (BuildKit warns about them), predefined ones excepted."""
+    declared = set(declared_meta)
+    for st in stages:
+        declared.update(a.key for ins in st.raw_instructions if isinstance(ins, Arg) for a in ins.args)
+    return tuple(
+        sorted(
+            k
+            for k in build_args
+            if k not in declared and k not in PROXY_ARGS and k not in BUILTIN_ARGS and k not in auto
+        )
+    )
+
+
+def _lint_source(
+    tree: SyntaxTree,
+    meta_nodes: list[tuple[Node, Arg]],
+    raw_stages: list[RawStage],
+    stages: list[Stage],
+    predefined: Mapping[str, str],
+) -> LintSource:
+    """What the lint rules read: the stages as written, plus the names each inherits."""
+    return LintSource(
+        tree=tree,
+        global_args=tuple(meta_nodes),
+        stages=tuple(
+            StageSource(
+                node=node,
+                from_=frm,
+                body=tuple(body),
+                inherited_env=frozenset(stages[base].env)
+                if (base := stages[i].base_stage) is not None
+                else frozenset(),
+            )
+            for i, (node, frm, body) in enumerate(raw_stages)
+        ),
+        predefined_args=frozenset(predefined),
+    )
+
+
+@dataclass(frozen=True)
+class _ImageEnv:
+    """How to read a base image's environment, and for which stages (those the target needs)."""
+
+    env: BaseEnv
+    stages: frozenset[int]
+    platform: Platform
+
+
+class _Planner:
+    """Expands the stages in order: FROM lines in the global scope, then each stage's body."""
+
+    def __init__(
+        self,
+        ctx: _Ctx,
+        raw_stages: list[RawStage],
+        names: Mapping[str, int],
+        meta: Mapping[str, str | None],
+        build_args: Mapping[str, str],
+    ) -> None:
+        self.ctx = ctx
+        self.raw_stages = raw_stages
+        self.names = names
+        self.meta = meta
+        self.meta_env = _present(meta)
+        self.build_args = build_args
+        self.image_env: _ImageEnv | None = None  # without it, images have no environment
+        self.stages: list[Stage] = []
+
+    def plan_stages(self) -> list[Stage]:
+        # Every FROM is expanded before any stage body (only earlier stages can be a base).
+        froms = [self.expand_from(node, frm) for node, frm, _ in self.raw_stages]
+        for i, (node, _frm, body) in enumerate(self.raw_stages):
+            stage = _StagePlanner(self, i, node, froms[i])
+            for cnode, instr in body:
+                stage.add(cnode, instr)
+            self.stages.append(stage.result(body))
+        return self.stages
+
+    def expand_from(self, node: Node, frm: From) -> From:
+        ctx = self.ctx
+        base = _expand(ctx, node, frm.base_name, self.meta_env)
+        if base == "":
+            raise ctx.error(node, f"base name ({frm.base_name}) should not be blank", frm.base_name)
+        plat = frm.platform
+        if plat:
+            plat = _expand(
+                ctx, node, plat, self.meta_env, prefix=f"failed to process arguments for platform {plat}: "
+            )
+            try:
+                parse_platform(plat)
+            except DockerfileError as exc:
+                raise ctx.error(
+                    node, f"failed to parse platform {plat}: {exc.message}", frm.platform
+                ) from exc  # keeps what the platform parser said
+        if base != "scratch" and base.lower() not in self.names:
+            problem = _reference_problem(base)
+            if problem is not None:
+                raise ctx.error(node, f'failed to parse stage name "{base}": {problem}', frm.base_name)
+        return replace(frm, base_name=base, platform=plat)
+
+    def resolve(self, value: str, node: Node, kind: str, token: str) -> StageRef:
+        """A ``--from`` value (expanded in the global scope): a stage index, a stage name or
+        an image reference."""
+        if re.fullmatch(r"-?\d+", value) and len(value) <= _MAX_INDEX_DIGITS:
+            idx = int(value)
+            if idx < 0 or idx >= len(self.raw_stages):
+                raise self.ctx.error(node, f"invalid stage index {idx}", token)
+            return StageRef(stage=idx, line=node.start_line, kind=kind)
+        if value.lower() in self.names:
+            return StageRef(stage=self.names[value.lower()], line=node.start_line, kind=kind)
+        if not _valid_reference(value):
+            raise self.ctx.error(
+                node,
+                f"invalid from flag value {value}: undefined stage or invalid image reference",
+                token,
+            )
+        return StageRef(image=value, line=node.start_line, kind=kind)
+
+
+class _StagePlanner:
+    """One stage: its base, then each instruction expanded with the env snapshot before it."""
+
+    def __init__(self, planner: _Planner, index: int, node: Node, frm: From) -> None:
+        self.planner = planner
+        self.ctx = planner.ctx
+        self.index = index
+        self.node = node
+        self.frm = frm
+        self.deps: list[StageRef] = []
+        self.base_stage: int | None = None
+        bl = frm.base_name.lower()
+        if bl in planner.names and planner.names[bl] < index:
+            self.base_stage = planner.names[bl]
+            self.deps.append(StageRef(stage=self.base_stage, line=node.start_line, kind="from"))
+        self.args: dict[str, str] = {}
+        self.env: dict[str, str] = self._base_env()
+        self.used: set[str] = set()
+        self.expanded: list[Instruction] = []
+        self.env_before: list[dict[str, str]] = []
+        self.args_before: list[dict[str, str]] = []
+
+    def _base_env(self) -> dict[str, str]:
+        if self.base_stage is not None:
+            return dict(self.planner.stages[self.base_stage].env)
+        lookup = self.planner.image_env
+        if lookup is not None and self.frm.base_name != "scratch" and self.index in lookup.stages:
+            return dict(lookup.env(self.frm.base_name, self.frm.platform or str(lookup.platform)))
+        return {}
+
+    def add(self, cnode: Node, instr: Instruction) -> None:
+        snapshot = _stage_env(self.args, self.env)
+        self.env_before.append(dict(self.env))
+        self.args_before.append(dict(self.args))
+        new = self._expand(cnode, instr, snapshot)
+        self.expanded.append(new)
+        self._declare(new)
+        if isinstance(instr, Copy) and instr.from_:
+            self._copy_from(cnode, instr)
+        if isinstance(instr, Run):
+            for m in instr.mounts:
+                if m.from_:
+                    value = _expand(self.ctx, cnode, m.from_, self.planner.meta_env)
+                    self.deps.append(self.planner.resolve(value, cnode, "mount", m.from_))
+
+    def _expand(self, cnode: Node, instr: Instruction, snapshot: dict[str, str]) -> Instruction:
+        ctx = self.ctx
+
+        def expand_word(word: str) -> str:
+            res = _process(ctx, cnode, word, snapshot)
+            self.used.update(k for k in res.matched if k in self.args and k not in self.env)
+            return res.result
+
+        def expand_raw(word: str) -> str:
+            return _process(ctx, cnode, word, snapshot, lex=ctx.raw_lex).result
+
+        try:
+            return instr.expand(expand_word, expand_raw)
+        except InstructionError as exc:
+            raise ctx.error(cnode, str(exc), exc.token) from None  # located; the cause is ours
+
+    def _declare(self, new: Instruction) -> None:
+        """What an expanded ARG/ENV/RUN changes for the instructions after it."""
+        if isinstance(new, Arg):
+            for spec in new.args:
+                value = self._arg_value(spec.key, spec.value)
+                if value is not None:
+                    self.args[spec.key] = value
+        elif isinstance(new, Env) and new.keyword == "ENV":
+            for kv in new.pairs:
+                self.env[kv.key] = kv.value
+        elif isinstance(new, Run):
+            self.used.update(self.args)  # every RUN after an ARG counts as a use (cache key)
+
+    def _arg_value(self, key: str, default: str | None) -> str | None:
+        """A stage ARG's value: the build arg, else its default, else the global ARG's."""
+        if key in self.planner.build_args:
+            return self.planner.build_args[key]
+        if default is not None:
+            return default
+        return self.planner.meta.get(key)
+
+    def _copy_from(self, cnode: Node, instr: Copy) -> None:
+        value = _expand(self.ctx, cnode, instr.from_, self.planner.meta_env)
+        token = next((f for f in cnode.flags if f.startswith("--from=")), instr.from_)
+        if token not in cnode.original:
+            token = instr.from_
+        self.deps.append(self.planner.resolve(value, cnode, "copy", token))
+        # --from is resolved in the global scope (the graph exists before any stage runs),
+        # so the expanded instruction carries that same value.
+        expanded = self.expanded[-1]
+        if isinstance(expanded, Copy):  # always: a COPY expands to a COPY
+            self.expanded[-1] = replace(expanded, from_=value)
+
+    def result(self, body: list[tuple[Node, Instruction]]) -> Stage:
+        frm = self.frm
+        return Stage(
+            index=self.index,
+            name=frm.stage_name,
+            base_name=frm.base_name,
+            platform=frm.platform,
+            from_=frm,
+            instructions=tuple(self.expanded),
+            raw_instructions=tuple(ins for _, ins in body),
+            dependencies=tuple(self.deps),
+            base_stage=self.base_stage,
+            args=self.args,
+            env=self.env,
+            used_args=frozenset(self.used),
+            env_before=tuple(self.env_before),
+            args_before=tuple(self.args_before),
+        )
 
 
 def _present(values: Mapping[str, str | None]) -> dict[str, str]:

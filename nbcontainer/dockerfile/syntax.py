@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 import dockerfile as _gopkg
 
 from nbcontainer.dockerfile.errors import DockerfileError, LintWarning
-from nbcontainer.dockerfile.lexer import Lexer, go_is_space, go_quote, go_trim_space
+from nbcontainer.dockerfile.lexer import (
+    Lexer,
+    go_is_space,
+    go_quote,
+    go_trim_space,
+    saturating_int,
+)
 
 __all__ = [
     "Directive",
@@ -132,7 +138,9 @@ def parse_heredoc_word(word: str) -> tuple[str, int, bool, bool] | None:
     m = _HEREDOC_RE.match(word)
     if not m or not m.group(3):
         return None
-    fd = int(m.group(1)) if m.group(1) else 0
+    fd = saturating_int(m.group(1)) if m.group(1) else 0
+    if fd >= 2**64:  # Go's ParseUint refuses it; the Go parser has said so already
+        return None
     chomp = m.group(2) == "-"
     rest = m.group(3)
     lex = Lexer("\\", skip_unset_env=True)
@@ -169,136 +177,152 @@ def heredocs_from_line(line: str) -> list[tuple[str, int, bool, bool]]:
     return found
 
 
+class _Scan:
+    """The state BuildKit's word loops (``parseWords``, ``extractBuilderFlags``) share."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.n = len(text)
+        self.pos = 0
+        self.buf: list[str] = []
+        self.words: list[str] = []
+        self.blank_ok = False  # a quoted word may be empty ("" is a word)
+        self.quote = ""
+
+    def char(self) -> str:
+        return self.text[self.pos] if self.pos < self.n else ""
+
+    def end_word(self, keep: bool = True) -> None:
+        if keep and (self.blank_ok or self.buf):
+            self.words.append("".join(self.buf))
+        self.buf = []
+        self.blank_ok = False
+
+
+_SPACES, _WORD, _QUOTE = 0, 1, 2
+
+
 def parse_words(rest: str, escape_token: str = "\\") -> list[str]:
     """BuildKit's ``parseWords``: split on whitespace, keep quotes and escapes in the words."""
-    words: list[str] = []
-    in_spaces, in_word, in_quote = 0, 1, 2
-    phase = in_spaces
-    quote = ""
-    blank_ok = False
-    buf: list[str] = []
-    n = len(rest)
-    pos = 0
-    while pos <= n:
-        ch = rest[pos] if pos < n else ""
-        if phase == in_spaces:
-            if pos == n:
+    sc = _Scan(rest)
+    phase = _SPACES
+    while sc.pos <= sc.n:
+        ch = sc.char()
+        if phase == _SPACES:
+            if sc.pos == sc.n:
                 break
             if go_is_space(ch):
-                pos += 1
+                sc.pos += 1
                 continue
-            phase = in_word
-        if phase in (in_word, in_quote) and pos == n:
-            if blank_ok or buf:
-                words.append("".join(buf))
+            phase = _WORD
+        if sc.pos == sc.n:
+            sc.end_word()
             break
-        if phase == in_word:
-            if go_is_space(ch):
-                phase = in_spaces
-                if blank_ok or buf:
-                    words.append("".join(buf))
-                buf = []
-                blank_ok = False
-                pos += 1
-                continue
-            if ch in ("'", '"'):
-                quote = ch
-                blank_ok = True
-                phase = in_quote
-            if ch == escape_token:
-                if pos + 1 == n:
-                    pos += 1
-                    continue
-                buf.append(ch)
-                pos += 1
-                ch = rest[pos]
-            buf.append(ch)
-            pos += 1
-            continue
-        if phase == in_quote:
-            if ch == quote:
-                phase = in_word
-            if ch == escape_token and quote != "'":
-                if pos + 1 == n:
-                    phase = in_word
-                    pos += 1
-                    continue
-                pos += 1
-                buf.append(ch)
-                ch = rest[pos]
-            buf.append(ch)
-        pos += 1
-    return words
+        step = _word_step if phase == _WORD else _quote_step
+        phase = step(sc, ch, escape_token)
+    return sc.words
+
+
+def _word_step(sc: _Scan, ch: str, escape: str) -> int:
+    """One character of an unquoted word (``parseWords``); returns the next phase."""
+    if go_is_space(ch):
+        sc.end_word()
+        sc.pos += 1
+        return _SPACES
+    phase = _WORD
+    if ch in ("'", '"'):
+        sc.quote = ch
+        sc.blank_ok = True
+        phase = _QUOTE
+    if ch == escape:
+        if sc.pos + 1 == sc.n:
+            sc.pos += 1
+            return phase
+        sc.buf.append(ch)
+        sc.pos += 1
+        ch = sc.text[sc.pos]
+    sc.buf.append(ch)
+    sc.pos += 1
+    return phase
+
+
+def _quote_step(sc: _Scan, ch: str, escape: str) -> int:
+    """One character inside quotes (``parseWords``): quotes and escapes stay in the word."""
+    phase = _WORD if ch == sc.quote else _QUOTE
+    if ch == escape and sc.quote != "'":
+        if sc.pos + 1 == sc.n:
+            sc.pos += 1
+            return _WORD
+        sc.pos += 1
+        sc.buf.append(ch)
+        ch = sc.text[sc.pos]
+    sc.buf.append(ch)
+    sc.pos += 1
+    return phase
 
 
 def split_flags(line: str) -> tuple[str, list[str]]:
     """BuildKit's ``extractBuilderFlags``: leading ``--flags`` and the rest of the line."""
-    words: list[str] = []
-    in_spaces, in_word, in_quote = 0, 1, 2
-    phase = in_spaces
-    buf: list[str] = []
-    quote = ""
-    blank_ok = False
-    n = len(line)
-    pos = 0
-    while pos <= n:
-        ch = line[pos] if pos < n else ""
-        if phase == in_spaces:
-            if pos == n:
+    sc = _Scan(line)
+    phase = _SPACES
+    while sc.pos <= sc.n:
+        ch = sc.char()
+        if phase == _SPACES:
+            if sc.pos == sc.n:
                 break
             if go_is_space(ch):
-                pos += 1
+                sc.pos += 1
                 continue
-            if ch != "-" or pos + 1 == n or line[pos + 1] != "-":
-                return line[pos:], words
-            phase = in_word
-        if phase in (in_word, in_quote) and pos == n:
-            word = "".join(buf)
-            if word != "--" and (blank_ok or buf):
-                words.append(word)
+            if not line.startswith("--", sc.pos):
+                return line[sc.pos :], sc.words
+            phase = _WORD
+        if sc.pos == sc.n:
+            sc.end_word(keep="".join(sc.buf) != "--")
             break
-        if phase == in_word:
-            if go_is_space(ch):
-                phase = in_spaces
-                word = "".join(buf)
-                if word == "--":
-                    return line[pos:], words
-                if blank_ok or buf:
-                    words.append(word)
-                buf = []
-                blank_ok = False
-                pos += 1
-                continue
-            if ch in ("'", '"'):
-                quote = ch
-                blank_ok = True
-                phase = in_quote
-                pos += 1
-                continue
-            if ch == "\\":
-                if pos + 1 == n:
-                    pos += 1
-                    continue
-                pos += 1
-                ch = line[pos]
-            buf.append(ch)
-            pos += 1
+        if phase == _WORD and go_is_space(ch):
+            if "".join(sc.buf) == "--":  # "--" ends the flags; the rest is the command
+                return line[sc.pos :], sc.words
+            sc.end_word()
+            sc.pos += 1
+            phase = _SPACES
             continue
-        if phase == in_quote:
-            if ch == quote:
-                phase = in_word
-                pos += 1
-                continue
-            if ch == "\\":
-                if pos + 1 == n:
-                    phase = in_word
-                    pos += 1
-                    continue
-                pos += 1
-                ch = line[pos]
-            buf.append(ch)
-        pos += 1
-    return "", words
+        step = _flag_word_step if phase == _WORD else _flag_quote_step
+        phase = step(sc, ch)
+    return "", sc.words
+
+
+def _flag_word_step(sc: _Scan, ch: str) -> int:
+    """One character of a flag word: quotes open, ``\\`` escapes, neither is kept."""
+    if ch in ("'", '"'):
+        sc.quote = ch
+        sc.blank_ok = True
+        sc.pos += 1
+        return _QUOTE
+    if ch == "\\":
+        if sc.pos + 1 == sc.n:
+            sc.pos += 1
+            return _WORD
+        sc.pos += 1
+        ch = sc.text[sc.pos]
+    sc.buf.append(ch)
+    sc.pos += 1
+    return _WORD
+
+
+def _flag_quote_step(sc: _Scan, ch: str) -> int:
+    """One character inside quotes in a flag word (``\\`` escapes, even in single quotes)."""
+    if ch == sc.quote:
+        sc.pos += 1
+        return _WORD
+    if ch == "\\":
+        if sc.pos + 1 == sc.n:
+            sc.pos += 1
+            return _WORD
+        sc.pos += 1
+        ch = sc.text[sc.pos]
+    sc.buf.append(ch)
+    sc.pos += 1
+    return _QUOTE
 
 
 # --------------------------------------------------------------------------- input checks
@@ -319,7 +343,7 @@ def _decode(text: str | bytes, filename: str) -> str:
             src = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
             raise DockerfileError(
                 "Dockerfile is not valid UTF-8", file=filename, line=line, column=col, source=src
-            ) from None
+            ) from exc  # the cause names the offending byte
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
@@ -335,7 +359,7 @@ def _decode(text: str | bytes, filename: str) -> str:
             line=line,
             column=exc.start - start + 1,
             source=src.encode("utf-8", "replace").decode("utf-8"),
-        ) from None
+        ) from exc  # the cause names the offending character
     return text
 
 
@@ -434,12 +458,12 @@ def _go_parse(text: str) -> tuple:
         return _gopkg.parse_string(text)
     except _gopkg.GoParseError as exc:
         raise _GoError(str(exc)) from None
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
         # BuildKit splits --flags byte by byte, so a multi-byte character whose bytes look
         # like U+0085/U+00A0 (Go whitespace) cuts it in half and leaves invalid UTF-8.
         raise _GoError(
             "invalid UTF-8 after splitting instruction flags (non-ASCII character in a --flag)"
-        ) from None
+        ) from exc
 
 
 class _GoError(Exception):
@@ -450,67 +474,11 @@ def _locate(lines: list[str], message: str, escape: str, filename: str) -> Docke
     """Find which instruction made the Go parser fail, by parsing growing prefixes."""
     if message == "file with no instructions":
         return DockerfileError(message, file=filename)
-    header = f"# escape={escape}\n" if escape != "\\" else ""
-    def fails(k: int) -> bool:
-        try:
-            _go_parse(header + "\n".join(lines[:k]))
-        except _GoError as exc:
-            return str(exc) == message
-        return False
-
-    n = len(lines)
-    bad: int | None = None
-    if message == "unterminated heredoc":
-        # Cutting inside an earlier, terminated heredoc also reports this; the culprit is
-        # the heredoc that every longer prefix still fails on, so walk back from the end.
-        k = n
-        while k > 1 and fails(k - 1):
-            k -= 1
-        bad = k if fails(k) else None
-    elif fails(n):
-        # Instructions fail in order, so "prefix fails the same way" is monotone: bisect.
-        lo, hi = 1, n
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if fails(mid):
-                hi = mid
-            else:
-                lo = mid + 1
-        bad = lo
+    bad = _failing_line(lines, message, escape)
     if bad is None:
         return DockerfileError(message, file=filename)
-    start = bad
-    i = bad - 1
-    while i >= 1:
-        s = lines[i - 1].rstrip(" \t\r")
-        st = _lstrip_go(s)
-        if not st or st.startswith("#"):
-            i -= 1
-            continue
-        if s.endswith(escape):
-            start = i
-            i -= 1
-            continue
-        break
-    column = None
-    width = 1
-    source_line = start
-    quoted = re.search(r'"((?:[^"\\]|\\.)*)"', message)
-    token = None
-    if quoted:
-        token = bytes(quoted.group(1), "utf-8").decode("unicode_escape", "replace")
-    elif message.startswith("when using JSON array syntax"):
-        token = "["
-    for ln in range(start, bad + 1):
-        src = lines[ln - 1]
-        if token and token in src:
-            source_line = ln
-            column = src.find(token) + 1
-            width = len(token)
-            break
-    if column is None:
-        src = lines[start - 1]
-        column = len(src) - len(_lstrip_go(src)) + 1
+    start = _instruction_start(lines, bad, escape)
+    source_line, column, width = _token_position(lines, message, start, bad)
     return DockerfileError(
         message,
         file=filename,
@@ -520,6 +488,72 @@ def _locate(lines: list[str], message: str, escape: str, filename: str) -> Docke
         source=lines[source_line - 1].rstrip("\r"),
         width=width,
     )
+
+
+def _failing_line(lines: list[str], message: str, escape: str) -> int | None:
+    """The 1-based line whose prefix first fails with ``message`` (None if none does)."""
+    header = f"# escape={escape}\n" if escape != "\\" else ""
+
+    def fails(k: int) -> bool:
+        try:
+            _go_parse(header + "\n".join(lines[:k]))
+        except _GoError as exc:
+            return str(exc) == message
+        return False
+
+    n = len(lines)
+    if message == "unterminated heredoc":
+        # Cutting inside an earlier, terminated heredoc also reports this; the culprit is
+        # the heredoc that every longer prefix still fails on, so walk back from the end.
+        k = n
+        while k > 1 and fails(k - 1):
+            k -= 1
+        return k if fails(k) else None
+    if not fails(n):
+        return None
+    # Instructions fail in order, so "prefix fails the same way" is monotone: bisect.
+    lo, hi = 1, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fails(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _instruction_start(lines: list[str], bad: int, escape: str) -> int:
+    """The first line of the instruction that ends at ``bad`` (continuations walked back,
+    blank and comment lines inside it skipped)."""
+    start = bad
+    i = bad - 1
+    while i >= 1:
+        s = lines[i - 1].rstrip(" \t\r")
+        st = _lstrip_go(s)
+        if not st or st.startswith("#"):
+            i -= 1
+            continue
+        if not s.endswith(escape):
+            break
+        start = i
+        i -= 1
+    return start
+
+
+def _token_position(lines: list[str], message: str, start: int, bad: int) -> tuple[int, int, int]:
+    """``(line, column, width)`` of the token the message quotes, else the instruction start."""
+    quoted = re.search(r'"((?:[^"\\]|\\.)*)"', message)
+    token = None
+    if quoted:
+        token = bytes(quoted.group(1), "utf-8").decode("unicode_escape", "replace")
+    elif message.startswith("when using JSON array syntax"):
+        token = "["
+    for ln in range(start, bad + 1):
+        src = lines[ln - 1]
+        if token and token in src:
+            return ln, src.find(token) + 1, len(token)
+    src = lines[start - 1]
+    return start, len(src) - len(_lstrip_go(src)) + 1, 1
 
 
 def _restore(s: str, ph: str | None) -> str:
@@ -552,7 +586,8 @@ def _node_from_command(
             triples += [values[i], values[i + 1], sep]
         args = tuple(triples)
     elif keyword == "onbuild" and cmd.sub_cmd:  # type: ignore[attr-defined]
-        sub = _onbuild_child(cmd, lines, escape, ph, start, end)
+        body = lines[cmd.start_line - 1 : cmd.end_line]  # type: ignore[attr-defined]
+        sub = _onbuild_child(cmd, body, escape, ph, start, end)
         args = ()
     if cmd.json and re.search(r"\\u0000", logical):  # type: ignore[attr-defined]
         args = _json_args_with_nul(keyword, logical, args)
@@ -599,24 +634,34 @@ def _json_args_with_nul(keyword: str, logical: str, args: tuple[str, ...]) -> tu
 
 
 def _onbuild_child(
-    cmd: object, lines: list[str], escape: str, ph: str | None, start: int, end: int
+    cmd: object, body: list[str], escape: str, ph: str | None, start: int, end: int
 ) -> Node:
-    """Re-parse an ONBUILD body alone: the Go wrapper drops the child's flags and heredocs."""
-    body = lines[start - 1 : end]
-    first = body[0]
-    m = re.match(r"^(\s*)(\S+)", first)
-    if m and m.group(2).lower() == "onbuild":
-        body = [" " * len(m.group(0)) + first[m.end() :]] + body[1:]
-    header = f"# escape={escape}\n" if escape != "\\" else "#\n"
-    text = header + "\n".join(body)
+    """Re-parse an ONBUILD body alone: the Go wrapper drops the child's flags and heredocs.
+
+    ``body`` holds the ONBUILD's own source lines, the first at file line ``start``. The
+    keyword is blanked out (columns kept) and what remains is parsed after a one-line header,
+    so a child that is itself an ONBUILD (refused later, as BuildKit does) recurses on its
+    own, shorter body.
+    """
+    blanked = _blank_onbuild_keyword(body, escape)
+    body = blanked or body
+    header = f"# escape={escape}" if escape != "\\" else "#"
+    text = header + "\n" + "\n".join(body)
     if ph:
         text = text.replace(_NUL, ph)
     try:
         parsed = _go_parse(text)
     except _GoError:
         parsed = ()
-    if len(parsed) == 1 and parsed[0].cmd.lower() == cmd.sub_cmd.lower():  # type: ignore[attr-defined]
-        return _node_from_command(parsed[0], body, escape, ph, line_offset=start - 2)
+    child = parsed[0] if len(parsed) == 1 else None
+    # A child ONBUILD recurses only on a body whose keyword was blanked: shorter each time.
+    if (
+        child is not None
+        and child.cmd.lower() == cmd.sub_cmd.lower()  # type: ignore[attr-defined]
+        and (blanked is not None or child.cmd.lower() != "onbuild")
+    ):
+        # The child's line numbers count the header line: 2 is the ONBUILD's first line.
+        return _node_from_command(child, [header, *body], escape, ph, line_offset=start - 2)
     sub_original = _restore(cmd.original, ph)  # type: ignore[attr-defined]
     return Node(
         keyword=cmd.sub_cmd.lower(),  # type: ignore[attr-defined]
@@ -627,6 +672,17 @@ def _onbuild_child(
         json=bool(cmd.json),  # type: ignore[attr-defined]
         written_keyword=cmd.sub_cmd,  # type: ignore[attr-defined]
     )
+
+
+def _blank_onbuild_keyword(body: list[str], escape: str) -> list[str] | None:
+    """The lines with their leading ONBUILD keyword (after blanks and line continuations)
+    replaced by spaces, so columns stay; None when the lines do not start with it."""
+    text = "\n".join(body)
+    esc = re.escape(escape)
+    m = re.match(rf"(?:\s|{esc}\r?\n)*(onbuild)(?=\s|{esc}|$)", text, re.IGNORECASE)
+    if m is None:
+        return None
+    return (text[: m.start(1)] + " " * len(m.group(1)) + text[m.end(1) :]).split("\n")
 
 
 def parse_syntax(text: str | bytes, *, filename: str = "Dockerfile") -> SyntaxTree:

@@ -189,7 +189,7 @@ class LayerStream(io.RawIOBase):
                 "(or is followed by garbage)"
             ) from None
         except (OSError, isal_zlib.error) as e:  # type: ignore[misc]  # (isal's error is untyped)
-            raise LayerError(f"corrupt gzip layer: {e}") from None
+            raise LayerError(f"corrupt gzip layer: {e}") from e
 
     def _read_zstd(self, mv: memoryview) -> int:
         # Small input steps bound the output of a single call (decompression bombs).
@@ -223,7 +223,7 @@ class LayerStream(io.RawIOBase):
         try:
             self._zpending = self._zobj.decompress(data)
         except zstandard.ZstdError as e:
-            raise LayerError(f"corrupt zstd layer: {e}") from None
+            raise LayerError(f"corrupt zstd layer: {e}") from e
 
     # -- io.RawIOBase
     def readable(self) -> bool:
@@ -276,6 +276,6 @@ def open_layer(src: str | os.PathLike[str] | BinaryIO) -> LayerStream:
         try:
             f: BinaryIO = open(src, "rb")  # noqa: SIM115 - closed by LayerStream
         except OSError as e:
-            raise LayerError(f"cannot open layer {os.fspath(src)!r}: {e.strerror}") from None
+            raise LayerError(f"cannot open layer {os.fspath(src)!r}: {e.strerror}") from e
         return LayerStream(f, close_raw=True)
     return LayerStream(src)

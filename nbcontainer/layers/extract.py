@@ -148,7 +148,7 @@ class _Applier:
                     raise LayerError(
                         f"layer entry {shown!r}: {e.strerror or e}",
                         hint="the target directory may be on a filesystem that cannot hold it",
-                    ) from None
+                    ) from e
                 self.report.entries += 1
             self._finish_dirs()
         finally:
@@ -476,7 +476,7 @@ def apply_layer(
     try:
         target_path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise LayerError(f"cannot use {str(target_path)!r} as a target: {e.strerror}") from None
+        raise LayerError(f"cannot use {str(target_path)!r} as a target: {e.strerror}") from e
     stream = layer if isinstance(layer, LayerStream) else open_layer(layer)
     applier = _Applier(
         target_path,

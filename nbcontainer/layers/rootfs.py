@@ -81,7 +81,7 @@ class RootDir:
         try:  # the target itself is the caller's choice: a symlink to it is fine
             self.fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as e:
-            raise LayerError(f"cannot use {os.fspath(path)!r} as a target: {e.strerror}") from None
+            raise LayerError(f"cannot use {os.fspath(path)!r} as a target: {e.strerror}") from e
         self._on_mkdir = on_mkdir
         self._cache: dict[tuple[Parts, bool], tuple[int, Parts]] = {}
         self._stale: list[int] = []

@@ -244,7 +244,7 @@ class TarReader:
         except LayerError as e:  # decompression failure: say where in the archive
             raise UnsafeLayerError(
                 f"{e.message} ({self._where()})", entry=self._current or None, hint=e.hint
-            ) from None
+            ) from e  # keeps the decoder's own error (its cause) for --debug
         self._end += got
         return got
 

@@ -315,7 +315,7 @@ def _xattrs(target: int | bytes, name: bytes) -> dict[str, bytes]:
     except OSError as e:
         if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
             return {}
-        raise LayerError(f"{os.fsdecode(name)}: cannot list xattrs: {e.strerror}") from None
+        raise LayerError(f"{os.fsdecode(name)}: cannot list xattrs: {e.strerror}") from e
     if not names:
         return {}
     out: dict[str, bytes] = {}
@@ -327,7 +327,7 @@ def _xattrs(target: int | bytes, name: bytes) -> dict[str, bytes]:
                 continue
             raise LayerError(
                 f"{os.fsdecode(name)}: cannot read xattr {xname}: {e.strerror}"
-            ) from None
+            ) from e
     return out
 
 
@@ -338,11 +338,11 @@ def _open_at(base: bytes, dir_fd: int, name: bytes, flags: int) -> int:
         if not _O_NOATIME:
             raise LayerError(f"{os.fsdecode(name)}: permission denied") from None
     except OSError as e:
-        raise LayerError(f"{os.fsdecode(name)}: cannot open: {e.strerror}") from None
+        raise LayerError(f"{os.fsdecode(name)}: cannot open: {e.strerror}") from e
     try:  # O_NOATIME needs ownership or CAP_FOWNER
         return os.open(base, flags, dir_fd=dir_fd)
     except OSError as e:
-        raise LayerError(f"{os.fsdecode(name)}: cannot open: {e.strerror}") from None
+        raise LayerError(f"{os.fsdecode(name)}: cannot open: {e.strerror}") from e
 
 
 def _reject_whiteout(rel: bytes) -> None:
@@ -356,7 +356,7 @@ def _lstat_at(base: bytes, dir_fd: int, name: bytes) -> os.stat_result:
     try:
         return os.stat(base, dir_fd=dir_fd, follow_symlinks=False)
     except OSError as e:
-        raise LayerError(f"{os.fsdecode(name)}: cannot stat: {e.strerror}") from None
+        raise LayerError(f"{os.fsdecode(name)}: cannot stat: {e.strerror}") from e
 
 
 def _open_listed(
@@ -377,7 +377,7 @@ def _open_listed(
         st = os.fstat(fd)
     except OSError as e:
         os.close(fd)
-        raise LayerError(f"{os.fsdecode(name)}: cannot stat: {e.strerror}") from None
+        raise LayerError(f"{os.fsdecode(name)}: cannot stat: {e.strerror}") from e
     if st.st_mode & 0o170000 != stat.S_IFREG:
         os.close(fd)
         return -1, _lstat_at(base, dir_fd, name), flags
@@ -409,7 +409,7 @@ def _children(
     except OSError as e:
         raise LayerError(
             f"{os.fsdecode(prefix) or '.'}: cannot read directory: {e.strerror}"
-        ) from None
+        ) from e
     out = []
     for base, st in listed:
         rel = prefix + base
@@ -437,7 +437,7 @@ def write_tree(root: Path, out: BlockWriter, opts: TreeOptions) -> int:
     except OSError as e:
         raise LayerError(
             f"cannot read layer source {os.fsdecode(root_b)!r}: {e.strerror}"
-        ) from None
+        ) from e
     stack = [(root_fd, iter(_children(root_fd, b"", opts)))]
     try:
         return _write_entries(root_b, stack, out, opts)

@@ -12,14 +12,15 @@ from typing import Any
 
 import ipywidgets as w
 
-from .views import html, text, tree_of
-from .views.tree import ADDED, MODIFIED, REMOVED, filter_tree
+from ..analysis import ADDED, MODIFIED, REMOVED, filter_tree
+from ..image import Image
+from .views import html, text
 
 
 class LayerTreeWidget(w.HBox):
-    def __init__(self, image: Any) -> None:
+    def __init__(self, image: Image) -> None:
         self.image = image
-        self.tree = tree_of(image)
+        self.tree = image.tree()
         labels = []
         for lt in self.tree.layers:
             cmd = lt.command if len(lt.command) <= 48 else lt.command[:47] + "…"

@@ -229,7 +229,7 @@ class ImageConfig(canonical.Document):
         try:
             diff_ids = tuple(Digest.parse(x) for x in rootfs.get("diff_ids") or ())
         except Exception as e:  # ReferenceFormatError → format error with context
-            raise ImageFormatError(f"image config: bad rootfs.diff_ids entry: {e}") from None
+            raise ImageFormatError(f"image config: bad rootfs.diff_ids entry: {e}") from e
         known = {"architecture", "os", "variant", "os.version", "created", "author", "config",
                  "rootfs", "history"}
         return cls(

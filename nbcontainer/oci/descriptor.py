@@ -55,8 +55,8 @@ class Descriptor:
         if d.get("data") is not None:
             try:
                 data = base64.b64decode(d["data"], validate=True)
-            except ValueError:
-                raise ImageFormatError(f"{where}: data is not valid base64") from None
+            except ValueError as e:  # the cause says why (padding, a bad character)
+                raise ImageFormatError(f"{where}: data is not valid base64") from e
         plat = Platform.from_dict(d["platform"]) if d.get("platform") else None
         return cls(
             media_type, digest, size,

@@ -463,7 +463,8 @@ class RegistryClient:
                     raise TransportError(
                         f"uploading blob {digest.short} failed after {failures} attempts: "
                         f"{redact(str(exc))[:200]}", hint="check the network and re-run the push; "
-                        "blobs already uploaded are skipped") from None
+                        "blobs already uploaded are skipped",
+                    ) from None  # the cause may show the upload URL's state; the text is redacted
                 retry_after = getattr(exc, "retry_after", None)
                 delay = self.transport.retry.delay(failures - 1, retry_after)
                 log.info("upload of %s broke (%s); retrying in %.1fs", digest.short,
@@ -529,8 +530,8 @@ class RegistryClient:
             link = resp.header("Link") or ""
             try:
                 doc = json.loads(resp.data)
-            except ValueError:
-                raise RegistryError(f"{action}: the registry returned invalid JSON") from None
+            except ValueError as exc:
+                raise RegistryError(f"{action}: the registry returned invalid JSON") from exc
             yield from (doc.get(key) or [])
             m = _LINK_RE.search(link)
             url = urljoin(self.base_url + path, m.group(1)) if m else None

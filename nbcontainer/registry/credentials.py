@@ -85,7 +85,7 @@ def _read_config(path: Path) -> dict:
         raise RegistryError(
             f"cannot read credentials file {path}: {type(e).__name__}",
             hint="fix or remove the file (it must be JSON like Docker's config.json)",
-        ) from None
+        ) from e  # where the JSON breaks, or why the file cannot be read
     return data if isinstance(data, dict) else {}
 
 
@@ -147,6 +147,7 @@ def helper_get(name: str, server: str) -> Credential | None:
     try:
         doc = json.loads(out)
     except ValueError:
+        # no cause: the helper's answer holds the secret
         raise RegistryError(f"credential helper docker-credential-{name} returned invalid JSON") from None
     user, secret = doc.get("Username") or "", doc.get("Secret") or ""
     if user == IDENTITY_TOKEN_USER:

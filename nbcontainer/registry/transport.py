@@ -200,7 +200,7 @@ class Transport:
                 resp = self._follow(method, url, hdrs, body, follow_redirects)
             except (HTTPError, OSError) as exc:
                 if isinstance(exc, SSLError) and _is_cert_error(exc):
-                    raise tls_error(urlsplit(url).netloc, exc) from None
+                    raise tls_error(urlsplit(url).netloc, exc) from exc
                 last_exc = exc
                 if attempt + 1 < attempts:
                     delay = self.retry.delay(attempt)

@@ -46,28 +46,33 @@ Contract with the caller and the layer writer:
 See ``namespaced.py`` for the caller's side and ``_helper.py`` for what happens inside.
 """
 
-from nbcontainer.layers.idmap import IdMap
+from typing import TYPE_CHECKING, Any
 
-from .capabilities import Capabilities, detect_capabilities
-from .container import run_container
-from .errors import SandboxError
-from .executor import Executor
-from .factory import LadderExecutor, open_executor
-from .ladder import Choice, choose
-from .namespaced import NamespaceExecutor, Sandbox
-from .probe import HostProbe
-from .ptrace import PtraceExecutor
-from .spec import (
-    BindMount,
-    Mount,
-    RunResult,
-    RunSpec,
-    SecretMount,
-    TmpfsMount,
-    check,
-    failure_error,
-    format_failure,
-)
+from ..lazy import exports
+
+if TYPE_CHECKING:
+    from nbcontainer.layers.idmap import IdMap
+
+    from .capabilities import Capabilities, detect_capabilities
+    from .container import run_container
+    from .errors import SandboxError
+    from .executor import Executor
+    from .factory import LadderExecutor, open_executor
+    from .ladder import Choice, choose
+    from .namespaced import NamespaceExecutor, Sandbox
+    from .probe import HostProbe
+    from .ptrace import PtraceExecutor
+    from .spec import (
+        BindMount,
+        Mount,
+        RunResult,
+        RunSpec,
+        SecretMount,
+        TmpfsMount,
+        check,
+        failure_error,
+        format_failure,
+    )
 
 __all__ = [
     "BindMount",
@@ -75,8 +80,8 @@ __all__ = [
     "Choice",
     "Executor",
     "HostProbe",
-    "LadderExecutor",
     "IdMap",
+    "LadderExecutor",
     "Mount",
     "NamespaceExecutor",
     "PtraceExecutor",
@@ -94,3 +99,36 @@ __all__ = [
     "open_executor",
     "run_container",
 ]
+
+_getattr = exports(__name__, {
+    "Capabilities": "capabilities",
+    "detect_capabilities": "capabilities",
+    "run_container": "container",
+    "SandboxError": "errors",
+    "Executor": "executor",
+    "open_executor": "factory",
+    "LadderExecutor": "factory",
+    "Choice": "ladder",
+    "choose": "ladder",
+    "HostProbe": "probe",
+    "PtraceExecutor": "ptrace",
+    "NamespaceExecutor": "namespaced",
+    "Sandbox": "namespaced",
+    "BindMount": "spec",
+    "Mount": "spec",
+    "RunResult": "spec",
+    "RunSpec": "spec",
+    "SecretMount": "spec",
+    "TmpfsMount": "spec",
+    "check": "spec",
+    "failure_error": "spec",
+    "format_failure": "spec",
+})
+
+
+def __getattr__(name: str) -> Any:
+    if name == "IdMap":  # the one id-map class lives with the layer codec
+        from ..layers.idmap import IdMap
+
+        return IdMap
+    return _getattr(name)

@@ -23,6 +23,7 @@ from ..layers.info import LayerInfo
 from ..layers.owners import owners_path, read_owners, write_owners
 from ..oci.digest import Digest
 from . import messages
+from .vfs import force_remove
 
 if TYPE_CHECKING:
     from .executor import Executor
@@ -63,6 +64,9 @@ def apply_ops(root: str, ops: Sequence[Op],
             os.symlink(target, path)
             _owner(path, uid, gid, None, link=True)
             os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
+        elif op[0] == "link":  # another name of a file this plan created earlier
+            _remove(path)
+            os.link(os.path.join(root, op[2]), path)
         elif op[0] == "extract":
             _extract_archive(path, op[2], op[3], op[4], owners,
                              os.fsencode(op[1] + "/") if op[1] else b"")
@@ -288,28 +292,13 @@ def plan_owners(ops: Sequence[Op]) -> dict[bytes, tuple[int, int]]:
     owners: dict[bytes, tuple[int, int]] = {}
     for op in ops:
         if op[0] == "extract":
-            continue  # archives keep root as owner unless --chown (recorded per entry below)
-        uid, gid = (op[3], op[4]) if op[0] == "mkdir" else \
-            (op[4], op[5]) if op[0] in ("file", "data") else (op[3], op[4])
+            continue  # an archive's entries are recorded as it is extracted
+        if op[0] == "link":  # another name of an inode: its owner
+            owners[os.fsencode(op[1])] = owners.get(os.fsencode(op[2]), (0, 0))
+            continue
+        uid, gid = (op[4], op[5]) if op[0] in ("file", "data") else (op[3], op[4])
         owners[os.fsencode(op[1])] = (uid, gid)
     return owners
-
-
-def force_remove(path: Path) -> None:
-    """Delete a tree of ours, even its read-only directories (an image's 0555 dirs)."""
-    def retry(func: object, failed: str, _exc: object) -> None:
-        parent = os.path.dirname(failed)
-        os.chmod(parent, 0o700)
-        if os.path.isdir(failed) and not os.path.islink(failed):
-            os.chmod(failed, 0o700)
-            shutil.rmtree(failed, onerror=retry)
-        else:
-            os.unlink(failed)
-
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, onerror=retry)
-    elif os.path.lexists(path):
-        os.unlink(path)
 
 
 class _memfile:

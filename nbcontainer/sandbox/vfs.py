@@ -199,13 +199,28 @@ def commit_tree(tree: Path, before: Snap, upper: Path, *, records: bool, own: bo
 
 
 def _remove_tree(path: Path) -> None:
-    from .fileops import force_remove
-
     force_remove(path)
     try:
         os.unlink(str(path) + ".owners")
     except FileNotFoundError:
         pass
+
+
+def force_remove(path: Path) -> None:
+    """Delete a tree of ours, even its read-only directories (an image's 0555 dirs)."""
+    def retry(func: object, failed: str, _exc: object) -> None:
+        parent = os.path.dirname(failed)
+        os.chmod(parent, 0o700)
+        if os.path.isdir(failed) and not os.path.islink(failed):
+            os.chmod(failed, 0o700)
+            shutil.rmtree(failed, onerror=retry)
+        else:
+            os.unlink(failed)
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, onerror=retry)
+    elif os.path.lexists(path):
+        os.unlink(path)
 
 
 MOUNT_DIRS = ("dev", "proc", "sys")

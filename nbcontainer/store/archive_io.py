@@ -57,7 +57,7 @@ def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, tarfile.Tar
     try:
         tar = tarfile.open(path, mode="r|*")
     except (tarfile.TarError, OSError) as e:
-        raise ImageFormatError(f"{path}: not a readable tar archive ({e})") from None
+        raise ImageFormatError(f"{path}: not a readable tar archive ({e})") from e
     with tar:
         try:
             for member in tar:
@@ -65,7 +65,7 @@ def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, tarfile.Tar
                 if member.isfile():
                     yield name, member, tar
         except (tarfile.TarError, EOFError, OSError, ValueError) as e:
-            raise ImageFormatError(f"{path}: truncated or corrupt archive ({e})") from None
+            raise ImageFormatError(f"{path}: truncated or corrupt archive ({e})") from e
 
 
 def atomic_output(dest: Path) -> _AtomicFile:

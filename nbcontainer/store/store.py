@@ -283,6 +283,25 @@ class Store:
         digest = self.resolve_digest(name)
         return self.image_by_digest(digest, platform)
 
+    def has_image(self, digest: Digest) -> bool:
+        """Whether the image (or index) ``digest`` is recorded and every blob it names, all
+        the way down, is here."""
+        if str(digest) not in self.refs.read().images:
+            return False
+        try:
+            return self._complete(digest)
+        except (StoreError, ImageFormatError):
+            return False
+
+    def _complete(self, digest: Digest) -> bool:
+        if not self.blobs.has(digest):
+            return False
+        parsed = self.read_manifest(digest)
+        if isinstance(parsed, Index):
+            return all(self._complete(m.digest) for m in parsed.manifests if m.is_manifest)
+        return all(d.data is not None or self.blobs.has(d.digest)
+                   for d in (parsed.config, *parsed.layers))
+
     def image_by_digest(self, digest: Digest, platform: Platform | None = None) -> StoredImage:
         parsed = self.read_manifest(digest)
         index_digest = None

@@ -1,4 +1,5 @@
-"""The dive model and the static views on synthetic layers (no store, no root)."""
+"""The static views on synthetic layers (no store, no root); the model itself is tested in
+tests/analysis."""
 
 from __future__ import annotations
 
@@ -6,16 +7,9 @@ import re
 import time
 from html.parser import HTMLParser
 
-from nbcontainer.image import LayerEntry
+from nbcontainer.analysis import LayerEntry, LayerRef, build_tree
 from nbcontainer.notebook.views import html
-from nbcontainer.notebook.views.tree import (
-    ADDED,
-    MODIFIED,
-    REMOVED,
-    build_tree,
-    clean_command,
-    filter_tree,
-)
+from nbcontainer.oci.digest import Digest
 
 
 def f(path: str, size: int = 0, mode: int = 0o644) -> LayerEntry:
@@ -27,84 +21,7 @@ def d(path: str, mode: int = 0o755) -> LayerEntry:
 
 
 def layer(entries, cmd: str = "RUN x"):
-    return (entries, "sha256:" + format(abs(hash(cmd)), "x").rjust(64, "0")[:64],
-            "sha256:" + "1" * 64, cmd, 100)
-
-
-def node(tree, index: int, path: str):
-    n = tree.layers[index].root
-    for part in path.split("/"):
-        n = n.children[part]
-    return n
-
-
-def test_marking_and_directory_sizes() -> None:
-    t = build_tree([
-        layer([d("etc"), f("etc/passwd", 100), d("usr"), d("usr/bin"), f("usr/bin/a", 1000),
-               f("usr/bin/b", 500)], "FROM base"),
-        layer([d("etc"), f("etc/passwd", 120), f("etc/new", 7), d("usr/bin", 0o700)]),
-        layer([d("usr"), f("usr/.wh..wh..opq"), f("usr/keep", 3)]),
-    ])
-    assert [lt.added for lt in t.layers] == [3, 1, 1]  # files; directories are context
-    assert node(t, 1, "etc/passwd").status == MODIFIED
-    assert node(t, 1, "etc/new").status == ADDED
-    assert node(t, 1, "etc").status == ""  # same directory re-emitted: not a change
-    assert node(t, 1, "usr/bin").status == MODIFIED  # mode changed
-    assert node(t, 1, "etc").size == 127 and node(t, 1, "etc").files == 2
-    # layer 2: the opaque usr/ hides everything below it
-    assert node(t, 2, "usr/bin").status == REMOVED
-    assert node(t, 2, "usr/bin").removed_size == 1500
-    assert node(t, 2, "usr/keep").status == ADDED
-    assert t.layers[2].removed_size == 1500
-    assert t.size == 120 + 7 + 3
-
-
-def test_reclaimable_counts_each_lost_copy_once() -> None:
-    # dive's export example shape: two paths each written twice
-    t = build_tree([
-        layer([f("a", 6405), f("b", 100)], "FROM x"),
-        layer([f("a", 6405), f("b", 100)]),
-        layer([f(".wh.b")]),
-    ])
-    a = next(i for i in t.inefficiencies if i.path == "a")
-    b = next(i for i in t.inefficiencies if i.path == "b")
-    assert (a.count, a.cumulative, a.min, a.reclaimable) == (2, 12810, 6405, 6405)
-    assert (b.count, b.cumulative, b.min, b.reclaimable) == (3, 200, 0, 200)  # deleted: all
-    assert t.reclaimable == 6605
-    assert t.dive_wasted == 13010  # what dive would print (it counts the kept copy)
-    assert t.efficiency == (6405 + 0) / (12810 + 200)
-
-
-def test_deleted_directory_counts_its_subtree() -> None:
-    t = build_tree([layer([d("opt"), f("opt/big", 10_000), f("opt/small", 5)]),
-                    layer([f(".wh.opt")])])
-    assert t.reclaimable == 10_005
-    assert t.layers[1].removed == 1 and t.layers[1].removed_size == 10_005
-    assert t.size == 0
-
-
-def test_empty_image_is_fully_efficient() -> None:
-    t = build_tree([])
-    assert t.efficiency == 1.0 and t.reclaimable == 0
-
-
-def test_clean_command() -> None:
-    assert clean_command("/bin/sh -c #(nop)  CMD [\"sh\"]") == 'CMD ["sh"]'
-    assert clean_command("/bin/sh -c apt-get update") == "apt-get update"
-    assert clean_command("RUN /bin/sh -c make # buildkit") == "RUN make"
-    assert clean_command("|2 A=1 B=2 /bin/sh -c echo $A") == "echo $A"
-    assert clean_command("RUN a &&\\\n  b") == "RUN a &&\\↵   b"
-
-
-def test_filter_tree() -> None:
-    t = build_tree([layer([d("etc"), f("etc/a", 1)]),
-                    layer([f("etc/a", 2), f("etc/b", 3), f("etc/.wh.zz")])])
-    root = t.layers[1].root
-    only_added = filter_tree(root, frozenset({ADDED}))
-    assert set(only_added.children["etc"].children) == {"b"}
-    assert only_added.size == 3
-    found = filter_tree(root, query="A")
-    assert set(found.children["etc"].children) == {"a"}
+    return LayerRef(Digest.of(cmd.encode()), Digest("sha256", "1" * 64), 100, cmd), entries
 
 
 class _Checker(HTMLParser):

@@ -116,7 +116,7 @@ def build(name: str, text: str, store: str, context: Path) -> dict[str, object]:
     result["log"] = [e.text for e in events.events if e.kind == Kind.LOG][-15:]
     fsck = api.fsck(store=store, quarantine=False)
     result["fsck_ok"] = fsck.ok
-    result["images"] = sorted(t for r in api.images(store=store) for t in r.tags)
+    result["images"] = sorted(api.get_store(store).refs.read().tags)
     result["leftover_mounts"] = sorted(mounts(store) - before)
     result["leftover_procs"] = settled_descendants()
     return result

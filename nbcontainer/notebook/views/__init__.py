@@ -1,45 +1,32 @@
 """Displays: what an Image, its layers, its manifest and a diff look like in a notebook.
 
 Each returns a mimebundle with a ``text/plain`` fallback; HTML and JSON are never mixed in
-one bundle (JupyterLab would pick JSON, nbconvert HTML: see ``manifest.py``).
+one bundle (JupyterLab would pick JSON, nbconvert HTML: see ``manifest.py``). The data comes
+from :mod:`nbcontainer.analysis` (``Image.tree()``, ``ImageDiff``); these only render it.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
+from ...analysis import ImageDiff, ImageTree
+from ...image import Image, ImageIndex
 from . import html, text
 from .manifest import ManifestView
-from .tree import ImageTree, image_tree
-
-_trees: OrderedDict[str, ImageTree] = OrderedDict()
-_lock = threading.Lock()
 
 
-def tree_of(image: Any) -> ImageTree:
-    """The image's layer tree, computed once per manifest digest (a few are kept)."""
-    key = str(image.digest)
-    with _lock:
-        if key in _trees:
-            _trees.move_to_end(key)
-            return _trees[key]
-    tree = image_tree(image)
-    with _lock:
-        _trees[key] = tree
-        while len(_trees) > 8:
-            _trees.popitem(last=False)
-    return tree
+def tree_of(image: Image) -> ImageTree:
+    """The image's layer tree (the analysis caches it by layer stack)."""
+    return image.tree()
 
 
-def image_bundle(image: Any) -> dict[str, str]:
+def image_bundle(image: Image) -> dict[str, str]:
     tree = tree_of(image)
     return {"text/plain": text.image_line(image, tree),
             "text/html": html.render_image(image, tree)}
 
 
-def index_bundle(index: Any) -> dict[str, str]:
+def index_bundle(index: ImageIndex) -> dict[str, str]:
     trees = [tree_of(image) for _, image in index.platform_images()]
     return {"text/plain": index.summary(), "text/html": html.render_index(index, trees)}
 
@@ -47,7 +34,7 @@ def index_bundle(index: Any) -> dict[str, str]:
 class LayersView:
     """``%layers``: the dive view with the layer list open."""
 
-    def __init__(self, image: Any) -> None:
+    def __init__(self, image: Image) -> None:
         self.image = image
 
     @property
@@ -62,7 +49,7 @@ class LayersView:
         return text.layers_table(self.image, self.tree)
 
 
-def diff_bundle(diff: Any) -> dict[str, str]:
+def diff_bundle(diff: ImageDiff) -> dict[str, str]:
     lines = [diff.summary()]
     for label, entries in (("+", [e.path for e in diff.added]),
                            ("~", [n.path for _, n in diff.changed]),

@@ -15,7 +15,9 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from ... import humanize
-from .tree import ADDED, MODIFIED, REMOVED, ImageTree, LayerTree, Node
+from ...analysis import ADDED, MODIFIED, REMOVED, ImageDiff, ImageTree, LayerTree, Node
+from ...image import Image, ImageIndex
+from ...oci.config import ImageConfig
 
 MAX_NODES = 400
 MAX_CHILDREN = 60
@@ -180,7 +182,7 @@ def render_layers(tree: ImageTree, *, open_: bool = True) -> str:
             f"{render_efficiency(tree)}</details>")
 
 
-def _config_rows(cfg) -> Iterable[tuple[str, str]]:  # noqa: ANN001 - oci ImageConfig
+def _config_rows(cfg: ImageConfig) -> Iterable[tuple[str, str]]:
     c = cfg.config
     yield "platform", f"{cfg.os}/{cfg.architecture}" + (f"/{cfg.variant}" if cfg.variant else "")
     for label, value in (("entrypoint", c.entrypoint), ("cmd", c.cmd)):
@@ -198,7 +200,7 @@ def _config_rows(cfg) -> Iterable[tuple[str, str]]:  # noqa: ANN001 - oci ImageC
         yield "expose", p
 
 
-def render_image(image, tree: ImageTree) -> str:  # noqa: ANN001 - nbcontainer Image
+def render_image(image: Image, tree: ImageTree) -> str:
     cfg_rows = "".join(f"<tr><th>{escape(k)}</th><td><code>{escape(v)}</code></td></tr>"
                        for k, v in _config_rows(image.config))
     return (f'<div class="nbc nbc-image">{CSS}'
@@ -211,7 +213,7 @@ def render_image(image, tree: ImageTree) -> str:  # noqa: ANN001 - nbcontainer I
             f"{cfg_rows}</table></details></div>")
 
 
-def render_index(index, trees: Sequence[ImageTree]) -> str:  # noqa: ANN001 - ImageIndex
+def render_index(index: ImageIndex, trees: Sequence[ImageTree]) -> str:
     """A multi-platform image: one collapsed section per platform, each the image's view."""
     parts = []
     for (plat, image), tree in zip(index.platform_images(), trees, strict=True):
@@ -224,7 +226,7 @@ def render_index(index, trees: Sequence[ImageTree]) -> str:  # noqa: ANN001 - Im
             f"<code>{escape(str(index.digest))}</code></div>{''.join(parts)}</div>")
 
 
-def render_layers_view(image, tree: ImageTree) -> str:  # noqa: ANN001
+def render_layers_view(image: Image, tree: ImageTree) -> str:
     return (f'<div class="nbc nbc-layers-view">{CSS}'
             f'<div class="nbc-title">{escape(image.name)}</div>'
             f"{render_layers(tree, open_=True)}</div>")
@@ -240,7 +242,7 @@ def _entry_rows(title: str, mark: str, rows: Sequence[tuple[str, str]], cap: int
             f'<ul class="nbc-tree">{items}</ul></details>')
 
 
-def render_diff(diff, cap: int = 200) -> str:  # noqa: ANN001 - nbcontainer ImageDiff
+def render_diff(diff: ImageDiff, cap: int = 200) -> str:
     added = [(e.path, size(e.size)) for e in diff.added]
     changed = [(new.path, f"{size(old.size)} → {size(new.size)}") for old, new in diff.changed]
     removed = [(e.path, size(e.size)) for e in diff.removed]

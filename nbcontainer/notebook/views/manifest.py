@@ -13,6 +13,8 @@ import re
 from html import escape
 from typing import Any
 
+from ...image import Image
+
 _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 
 
@@ -25,12 +27,11 @@ class ManifestView:
         self.layer_digests = layer_digests
 
     @classmethod
-    def of(cls, image: Any, *, html: bool = False) -> ManifestView:
+    def of(cls, image: Image, *, html: bool = False) -> ManifestView:
         doc: dict[str, Any] = {"manifest": image.manifest.to_dict(),
                                "config": image.config.to_dict()}
-        index_digest = getattr(image._stored, "index_digest", None)
-        if index_digest is not None:
-            doc["index"] = image.store.read_manifest(index_digest).to_dict()
+        if image.index_digest is not None:
+            doc["index"] = image.store.read_manifest(image.index_digest).to_dict()
         layers = frozenset(str(d.digest) for d in image.manifest.layers)
         return cls(doc, image.name, html=html, layer_digests=layers)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ... import humanize
-from .tree import ImageTree
+from ...analysis import ImageTree
+from ...image import Image
 
 
-def image_line(image, tree: ImageTree | None = None) -> str:  # noqa: ANN001 - Image
+def image_line(image: Image, tree: ImageTree | None = None) -> str:
     """``my-python-image: 4 layers, 143MB, sha256:…`` (+ efficiency when the tree is known)."""
     text = image.summary()
     if tree is not None:
@@ -14,7 +15,7 @@ def image_line(image, tree: ImageTree | None = None) -> str:  # noqa: ANN001 - I
     return text
 
 
-def layers_table(image, tree: ImageTree) -> str:  # noqa: ANN001
+def layers_table(image: Image, tree: ImageTree) -> str:
     """``docker history``-like rows, bottom layer first (dive's order)."""
     rows = [["#", "SIZE", "FILES", "+", "~", "-", "CREATED BY"]]
     for lt in tree.layers:
