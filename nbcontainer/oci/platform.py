@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import platform as _pyplatform
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ReferenceFormatError
+from . import validate
 
 _ARCH_ALIASES = {
     "x86_64": "amd64", "x86-64": "amd64", "amd64": "amd64",
@@ -16,6 +18,8 @@ _ARCH_ALIASES = {
     "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64", "mips64le": "mips64le",
     "loong64": "loong64",
 }
+# containerd's specifier syntax (plus dots, for variants such as v8.2)
+_PART_RE = re.compile(r"[a-z0-9_.-]+")
 _ARCH_DEFAULT_VARIANT = {"armhf": "v7", "armv7l": "v7", "armel": "v6", "armv6l": "v6"}
 
 
@@ -29,8 +33,8 @@ class Platform:
     @classmethod
     def parse(cls, text: str) -> Platform:
         """``linux/arm64``, ``linux/arm/v7``, ``linux/amd64/v3``; ``arm64`` alone means linux."""
-        parts = [p.strip().lower() for p in (text or "").split("/")]
-        if not text or any(not p for p in parts) or len(parts) > 3:
+        parts = [p.strip().lower() for p in text.split("/")] if isinstance(text, str) else []
+        if not parts or len(parts) > 3 or not all(_PART_RE.fullmatch(p) for p in parts):
             raise ReferenceFormatError(
                 f"invalid platform {text!r}", hint="use os/arch[/variant], e.g. linux/amd64"
             )
@@ -58,10 +62,17 @@ class Platform:
         return cls.normalized("linux", _pyplatform.machine())
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Platform:
-        return cls.normalized(
-            d.get("os", ""), d.get("architecture", ""), d.get("variant", ""), d.get("os.version", "")
-        )
+    def from_dict(cls, d: object, where: str = "platform") -> Platform:
+        """A descriptor's ``platform`` object, checked: ``os`` and ``architecture`` are
+        required strings, ``variant`` and ``os.version`` strings, ``os.features`` a list."""
+        d = validate.obj(d, where)
+        os_ = validate.string(d, "os", where, need=True)
+        arch = validate.string(d, "architecture", where, need=True)
+        variant = validate.string(d, "variant", where) or ""
+        os_version = validate.string(d, "os.version", where) or ""
+        validate.string_list(d, "os.features", where)
+        assert os_ is not None and arch is not None
+        return cls.normalized(os_, arch, variant, os_version)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"architecture": self.architecture, "os": self.os}

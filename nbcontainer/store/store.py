@@ -101,19 +101,16 @@ class Store:
         """Register a manifest or index whose blobs are already stored; tag it."""
         parsed = parse_manifest(manifest_bytes, media_type)
         self._check_complete(parsed)
-        digest = self.blobs.put(manifest_bytes)
         record: dict[str, Any] = {"mediaType": parsed.media_type, "added": now()}
         if isinstance(parsed, Manifest):
             record["config"] = str(parsed.config.digest)
             record["size"] = sum(layer.size for layer in parsed.layers) + parsed.config.size
-            try:
-                cfg = ImageConfig.from_bytes(self.blobs.read(parsed.config.digest))
-                record["created"] = cfg.created
-            except ImageFormatError:
-                record["created"] = None
+            cfg = self.check_config(parsed)
+            record["created"] = cfg.created if cfg is not None else None
         else:
             record["size"] = sum(m.size for m in parsed.manifests)
         refs = [Reference.parse(t) for t in tags]
+        digest = self.blobs.put(manifest_bytes)
         with self.refs.update() as data:
             old = data.images.get(str(digest))
             if old:
@@ -124,16 +121,40 @@ class Store:
         return digest
 
     def _check_complete(self, parsed: Manifest | Index) -> None:
+        """Every blob the manifest names is stored, with the size the manifest says."""
         if isinstance(parsed, Manifest):
-            needed = [parsed.config, *parsed.layers]
+            needed = [("manifest.config", parsed.config)]
+            needed += [(f"manifest.layers[{i}]", d) for i, d in enumerate(parsed.layers)]
         else:
-            needed = list(parsed.manifests)
-        missing = [str(d.digest) for d in needed if d.data is None and not self.blobs.has(d.digest)]
+            needed = [(f"index.manifests[{i}]", d) for i, d in enumerate(parsed.manifests)]
+        missing = [str(d.digest) for _, d in needed if d.data is None and not self.blobs.has(d.digest)]
         if missing:
             raise StoreError(
                 f"cannot register image: {len(missing)} referenced blob(s) missing, first {missing[0]}",
                 hint="store the config and layers before the manifest",
             )
+        for where, d in needed:
+            if d.data is None and (actual := self.blobs.size(d.digest)) != d.size:
+                raise ImageFormatError(
+                    f"{where}: blob {d.digest} is {actual} bytes, the descriptor says {d.size}",
+                    hint="the manifest does not describe its content; it is corrupt or was "
+                    "altered")
+
+    def check_config(self, manifest: Manifest, where: str = "config") -> ImageConfig | None:
+        """The image config of an image manifest, read strictly and checked against the
+        manifest (one diff_id per layer, as containerd requires); None for an artifact whose
+        config is not an image config."""
+        if manifest.config.media_type not in mt.CONFIG_TYPES:
+            return None
+        desc = manifest.config
+        data = desc.data if desc.data is not None else self.blobs.read(desc.digest)
+        cfg = ImageConfig.from_bytes(data, where)
+        if len(cfg.diff_ids) != len(manifest.layers):
+            raise ImageFormatError(
+                f"{where}.rootfs.diff_ids: {len(cfg.diff_ids)} diff_ids for "
+                f"{len(manifest.layers)} layers in the manifest",
+                hint="an image config lists one diff_id per layer; the image is corrupt")
+        return cfg
 
     def add_referrer(self, manifest_bytes: bytes) -> Digest:
         """Register an artifact manifest (blobs already stored) under its ``subject``: it is
