@@ -14,7 +14,8 @@ them, cheap enough that a pull (one index, one manifest, one config) spends micr
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
 
@@ -156,6 +157,15 @@ def media_type(d: Mapping[str, Any], key: str, where: str, *, need: bool = False
     if value is not None and not _MEDIA_TYPE_RE.fullmatch(value):
         raise fail(f"{where}.{key}", f"{value[:80]!r} is not a media type (type/subtype)")
     return value
+
+
+@contextmanager
+def context(prefix: str, hint: str | None = None) -> Iterator[None]:
+    """Say which document failed: ``<prefix>: config.history[3]: expected an object, …``."""
+    try:
+        yield
+    except ImageFormatError as e:
+        raise ImageFormatError(f"{prefix}: {e.message}", hint=e.hint or hint) from e
 
 
 def unknown(d: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import ImageFormatError, NbcontainerError, RegistryError
 from ..oci import mediatypes as mt
+from ..oci import validate
 from ..oci.config import ImageConfig
 from ..oci.descriptor import Descriptor
 from ..oci.digest import Digest
@@ -92,21 +93,15 @@ _INVALID_HINT = ("the image on the registry is corrupt or was written by a broke
 
 def _parse(ref: Reference, data: bytes, media_type: str | None, what: str) -> Manifest | Index:
     """A manifest or index from the registry, strictly; errors say which image it was."""
-    try:
+    with validate.context(f"{ref.familiar}: invalid {what}", _INVALID_HINT):
         return parse_manifest(data, media_type)
-    except ImageFormatError as e:
-        raise ImageFormatError(f"{ref.familiar}: invalid {what}: {e.message}",
-                               hint=_INVALID_HINT) from e
 
 
 def _check_config(store: Store, ref: Reference, manifest: Manifest) -> ImageConfig | None:
     """The (stored) image config of a manifest, validated; None for an artifact."""
-    try:
+    with validate.context(f"{ref.familiar}: invalid image config {manifest.config.digest}",
+                          _INVALID_HINT):
         return store.check_config(manifest)
-    except ImageFormatError as e:
-        raise ImageFormatError(
-            f"{ref.familiar}: invalid image config {manifest.config.digest}: {e.message}",
-            hint=_INVALID_HINT) from e
 
 
 def _check_platform(store: Store, c: RegistryClient, ref: Reference, manifest: Manifest,

@@ -4,16 +4,19 @@ that never writes a member to disk by its own (possibly hostile) name."""
 from __future__ import annotations
 
 import io
+import lzma
 import os
 import posixpath
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, BinaryIO
 
-from ..errors import ImageFormatError
+from ..errors import ImageFormatError, NbcontainerError
 
 
 class TarSink:
@@ -64,8 +67,23 @@ def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, tarfile.Tar
                 name = posixpath.normpath(member.name.lstrip("./") or ".")
                 if member.isfile():
                     yield name, member, tar
-        except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+        except (*_READ_ERRORS, OSError) as e:
             raise ImageFormatError(f"{path}: truncated or corrupt archive ({e})") from e
+
+
+# What reading a member of a damaged archive raises (gzip/xz/bz2 streams included).
+_READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, ValueError)
+
+
+@contextmanager
+def reading_member(path: Path, name: str) -> Iterator[None]:
+    """Errors while a member's bytes are read are the archive's fault: say so, and where."""
+    try:
+        yield
+    except NbcontainerError:
+        raise
+    except _READ_ERRORS as e:
+        raise ImageFormatError(f"{path}: truncated or corrupt archive at {name} ({e})") from e
 
 
 def atomic_output(dest: Path) -> _AtomicFile:

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 
 from ..errors import ImageFormatError, ImageNotFound, ReferenceFormatError, StoreError
 from ..oci import mediatypes as mt
+from ..oci import validate
 from ..oci.config import ImageConfig
 from ..oci.descriptor import Descriptor
 from ..oci.digest import Digest
@@ -27,6 +28,8 @@ from . import locks
 from .blobs import BlobStore
 from .referrers import ReferrersDB
 from .refs import RefDB, now
+
+_MAX_NESTING = 4  # index → index → manifest is the deepest real images go
 
 
 def default_home() -> Path:
@@ -98,14 +101,13 @@ class Store:
         self, manifest_bytes: bytes, *, tags: list[str] | tuple[str, ...] = (),
         media_type: str | None = None,
     ) -> Digest:
-        """Register a manifest or index whose blobs are already stored; tag it."""
-        parsed = parse_manifest(manifest_bytes, media_type)
-        self._check_complete(parsed)
+        """Register a manifest or index whose blobs are already stored; tag it. Nothing is
+        stored or tagged unless :meth:`check_image` passes."""
+        parsed, cfg = self.check_image(manifest_bytes, media_type)
         record: dict[str, Any] = {"mediaType": parsed.media_type, "added": now()}
         if isinstance(parsed, Manifest):
             record["config"] = str(parsed.config.digest)
             record["size"] = sum(layer.size for layer in parsed.layers) + parsed.config.size
-            cfg = self.check_config(parsed)
             record["created"] = cfg.created if cfg is not None else None
         else:
             record["size"] = sum(m.size for m in parsed.manifests)
@@ -119,6 +121,24 @@ class Store:
             for ref in refs:
                 data.tags[str(ref.without_digest())] = str(digest)
         return digest
+
+    def check_image(self, manifest_bytes: bytes, media_type: str | None = None, depth: int = 0
+                    ) -> tuple[Manifest | Index, ImageConfig | None]:
+        """Everything :meth:`add_image` checks, registering nothing: the manifest or index
+        (strictly), its blobs and their sizes, an image manifest's config, and the stored
+        manifests an index lists (recursively). Importers check every image of an archive
+        first, so a bad one leaves no tag behind."""
+        parsed = parse_manifest(manifest_bytes, media_type)
+        self._check_complete(parsed)
+        if isinstance(parsed, Manifest):
+            return parsed, self.check_config(parsed)
+        if depth >= _MAX_NESTING:
+            raise ImageFormatError(f"index: indexes nested more than {_MAX_NESTING} deep")
+        for i, child in enumerate(parsed.manifests):
+            if (child.is_manifest or child.is_index) and child.data is None:
+                with validate.context(f"index.manifests[{i}] ({child.digest})"):
+                    self.check_image(self.blobs.read(child.digest), child.media_type, depth + 1)
+        return parsed, None
 
     def _check_complete(self, parsed: Manifest | Index) -> None:
         """Every blob the manifest names is stored, with the size the manifest says."""
