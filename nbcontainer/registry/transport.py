@@ -97,7 +97,7 @@ def parse_retry_after(value: str | None) -> float | None:
         return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):  # what the date parser raises
         return None
     return max(0.0, when.timestamp() - time.time())
 

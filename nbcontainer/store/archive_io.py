@@ -56,11 +56,20 @@ class TarSink:
 
 
 def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, tarfile.TarFile]]:
-    """Regular-file members of a (possibly compressed) tar, in order, with normalized names."""
+    """Regular-file members of a (possibly compressed) tar, in order, with normalized names.
+
+    Random access ("r:*"), not stream mode: a stream skips a member by reading its claimed
+    size block by block, so a 10 KiB archive whose header claims a terabyte-sized member
+    would spin for hours; a seek past the end of a file costs nothing and the short read
+    is reported as truncation."""
     try:
-        tar = tarfile.open(path, mode="r|*")
-    except (tarfile.TarError, OSError) as e:
-        raise ImageFormatError(f"{path}: not a readable tar archive ({e})") from e
+        tar = tarfile.open(path, mode="r:*")
+    except tarfile.ReadError as e:  # the cause lists what each decompressor said
+        raise ImageFormatError(f"{path}: not a tar archive (plain, gzip, bzip2 or xz)",
+                               hint="give a file written by `docker save` or `nbcontainer "
+                               "save`") from e
+    except (*_READ_ERRORS, OSError) as e:  # ValueError: tarfile's parse of bad PAX records
+        raise ImageFormatError(f"{path}: not a readable tar archive ({_one_line(e)})") from e
     with tar:
         try:
             for member in tar:
@@ -68,7 +77,8 @@ def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, tarfile.Tar
                 if member.isfile():
                     yield name, member, tar
         except (*_READ_ERRORS, OSError) as e:
-            raise ImageFormatError(f"{path}: truncated or corrupt archive ({e})") from e
+            raise ImageFormatError(f"{path}: truncated or corrupt archive ({_one_line(e)})"
+                                   ) from e
 
 
 # What reading a member of a damaged archive raises (gzip/xz/bz2 streams included).
@@ -83,7 +93,12 @@ def reading_member(path: Path, name: str) -> Iterator[None]:
     except NbcontainerError:
         raise
     except _READ_ERRORS as e:
-        raise ImageFormatError(f"{path}: truncated or corrupt archive at {name} ({e})") from e
+        raise ImageFormatError(f"{path}: truncated or corrupt archive at {name!r} "
+                               f"({_one_line(e)})") from e
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def atomic_output(dest: Path) -> _AtomicFile:
