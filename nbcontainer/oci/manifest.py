@@ -167,12 +167,13 @@ def parse(data: bytes, media_type: str | None = None, where: str | None = None
     when it does. ``where`` names the document in errors (default: manifest/index)."""
     d = canonical.loads(data, where or "manifest")
     d = validate.obj(d, where or "manifest")
-    declared = validate.media_type(d, "mediaType", where or "manifest")
+    name = where or ("index" if "manifests" in d else "manifest")
+    declared = validate.media_type(d, "mediaType", name)
     known = mt.INDEX_TYPES | mt.MANIFEST_TYPES
     if declared in known and media_type in known and \
             (declared in mt.INDEX_TYPES) != (media_type in mt.INDEX_TYPES):
-        raise validate.fail(where or "manifest", f"the document says it is {declared} but "
-                            f"was served as {media_type}")
+        raise validate.fail(name, f"the document says it is {declared} but was served as "
+                            f"{media_type}")
     kind = declared or media_type
     if kind in mt.INDEX_TYPES or (kind not in mt.MANIFEST_TYPES and "manifests" in d):
         return Index.from_dict(d, raw=bytes(data), where=where or "index")

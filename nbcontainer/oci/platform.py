@@ -29,6 +29,7 @@ class Platform:
     architecture: str
     variant: str = ""
     os_version: str = ""
+    os_features: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> Platform:
@@ -45,7 +46,8 @@ class Platform:
         return cls.normalized(os_, arch, variant)
 
     @classmethod
-    def normalized(cls, os_: str, arch: str, variant: str = "", os_version: str = "") -> Platform:
+    def normalized(cls, os_: str, arch: str, variant: str = "", os_version: str = "",
+                   os_features: tuple[str, ...] = ()) -> Platform:
         a = arch.lower()
         variant = variant or _ARCH_DEFAULT_VARIANT.get(a, "")
         a = _ARCH_ALIASES.get(a, a)
@@ -55,7 +57,7 @@ class Platform:
             variant = "v7"
         elif variant and variant[0].isdigit():
             variant = "v" + variant
-        return cls(os_.lower(), a, variant, os_version)
+        return cls(os_.lower(), a, variant, os_version, os_features)
 
     @classmethod
     def host(cls) -> Platform:
@@ -70,9 +72,9 @@ class Platform:
         arch = validate.string(d, "architecture", where, need=True)
         variant = validate.string(d, "variant", where) or ""
         os_version = validate.string(d, "os.version", where) or ""
-        validate.string_list(d, "os.features", where)
+        features = validate.string_list(d, "os.features", where) or ()
         assert os_ is not None and arch is not None
-        return cls.normalized(os_, arch, variant, os_version)
+        return cls.normalized(os_, arch, variant, os_version, features)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"architecture": self.architecture, "os": self.os}
@@ -80,6 +82,8 @@ class Platform:
             d["variant"] = self.variant
         if self.os_version:
             d["os.version"] = self.os_version
+        if self.os_features:
+            d["os.features"] = list(self.os_features)
         return d
 
     def __str__(self) -> str:
