@@ -62,8 +62,11 @@ class Healthcheck:
         d = validate.obj(d, where)
         return cls(
             validate.string_list(d, "Test", where) or (),
-            *(validate.integer(d, key, where) for key in _HC_DURATIONS),
-            validate.integer(d, "Retries", where),
+            interval=validate.integer(d, "Interval", where),
+            timeout=validate.integer(d, "Timeout", where),
+            start_period=validate.integer(d, "StartPeriod", where),
+            start_interval=validate.integer(d, "StartInterval", where),
+            retries=validate.integer(d, "Retries", where),
             extra=validate.unknown(d, _HC_KNOWN),
         )
 
@@ -165,7 +168,17 @@ class History:
 
     @classmethod
     def from_dict(cls, d: object, where: str = "history") -> History:
-        d = validate.obj(d, where)
+        if type(d) is dict and _HISTORY_KNOWN.issuperset(d):  # a config holds dozens: fast path
+            get = d.get
+            created, by, author, comment, empty = (
+                get("created"), get("created_by"), get("author"), get("comment"),
+                get("empty_layer"))
+            if (by is None or type(by) is str) and (author is None or type(author) is str) and \
+                    (comment is None or type(comment) is str) and \
+                    (empty is None or type(empty) is bool) and \
+                    (created is None or (type(created) is str and _RFC3339_RE.fullmatch(created))):
+                return cls(created, by, author, comment, bool(empty))
+        d = validate.obj(d, where)  # the careful way, which names what is wrong
         return cls(
             _timestamp(d, "created", where), validate.string(d, "created_by", where),
             validate.string(d, "author", where), validate.string(d, "comment", where),
@@ -249,8 +262,7 @@ class ImageConfig(canonical.Document):
         )
 
 
-_HC_DURATIONS = ("Interval", "Timeout", "StartPeriod", "StartInterval")
-_HC_KNOWN = frozenset({"Test", *_HC_DURATIONS, "Retries"})
+_HC_KNOWN = frozenset({"Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"})
 _CC_KNOWN = frozenset(_CC_KEYS.values())
 _CC_READERS: dict[str, Callable[[Mapping[str, Any], str, str], Any]] = {
     "exposed_ports": validate.key_set, "volumes": validate.key_set,

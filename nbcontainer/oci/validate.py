@@ -170,5 +170,7 @@ def context(prefix: str, hint: str | None = None) -> Iterator[None]:
 
 def unknown(d: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
     """The fields a model does not know, kept so the document round-trips."""
+    if known.issuperset(d):  # the common case, decided in C
+        return _EMPTY
     extra = {k: v for k, v in d.items() if k not in known}
     return MappingProxyType(extra) if extra else _EMPTY

@@ -240,13 +240,13 @@ class RegistryClient:
         what = f"manifest {repo}@{ref}" if ":" in ref else f"manifest {repo}:{ref}"
         data = resp.read(MAX_MANIFEST_BYTES, what)
         media_type = (resp.header("Content-Type") or "").split(";")[0].strip()
-        digest = self._verify_manifest(data, ref, resp.header("Docker-Content-Digest"))
+        digest = self._verify_manifest(data, ref, resp.header("Docker-Content-Digest"), what)
         if media_type not in mt.MANIFEST_TYPES | mt.INDEX_TYPES:
             media_type = _sniff_media_type(data) or media_type
         return data, media_type, digest
 
     @staticmethod
-    def _verify_manifest(data: bytes, ref: str, header: str | None) -> Digest:
+    def _verify_manifest(data: bytes, ref: str, header: str | None, what: str = "") -> Digest:
         want: Digest | None = None
         if ref.startswith("sha") and ":" in ref:
             want = Digest.parse(ref)
@@ -258,7 +258,8 @@ class RegistryClient:
         actual = Digest.of(data, want.algorithm if want else "sha256")
         if want is not None and actual != want:
             raise DigestMismatch(
-                f"manifest for {ref} does not match its digest: expected {want}, got {actual}",
+                f"{what or 'manifest ' + ref} does not match its digest: expected {want}, got "
+                f"{actual}",
                 hint="the registry or a proxy altered the manifest; nothing was stored")
         return actual if actual.algorithm == "sha256" else Digest.of(data)
 

@@ -128,13 +128,11 @@ def response_error(
 ) -> RegistryResponseError:
     """Build the error for a failed request; ``action`` says what we were doing, e.g.
     ``pulling manifest library/debian:12``."""
-    errs = parse_error_body(body)
-    code = one_line(str(errs[0].get("code", "")).upper(), 40) or None if errs else None
+    errs = [(one_line(str(e.get("code", "")).upper(), 40), one_line(str(e.get("message") or "")))
+            for e in parse_error_body(body)[:3]]
+    code = errs[0][0] or None if errs else None
     if errs:
-        text = "; ".join(
-            one_line(f"{str(e.get('code', '')).upper()}: {e.get('message') or ''}").rstrip(": ")
-            for e in errs[:3]
-        )
+        text = "; ".join(f"{c}: {m}".rstrip(": ") for c, m in errs)
     else:
         snippet = one_line(body[:200].decode("utf-8", "replace"))
         text = snippet if snippet and "<html" not in snippet.lower() else f"HTTP {status}"

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import urllib3
 from urllib3.exceptions import (
@@ -35,6 +35,7 @@ from urllib3.exceptions import (
 from ..errors import RegistryError
 from .errors import TransportError, redact
 from .hosts import RegistrySettings, split_host_port
+from .responses import resolve_url
 
 log = logging.getLogger("nbcontainer.registry")
 
@@ -280,9 +281,16 @@ class Transport:
             raw = self._send(method, url, headers, payload)
             if not follow or raw.status not in REDIRECT_STATUSES or not raw.headers.get("Location"):
                 return Response(raw, url)
-            target = urljoin(url, raw.headers["Location"])
-            raw.drain_conn()
-            raw.release_conn()
+            try:
+                target = resolve_url(url, raw.headers["Location"], "redirect Location header",
+                                     urlsplit(url).netloc)
+            finally:
+                length = header_int(raw.headers.get("Content-Length"))
+                if length is not None and length <= 1 << 16:
+                    raw.drain_conn()  # a short body: keep the connection for reuse
+                else:
+                    raw.close()  # a body of unknown or hostile size is not read
+                raw.release_conn()
             if urlsplit(target).netloc != urlsplit(url).netloc:
                 # Never hand registry credentials to a CDN or storage host.
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}

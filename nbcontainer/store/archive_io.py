@@ -76,9 +76,20 @@ def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, tarfile.Tar
                 name = posixpath.normpath(member.name.lstrip("./") or ".")
                 if member.isfile():
                     yield name, member, tar
+            _check_end(tar, path)
         except (*_READ_ERRORS, OSError) as e:
             raise ImageFormatError(f"{path}: truncated or corrupt archive ({_one_line(e)})"
                                    ) from e
+
+
+def _check_end(tar: tarfile.TarFile, path: Path) -> None:
+    """tarfile ends quietly at a header cut short; a complete archive ends with a zero block
+    (every tar writer puts two there), so a file cut between members is caught here."""
+    assert tar.fileobj is not None
+    tar.fileobj.seek(tar.offset)
+    if tar.fileobj.read(tarfile.BLOCKSIZE) != bytes(tarfile.BLOCKSIZE):
+        raise ImageFormatError(f"{path}: truncated archive (it ends without the end-of-archive "
+                               "blocks)", hint="the file was cut short; copy or save it again")
 
 
 # What reading a member of a damaged archive raises (gzip/xz/bz2 streams included).
