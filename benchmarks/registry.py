@@ -1,4 +1,5 @@
-"""Registry throughput, side by side with ``skopeo copy``, against one local registry.
+"""Registry throughput, side by side with ``skopeo copy`` and ``docker push``/``docker pull``,
+against one local registry.
 
     .venv/bin/python benchmarks/registry.py [--runs 3] [--big-mb 200] [--layers 10 --layer-mb 20]
 
@@ -11,6 +12,23 @@ blob-location cache is cleared for the same reason). Both tools run as
 child processes; wall time includes process start-up, and peak RSS comes from wait4().
 Prints MB/s per tool, the ratio nbcontainer/skopeo (targets: ≥ 1.0 single layer, ≥ 1.5
 ten layers) and nbcontainer's peak RSS (target < 150 MB).
+
+Docker rows (a private dockerd, Debian's docker.io 20.10; skipped when it is not installed):
+the same sizes as uncompressed *tar* layers (one random file each: docker unpacks what it
+pulls, so a layer must be a tar), pushed once by nbcontainer to a source repository. Then,
+per run, each from a clean state (not timed):
+
+- pull: ``docker pull`` after ``docker rmi`` (no layer left: its data root is as fresh as
+  an empty one) against nbcontainer's pull into an empty store, same repository. Not like for
+  like in one way, said in the output: docker also unpacks every layer into its overlay2
+  store and hashes it twice (digest and diff_id); nbcontainer stores the blob and unpacks
+  lazily, at the first build or run that needs it.
+- push: ``docker push`` to a fresh repository after clearing the engine's distribution
+  metadata (``image/overlay2/distribution``, its equivalent of skopeo's blob-info cache:
+  otherwise it mounts from the source repository) against nbcontainer's push of the same
+  image to another fresh repository. Docker stores layers uncompressed and always gzips them
+  on push, so its push includes that compression (nbcontainer uploads the stored blob); the
+  row is printed for reference, without a target.
 """
 
 from __future__ import annotations
@@ -31,6 +49,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import dockerd  # noqa: E402
+
 SKOPEO_CACHES = [
     Path("/var/lib/containers/cache/blob-info-cache-v1.boltdb"),
     Path.home() / ".local/share/containers/cache/blob-info-cache-v1.boltdb",
@@ -83,7 +105,6 @@ def start_registry(d: Path) -> tuple[subprocess.Popen, str]:
 
 def make_image(work: Path, name: str, sizes_mb: list[int]) -> tuple[Path, str]:
     """The same image twice: in an nbcontainer store (tag ``name``) and an OCI layout."""
-    sys.path.insert(0, str(ROOT))
     from nbcontainer.oci import mediatypes as mt
     from nbcontainer.store import Store
 
@@ -203,6 +224,88 @@ def report(title: str, r: dict, target: float) -> list[str]:
     return lines
 
 
+def make_tar_image(work: Path, name: str, sizes_mb: list[int]) -> Path:
+    """An image of uncompressed tar layers, one random file each, in a store of its own."""
+    import io
+    import tarfile
+
+    from nbcontainer.oci import mediatypes as mt
+    from nbcontainer.store import Store
+
+    store = Store(work / f"store-{name.replace('/', '-').replace(':', '-')}")
+    layers, diff_ids = [], []
+    for i, mb in enumerate(sizes_mb):
+        tmp = work / "layer.tar"
+        with tarfile.open(tmp, "w") as tar:
+            info = tarfile.TarInfo(f"data/blob{i}")
+            info.size, info.mode = mb << 20, 0o644
+            tar.addfile(info, io.BytesIO(os.urandom(mb << 20)))
+        with open(tmp, "rb") as f:
+            digest = store.blobs.put_file(f)
+        layers.append({"mediaType": mt.OCI_LAYER, "digest": str(digest),
+                       "size": tmp.stat().st_size})
+        diff_ids.append(str(digest))
+        tmp.unlink()
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "config": {"Cmd": ["/data"]},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    cd = store.blobs.put(config)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+                           "config": {"mediaType": mt.OCI_CONFIG, "digest": str(cd),
+                                      "size": len(config)},
+                           "layers": layers}).encode()
+    store.add_image(manifest, tags=[name])
+    return store.home
+
+
+def clear_docker_distribution_cache(engine: dockerd.PrivateDockerd) -> None:
+    for sub in ("v2metadata-by-diffid", "diffid-by-digest"):
+        shutil.rmtree(engine.data_root / "image" / "overlay2" / "distribution" / sub,
+                      ignore_errors=True)
+
+
+def bench_docker(host: str, work: Path, engine: dockerd.PrivateDockerd, title: str,
+                 sizes_mb: list[int], runs: int) -> dict:
+    """docker pull/push against nbcontainer's, on tar layers (see the module doc)."""
+    name = f"bench/tar-{len(sizes_mb)}:1"
+    home = make_tar_image(work, name, sizes_mb)
+    src = f"{host}/bench/dsrc-{len(sizes_mb)}:1"
+    py = sys.executable
+    run([py, "-c", CHILD, "push", str(home), name, src])  # the source repository, once
+    res: dict[str, list[float]] = {k: [] for k in
+                                   ("ours_pull", "docker_pull", "ours_push", "docker_push")}
+    for i in range(runs):
+        tag = f"{int(time.time() * 1000)}-{i}"
+        fresh = work / f"dpull-store-{tag}"
+        res["ours_pull"].append(run([py, "-c", CHILD, "pull", str(fresh), src, "-"])[0])
+        shutil.rmtree(fresh)
+        engine.docker("rmi", "-f", src, check=False)
+        engine.docker("image", "prune", "-f")
+        res["docker_pull"].append(engine.timed("pull", src))
+
+        shutil.rmtree(home / "registry", ignore_errors=True)
+        res["ours_push"].append(run([py, "-c", CHILD, "push", str(home), name,
+                                     f"{host}/bench/ours-t-{tag}:1"])[0])
+        dest = f"{host}/bench/docker-{tag}:1"
+        engine.docker("tag", src, dest)
+        clear_docker_distribution_cache(engine)
+        res["docker_push"].append(engine.timed("push", dest))
+        engine.docker("rmi", dest)
+    return {"mb": sum(sizes_mb), "med": {k: statistics.median(v) for k, v in res.items()}}
+
+
+def report_docker(title: str, r: dict) -> list[str]:
+    mb, m = r["mb"], r["med"]
+    lines = [f"\n{title} ({mb} MB of uncompressed tar layers) against docker 20.10, median, "
+             "wall time by CLI/child process"]
+    for op, note in (("pull", "docker also unpacks into overlay2; we unpack lazily"),
+                     ("push", "docker also gzips every layer (it cannot push them as stored)")):
+        ours, theirs = mb / m[f"ours_{op}"], mb / m[f"docker_{op}"]
+        lines.append(f"  {op:4}: nbcontainer {ours:7.1f} MB/s   docker {theirs:7.1f} MB/s   "
+                     f"ratio {ours / theirs:5.2f}x   ({note})")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
@@ -231,7 +334,15 @@ def main() -> None:
                f"{os.cpu_count()} CPUs; {args.runs} runs"]
         out += report("single layer", single, 1.0)
         out += report(f"{args.layers} layers", multi, 1.5)
-        print("\n".join(out))
+        print("\n".join(out), flush=True)
+        if dockerd.available():
+            with dockerd.PrivateDockerd(work / "dockerd") as engine:
+                for title, sizes in (("single layer", [args.big_mb]),
+                                     (f"{args.layers} layers", [args.layer_mb] * args.layers)):
+                    r = bench_docker(host, work, engine, title, sizes, args.runs)
+                    print("\n".join(report_docker(title, r)), flush=True)
+        else:
+            print("\ndocker.io is not installed (scripts/setup.sh): no docker rows")
     finally:
         proc.terminate()
         proc.wait()

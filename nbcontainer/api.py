@@ -3,30 +3,44 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ImageFormatError, ImageNotFound, NbcontainerError, StoreError
 from .image import Image, ImageIndex
 from .oci import mediatypes as mt
 from .oci.config import ContainerConfig, History, ImageConfig
 from .oci.descriptor import Descriptor
+from .oci.digest import Digest
 from .oci.manifest import Index, Manifest
 from .oci.platform import Platform
 from .oci.reference import Reference
 from .progress import ProgressFn, null_progress
-from .store import FsckReport, PruneReport, Store
-from .store import fsck as _fsck
-from .store import prune as _prune
+from .store import Store
 from .store.save import SAVE_FORMATS
 from .timestamps import rfc3339, source_date_epoch
+
+if TYPE_CHECKING:
+    from .store.gc import FsckReport, PruneReport
 
 _stores: dict[str, Store] = {}
 
 
+# A test hook, documented in docs/architecture.md: with this variable set to 1, every call
+# of the API fails with an unexpected exception (not an NbcontainerError), so the tests can
+# show how each skin reports a bug in nbcontainer. Checked in get_store only: every verb and
+# every magic starts there.
+INTERNAL_ERROR_HOOK = "NBCONTAINER_TEST_INTERNAL_ERROR"
+
+
 def get_store(store: Store | str | Path | None = None) -> Store:
     """The store to use: an explicit one, else the default location (one instance per path)."""
+    if os.environ.get(INTERNAL_ERROR_HOOK) == "1":
+        raise RuntimeError(f"a deliberate internal error ({INTERNAL_ERROR_HOOK}=1 is set)")
     if isinstance(store, Store):
         return store
     s = Store(store) if store is not None else Store()
@@ -49,8 +63,54 @@ def image(name: str, *, store: Store | None = None, platform: str | None = None)
     return Image.load(st, name, Platform.parse(platform) if platform else None)
 
 
-def images(*, store: Store | None = None):
-    return get_store(store).list_images()
+@dataclass(frozen=True)
+class ImageRow:
+    """One row of ``images``: an image under one of its names (``<none>`` when untagged)."""
+
+    repository: str  # as docker prints it: ``app``, ``localhost:5000/app``
+    tag: str
+    name: str | None  # the full reference of this row, None for an untagged image
+    digest: Digest  # the manifest (or index) digest
+    id: Digest  # docker's image id: the config digest (an index's own digest)
+    created: str | None
+    size: int
+
+
+def images(*, store: Store | None = None) -> list[ImageRow]:
+    """``docker images``: one row per name of each image, newest first. An index's untagged
+    platform manifests are listed under the index's row (as docker does), not as rows of
+    their own."""
+    st = get_store(store)
+    records = st.list_images()
+    children: set[str] = set()
+    for r in records:
+        if "index" in r.media_type or "manifest.list" in r.media_type:
+            try:
+                parsed = st.read_manifest(r.digest)
+            except NbcontainerError:
+                continue
+            if isinstance(parsed, Index):
+                children.update(str(m.digest) for m in parsed.manifests)
+    rows = []
+    for r in records:
+        if not r.tags and str(r.digest) in children:
+            continue
+        for name in r.tags or (None,):
+            ref = Reference.parse(name) if name else None
+            rows.append(ImageRow(ref.familiar_repository if ref else "<none>",
+                                 (ref.tag if ref else None) or "<none>", name, r.digest,
+                                 r.config_digest or r.digest, r.created, r.size))
+    return rows
+
+
+def familiar_name(name: str) -> str:
+    """A reference as docker prints it: ``docker.io/library/app:1`` → ``app:1``."""
+    return Reference.parse(name).familiar
+
+
+def canonical_name(name: str) -> str:
+    """A reference in full: ``app`` → ``docker.io/library/app:latest``."""
+    return str(Reference.parse(name))
 
 
 def tag(source: str, target: str, *, store: Store | None = None) -> None:
@@ -68,6 +128,8 @@ def rmi(names: Sequence[str], *, force: bool = False, store: Store | None = None
 def prune(*, store: Store | None = None) -> PruneReport:
     """Drop unreferenced blobs and the build area's unused snapshots and cache entries."""
     with _file_ops() as ops:
+        from .store.gc import prune as _prune
+
         return _prune(get_store(store), remove=ops.remove)
 
 
@@ -93,6 +155,8 @@ def _file_ops() -> Iterator[Any]:
 
 
 def fsck(*, store: Store | None = None, quarantine: bool = True) -> FsckReport:
+    from .store.gc import fsck as _fsck
+
     return _fsck(get_store(store), quarantine=quarantine)
 
 
@@ -187,19 +251,69 @@ def push(
     return str(digest)
 
 
+def login(server: str | None, username: str, password: str, *,
+          tls_verify: bool | None = None) -> str:
+    """``docker login``: check the credentials with the registry, then save them as docker
+    does; returns where they were saved (the config file, or the credential helper)."""
+    from . import registry
+
+    return registry.login(server, username, password, tls_verify=tls_verify)
+
+
+def logout(server: str | None) -> bool:
+    """``docker logout``: forget the saved credentials; False when there were none."""
+    from . import registry
+
+    return registry.logout(server)
+
+
+def registry_domain(server: str | None) -> str:
+    """The registry a login is for: ``https://index.docker.io/v1/`` → ``docker.io``."""
+    from . import registry
+
+    return registry.registry_domain(server)
+
+
+def list_tags(repository: str, *, tls_verify: bool | None = None) -> list[str]:
+    """The tags of a repository in a registry (``ls``)."""
+    from . import registry
+
+    return registry.list_tags(repository, tls_verify=tls_verify)
+
+
 # ---------------------------------------------------------------------------- inspect
 def inspect_image(img: Image) -> dict[str, Any]:
     """``docker inspect``'s shape, plus the manifest (what registries see)."""
     return img.inspect()
 
 
-def provenance(name: str, *, store: Store | None = None,
+def provenance(name: str | Image, *, store: Store | None = None,
                platform: str | None = None) -> list[dict[str, Any]]:
     """The full in-toto statements attached to an image (``inspect --provenance``)."""
     from .store.referrers import statements
 
-    img = image(name, store=store, platform=platform)
+    img = name if isinstance(name, Image) else image(name, store=store, platform=platform)
     return [doc for _, doc in statements(img.store, img.digest)]
+
+
+def inspect_field(doc: dict[str, Any], template: str) -> str:
+    """``inspect -f``: the common ``{{.A.B}}`` and ``{{json .A}}`` subset of docker's Go
+    templates, over one :func:`inspect` document."""
+    t = template.strip()
+    if not (t.startswith("{{") and t.endswith("}}")):
+        raise NbcontainerError(f"unsupported --format {template!r}",
+                               hint="use json, {{.Field.Sub}} or {{json .Field}}")
+    expr = t[2:-2].strip()
+    as_json = expr.startswith("json ")
+    path = expr.removeprefix("json ").strip()
+    val: Any = doc
+    for part in [p for p in path.split(".") if p]:
+        if not isinstance(val, dict) or part not in val:
+            raise NbcontainerError(f"--format: no field {part!r} in {path!r}")
+        val = val[part]
+    if as_json or isinstance(val, dict | list):
+        return json.dumps(val)
+    return "" if val is None else str(val)
 
 
 def inspect(names: Sequence[str], *, store: Store | None = None) -> list[dict[str, Any]]:
@@ -242,24 +356,72 @@ def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str]
           no_cache: bool = False, store: Store | None = None, progress: ProgressFn | None = None,
           secrets: Any = (), platform: Any = None, ssh: Any = (), *,
           cache_from: Sequence[str] = (), cache_to: Sequence[str] = (),
-          provenance: bool | str = False) -> Image | ImageIndex:
+          provenance: bool | str = False, output: str | OutputSpec | None = None,
+          iidfile: str | Path | None = None) -> Image | ImageIndex:
     """``docker build``: a Dockerfile (text or path) and a context directory → an Image.
     Several platforms (``linux/amd64,linux/arm64``) give an :class:`ImageIndex`.
     ``ssh``: ``--ssh`` specs (``default``, ``ID=SOCKET|KEY[,KEY]``) for RUN --mount=type=ssh.
     ``cache_from``/``cache_to``: buildx specs (``type=registry,ref=R[,mode=max]``,
     ``type=inline``; a bare ref for ``cache_from``): the build cache in a registry.
     ``provenance``: ``True``/``"mode=min"``/``"mode=max"`` attaches a SLSA provenance statement
-    as an OCI referrer of the image (shown by ``inspect``, pushed and pulled with it)."""
+    as an OCI referrer of the image (shown by ``inspect``, pushed and pulled with it).
+    ``output``: also write the result (see :func:`export`); ``iidfile``: write its id there."""
     from .builder import build as _build
 
     st = get_store(store)
+    spec = OutputSpec.parse(output) if isinstance(output, str) else output  # checked first
     out = _build(dockerfile, context, store=st, tags=tags, build_args=build_args, target=target,
                  no_cache=no_cache, progress=progress, secrets=secrets, platform=platform,
                  ssh=ssh, provenance_mode=provenance, cache_from=cache_from, cache_to=cache_to)
     name = tags[0] if tags else str(out.digest)
-    if out.is_index:
-        return ImageIndex.load(st, name)
-    return Image.load(st, name, out.platforms[0])
+    result = ImageIndex.load(st, name) if out.is_index else \
+        Image.load(st, name, out.platforms[0])
+    if spec is not None:
+        export(result, spec)
+    if iidfile:
+        Path(iidfile).write_text(str(result.id))
+    return result
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """``--output type=oci|docker|local,dest=PATH`` (buildx's exporters)."""
+
+    type: str
+    dest: Path
+
+    TYPES = ("oci", "docker", "local")
+
+    @classmethod
+    def parse(cls, spec: str) -> OutputSpec:
+        fields = dict(p.partition("=")[::2] for p in spec.split(","))
+        kind, dest = fields.get("type", "local"), fields.get("dest")
+        if kind not in cls.TYPES:
+            raise NbcontainerError(f"unknown output type {kind!r}",
+                                   hint="use oci, docker or local")
+        if not dest:
+            raise NbcontainerError(f"--output {spec!r} needs dest=PATH")
+        return cls(kind, Path(dest))
+
+
+def export(image: Image | ImageIndex, output: str | OutputSpec) -> None:
+    """``build --output``: an image (or index) as an OCI archive, a docker archive, or its
+    files in a directory (one directory per platform for an index, as buildx does:
+    ``dest/linux_arm64``)."""
+    from .layers import apply_layers
+
+    spec = OutputSpec.parse(output) if isinstance(output, str) else output
+    st = image.store
+    if spec.type in ("oci", "docker"):
+        name = str(image.ref) if image.ref else str(image.digest)
+        save([name], spec.dest, format=f"{spec.type}-archive", store=st)
+        return
+    if isinstance(image, ImageIndex):
+        for plat, one in zip(image.platforms, image.images, strict=True):
+            apply_layers(spec.dest / plat.replace("/", "_"),
+                         [st.blobs.path(layer.digest) for layer in one.manifest.layers])
+        return
+    apply_layers(spec.dest, [st.blobs.path(layer.digest) for layer in image.manifest.layers])
 
 
 def run(image: str, command: Sequence[str] | None = None, *, store: Store | None = None,
@@ -281,6 +443,9 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
 
 
 __all__ = [
-    "SAVE_FORMATS", "Image", "Index", "fsck", "get_store", "image", "images", "import_image", "inspect", "load",
-    "prune", "pull", "push", "rmi", "save", "tag",
+    "SAVE_FORMATS", "Image", "ImageIndex", "ImageRow", "Index", "OutputSpec", "Store", "build",
+    "canonical_name",
+    "export", "familiar_name", "fsck", "get_store", "image", "images", "import_image", "inspect",
+    "inspect_field", "list_tags", "load", "login", "logout", "prune", "prune_cache_mounts",
+    "provenance", "pull", "push", "registry_domain", "rmi", "run", "save", "tag",
 ]

@@ -57,3 +57,14 @@ class BuildError(NbcontainerError):
 
 class RegistryError(NbcontainerError):
     """A registry request failed."""
+
+
+def bug_message(what: str, exc: BaseException, details: str) -> str:
+    """One line for an exception nbcontainer did not expect (not one of the errors above):
+    what failed, that it is a bug, and ``details``, the skin's way to get the traceback. The
+    CLI and the notebook both say it this way."""
+    text = str(exc).strip().splitlines()
+    cause = type(exc).__name__ + (f": {text[0]}" if text else "")
+    if len(cause) > 200:
+        cause = cause[:199] + "…"
+    return f"{what} failed with {cause}; this is a bug in nbcontainer ({details})"

@@ -14,22 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .analysis import (
-    ImageDiff,
-    ImageTree,
-    LayerEntry,
-    LayerRef,
-    diff_files,
-    image_tree,
-    layer_commands,
-    layer_entries,
-    merge,
-    store_reader,
-)
 from .errors import ImageFormatError, NbcontainerError
-from .layers import LayerStream
 from .oci.config import History, ImageConfig
 from .oci.digest import Digest
 from .oci.manifest import Manifest
@@ -38,9 +25,24 @@ from .oci.reference import Reference
 from .progress import ProgressFn, null_progress
 from .store import Store, StoredImage
 
+if TYPE_CHECKING:
+    from .analysis import ImageDiff, ImageTree, LayerEntry, LayerRef, layer_commands
+    from .layers import LayerStream
+
 # Re-exported: they were defined here before the analysis package existed.
 __all__ = ["Image", "ImageDiff", "ImageIndex", "Layer", "LayerEntry", "layer_commands",
            "provide_views"]
+_FROM_ANALYSIS = ("ImageDiff", "LayerEntry", "layer_commands")
+
+
+def __getattr__(name: str) -> Any:
+    """The re-exports, loaded when first used: the analysis (and the layer codec under it)
+    is not needed to list, tag, push or run images (CLI start-up time)."""
+    if name in _FROM_ANALYSIS:
+        from . import analysis
+
+        return getattr(analysis, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,13 @@ class Layer:
     @property
     def ref(self) -> LayerRef:
         """This layer as the analysis takes it."""
+        from .analysis import LayerRef
+
         return LayerRef(self.digest, self.diff_id, self.size, self.created_by)
 
     def open(self) -> LayerStream:
+        from .layers import LayerStream
+
         """The uncompressed tar stream of this layer (closing it closes the blob file)."""
         return LayerStream(self._store.blobs.open(self.digest), close_raw=True)
 
@@ -70,6 +76,8 @@ class Layer:
     def entries(self) -> list[LayerEntry]:
         """Every tar entry (whiteouts included, as ``.wh.`` names), read with the strict reader
         and cached: layer views and diffs read each layer once."""
+        from .analysis import layer_entries
+
         return layer_entries(self._store, self.digest)
 
 
@@ -167,6 +175,8 @@ class Image(_StoreActions):
 
     @cached_property
     def layers(self) -> list[Layer]:
+        from .analysis import layer_commands
+
         m = self.manifest
         cmds = layer_commands(self.config, len(m.layers))
         diff_ids = list(self.config.diff_ids) + [None] * len(m.layers)
@@ -186,15 +196,21 @@ class Image(_StoreActions):
     def tree(self) -> ImageTree:
         """dive's model of the image: each layer's changes, sizes and the efficiency (read
         once per layer stack, cached)."""
+        from .analysis import image_tree, store_reader
+
         return image_tree([layer.ref for layer in self.layers], store_reader(self._store))
 
     def files(self) -> dict[str, LayerEntry]:
         """The merged filesystem: path → the entry that wins (whiteouts applied)."""
+        from .analysis import merge
+
         return merge(layer.entries() for layer in self.layers)
 
     def diff(self, other: Image) -> ImageDiff:
         """Files added, changed and removed going from ``self`` to ``other`` (see
         :func:`nbcontainer.analysis.change_key` for what "changed" means)."""
+        from .analysis import diff_files
+
         return diff_files(self.files(), other.files(), self.name, other.name)
 
     # ------------------------------------------------------------------ actions

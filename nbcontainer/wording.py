@@ -71,3 +71,58 @@ def transfer_summary(event: ProgressEvent) -> list[str]:
 def is_blob(event: ProgressEvent) -> bool:
     """Whether a transfer event is about one blob (else about the whole image)."""
     return event.id.startswith("sha256:")
+
+
+_END = (Kind.DONE, Kind.CACHED, Kind.ERROR, Kind.CANCELED)
+
+
+class PlainLog:
+    """BuildKit's ``--progress=plain`` text of a build: ``#3 [build 2/4] RUN make`` /
+    ``#3 0.412 output line`` / ``#3 DONE 0.5s``. :meth:`lines` turns each event into the
+    lines to print; the CLI writes them to stderr, the notebook into the cell.
+
+    Parallel stages interleave: every line carries its step number, and when the output
+    switches to another running step its title is repeated after a blank line (BuildKit's
+    plain printer does the same), so each block reads on its own. Not thread-safe: the
+    printer calls it under its lock."""
+
+    def __init__(self) -> None:
+        self.titles: dict[str, str] = {}  # running steps
+        self.last: str | None = None  # the step of the last line written
+        self.closed = True  # the last block ended with a blank line
+
+    def lines(self, event: ProgressEvent) -> list[str]:
+        lead = self._lead(event)
+        body = self._body(event)
+        if body is None:
+            return []
+        out = [*lead, body]
+        self.last = event.id
+        self.closed = event.kind in _END
+        if self.closed:
+            out.append("")
+            self.titles.pop(event.id, None)
+        return out
+
+    def _lead(self, event: ProgressEvent) -> list[str]:
+        """A blank line before a new step, or the title again when the output switches."""
+        switch = event.id != self.last and event.id in self.titles
+        if event.kind in (Kind.LOG, Kind.WARNING, *_END) and switch:
+            return ([] if self.closed else [""]) + [f"{event.id} {self.titles[event.id]}"]
+        if event.kind == Kind.START and not self.closed:
+            return [""]
+        return []
+
+    def _body(self, event: ProgressEvent) -> str | None:
+        if event.kind == Kind.START:
+            self.titles[event.id] = step_title(event)
+            return f"{event.id} {self.titles[event.id]}"
+        if event.kind == Kind.LOG:
+            return f"{event.id} {event.elapsed or 0.0:.3f} {event.text}"
+        if event.kind == Kind.WARNING:
+            return f"{event.id} WARNING: {event.text}"
+        if event.kind in _END:
+            return f"{event.id} {step_status(event)}"
+        if event.kind == Kind.INFO:
+            return f"{event.id} {event.text}" if event.id else event.text
+        return None

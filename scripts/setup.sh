@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  # interop and differential peers
-  skopeo umoci oci-image-tool podman buildah runc crun
+  # interop and differential peers (docker.io: the Docker engine 20.10 with its BuildKit; the
+  # tests start a private dockerd, see tests/support/docker.py)
+  skopeo umoci oci-image-tool podman buildah runc crun docker.io
   # registry tests
   docker-registry apache2-utils openssl curl
   # sandbox and base images
@@ -26,10 +27,22 @@ done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # docker.io's postinst runs `invoke-rc.d docker start` (no systemd here, so the sysvinit
+  # script would start a system-wide dockerd on /var/run/docker.sock): a policy-rc.d that
+  # denies every service start, only for this install and only if there is none already.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 0755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   for attempt in 1 2 3; do  # the dpkg lock can be held briefly by another apt
     apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null && break
     echo "setup: apt attempt $attempt failed, retrying" >&2; sleep 5
   done
+fi
+# Never a system-wide Docker daemon: the tests run their own, on a private socket.
+if [[ -S /var/run/docker.sock ]]; then
+  echo "setup: a system-wide dockerd listens on /var/run/docker.sock; the tests do not use it" >&2
 fi
 
 # Multi-platform: qemu's binfmt_misc entries (no systemd runs here to register them) and an

@@ -22,7 +22,6 @@ from ..oci.reference import Reference
 from ..progress import ProgressFn
 from ..store import Store
 from ..timestamps import rfc3339, source_date_epoch
-from . import provenance
 from .export import BuildInputs, attach_provenance, export_image, export_index
 from .inputs import SecretSpec, read_dockerfile, read_secrets, read_ssh
 from .platforms import parse_platforms
@@ -69,7 +68,7 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
     for t in tags:
         Reference.parse(t)  # fail before building, not after
     parse(text, build_args=args, target=target, filename=name)  # syntax errors before any work
-    mode = provenance.parse_mode(provenance_mode)
+    mode = _provenance_mode(provenance_mode)
     caches = CacheOptions.parse(cache_from, cache_to, args)  # bad specs fail before any work
     options = BuildOptions(no_cache=no_cache, secrets=read_secrets(secrets), ssh=read_ssh(ssh))
     reporter = StepReporter(progress)
@@ -87,6 +86,14 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
     finally:
         session.close()
     return BuildOutput(digest, tuple(plats))
+
+
+def _provenance_mode(value: bool | str) -> str | None:
+    if value is False or value is None:
+        return None  # (the statement code loads only for a build that writes one)
+    from .provenance import parse_mode
+
+    return parse_mode(value)
 
 
 def _build_platform(session: BuildSession, inputs: BuildInputs, caches: CacheOptions,

@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..oci.digest import Digest
 from ..oci.platform import Platform
-from ..sandbox import Executor, open_executor
-from ..sandbox.fileops import FileOps
 from ..store import Store
 from ..store.snapshots import Snapshots, build_area
 from .cache import BuildCache
@@ -27,11 +26,13 @@ from .reporter import StepReporter
 from .scratch import ScratchPool
 from .sources.context import StatCache
 from .sources.image import BaseImages
-from .ssh import SshAgents
 from .state import ImageState
 
 if TYPE_CHECKING:
+    from ..sandbox import Executor
+    from ..sandbox.fileops import FileOps
     from .remote_cache import RemoteCache
+    from .ssh import SshAgents
 
 
 @dataclass(frozen=True)
@@ -58,48 +59,77 @@ class Target:
 
 @dataclass(frozen=True)
 class BuildSession:
+    """What one build shares. The executor and everything that depends on its id map (the
+    snapshot set, file operations, scratch dirs, ssh agent sockets) are made when a step
+    first needs them: a fully cached build starts no sandbox and loads none of its code."""
+
     store: Store
     options: BuildOptions
     reporter: StepReporter
-    executor: Executor
-    fileops: FileOps
-    snapshots: Snapshots
     cache: BuildCache
     janitor: Janitor
-    scratch: ScratchPool
     stat_cache: StatCache
-    agents: SshAgents
     bases: BaseImages
     remote: RemoteCache | None = None  # --cache-from, consulted after the local index
-    own_executor: bool = True
+    given_executor: Executor | None = None  # one the caller keeps (and closes) itself
 
     @classmethod
     def open(cls, store: Store, options: BuildOptions, reporter: StepReporter, *,
              remote: RemoteCache | None = None, executor: Executor | None = None
              ) -> BuildSession:
-        own = executor is None
-        box = executor if executor is not None else open_executor()
-        fileops = FileOps(box if box.rootless else None)
+        janitor = Janitor()
+        return cls(store=store, options=options, reporter=reporter,
+                   cache=BuildCache(store, janitor.submit), janitor=janitor,
+                   stat_cache=StatCache(build_area(store) / f"statcache-{os.getuid()}.json"),
+                   bases=BaseImages(store, reporter), remote=remote, given_executor=executor)
+
+    # (functools.cached_property writes the instance's __dict__ directly, which a frozen
+    # dataclass allows: each of these is made once, on first use.)
+    @cached_property
+    def executor(self) -> Executor:
+        if self.given_executor is not None:
+            return self.given_executor
+        from ..sandbox import open_executor
+
+        return open_executor()
+
+    @cached_property
+    def fileops(self) -> FileOps:
+        from ..sandbox.fileops import FileOps
+
+        box = self.executor
+        return FileOps(box if box.rootless else None)
+
+    @cached_property
+    def snapshots(self) -> Snapshots:
+        box = self.executor
         idmap = box.idmap.map_lines("uid") + box.idmap.map_lines("gid")
-        snapshots = Snapshots.open(store, fileops, idmap if box.rootless else None)
+        snapshots = Snapshots.open(self.store, self.fileops, idmap if box.rootless else None)
+        remote = self.remote
         if remote is not None:  # blobs of --cache-from hits arrive when first read
             snapshots.before_extract = lambda layers: remote.ensure([b for b, _ in layers])
-        janitor = Janitor()
-        return cls(
-            store=store, options=options, reporter=reporter, executor=box, fileops=fileops,
-            snapshots=snapshots, cache=BuildCache(store, janitor.submit), janitor=janitor,
-            scratch=ScratchPool(snapshots, janitor, fileops),
-            stat_cache=StatCache(build_area(store) / f"statcache-{os.getuid()}.json"),
-            agents=SshAgents(box.idmap), bases=BaseImages(store, reporter), remote=remote,
-            own_executor=own)
+        return snapshots
+
+    @cached_property
+    def scratch(self) -> ScratchPool:
+        return ScratchPool(self.snapshots, self.janitor, self.fileops)
+
+    @cached_property
+    def agents(self) -> SshAgents:
+        from .ssh import SshAgents
+
+        return SshAgents(self.executor.idmap)
 
     def close(self) -> None:
-        self.agents.close()
-        self.scratch.close()
+        made = self.__dict__
+        if "agents" in made:
+            self.agents.close()
+        if "scratch" in made:
+            self.scratch.close()
         self.janitor.close()
         if self.remote is not None:
             self.remote.close()
-        if self.own_executor:
+        if "executor" in made and self.given_executor is None:
             self.executor.close()
 
     # ------------------------------------------------------------------ ids

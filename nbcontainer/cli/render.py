@@ -1,5 +1,5 @@
-"""Terminal rendering of progress: BuildKit's ``--progress=plain`` for builds, docker's
-per-blob lines for pulls and pushes."""
+"""Terminal rendering: BuildKit's ``--progress=plain`` for builds, docker's per-blob lines for
+pulls and pushes, docker's tables."""
 
 from __future__ import annotations
 
@@ -9,57 +9,36 @@ from typing import TextIO
 
 from .. import humanize
 from ..progress import Kind, ProgressEvent
-from ..wording import blob_status, is_blob, short_id, step_status, step_title, transfer_summary
+from ..wording import PlainLog, blob_status, is_blob, short_id, transfer_summary
 
-_END = (Kind.DONE, Kind.CACHED, Kind.ERROR, Kind.CANCELED)
+
+def out(text: str = "") -> None:
+    """One line on stdout (what a verb prints; progress and errors go to stderr)."""
+    sys.stdout.write(text + "\n")
+
+
+def table(rows: list[list[str]]) -> None:
+    """docker's tables: columns padded to the widest cell, three spaces apart."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        out("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
 class PlainRenderer:
-    """``#3 [build 2/4] RUN make`` / ``#3 0.412 output line`` / ``#3 DONE 0.5s``.
-
-    Parallel stages interleave: every line carries its step number, and when the output
-    switches to another running step its title is repeated after a blank line (BuildKit's
-    plain printer does the same), so each block reads on its own."""
+    """The build's progress on a terminal: BuildKit's plain log (``wording.PlainLog``) on
+    stderr. Events arrive from the builder's worker threads, hence the lock."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.lock = threading.Lock()
-        self.titles: dict[str, str] = {}  # running steps
-        self.last: str | None = None  # the step of the last line written
-        self.closed = True  # the last block ended with a blank line
+        self.log = PlainLog()
 
     def __call__(self, event: ProgressEvent) -> None:
         with self.lock:
-            line = self._line(event)
-            if line is None:
-                return
-            self.stream.write(line + "\n")
-            self.last = event.id
-            self.closed = event.kind in _END
-            if self.closed:
-                self.stream.write("\n")
-                self.titles.pop(event.id, None)
-            self.stream.flush()
-
-    def _line(self, event: ProgressEvent) -> str | None:
-        switch = event.id != self.last and event.id in self.titles
-        if event.kind in (Kind.LOG, Kind.WARNING, *_END) and switch:
-            self.stream.write(("" if self.closed else "\n") +
-                              f"{event.id} {self.titles[event.id]}\n")
-        elif event.kind == Kind.START and not self.closed:
-            self.stream.write("\n")
-        if event.kind == Kind.START:
-            self.titles[event.id] = step_title(event)
-            return f"{event.id} {self.titles[event.id]}"
-        if event.kind == Kind.LOG:
-            return f"{event.id} {event.elapsed or 0.0:.3f} {event.text}"
-        if event.kind == Kind.WARNING:
-            return f"{event.id} WARNING: {event.text}"
-        if event.kind in _END:
-            return f"{event.id} {step_status(event)}"
-        if event.kind == Kind.INFO:
-            return f"{event.id} {event.text}" if event.id else event.text
-        return None
+            lines = self.log.lines(event)
+            if lines:
+                self.stream.write("".join(line + "\n" for line in lines))
+                self.stream.flush()
 
 
 class TransferPrinter:

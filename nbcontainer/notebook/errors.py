@@ -1,4 +1,5 @@
-"""Errors in a cell: the message a user can act on, never a traceback.
+"""Errors in a cell: the message a user can act on, never a traceback (``NBCONTAINER_DEBUG``
+set keeps them).
 
 IPython prints ``exc._render_traceback_()`` instead of a traceback when an exception has it.
 The error keeps its class (a ``DockerfileError`` is still one for ``except`` clauses) through a
@@ -65,6 +66,19 @@ class CellError(Exception):
     def _render_traceback_(self) -> list[str]:
         return [f"{RED}Error{RESET}: {self.lines[0]}" if self.lines else "Error",
                 *self.lines[1:]]
+
+
+# How a notebook user gets the traceback of an unexpected error (the CLI says --debug).
+DEBUG_HOW = "run %env NBCONTAINER_DEBUG=1 and the cell again for the traceback"
+
+
+class InternalError(Exception):
+    """An exception nbcontainer did not expect, as the one line ``errors.bug_message`` makes
+    (what failed, that it is a bug, how to see the traceback). The original exception is the
+    ``__cause__``, so ``%debug`` and ``%tb`` still reach it."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{RED}InternalError{RESET}: {self.args[0] if self.args else ''}"]
 
 
 class Interrupted(KeyboardInterrupt):

@@ -58,7 +58,7 @@ def kernel_requirements(packages: Sequence[str] = ()) -> Requirements:
     found: dict[str, str] = {}
     req = Requirements()
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.name  # (None for a broken installation)
         if not name:
             continue
         key = _canonical(name)

@@ -4,67 +4,89 @@ Conventions (IPython's own, see ``IPython/core/magics/osm.py``): ``magic_argumen
 and parsing (``%%dockerfile?``), :class:`UsageError` for bad arguments, results returned as
 objects that display themselves (so ``_`` and ``Out[n]`` hold them). IPython expands ``$var``
 and ``{expr}`` on the magic line; a cell body is never expanded, so Dockerfile ``$VAR`` stays
-Dockerfile syntax. Our errors show as a short message (see ``errors.py``), never a traceback.
+Dockerfile syntax. The flags the CLI has too come from the shared spec (``options.py``). No
+failure shows a traceback (see ``errors.py``) unless ``NBCONTAINER_DEBUG`` is set.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import shlex
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import ArgDecorator, argument, magic_arguments
 
-from .. import api
-from ..errors import NbcontainerError
-from ..image import Image
+from .. import api, options
+from ..errors import NbcontainerError, bug_message
+from ..image import Image, ImageIndex
 from . import display, errors
-from .progress import ProgressArea
+from .progress import PlainProgress, ProgressArea
 from .results import ImageList, Message
 
-
-def _pairs(items: list[str], what: str) -> dict[str, str]:
-    """``K=V`` options; a bare ``K`` takes the kernel's environment value (docker's rule)."""
-    out: dict[str, str] = {}
-    for item in items:
-        k, sep, v = item.partition("=")
-        if not k:
-            raise UsageError(f"{what} {item!r}: expected KEY=VALUE")
-        if sep:
-            out[k] = v
-        elif k in os.environ:
-            out[k] = os.environ[k]
-    return out
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _bool(text: str) -> bool:
-    try:
-        return api.parse_bool(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+class spec(ArgDecorator):  # lower case, like IPython's own ``argument`` decorator
+    """A magic's arguments from the option spec the CLI shares (``options.py``): IPython's
+    ``magic_arguments`` parser is an argparse parser, so the spec adds to it directly."""
+
+    def __init__(self, add: Callable[[argparse.ArgumentParser, options.Skin], None]) -> None:
+        self.add = add
+
+    def add_to_parser(self, parser: argparse.ArgumentParser, group: Any) -> None:
+        self.add(parser, options.MAGIC)
 
 
 @contextlib.contextmanager
-def guarded(what: str) -> Iterator[None]:
-    """Our errors as short messages; Ctrl-C as one line after the work cleaned up."""
+def _short_errors(what: str) -> Iterator[None]:
+    """Our errors as short messages; Ctrl-C as one line after the work cleaned up; anything
+    unexpected as one line saying it is a bug. ``NBCONTAINER_DEBUG`` keeps the traceback."""
     try:
         yield
+    except (UsageError, errors.CellError):
+        raise
     except NbcontainerError as exc:
         raise errors.short(exc) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if errors.is_short(exc):
+            raise
         raise errors.Interrupted(f"{what} stopped; nothing was tagged or half-written") \
             from None
     except OSError as exc:  # disk full, permissions: one line too
         where = f" ({exc.filename})" if exc.filename else ""
         raise errors.CellError(f"{exc.strerror or exc}{where}") from None
+    except Exception as exc:
+        if os.environ.get("NBCONTAINER_DEBUG") or errors.is_short(exc):
+            raise
+        raise errors.InternalError(bug_message(what, exc, errors.DEBUG_HOW)) from exc
+
+
+def guarded(what: str) -> Callable[[F], F]:
+    """Run a whole magic under :func:`_short_errors`: no failure shows a traceback."""
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def run(*args: Any, **kw: Any) -> Any:
+            with _short_errors(what):
+                return fn(*args, **kw)
+        return run  # type: ignore[return-value]
+    return wrap
+
+
+def _progress(args: argparse.Namespace, title: str) -> ProgressArea | PlainProgress:
+    """``--progress``: the live area (auto), BuildKit's plain log in the cell, or nothing."""
+    mode = options.progress_mode(args)
+    if mode == "plain":
+        return PlainProgress()
+    return ProgressArea(title, enabled=mode == "auto")
 
 
 @magics_class
@@ -74,11 +96,16 @@ class ContainerMagics(Magics):
     # ------------------------------------------------------------------ helpers
     def _image(self, name: str) -> Image:
         """An image by reference, or a variable of the notebook holding one (``%layers img``)."""
-        value = self.shell.user_ns.get(name) if name.isidentifier() else None
+        value = self._user_ns().get(name) if name.isidentifier() else None
         if isinstance(value, Image):
             return value
-        with guarded("lookup"):
-            return api.image(name)
+        return api.image(name)
+
+    def _user_ns(self) -> dict[str, Any]:
+        """The notebook's variables (the magics are always registered with a shell)."""
+        assert self.shell is not None
+        ns: dict[str, Any] = self.shell.user_ns
+        return ns
 
     @staticmethod
     def _args(method: Any, line: str) -> argparse.Namespace:
@@ -87,67 +114,36 @@ class ContainerMagics(Magics):
             argv = shlex.split(line)
         except ValueError as exc:
             raise UsageError(f"{exc} in {line!r}") from None
-        return method.parser.parse_args(argv)
+        parsed: argparse.Namespace = method.parser.parse_args(argv)
+        return parsed
 
     # ------------------------------------------------------------------ build
     @magic_arguments()
-    @argument("-t", "--tag", action="append", default=[], metavar="TAG",
-              help="name:tag for the image (repeatable)")
-    @argument("-f", "--file", metavar="NAME",
-              help="save the cell as NAME in the context and build from it (an empty cell "
-                   "builds the existing file)")
-    @argument("--context", metavar="DIR", default=None,
-              help="build context (default: the notebook's working directory; "
-                   ".dockerignore is honoured)")
-    @argument("--build-arg", action="append", default=[], metavar="K=V",
-              help="set a build-time ARG (repeatable)")
-    @argument("--target", metavar="STAGE", help="build this stage")
-    @argument("--no-cache", action="store_true", help="do not use the build cache")
-    @argument("--secret", action="append", default=[], metavar="id=ID,src=FILE|env=VAR",
-              help="expose a secret to RUN --mount=type=secret (never stored in the image)")
-    @argument("--platform", metavar="P",
-              help="target platform(s), comma-separated: several give an image index")
-    @argument("--cache-to", action="append", default=[],
-              metavar="type=registry,ref=R[,mode=max]|type=inline",
-              help="export the build cache to a registry, or inline in the image")
-    @argument("--cache-from", action="append", default=[], metavar="REF",
-              help="use the build cache in a registry (a cache or an inline-cache image)")
-    @argument("--provenance", nargs="?", const="mode=min", default=None,
-              metavar="true|false|mode=min|mode=max",
-              help="attach a SLSA provenance statement to the image (OCI referrer)")
-    @argument("-q", "--quiet", action="store_true", help="no progress output")
+    @spec(options.add_build_args)
     @cell_magic
-    def dockerfile(self, line: str, cell: str) -> Image:
+    @guarded("%%dockerfile")
+    def dockerfile(self, line: str, cell: str) -> Image | ImageIndex:
         """Build the cell (a Dockerfile) into an image; the image is the cell's result."""
         a = self._args(self.dockerfile, line)
+        if options.stray_word(a) is not None:
+            raise UsageError(f"unrecognized arguments: {options.stray_word(a)}")
         context = Path(a.context) if a.context else Path.cwd()
         if not context.is_dir():
             raise UsageError(f"--context {str(context)!r} is not a directory")
-        source: str | Path = cell
-        if a.file:
-            path = context / a.file
-            if cell.strip():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(cell)
-            elif not path.is_file():
-                raise UsageError(f"the cell is empty and {str(path)!r} does not exist")
-            source = path
-        elif not cell.strip():
-            raise UsageError("the cell is empty: write a Dockerfile below %%dockerfile")
-        args = _pairs(a.build_arg, "--build-arg")
-        with guarded("build"), ProgressArea("Building", enabled=not a.quiet) as progress:
-            return api.build(source, context, tags=a.tag, build_args=args, target=a.target,
-                             no_cache=a.no_cache, progress=progress, secrets=a.secret,
-                             platform=a.platform, cache_from=a.cache_from,
-                             cache_to=a.cache_to, provenance=a.provenance or False)
+        source = _dockerfile_source(cell, context, a.file)
+        with _progress(a, "Building") as progress:
+            return api.build(source, context, tags=a.tag, build_args=options.pairs(a.build_arg),
+                             target=a.target, no_cache=a.no_cache, progress=progress,
+                             secrets=a.secret, ssh=a.ssh, platform=a.platform,
+                             cache_from=a.cache_from, cache_to=a.cache_to,
+                             provenance=a.provenance or False, output=a.output,
+                             iidfile=a.iidfile)
 
     # ------------------------------------------------------------------ registries
     @magic_arguments()
-    @argument("ref", metavar="IMAGE", help="a local image (its name is the destination)")
-    @argument("dest", metavar="DESTINATION", nargs="?", help="push under another name")
-    @argument("-q", "--quiet", action="store_true", help="no progress output")
-    @argument("--tls-verify", type=_bool, default=None, metavar="BOOL")
+    @spec(options.add_push_args)
     @line_magic
+    @guarded("%push")
     def push(self, line: str) -> Message:
         """Upload an image to a registry; blobs the registry has are skipped or mounted."""
         a = self._args(self.push, line)
@@ -155,40 +151,30 @@ class ContainerMagics(Magics):
         dest = a.dest or (str(img.ref) if img.ref else None)
         if dest is None:
             raise UsageError("the image has no name: give a DESTINATION")
-        with guarded("push"), ProgressArea(f"Pushing {dest}", kind="transfer",
-                                           enabled=not a.quiet) as progress:
-            digest = img.push(dest, progress=progress, tls_verify=a.tls_verify)
+        with ProgressArea(f"Pushing {dest}", kind="transfer", enabled=not a.quiet) as progress:
+            digest = img.push(dest, progress=progress, tls_verify=a.tls_verify,
+                              digestfile=a.digestfile)
         return Message(f"Pushed {dest}@{digest}")
 
     @magic_arguments()
-    @argument("ref", metavar="NAME[:TAG|@DIGEST]")
-    @argument("--platform", metavar="P", help="os/arch[/variant] to pick from an index")
-    @argument("-a", "--all-platforms", action="store_true", help="keep every platform")
-    @argument("-q", "--quiet", action="store_true", help="no progress output")
-    @argument("--tls-verify", type=_bool, default=None, metavar="BOOL")
+    @spec(options.add_pull_args)
     @line_magic
+    @guarded("%pull")
     def pull(self, line: str) -> Image:
         """Download an image from a registry; the image is the cell's result."""
         a = self._args(self.pull, line)
-        with guarded("pull"), ProgressArea(f"Pulling {a.ref}", kind="transfer",
-                                           enabled=not a.quiet) as progress:
+        with ProgressArea(f"Pulling {a.ref}", kind="transfer", enabled=not a.quiet) as progress:
             return api.pull(a.ref, platform=a.platform, all_platforms=a.all_platforms,
                             progress=progress, tls_verify=a.tls_verify)
 
     @magic_arguments()
-    @argument("registry", metavar="REGISTRY", nargs="?", default="docker.io")
-    @argument("-u", "--username", metavar="USER")
-    @argument("--password-env", metavar="VAR",
-              help="read the password from this environment variable (CI, JupyterHub "
-                   "secrets) instead of asking")
-    @argument("--tls-verify", type=_bool, default=None, metavar="BOOL")
+    @spec(options.add_login_args)
     @line_magic
+    @guarded("%login")
     def login(self, line: str) -> None:
         """Log in to a registry. The password is asked for (not echoed) and never stored in
         the notebook; credentials are saved like ``docker login`` does."""
         from getpass import getpass
-
-        from .. import registry
 
         a = self._args(self.login, line)
         user = a.username or input("Username: ").strip()
@@ -200,68 +186,67 @@ class ContainerMagics(Magics):
                 raise UsageError(f"environment variable {a.password_env} is empty or unset")
         else:
             password = getpass(f"Password for {user}@{a.registry}: ")
-        with guarded("login"):
-            registry.login(a.registry, user, password, tls_verify=a.tls_verify)
+        api.login(a.registry, user, password, tls_verify=a.tls_verify)
         del password
-        print(f"Login Succeeded: {user}@{registry.registry_domain(a.registry)}")
+        print(f"Login Succeeded: {user}@{api.registry_domain(a.registry)}")
 
     @magic_arguments()
-    @argument("registry", metavar="REGISTRY", nargs="?", default="docker.io")
+    @spec(options.add_logout_args)
     @line_magic
+    @guarded("%logout")
     def logout(self, line: str) -> None:
         """Forget the saved credentials for a registry."""
-        from .. import registry
-
         a = self._args(self.logout, line)
-        with guarded("logout"):
-            gone = registry.logout(a.registry)
+        gone = api.logout(a.registry)
         print(f"Removed login credentials for {a.registry}" if gone
               else f"Not logged in to {a.registry}")
 
     # ------------------------------------------------------------------ local images
     @magic_arguments()
+    @spec(options.add_images_args)
     @line_magic
-    def images(self, line: str) -> ImageList:
+    @guarded("%images")
+    def images(self, line: str) -> ImageList | Message:
         """List the images in the local store."""
-        self._args(self.images, line)
-        with guarded("images"):
-            return ImageList(api.images())
+        a = self._args(self.images, line)
+        rows = api.images()
+        if a.quiet:
+            ids = (str(r.id) if a.no_trunc else r.id.short for r in rows)
+            return Message("\n".join(dict.fromkeys(ids)))
+        return ImageList(rows, digests=a.digests, no_trunc=a.no_trunc)
 
     @magic_arguments()
     @argument("ref", metavar="IMAGE", help="an image name or a variable holding an Image")
     @argument("--widget", action="store_true",
               help="a live explorer (the static tree is kept for saved notebooks)")
     @line_magic
+    @guarded("%layers")
     def layers(self, line: str) -> Any:
         """The layers of an image (dive's view): sizes, commands, added/modified/removed
         files per layer, efficiency and reclaimable space."""
         a = self._args(self.layers, line)
         img = self._image(a.ref)
-        with guarded("layers"):
-            if a.widget:
-                return display.widget(img)
-            view = display.layer_view(img)
-            view.tree  # noqa: B018 - read the layers now, inside the error guard
-            return view
+        if a.widget:
+            return display.widget(img)
+        view = display.layer_view(img)
+        view.tree  # noqa: B018 - read the layers now, inside the error guard
+        return view
 
     @magic_arguments()
     @argument("ref", metavar="IMAGE")
     @argument("--html", action="store_true",
               help="an HTML <pre> whose layer digests link to the layer tree")
     @line_magic
+    @guarded("%manifest")
     def manifest(self, line: str) -> Any:
         """The manifest, config (and index) as JSON, in its own output."""
         a = self._args(self.manifest, line)
-        img = self._image(a.ref)
-        with guarded("manifest"):
-            return display.manifest_view(img, html=a.html)
+        return display.manifest_view(self._image(a.ref), html=a.html)
 
     @magic_arguments()
-    @argument("ref", metavar="IMAGE")
-    @argument("--provenance", action="store_true",
-              help="show the full build provenance statements (in-toto JSON)")
-    @argument("--html", action="store_true", help="an HTML <pre> instead of the JSON viewer")
+    @spec(options.add_inspect_args)
     @line_magic
+    @guarded("%inspect")
     def inspect(self, line: str) -> Any:
         """``docker inspect``'s JSON (plus the manifest, and a ``Provenance`` summary when a
         statement is attached)."""
@@ -269,51 +254,41 @@ class ContainerMagics(Magics):
 
         a = self._args(self.inspect, line)
         img = self._image(a.ref)
-        with guarded("inspect"):
-            if a.provenance:
-                from ..store.referrers import statements
-
-                docs = [doc for _, doc in statements(img.store, img.digest)]
-                if not docs:
-                    raise UsageError(f"no provenance attached to {a.ref}: build it with "
-                                     "%%dockerfile --provenance")
-                return ManifestView({"statements": docs}, f"{img.name} provenance",
-                                    html=a.html)
-            return ManifestView(img.inspect(), img.name, html=a.html)
+        if a.provenance:
+            docs = api.provenance(img)
+            if not docs:
+                raise UsageError(f"no provenance attached to {a.ref}: build it with "
+                                 "%%dockerfile --provenance")
+            return ManifestView({"statements": docs}, f"{img.name} provenance", html=a.html)
+        doc = img.inspect()
+        if a.format and a.format != "json":
+            return Message(api.inspect_field(doc, _go_template(a.format)))
+        return ManifestView(doc, img.name, html=a.html)
 
     @magic_arguments()
     @argument("a", metavar="IMAGE_A")
     @argument("b", metavar="IMAGE_B")
     @line_magic
+    @guarded("%image_diff")
     def image_diff(self, line: str) -> Any:
         """Files added, changed and removed going from IMAGE_A to IMAGE_B."""
         a = self._args(self.image_diff, line)
         first, second = self._image(a.a), self._image(a.b)
-        with guarded("diff"):
-            return first.diff(second)
+        return first.diff(second)
 
     @magic_arguments()
-    @argument("ref", metavar="IMAGE")
-    @argument("cmd", nargs=argparse.REMAINDER, metavar="COMMAND",
-              help="command and arguments (default: the image's entrypoint/cmd)")
-    @argument("-e", "--env", action="append", default=[], metavar="K=V")
-    @argument("--network", choices=("host", "none"), default="host")
-    @argument("-u", "--user", metavar="USER[:GROUP]")
-    @argument("-w", "--workdir", metavar="DIR")
-    @argument("--entrypoint", metavar="CMD")
+    @spec(options.add_run_args)
     @line_magic
+    @guarded("%container_run")
     def container_run(self, line: str) -> None:
         """Run a container from an image (like ``docker run --rm``), output streamed into
         the cell. A non-zero exit status fails the cell."""
         a = self._args(self.container_run, line)
-        img = self._image(a.ref)
-        env = _pairs(a.env, "-e")
+        img = self._image(a.image)
         sys.stdout.flush()
-        with guarded("run"):
-            code = img.run(a.cmd or None, env=env, network=a.network, user=a.user,
-                           workdir=a.workdir,
-                           entrypoint=[a.entrypoint] if a.entrypoint else None,
-                           output=_write_stdout)
+        code = img.run(a.cmd or None, env=options.pairs(a.env), network=a.network,
+                       user=a.user, workdir=a.workdir, entrypoint=options.entrypoint(a),
+                       output=_write_stdout)
         sys.stdout.flush()
         if code:
             raise errors.CellError(f"the container exited with status {code}")
@@ -334,15 +309,40 @@ class ContainerMagics(Magics):
     @argument("--no-build", action="store_true", help="only write the Dockerfile")
     @argument("-q", "--quiet", action="store_true", help="no build progress")
     @line_magic
+    @guarded("%freeze_image")
     def freeze_image(self, line: str) -> Any:
         """Write (and build) a Dockerfile that reproduces this kernel's environment."""
         from .freeze import freeze
 
         a = self._args(self.freeze_image, line)
-        with guarded("freeze"):
-            return freeze(tags=a.tag, base=a.base, packages=a.package, notebook=a.notebook,
-                          output=Path(a.output), build=not a.no_build, quiet=a.quiet,
-                          wheels=a.wheels, user_ns=self.shell.user_ns)
+        return freeze(tags=a.tag, base=a.base, packages=a.package, notebook=a.notebook,
+                      output=Path(a.output), build=not a.no_build, quiet=a.quiet,
+                      wheels=a.wheels, user_ns=self._user_ns())
+
+
+def _go_template(text: str) -> str:
+    """``-f {{.Os}}`` reaches the magic as ``{.Os}``: IPython's line expansion reads ``{{``
+    as a literal ``{``. Put the second pair of braces back."""
+    t = text.strip()
+    if t.startswith("{") and not t.startswith("{{") and t.endswith("}"):
+        return "{" + t + "}"
+    return t
+
+
+def _dockerfile_source(cell: str, context: Path, name: str | None) -> str | Path:
+    """The cell's text, or with ``-f NAME`` the file it is saved as in the context (an empty
+    cell builds the file already there)."""
+    if name is None:
+        if not cell.strip():
+            raise UsageError("the cell is empty: write a Dockerfile below %%dockerfile")
+        return cell
+    path = context / name
+    if cell.strip():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(cell)
+    elif not path.is_file():
+        raise UsageError(f"the cell is empty and {str(path)!r} does not exist")
+    return path
 
 
 def _write_stdout(chunk: bytes) -> None:

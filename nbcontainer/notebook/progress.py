@@ -15,15 +15,16 @@ cell that started the work), redraws at most every ``interval`` seconds.
 from __future__ import annotations
 
 import contextvars
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import Any, TextIO
 
 from .. import humanize
 from ..progress import Kind, ProgressEvent
-from ..wording import blob_status, is_blob, step_status, step_title, transfer_summary
+from ..wording import PlainLog, blob_status, is_blob, step_status, step_title, transfer_summary
 
 TAIL = 6  # RUN output lines shown per running step
 _STATES = {Kind.DONE: "done", Kind.CACHED: "cached", Kind.SKIPPED: "skipped", Kind.ERROR: "error",
@@ -199,3 +200,27 @@ class ProgressArea:
         if self._thread is not None:
             self._thread.join(2)
         self._update(final=True)
+
+
+class PlainProgress:
+    """``%%dockerfile --progress=plain``: BuildKit's plain log (``wording.PlainLog``, what the
+    CLI prints) written into the cell as the build goes; every RUN output line is kept. A
+    ``ProgressFn`` and a context manager, like :class:`ProgressArea`."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout  # the cell's output, taken on the kernel's thread
+        self.lock = threading.Lock()
+        self.log = PlainLog()
+
+    def __call__(self, e: ProgressEvent) -> None:
+        with self.lock:
+            lines = self.log.lines(e)
+            if lines:
+                self.stream.write("".join(line + "\n" for line in lines))
+                self.stream.flush()
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None

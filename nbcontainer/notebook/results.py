@@ -7,7 +7,6 @@ from html import escape
 from typing import Any
 
 from .. import humanize
-from ..oci.reference import Reference
 
 
 class Message:
@@ -23,27 +22,29 @@ class Message:
 
 
 class ImageList:
-    """``%images``: docker's table (REPOSITORY, TAG, IMAGE ID, SIZE), as text and HTML."""
+    """``%images``: docker's table (REPOSITORY, TAG, [DIGEST,] IMAGE ID, SIZE) of the rows
+    ``api.images()`` returns, as text and HTML. No CREATED column: "2 minutes ago" would
+    differ every time a saved notebook is checked."""
 
-    header = ("REPOSITORY", "TAG", "IMAGE ID", "SIZE")
-
-    def __init__(self, records: Sequence[Any]) -> None:
-        self.records = list(records)
+    def __init__(self, rows: Sequence[Any], *, digests: bool = False,
+                 no_trunc: bool = False) -> None:
+        self.records = list(rows)
+        self.digests = digests
+        self.no_trunc = no_trunc
 
     @property
-    def rows(self) -> list[tuple[str, str, str, str]]:
-        rows = []
-        for r in self.records:
-            ident = str(r.config_digest or r.digest).removeprefix("sha256:")[:12]
-            for ref in [Reference.parse(t) for t in r.tags] or [None]:
-                rows.append((ref.familiar_repository if ref else "<none>",
-                             (ref.tag if ref else None) or "<none>", ident,
-                             humanize.size(r.size)))
-        return sorted(rows)
+    def header(self) -> tuple[str, ...]:
+        return ("REPOSITORY", "TAG", *(("DIGEST",) if self.digests else ()), "IMAGE ID", "SIZE")
+
+    @property
+    def rows(self) -> list[tuple[str, ...]]:
+        return sorted((r.repository, r.tag, *((str(r.digest),) if self.digests else ()),
+                       str(r.id) if self.no_trunc else r.id.short, humanize.size(r.size))
+                      for r in self.records)
 
     def __repr__(self) -> str:
         rows = [self.header, *self.rows]
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(self.header))]
         return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
                          for r in rows)
 

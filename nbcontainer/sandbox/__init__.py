@@ -41,25 +41,30 @@ Contract with the caller and the layer writer:
 See ``namespaced.py`` for the caller's side and ``_helper.py`` for what happens inside.
 """
 
-from nbcontainer.layers.idmap import IdMap
+from typing import TYPE_CHECKING, Any
 
-from .capabilities import Capabilities, detect_capabilities
-from .container import run_container
-from .errors import SandboxError
-from .executor import Executor
-from .factory import open_executor
-from .namespaced import NamespaceExecutor, Sandbox
-from .spec import (
-    BindMount,
-    Mount,
-    RunResult,
-    RunSpec,
-    SecretMount,
-    TmpfsMount,
-    check,
-    failure_error,
-    format_failure,
-)
+from ..lazy import exports
+
+if TYPE_CHECKING:
+    from nbcontainer.layers.idmap import IdMap
+
+    from .capabilities import Capabilities, detect_capabilities
+    from .container import run_container
+    from .errors import SandboxError
+    from .executor import Executor
+    from .factory import open_executor
+    from .namespaced import NamespaceExecutor, Sandbox
+    from .spec import (
+        BindMount,
+        Mount,
+        RunResult,
+        RunSpec,
+        SecretMount,
+        TmpfsMount,
+        check,
+        failure_error,
+        format_failure,
+    )
 
 __all__ = [
     "BindMount",
@@ -81,3 +86,31 @@ __all__ = [
     "open_executor",
     "run_container",
 ]
+
+_getattr = exports(__name__, {
+    "Capabilities": "capabilities",
+    "detect_capabilities": "capabilities",
+    "run_container": "container",
+    "SandboxError": "errors",
+    "Executor": "executor",
+    "open_executor": "factory",
+    "NamespaceExecutor": "namespaced",
+    "Sandbox": "namespaced",
+    "BindMount": "spec",
+    "Mount": "spec",
+    "RunResult": "spec",
+    "RunSpec": "spec",
+    "SecretMount": "spec",
+    "TmpfsMount": "spec",
+    "check": "spec",
+    "failure_error": "spec",
+    "format_failure": "spec",
+})
+
+
+def __getattr__(name: str) -> Any:
+    if name == "IdMap":  # the one id-map class lives with the layer codec
+        from ..layers.idmap import IdMap
+
+        return IdMap
+    return _getattr(name)

@@ -60,6 +60,9 @@ def apply_ops(root: str, ops: Sequence[Op]) -> None:
             os.symlink(target, path)
             _owner(path, uid, gid, None, link=True)
             os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
+        elif op[0] == "link":  # another name of a file this plan created earlier
+            _remove(path)
+            os.link(os.path.join(root, op[2]), path)
         elif op[0] == "extract":
             _extract_archive(path, op[2], op[3], op[4])
         else:  # pragma: no cover - plans are made by the builder

@@ -182,7 +182,8 @@ if TYPE_CHECKING:
     DataOp = tuple[Literal["data"], str, str, int, int, int, int]  # rel, text, mode, uid, gid, mtime
     SymlinkOp = tuple[Literal["symlink"], str, str, int, int, int]  # rel, target, uid, gid, mtime
     ExtractOp = tuple[Literal["extract"], str, str, int, int]  # rel, archive, uid, gid (-1: keep)
-    CopyOp = MkdirOp | FileOp | DataOp | SymlinkOp | ExtractOp
+    LinkOp = tuple[Literal["link"], str, str]  # rel, rel of the name it shares an inode with
+    CopyOp = MkdirOp | FileOp | DataOp | SymlinkOp | ExtractOp | LinkOp
 
     class ExtractRequest(TypedDict):
         op: Literal["extract"]  # apply layer blobs (bottom first) onto ``target``

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import NbcontainerError, StoreError
 from ..oci.reference import Reference
-from .oci_layout import ExportItem
 from .store import Store
+
+if TYPE_CHECKING:  # the archive formats load only when something is saved
+    from .oci_layout import ExportItem
 
 SAVE_FORMATS = ("docker-archive", "oci-archive", "oci-dir")
 
@@ -17,6 +20,8 @@ SAVE_FORMATS = ("docker-archive", "oci-archive", "oci-dir")
 def export_items(store: Store, names: Sequence[str]) -> list[ExportItem]:
     """What to write for each name: its digest and the reference to record (a tag the name
     is, else the image's first tag, else none)."""
+    from .oci_layout import ExportItem
+
     items = []
     for name in names:
         digest = store.resolve_digest(name)

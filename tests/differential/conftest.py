@@ -1,5 +1,7 @@
-"""Fixtures for the differential tests against buildah 1.28 (the harness and the list of
-accepted differences live in tests/support/buildah.py)."""
+"""Fixtures for the differential tests against docker's BuildKit (the reference) and buildah
+1.28 (the second peer), and the summary that counts, per peer, identical builds and builds
+with accepted differences. The harnesses live in tests/support/docker.py and
+tests/support/buildah.py, the comparison in tests/support/differential.py."""
 
 from __future__ import annotations
 
@@ -12,7 +14,11 @@ import pytest
 
 from nbcontainer import api
 from nbcontainer.store import Store
+from tests.differential.cases import GAPS
+from tests.support import buildah, docker
 from tests.support.buildah import BASE, Env
+from tests.support.differential import summary
+from tests.support.docker import Dockerd
 from tests.support.rootfs import make_busybox_rootfs
 
 
@@ -37,3 +43,21 @@ def diff_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     finally:
         env.buildah("rm", "--all")
         shutil.rmtree(runroot, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def docker_peer(dockerd: Dockerd, diff_env: Env) -> Dockerd:
+    """The session's dockerd holding the same busybox base as ours and buildah's (loaded
+    from our docker-archive: docker cannot reach Docker Hub here)."""
+    archive = diff_env.work / "bb.docker.tar"
+    api.save([BASE], archive, format="docker-archive", store=diff_env.store)
+    dockerd.load(archive)
+    return dockerd
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = summary({docker.PEER: docker.IGNORES, buildah.PEER: buildah.IGNORES}, GAPS)
+    if lines:
+        terminalreporter.section("differential builds: nbcontainer against its peers")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -1,10 +1,13 @@
-"""Differential multi-platform case: ``--platform linux/amd64,linux/arm64`` by buildah 1.28
-(``bud --manifest``) and by nbcontainer, compared platform by platform as flattened trees and
-image configs (same IGNORED list as the single-platform cases).
+"""Differential multi-platform case: ``--platform linux/amd64,linux/arm64`` by nbcontainer, by
+docker 20.10 (one ``docker build --platform`` per platform: its image store holds one platform
+per name, and its exporter cannot write an index) and by buildah 1.28 (``bud --manifest``),
+compared platform by platform as flattened trees and image configs (each peer's IGNORES, as
+for the single-platform cases).
 
 The base is a two-platform busybox under one name: an OCI index in our store, a manifest
-list over the two local images in buildah's; each tool picks the instance per platform. The
-RUN of the arm64 image goes through qemu-user-static's binfmt_misc entry in both.
+list over the two local images in buildah's, and in docker's the platform's own image tagged
+under that name before each build; each tool picks the instance per platform. The RUN of
+the arm64 image goes through qemu-user-static's binfmt_misc entry in all three.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from nbcontainer.api import build
 from nbcontainer.builder.export import export_index
 from nbcontainer.builder.platforms import find_emulator
 from nbcontainer.image import ImageIndex
-from nbcontainer.layers import apply_layers
 from nbcontainer.oci.platform import Platform
-from tests.support.buildah import Env, comparable_config, flat_tree
+from tests.support import buildah, docker
+from tests.support.buildah import Env
+from tests.support.differential import check, flatten
+from tests.support.docker import Dockerd
 from tests.support.rootfs import make_arm64_rootfs
 
 pytestmark = pytest.mark.skipif(_pyplatform.machine() != "x86_64",
@@ -64,6 +69,29 @@ def mp_env(diff_env: Env) -> Env:
     return diff_env
 
 
+@pytest.fixture(scope="module")
+def mp_docker(mp_env: Env, docker_peer: Dockerd) -> Dockerd:
+    """docker_peer plus the two single-platform bases (loaded from our docker-archives)."""
+    for arch, ref in BASES.items():
+        archive = mp_env.work / f"mp-{arch}.docker.tar"
+        api.save([ref], archive, format="docker-archive", store=mp_env.store)
+        docker_peer.load(archive)
+    return docker_peer
+
+
+def docker_images(daemon: Dockerd, work: Path, ctx: Path) -> dict[str, tuple[dict, dict]]:
+    out = {}
+    for arch, ref in BASES.items():
+        daemon.docker("tag", ref, MULTI)  # the name resolves to this platform's image
+        tag = f"localhost/diff-mp-{arch}:latest"
+        daemon.build(ctx, tag, "--platform", f"linux/{arch}")
+        saved = work / f"docker-save-mp-{arch}"
+        shutil.rmtree(saved, ignore_errors=True)
+        layers, config = daemon.save_layers(tag, saved)
+        out[arch] = (flatten(layers, work / f"flat-docker-mp-{arch}"), config)
+    return out
+
+
 def buildah_index(env: Env, ctx: Path) -> dict[str, tuple[dict, dict]]:
     name = "localhost/diff-multiplatform:latest"
     proc = env.buildah("bud", "--isolation", "chroot", "--layers", "--network", "host",
@@ -81,10 +109,9 @@ def buildah_index(env: Env, ctx: Path) -> dict[str, tuple[dict, dict]]:
     for desc in index["manifests"]:
         manifest = json.loads(blob(desc["digest"]).read_text())
         config = json.loads(blob(manifest["config"]["digest"]).read_text())
-        flat = env.work / f"flat-buildah-mp-{desc['platform']['architecture']}"
-        shutil.rmtree(flat, ignore_errors=True)
-        apply_layers(flat, [blob(layer["digest"]) for layer in manifest["layers"]])
-        out[desc["platform"]["architecture"]] = (flat_tree(flat), config)
+        arch = desc["platform"]["architecture"]
+        layers = [blob(layer["digest"]) for layer in manifest["layers"]]
+        out[arch] = (flatten(layers, env.work / f"flat-buildah-mp-{arch}"), config)
     return out
 
 
@@ -94,34 +121,45 @@ def our_index(env: Env, ctx: Path) -> dict[str, tuple[dict, dict]]:
     out = {}
     for plat, img in zip(idx.platforms, idx.images, strict=True):
         arch = Platform.parse(plat).architecture
-        flat = env.work / f"flat-ours-mp-{arch}"
-        shutil.rmtree(flat, ignore_errors=True)
-        apply_layers(flat, [env.store.blobs.path(layer.digest) for layer in img.manifest.layers])
-        out[arch] = (flat_tree(flat), json.loads(env.store.blobs.read(img.manifest.config.digest)))
+        layers = [env.store.blobs.path(layer.digest) for layer in img.manifest.layers]
+        out[arch] = (flatten(layers, env.work / f"flat-ours-mp-{arch}"),
+                     json.loads(env.store.blobs.read(img.manifest.config.digest)))
     return out
 
 
-def test_multiplatform_same_as_buildah(mp_env: Env, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def mp_ctx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert find_emulator(Platform.parse("linux/arm64")) is not None, \
         "no qemu-aarch64 binfmt_misc entry: run scripts/setup.sh"
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
+    ctx = tmp_path_factory.mktemp("mp-ctx")
     (ctx / "Dockerfile").write_text(DOCKERFILE)
     (ctx / "a.txt").write_text("a\n")
-    ours = our_index(mp_env, ctx)
-    theirs = buildah_index(mp_env, ctx)
-    assert sorted(ours) == sorted(theirs) == ["amd64", "arm64"]
-    for arch in ("amd64", "arm64"):
-        ours_tree, ours_cfg = ours[arch]
-        theirs_tree, theirs_cfg = theirs[arch]
-        only_ours = {k: ours_tree[k] for k in ours_tree.keys() - theirs_tree.keys()}
-        only_theirs = {k: theirs_tree[k] for k in theirs_tree.keys() - ours_tree.keys()}
-        differ = {k: (ours_tree[k], theirs_tree[k]) for k in ours_tree.keys() & theirs_tree.keys()
-                  if ours_tree[k] != theirs_tree[k]}
-        assert (arch, only_ours, only_theirs, differ) == (arch, {}, {}, {})
-        assert comparable_config(ours_cfg) == comparable_config(theirs_cfg)
-        assert ours_cfg["architecture"] == arch
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def ours(mp_env: Env, mp_ctx: Path) -> dict[str, tuple[dict, dict]]:
+    out = our_index(mp_env, mp_ctx)
+    assert sorted(out) == ["amd64", "arm64"]
     # the platforms really differ: each has its own busybox, and its RUN ran on its own CPU
     # (arm64 through qemu), so /m ("x86_64\namd64\n" vs "aarch64\narm64\n") differs too
     for path in ("bin/busybox", "m"):
-        assert ours["amd64"][0][path] != ours["arm64"][0][path]
+        assert out["amd64"][0][path] != out["arm64"][0][path]
+    for arch in out:
+        assert out[arch][1]["architecture"] == arch
+    return out
+
+
+def test_multiplatform_same_as_docker(mp_docker: Dockerd, mp_env: Env, mp_ctx: Path,
+                                      ours: dict[str, tuple[dict, dict]]) -> None:
+    theirs = docker_images(mp_docker, mp_env.work, mp_ctx)
+    for arch in ("amd64", "arm64"):
+        check(docker.PEER, f"multiplatform/{arch}", docker.IGNORES, ours[arch], theirs[arch])
+
+
+def test_multiplatform_same_as_buildah(mp_env: Env, mp_ctx: Path,
+                                       ours: dict[str, tuple[dict, dict]]) -> None:
+    theirs = buildah_index(mp_env, mp_ctx)
+    assert sorted(theirs) == ["amd64", "arm64"]
+    for arch in ("amd64", "arm64"):
+        check(buildah.PEER, f"multiplatform/{arch}", buildah.IGNORES, ours[arch], theirs[arch])

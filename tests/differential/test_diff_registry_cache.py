@@ -1,9 +1,11 @@
-"""Differential registry build cache: buildah 1.28 (``--layers --cache-to/--cache-from REPO``)
-and nbcontainer (``--cache-to/--cache-from type=registry,ref=…``), each exporting its cache from
-one store to a real ``docker-registry`` and building again on a second, empty store.
+"""Differential registry build cache: nbcontainer (``--cache-to/--cache-from
+type=registry,ref=…``), docker 20.10 (BuildKit's inline cache: ``BUILDKIT_INLINE_CACHE=1``
+and ``--cache-from IMAGE``, the only registry cache its ``docker build`` has without buildx)
+and buildah 1.28 (``--layers --cache-to/--cache-from REPO``), each exporting its cache from
+one store to a real ``docker-registry`` and building again on an empty store.
 
 Each tool must reuse every step on the second store (its RUN with a random nonce gives the
-first store's nonce back, and the image is the same), and the two second-store images must be
+first store's nonce back, and the image is the same), and the second-store images must be
 the same file tree and config (the nonce's value aside: each tool drew its own).
 """
 
@@ -17,10 +19,12 @@ import pytest
 
 from nbcontainer import api
 from nbcontainer.api import build
-from nbcontainer.layers import apply_layers
 from nbcontainer.progress import Collector
 from nbcontainer.store import Store
-from tests.support.buildah import BASE, Env, buildah_result, comparable_config, flat_tree
+from tests.support import buildah, docker
+from tests.support.buildah import BASE, Env, buildah_result
+from tests.support.differential import check, flatten
+from tests.support.docker import Dockerd
 
 DOCKERFILE = f"""\
 FROM {BASE}
@@ -31,6 +35,7 @@ ENV APP=/app
 WORKDIR /app
 CMD ["cat", "/nonce"]
 """
+Result = tuple[dict[str, tuple], dict]
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +47,49 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield reg
     finally:
         reg.stop()
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ctx = tmp_path_factory.mktemp("diff-cache-ctx")
+    (ctx / "Dockerfile").write_text(DOCKERFILE)
+    (ctx / "a.txt").write_text("a\n")
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def ours(diff_env: Env, registry, ctx: Path, tmp_path_factory: pytest.TempPathFactory) -> Result:
+    """nbcontainer: store A exports, an empty store B (base loaded, nothing else) imports;
+    B's image as (tree, config)."""
+    work = tmp_path_factory.mktemp("diff-cache-ours")
+    ref = f"{registry.host}/diff/nbcontainer-cache:build"
+    a_digest, _ = _ours(diff_env.store, ctx, cache_to=[f"type=registry,ref={ref},mode=max"],
+                        no_cache=True)
+    store_b = Store(work / "store-b")
+    api.load(diff_env.bb_archive, store=store_b)
+    b_digest, events = _ours(store_b, ctx, cache_from=[f"type=registry,ref={ref}"])
+    assert b_digest == a_digest
+    runs = [e for e in events if e.kind == "start" and e.text.startswith("RUN ")]
+    assert len(runs) == 2
+    assert all(any(x.id == r.id and x.kind == "cached" for x in events) for r in runs)
+    img = api.image(b_digest, store=store_b)
+    tree = flatten([store_b.blobs.path(layer.digest) for layer in img.manifest.layers],
+                   work / "flat-ours-b")
+    return tree, img.config.to_dict()
+
+
+def _ours(store: Store, ctx: Path, **kw) -> tuple[str, list]:
+    events = Collector()
+    img = build(ctx / "Dockerfile", ctx, store=store, progress=events, **kw)
+    return str(img.digest), events.events
+
+
+def _same_but_nonce(peer: str, ignores: tuple, ours: Result, theirs: Result) -> None:
+    (ours_tree, ours_cfg), (theirs_tree, theirs_cfg) = ours, theirs
+    ours_tree, theirs_tree = dict(ours_tree), dict(theirs_tree)
+    # the nonce: present in both, each tool's own value
+    assert ours_tree.pop("nonce")[:4] == theirs_tree.pop("nonce")[:4]  # kind, mode, uid, gid
+    check(peer, "registry-cache", ignores, (ours_tree, ours_cfg), (theirs_tree, theirs_cfg))
 
 
 @pytest.fixture
@@ -59,20 +107,31 @@ def second_buildah(diff_env: Env, tmp_path: Path) -> Iterator[Env]:
         shutil.rmtree(runroot, ignore_errors=True)
 
 
-def _ours(store: Store, ctx: Path, **kw) -> tuple[str, list]:
-    events = Collector()
-    img = build(ctx / "Dockerfile", ctx, store=store, progress=events, **kw)
-    return str(img.digest), events.events
+def test_registry_cache_same_as_docker(docker_peer: Dockerd, registry, ctx: Path,
+                                       ours: Result, tmp_path: Path) -> None:
+    ref = f"{registry.host}/diff/docker-cache:build"
+    docker_peer.build(ctx, ref, "--build-arg", "BUILDKIT_INLINE_CACHE=1")
+    docker_peer.docker("push", ref)
+    a_layers, _ = docker_peer.save_layers(ref, tmp_path / "save-a")
+    a_tree = flatten(a_layers, tmp_path / "flat-a")
+    # the "second machine": neither the image nor any build cache is left, only the base
+    docker_peer.docker("rmi", ref)
+    docker_peer.docker("builder", "prune", "--all", "--force")
+    proc = docker_peer.build(ctx, "localhost/diff-cache-docker-b:latest", "--cache-from", ref)
+    log = proc.stderr.decode() + proc.stdout.decode()
+    runs = [line for line in log.splitlines() if "] RUN " in line]
+    assert len({r.split()[0] for r in runs}) == 2, log
+    assert all(f"{r.split()[0]} CACHED" in log for r in runs), log
+    b_layers, b_cfg = docker_peer.save_layers("localhost/diff-cache-docker-b:latest",
+                                              tmp_path / "save-b")
+    b_tree = flatten(b_layers, tmp_path / "flat-b")
+    assert b_tree["nonce"] == a_tree["nonce"]
+    _same_but_nonce(docker.PEER, docker.IGNORES, ours, (b_tree, b_cfg))
 
 
 def test_registry_cache_same_as_buildah(diff_env: Env, second_buildah: Env, registry,
-                                        tmp_path: Path) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text(DOCKERFILE)
-    (ctx / "a.txt").write_text("a\n")
+                                        ctx: Path, ours: Result) -> None:
     reg_flags = ("--tls-verify=false",)
-
     # buildah: store A exports, store B imports
     repo = f"{registry.host}/diff/buildah-cache"
     a_tree, _ = buildah_result(diff_env, ctx, "cache-a", ("--cache-to", repo, *reg_flags))
@@ -83,26 +142,4 @@ def test_registry_cache_same_as_buildah(diff_env: Env, second_buildah: Env, regi
     assert proc.stdout.decode().count("Using cache") == 6  # every step after FROM
     b_tree, b_cfg = buildah_result(second_buildah, ctx, "cache-b")  # (cached again: no work)
     assert b_tree["nonce"] == a_tree["nonce"]
-
-    # nbcontainer: store A exports, an empty store B (base loaded, nothing else) imports
-    ref = f"{registry.host}/diff/nbcontainer-cache:build"
-    a_digest, _ = _ours(diff_env.store, ctx, cache_to=[f"type=registry,ref={ref},mode=max"],
-                        no_cache=True)
-    store_b = Store(tmp_path / "store-b")
-    api.load(diff_env.bb_archive, store=store_b)
-    b_digest, events = _ours(store_b, ctx, cache_from=[f"type=registry,ref={ref}"])
-    assert b_digest == a_digest
-    runs = [e for e in events if e.kind == "start" and e.text.startswith("RUN ")]
-    assert len(runs) == 2
-    assert all(any(x.id == r.id and x.kind == "cached" for x in events) for r in runs)
-
-    img = api.image(b_digest, store=store_b)
-    flat = tmp_path / "flat-ours-b"
-    apply_layers(flat, [store_b.blobs.path(layer.digest) for layer in img.manifest.layers])
-    ours_tree = flat_tree(flat)
-    ours_cfg = img.config.to_dict()
-
-    # the nonce: present in both, each tool's own value
-    assert ours_tree.pop("nonce")[:3] == b_tree.pop("nonce")[:3]  # kind, uid, gid
-    assert ours_tree == b_tree
-    assert comparable_config(ours_cfg) == comparable_config(b_cfg)
+    _same_but_nonce(buildah.PEER, buildah.IGNORES, ours, (b_tree, b_cfg))

@@ -17,3 +17,10 @@ def _tools_installed():
 @pytest.fixture(scope="session")
 def busybox_rootfs(tmp_path_factory):
     return make_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
+
+
+@pytest.fixture(scope="session")
+def arm64_rootfs(tmp_path_factory):
+    from tests.support.rootfs import make_arm64_rootfs
+
+    return make_arm64_rootfs(tmp_path_factory.mktemp("busybox-arm64") / "rootfs")

@@ -1,0 +1,245 @@
+"""The flags of both skins, written once: ``nbcontainer build`` and ``%%dockerfile``, ``run``
+and ``%container_run``, ``pull``/``push``/``login``/``logout``/``images``/``inspect`` and their
+magics.
+
+Each ``add_*_args(parser, skin)`` adds one verb's arguments to an argparse parser: the CLI's
+subparser, or the parser IPython's ``magic_arguments`` builds for a magic (an argparse parser
+too; ``notebook/magics.py`` applies a spec with its ``spec`` decorator). A flag exists in both
+skins unless the concept it names does not exist in one of them; each such flag is marked
+*skin-specific* here with its reason, and ``tests/cli/test_option_parity.py`` keeps the list.
+Positional arguments may differ (a magic's cell is its input, a variable may name an image).
+
+Values are checked at parse time, so both skins report a bad ``K=V`` or ``BOOL`` as a usage
+error (exit 2 in the CLI, ``UsageError`` in a notebook).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from . import api
+
+Skin = Literal["cli", "magic"]
+CLI: Skin = "cli"
+MAGIC: Skin = "magic"
+
+PROGRESS_MODES = ("auto", "plain", "quiet")
+
+
+# ---------------------------------------------------------------------------- value types
+def bool_value(text: str) -> bool:
+    """``--tls-verify=BOOL``: true/false, 1/0, yes/no, on/off (docker's flags accept these)."""
+    try:
+        return api.parse_bool(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def key_value(text: str) -> str:
+    """``K=V`` or a bare ``K`` (whose value then comes from the environment, docker's rule)."""
+    if not text.partition("=")[0]:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE")
+    return text
+
+
+def pairs(items: Iterable[str]) -> dict[str, str]:
+    """``--build-arg``/``-e`` values as a dict; a bare ``K`` takes this process's ``$K`` and is
+    left out when that is unset (as docker does)."""
+    out: dict[str, str] = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if sep:
+            out[k] = v
+        elif k in os.environ:
+            out[k] = os.environ[k]
+    return out
+
+
+class ProvenanceFlag(argparse.Action):
+    """``--provenance[=VALUE]`` like buildx's (pflag's NoOptDefVal): ``--provenance CONTEXT``
+    must not eat the context, so a following word that is no provenance value is handed back
+    (argparse already consumed it) through :func:`stray_word`."""
+
+    WORDS = ("true", "false", "1", "0", "min", "max", "yes", "no", "on", "off")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if values is not None and "=" not in values and values.lower() not in self.WORDS:
+            namespace._stray = values
+            values = self.const
+        setattr(namespace, self.dest, self.const if values is None else values)
+
+
+def stray_word(args: argparse.Namespace) -> str | None:
+    """The word ``--provenance`` did not take (see :class:`ProvenanceFlag`)."""
+    return getattr(args, "_stray", None)
+
+
+def _per_skin(skin: Skin, cli: str, magic: str) -> str:
+    return cli if skin == CLI else magic
+
+
+def _tls_verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tls-verify", type=bool_value, default=None, metavar="BOOL",
+                   help="verify the registry's TLS certificate (default: true)")
+
+
+# ---------------------------------------------------------------------------- build
+def add_build_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer build`` / ``%%dockerfile``."""
+    if skin == CLI:
+        p.add_argument("context", metavar="CONTEXT", nargs="?", default=".",
+                       help="the build context directory (default: .)")
+    else:  # skin-specific: the cell body is the magic's input, so the context is a flag
+        p.add_argument("--context", metavar="DIR", default=None,
+                       help="build context (default: the notebook's working directory; "
+                            ".dockerignore is honoured)")
+    p.add_argument("-f", "--file", metavar=_per_skin(skin, "FILE", "NAME"), help=_per_skin(
+        skin, "the Dockerfile (default: CONTEXT/Dockerfile)",
+        "save the cell as NAME in the context and build from it (an empty cell builds the "
+        "existing file)"))
+    p.add_argument("-t", "--tag", action="append", default=[], metavar="TAG",
+                   help="name:tag for the image (repeatable)")
+    p.add_argument("--build-arg", action="append", default=[], type=key_value, metavar="K=V",
+                   help="set a build-time ARG (repeatable; a bare K takes $K)")
+    p.add_argument("--target", metavar="STAGE", help="build this stage")
+    p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
+    p.add_argument("--platform", metavar="P", help="target platform(s), comma-separated "
+                   "(linux/amd64,linux/arm64): several give one image each and an index")
+    p.add_argument("--secret", action="append", default=[], metavar="id=ID,src=FILE|env=VAR",
+                   help="expose a secret to RUN --mount=type=secret (never stored in the image)")
+    p.add_argument("--ssh", action="append", default=[], metavar="default|ID[=SOCKET|KEY,…]",
+                   help="ssh agent socket or keys for RUN --mount=type=ssh")
+    p.add_argument("--cache-to", action="append", default=[],
+                   metavar="type=registry,ref=R[,mode=max]|type=inline",
+                   help="export the build cache to a registry, or inline in the image")
+    p.add_argument("--cache-from", action="append", default=[],
+                   metavar="REF|type=registry,ref=R",
+                   help="use the build cache in a registry (a cache or an inline-cache image)")
+    p.add_argument("--provenance", nargs="?", const="mode=min", default=None,
+                   action=ProvenanceFlag, metavar="true|false|mode=min|mode=max",
+                   help="attach a SLSA provenance statement to the image (OCI referrer)")
+    p.add_argument("-o", "--output", metavar="type=oci|docker|local,dest=PATH",
+                   help="also write the result as an OCI or docker archive, or its files")
+    p.add_argument("--iidfile", metavar="FILE", help="write the image id to this file")
+    p.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
+                   help=_per_skin(skin, "auto and plain: BuildKit's plain log on stderr",
+                                  "auto: a live summary; plain: BuildKit's plain log"))
+    p.add_argument("-q", "--quiet", action="store_true", help=_per_skin(
+        skin, "same as --progress=quiet; print only the image id", "same as --progress=quiet"))
+
+
+def progress_mode(args: argparse.Namespace) -> str:
+    """``auto``/``plain``/``quiet`` from ``--progress`` and ``-q``."""
+    return "quiet" if args.quiet else args.progress
+
+
+# ---------------------------------------------------------------------------- run
+def add_run_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer run`` / ``%container_run``."""
+    p.add_argument("image", metavar="IMAGE", help=_per_skin(
+        skin, "the image (pulled first when the store lacks it)",
+        "an image name or a variable holding an Image"))
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="COMMAND",
+                   help="command and arguments (default: the image's entrypoint/cmd)")
+    p.add_argument("--rm", action="store_true",
+                   help="accepted for docker compatibility: containers are always removed")
+    p.add_argument("-e", "--env", action="append", default=[], type=key_value, metavar="K=V",
+                   help="set an environment variable (repeatable; a bare K takes $K)")
+    p.add_argument("--network", choices=("host", "none"), default="host")
+    p.add_argument("-u", "--user", metavar="USER[:GROUP]")
+    p.add_argument("-w", "--workdir", metavar="DIR")
+    p.add_argument("--entrypoint", metavar="CMD")
+
+
+def entrypoint(args: argparse.Namespace) -> list[str] | None:
+    return [args.entrypoint] if args.entrypoint else None
+
+
+# ---------------------------------------------------------------------------- registries
+def add_pull_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer pull`` / ``%pull``."""
+    p.add_argument("ref", metavar="NAME[:TAG|@DIGEST]")
+    p.add_argument("--platform", metavar="P",
+                   help="os/arch[/variant] to pick from a multi-platform index")
+    p.add_argument("-a", "--all-platforms", action="store_true",
+                   help="keep the whole index with every platform's image")
+    p.add_argument("-q", "--quiet", action="store_true", help=_per_skin(
+        skin, "print only the image name", "no progress output"))
+    _tls_verify(p)
+
+
+def add_push_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer push`` / ``%push``."""
+    p.add_argument("ref", metavar=_per_skin(skin, "NAME[:TAG]", "IMAGE"), help=_per_skin(
+        skin, "a local image (its name is the destination)",
+        "a local image or a variable holding one (its name is the destination)"))
+    p.add_argument("dest", metavar="DESTINATION", nargs="?",
+                   help="push under another name (like skopeo copy)")
+    p.add_argument("-q", "--quiet", action="store_true", help=_per_skin(
+        skin, "print only the pushed digest", "no progress output"))
+    p.add_argument("--digestfile", metavar="FILE",
+                   help="write the pushed manifest digest to this file")
+    _tls_verify(p)
+
+
+def add_login_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer login`` / ``%login``."""
+    p.add_argument("registry", metavar="SERVER", nargs="?", default="docker.io")
+    p.add_argument("-u", "--username", metavar="USER")
+    p.add_argument("--password-env", metavar="VAR",
+                   help="read the password from this environment variable (CI, JupyterHub "
+                        "secrets) instead of asking")
+    if skin == CLI:
+        # skin-specific: a password written on a magic's line would be saved in the notebook
+        p.add_argument("-p", "--password", help="insecure: prefer --password-stdin")
+        # skin-specific: a kernel has no standard input to pipe a password into
+        p.add_argument("--password-stdin", action="store_true",
+                       help="read the password from stdin")
+    _tls_verify(p)
+
+
+def add_logout_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer logout`` / ``%logout``."""
+    p.add_argument("registry", metavar="SERVER", nargs="?", default="docker.io")
+
+
+# ---------------------------------------------------------------------------- local images
+def add_images_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer images`` / ``%images``."""
+    p.add_argument("-q", "--quiet", action="store_true", help="only show image ids")
+    p.add_argument("--digests", action="store_true", help="show digests")
+    p.add_argument("--no-trunc", action="store_true", help="don't truncate ids")
+
+
+def add_inspect_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer inspect`` / ``%inspect``."""
+    if skin == CLI:
+        p.add_argument("names", nargs="+", metavar="IMAGE")
+    else:
+        p.add_argument("ref", metavar="IMAGE", help="an image name or a variable holding an Image")
+    p.add_argument("-f", "--format",
+                   help="'json' (default) or a {{.Field}} path like {{.Config.Cmd}}")
+    p.add_argument("--provenance", action="store_true",
+                   help="the full build provenance statements (in-toto JSON) instead")
+    if skin == MAGIC:
+        # skin-specific: a terminal shows no HTML
+        p.add_argument("--html", action="store_true",
+                       help="an HTML <pre> instead of the JSON viewer")
+
+
+def option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every flag a parser accepts (``-h``/``--help`` aside): what the parity test compares."""
+    return {s for a in parser._actions if not isinstance(a, argparse._HelpAction)
+            for s in a.option_strings}
+
+
+__all__: Sequence[str] = [
+    "CLI", "MAGIC", "PROGRESS_MODES", "ProvenanceFlag", "add_build_args", "add_images_args",
+    "add_inspect_args", "add_login_args", "add_logout_args", "add_pull_args", "add_push_args",
+    "add_run_args", "bool_value", "entrypoint", "key_value", "option_strings", "pairs",
+    "progress_mode", "stray_word",
+]
