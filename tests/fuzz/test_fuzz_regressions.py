@@ -238,6 +238,22 @@ def test_error_bodies_become_one_clean_line() -> None:
     assert "\n" not in err.message and "\x1b" not in err.message and "no [31m way" in err.message
 
 
+@pytest.mark.parametrize("doc", [
+    [], "x", {"predicateType": "https://slsa.dev/provenance/v1", "predicate": {
+        "buildDefinition": "x", "runDetails": {"metadata": []}}},
+    {"predicateType": "https://slsa.dev/provenance/v1", "predicate": {"buildDefinition": {
+        "resolvedDependencies": ["x", {"digest": "y"}],
+        "externalParameters": {"request": {"args": ["a"]}, "configSource": {"path": 5}}}}},
+])
+def test_pulled_provenance_of_the_wrong_shape(doc: object) -> None:
+    """A statement pulled with an image is anyone's JSON: ``inspect`` raised AttributeError
+    (``str.get``) on these."""
+    from nbcontainer.store.referrers import summary
+
+    out = summary(Digest.parse(D), doc)
+    assert out["Digest"] == D and all(isinstance(v, str | dict | list) for v in out.values())
+
+
 # ---------------------------------------------------------------------------- layers
 def _pax_layer(**pax: str) -> bytes:
     buf = io.BytesIO()

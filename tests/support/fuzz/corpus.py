@@ -238,6 +238,25 @@ BODIES = [
 ]
 
 
+STATEMENTS = [json.dumps({
+    "_type": "https://in-toto.io/Statement/v1", "predicateType": "https://slsa.dev/provenance/v1",
+    "subject": [{"name": "x", "digest": {"sha256": "a" * 64}}],
+    "predicate": {
+        "buildDefinition": {
+            "buildType": "https://nbcontainer.dev/build/v1",
+            "externalParameters": {
+                "configSource": {"path": "Dockerfile", "digest": {"sha256": "b" * 64}},
+                "context": {"digest": {"sha256": "c" * 64}},
+                "request": {"target": "final", "platform": "linux/amd64", "args": {"A": "1"}}},
+            "resolvedDependencies": [{"uri": "docker.io/library/busybox",
+                                      "digest": {"sha256": "d" * 64}}]},
+        "runDetails": {"builder": {"id": "nbcontainer"},
+                       "metadata": {"startedOn": "2024-01-01T00:00:00Z",
+                                    "finishedOn": "2024-01-01T00:00:01Z",
+                                    "nbcontainer": {"mode": "max"}}}},
+}).encode()]
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 

@@ -15,6 +15,8 @@ flags              SOURCE_DATE_EPOCH, booleans, --cache-from/to,    NbcontainerE
                    --provenance, --chmod, git URLs, --ssh, login
 manifest, index    manifests and indexes (OCI, Docker schema 2)     ImageFormatError
 config             image configs                                    ImageFormatError
+provenance         what ``inspect`` shows of a pulled in-toto         (nothing: wrong fields
+                   statement                                        show as empty)
 registry-headers   WWW-Authenticate, Location, Link, Range,         RegistryError
                    Content-Range, Docker-Content-Digest,
                    Content-Length, Retry-After
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import os
 import random
@@ -187,6 +190,16 @@ def feed_config(data: bytes) -> None:
         humanize.ago(h.created)
 
 
+def feed_provenance(data: bytes) -> None:
+    from nbcontainer.store.referrers import summary
+
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return  # statements() skips what is not JSON
+    json.dumps(summary(Digest.parse("sha256:" + "e" * 64), doc))  # shown as JSON by inspect
+
+
 # ---------------------------------------------------------------------------- registry
 _BASE = "http://127.0.0.1:5000"
 
@@ -273,9 +286,13 @@ class LayerExtract:
         self.n += 1
         target = self.base / f"t{self.n}"
         before = outside_state(self.base, target)
+        quiet = logging.getLogger("nbcontainer.layers")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # its warnings (xattrs a tmpfs refuses) are expected here
         try:
             apply_layer(target, io.BytesIO(data))
         finally:
+            quiet.setLevel(level)
             after = outside_state(self.base, target)
             _rmtree(target)
             assert before == after, f"a layer changed {self.base} outside its target"
@@ -442,6 +459,8 @@ def all_targets() -> dict[str, Target]:
                tokens=JSON_TOKENS, json=True, one_line=True),
         Target("config", lambda: docs()["config"], feed_config, (ImageFormatError,),
                tokens=JSON_TOKENS, json=True, one_line=True, weight=1.5),
+        Target("provenance", lambda: list(corpus.STATEMENTS), feed_provenance, (),
+               tokens=JSON_TOKENS, json=True, weight=0.5),
         Target("registry-headers", lambda: list(corpus.HEADERS), feed_registry_header, (),
                tokens=[b'"', b",", b"=", b"<", b">", b";", b"[", b"]", b"://", b"\\"],
                max_len=4096),
