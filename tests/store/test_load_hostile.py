@@ -199,6 +199,38 @@ def test_load_of_a_malformed_archive(tmp_path: Path, name: str,
     assert not store.refs.read().tags and not store.refs.read().images
 
 
+LAYOUT_CASES = [c for c in CASES if c[0].startswith("oci-")] + [
+    ("oci-blobs-dir-is-a-file", lambda: {**oci_archive(), "blobs/sha512": b"x"},
+     "referenced blob(s) missing"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "expect"), LAYOUT_CASES,
+                         ids=[c[0] for c in LAYOUT_CASES])
+def test_load_of_a_malformed_layout_directory(tmp_path: Path, name: str,
+                                              make: Callable[[], dict[str, bytes]],
+                                              expect: str) -> None:
+    """The same documents as an OCI layout directory (``load -i DIR``)."""
+    layout = tmp_path / "layout"
+    members = make()
+    if name == "oci-blobs-dir-is-a-file":  # a stray file where blobs/<algorithm> dirs live,
+        members = _with(members, **{blob(LAYER_GZ).replace("/", "__"): None})  # layer gone
+    for rel, data in members.items():
+        (layout / rel).parent.mkdir(parents=True, exist_ok=True)
+        (layout / rel).write_bytes(data)
+    home = tmp_path / "store"
+    res = subprocess.run([sys.executable, "-m", "nbcontainer.cli", "--root", str(home), "load",
+                          "-i", str(layout)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr and "bug in nbcontainer" not in res.stderr
+    lines = [line for line in res.stderr.splitlines() if not line.startswith("hint: ")]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), res.stderr
+    assert expect in lines[0], f"{expect!r} not in {lines[0]!r}"
+    store = Store(home)
+    assert fsck(store, quarantine=False).ok
+    assert not store.refs.read().tags and not store.refs.read().images
+
+
 def test_the_good_archives_load(tmp_path: Path) -> None:
     """The builders above make valid archives; only the named change breaks them."""
     for i, members in enumerate((docker_archive(), oci_archive())):

@@ -1,7 +1,9 @@
 """Real test servers on 127.0.0.1: distribution's ``docker-registry`` in three set-ups (the
 product's ``LocalRegistry``, plus a JWT token issuer that only tests need), a fault-injecting
-HTTP proxy, and registry clients configured for each. Each binds a free loopback port,
-writes only under its temp dir and is stopped by the process/thread that started it."""
+HTTP proxy that can also play a hostile registry (``HOSTILE_PULL``/``PUSH``/``LOGIN``: malformed
+manifests, configs, indexes, tokens and challenges, truncated and oversized bodies), and
+registry clients configured for each. Each binds a free loopback port, writes only under its
+temp dir and is stopped by the process/thread that started it."""
 
 from __future__ import annotations
 
