@@ -87,9 +87,9 @@ def parse_chmod(text: str) -> Callable[[int, bool], int] | None:
         return lambda _mode, _is_dir: value
     clauses = []
     for clause in text.split(","):
-        m = re.match(r"^([ugoa]*)((?:[-+=][rwxXst]*)+)$", clause)
+        m = re.fullmatch(r"([ugoa]*)((?:[-+=][rwxXst]*)+)", clause)
         if not m:
-            raise BuildError(f"invalid chmod parameter: '{text}'",
+            raise BuildError(f"invalid chmod parameter: {text!r}",
                              hint="use octal (0755) or symbolic (u=rwX,go=rX) modes")
         who = m.group(1) or "a"
         clauses.append(("ugo" if "a" in who else who,
