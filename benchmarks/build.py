@@ -32,7 +32,12 @@ Scenarios (median of ``--runs``):
   ``NBCONTAINER_REGISTRY_MIRRORS``), so the cold build pulls it like a real one; apt reads the
   Debian mirror over the network.
 
-Targets (issue 4): per-RUN overhead < 15 ms; cached rebuild ≥ 3× faster than buildah's best;
+- rungs (the isolation ladder, nbcontainer only): per-RUN overhead on each rung
+  (``--isolation full``, ``reduced`` — as root: a user namespace mapping root's own ids and
+  tree copies — and ``ptrace``), and a cold Debian ``apt-get install`` build per rung beside
+  buildah's chroot isolation (vfs and overlay storage), which runs in this same environment.
+
+Targets (issue 4): per-RUN overhead < 15 ms (the full rung); cached rebuild ≥ 3× faster than buildah's best;
 cold no slower than buildah; commit ≥ 3× faster; parallel stages elapsed < 3.5 s (issue 7).
 Docker has no target: its ratio (docker / nb-cli, > 1 means nbcontainer is faster) is printed.
 A report, not a test: always exits 0.
@@ -123,10 +128,10 @@ class Tools:
         shutil.copytree(self.seed.home, dest, symlinks=True)
         return Store(dest)
 
-    def ours(self, store, ctx: Path) -> float:
+    def ours(self, store, ctx: Path, isolation: str | None = None) -> float:
         from nbcontainer.api import build
 
-        return timed(lambda: build(ctx / "Dockerfile", ctx, store=store))
+        return timed(lambda: build(ctx / "Dockerfile", ctx, store=store, isolation=isolation))
 
     def ours_cli(self, home: Path, ctx: Path, env: dict[str, str] | None = None) -> float:
         cmd = [*nb_cli(), "--root", str(home), "build", "-q", "-t", TAG, str(ctx)]
@@ -150,14 +155,25 @@ class Tools:
                                                 ctx))
 
     # ------------------------------------------------------------------ buildah
-    def buildah_root(self, driver: str) -> tuple[list[str], Path, Path]:
+    def add_debian(self) -> None:
+        """The debootstrap Debian (the tests' daily cache) in the seed store, and an archive."""
+        from nbcontainer import api
+        from nbcontainer.rootfs import cached_debian_rootfs
+
+        api.import_image(cached_debian_rootfs(Path("/var/cache/nbcontainer-test")), DEBIAN,
+                         store=self.seed)
+        self.debian_archive = self.work / "debian.tar"
+        api.save([DEBIAN], self.debian_archive, format="oci-archive", store=self.seed)
+
+    def buildah_root(self, driver: str, debian: bool = False) -> tuple[list[str], Path, Path]:
         self.n += 1
         root, runroot = self.work / f"bah{self.n}", Path(f"/tmp/nbb{os.getpid()}-{self.n}")
         base = ["buildah", "--root", str(root), "--runroot", str(runroot),
                 "--storage-driver", driver]
-        out = subprocess.run([*base, "pull", "--quiet", f"oci-archive:{self.archive}"],
+        archive, name = (self.debian_archive, DEBIAN) if debian else (self.archive, BASE)
+        out = subprocess.run([*base, "pull", "--quiet", f"oci-archive:{archive}"],
                              capture_output=True, check=True).stdout.decode().split()[-1]
-        subprocess.run([*base, "tag", out, BASE], check=True, capture_output=True)
+        subprocess.run([*base, "tag", out, name], check=True, capture_output=True)
         return base, root, runroot
 
     def theirs(self, base: list[str], ctx: Path) -> float:
@@ -259,7 +275,40 @@ def quickstart(tools: Tools, runs: int, mirror: str) -> None:
         report(f"quickstart {kind}", {k: statistics.median(v) for k, v in r.items()})
 
 
-SCENARIOS = ("per-run", "cold", "cached", "change", "commit", "parallel", "quickstart")
+SCENARIOS = ("per-run", "cold", "cached", "change", "commit", "parallel", "quickstart",
+             "rungs")
+RUNGS = ("full", "reduced", "ptrace")
+DEBIAN = "localhost/debian:bookworm"
+APT = (f"FROM {DEBIAN}\nRUN apt-get update && apt-get install -y --no-install-recommends "
+       "cowsay && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin\n")
+
+
+def rungs(tools: Tools, runs: int) -> None:
+    """Per-RUN overhead and the Debian apt build on each rung, buildah beside them."""
+    for rung in RUNGS:
+        one, twenty = [], []
+        for _ in range(runs):
+            one.append(tools.ours(tools.fresh_store(), context(tools.work, RUN0), rung))
+            twenty.append(tools.ours(tools.fresh_store(), context(tools.work, RUNS20), rung))
+        per_run = max(statistics.median(twenty) - statistics.median(one), 1e-6) / 19
+        target = "  target < 15 ms: " + ("PASS" if per_run < 0.015 else "FAIL") \
+            if rung == "full" else ""
+        print(f"{'per-RUN overhead ' + rung:<24} nbcontainer {per_run * 1000:8.3f}ms{target}")
+    tools.add_debian()
+    apt: dict[str, list[float]] = {}
+    for _ in range(runs):
+        for rung in RUNGS:
+            apt.setdefault(f"nbcontainer-{rung}", []).append(
+                tools.ours(tools.fresh_store(), context(tools.work, APT), rung))
+        for driver in ("vfs", "overlay"):
+            base, root, runroot = tools.buildah_root(driver, debian=True)
+            try:
+                apt.setdefault(f"buildah-{driver}", []).append(
+                    tools.theirs(base, context(tools.work, APT)))
+            finally:
+                tools.drop_buildah(root, runroot, base)
+    print("Debian apt-get install cowsay, cold (s): " + "  ".join(
+        f"{k} {statistics.median(v):.2f}" for k, v in apt.items()))
 
 
 def run_scenarios(tools: Tools, runs: int, only: set[str]) -> None:
@@ -321,6 +370,8 @@ def main() -> None:
             run_scenarios(tools, a.runs, only)
             if "quickstart" in only:
                 quickstart(tools, a.runs, mirror)
+            if "rungs" in only:
+                rungs(tools, a.runs)
         print(f"load average at end: {os.getloadavg()[0]:.2f}")
     finally:
         if registry is not None:

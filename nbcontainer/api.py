@@ -8,10 +8,8 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .analysis import ALL_RULES, CheckReport, CiRules, parse_bytes, parse_dive_ci, parse_ratio
-from .analysis import check as _check
 from .errors import ImageFormatError, ImageNotFound, NbcontainerError, StoreError
 from .image import Image, ImageIndex
 from .oci import mediatypes as mt
@@ -22,11 +20,14 @@ from .oci.manifest import Index, Manifest
 from .oci.platform import Platform
 from .oci.reference import Reference
 from .progress import ProgressFn, null_progress
-from .store import FsckReport, PruneReport, Store
-from .store import fsck as _fsck
-from .store import prune as _prune
+from .store import Store
 from .store.save import SAVE_FORMATS
 from .timestamps import rfc3339, source_date_epoch
+
+if TYPE_CHECKING:
+    from .analysis import CheckReport, CiRules
+    from .sandbox.report import SandboxReport
+    from .store.gc import FsckReport, PruneReport
 
 _stores: dict[str, Store] = {}
 
@@ -129,6 +130,8 @@ def rmi(names: Sequence[str], *, force: bool = False, store: Store | None = None
 def prune(*, store: Store | None = None) -> PruneReport:
     """Drop unreferenced blobs and the build area's unused snapshots and cache entries."""
     with _file_ops() as ops:
+        from .store.gc import prune as _prune
+
         return _prune(get_store(store), remove=ops.remove)
 
 
@@ -153,7 +156,68 @@ def _file_ops() -> Iterator[Any]:
         ops.close()
 
 
+def reset(*, store: Store | None = None) -> Path:
+    """``system reset``: delete the whole store, images and build area included. A rootless
+    store holds files owned by subordinate ids that the user's own ``rm -rf`` cannot delete;
+    they are deleted as root of the user namespace that made them. Returns the path."""
+    from .sandbox.vfs import force_remove
+
+    st = get_store(store)
+    home = st.home
+    _stores.pop(str(home), None)
+    try:
+        force_remove(home)
+    except PermissionError:
+        _remove_in_userns(home)
+    return home
+
+
+def _remove_in_userns(path: Path) -> None:
+    from .layers.idmap import IdMap
+    from .sandbox import NamespaceExecutor
+
+    box = NamespaceExecutor(True, idmap=IdMap.for_current_user(), fork_server=False)
+    try:
+        code = box.run_in_userns(["rm", "-rf", "--", str(path)])
+    finally:
+        box.close()
+    if code or path.exists():
+        raise StoreError(f"cannot delete {path}: files owned by ids this user cannot map",
+                         hint="ask an administrator to delete it, or restore the subordinate "
+                              "id range it was made with (/etc/subuid, /etc/subgid)")
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    """``nbcontainer info``: the version, the store, and the sandbox (the probe's findings,
+    the rung builds will use, missing rungs with reason and remedy, measures in force)."""
+
+    version: str
+    store: dict[str, Any]
+    sandbox: SandboxReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "store": self.store, "sandbox": self.sandbox.to_dict()}
+
+
+def info(*, store: Store | None = None, isolation: str | None = None) -> SystemInfo:
+    """Like ``docker info``/``podman info``: what this environment gives a build."""
+    from .sandbox.probe import fs_type
+    from .sandbox.report import sandbox_report
+    from .store.snapshots import build_area
+    from .version import __version__
+
+    st = get_store(store)
+    area = build_area(st)
+    report = sandbox_report(area, isolation)
+    images = st.list_images()
+    return SystemInfo(__version__, {"path": str(st.home), "filesystem": fs_type(str(area)),
+                                    "images": len(images)}, report)
+
+
 def fsck(*, store: Store | None = None, quarantine: bool = True) -> FsckReport:
+    from .store.gc import fsck as _fsck
+
     return _fsck(get_store(store), quarantine=quarantine)
 
 
@@ -354,7 +418,8 @@ def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str]
           secrets: Any = (), platform: Any = None, ssh: Any = (), *,
           cache_from: Sequence[str] = (), cache_to: Sequence[str] = (),
           provenance: bool | str = False, output: str | OutputSpec | None = None,
-          iidfile: str | Path | None = None) -> Image | ImageIndex:
+          iidfile: str | Path | None = None, isolation: str | None = None
+          ) -> Image | ImageIndex:
     """``docker build``: a Dockerfile (text or path) and a context directory → an Image.
     Several platforms (``linux/amd64,linux/arm64``) give an :class:`ImageIndex`.
     ``ssh``: ``--ssh`` specs (``default``, ``ID=SOCKET|KEY[,KEY]``) for RUN --mount=type=ssh.
@@ -362,14 +427,17 @@ def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str]
     ``type=inline``; a bare ref for ``cache_from``): the build cache in a registry.
     ``provenance``: ``True``/``"mode=min"``/``"mode=max"`` attaches a SLSA provenance statement
     as an OCI referrer of the image (shown by ``inspect``, pushed and pulled with it).
-    ``output``: also write the result (see :func:`export`); ``iidfile``: write its id there."""
+    ``output``: also write the result (see :func:`export`); ``iidfile``: write its id there.
+    ``isolation``: the rung for RUN steps (``auto``, ``full``, ``reduced``, ``ptrace``,
+    ``none``); default ``$NBCONTAINER_ISOLATION``, else the strongest that works (``info``)."""
     from .builder import build as _build
 
     st = get_store(store)
     spec = OutputSpec.parse(output) if isinstance(output, str) else output  # checked first
     out = _build(dockerfile, context, store=st, tags=tags, build_args=build_args, target=target,
                  no_cache=no_cache, progress=progress, secrets=secrets, platform=platform,
-                 ssh=ssh, provenance_mode=provenance, cache_from=cache_from, cache_to=cache_to)
+                 ssh=ssh, provenance_mode=provenance, cache_from=cache_from, cache_to=cache_to,
+                 isolation=isolation)
     name = tags[0] if tags else str(out.digest)
     result = ImageIndex.load(st, name) if out.is_index else \
         Image.load(st, name, out.platforms[0])
@@ -425,7 +493,7 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
         env: dict[str, str] | None = None, network: str = "host", user: str | None = None,
         workdir: str | None = None, entrypoint: Sequence[str] | None = None,
         output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
-        timeout: float | None = None) -> int:
+        timeout: float | None = None, isolation: str | None = None) -> int:
     """``docker run --rm``: run an image's entrypoint/cmd (or ``command``) in the sandbox
     over its layers, pulling it first when the store lacks it; returns the exit code. The
     container's changes are thrown away (:meth:`Image.run` does the work)."""
@@ -436,22 +504,44 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
         pull(image, store=st)
         img = Image.load(st, image)
     return img.run(command, env=env, network=network, user=user, workdir=workdir,
-                   entrypoint=entrypoint, output=output, stdin=stdin, timeout=timeout)
+                   entrypoint=entrypoint, output=output, stdin=stdin, timeout=timeout,
+                   isolation=isolation)
 
 
 __all__ = [
-    "JUNK_RULE_IDS", "SAVE_FORMATS", "CheckReport", "CiRules", "Image", "ImageIndex", "ImageRow",
-    "Index", "NbcontainerError", "OutputSpec", "Store", "build", "canonical_name", "check",
-    "ci_rules", "export", "familiar_name", "fsck", "get_store", "image", "images", "import_image", "inspect",
-    "inspect_field", "list_tags", "load", "login", "logout", "prune", "prune_cache_mounts",
-    "parse_bytes", "parse_ratio", "provenance", "pull", "push", "registry_domain", "rmi", "run",
-    "save", "tag",
+    "SAVE_FORMATS", "Image", "ImageIndex", "ImageRow", "Index",
+    "NbcontainerError", "OutputSpec", "Store", "SystemInfo", "build", "canonical_name", "check",
+    "ci_rules", "export", "familiar_name", "fsck", "get_store", "image", "images",
+    "import_image", "info", "inspect", "inspect_field", "junk_rule_ids", "list_tags", "load",
+    "login", "logout", "parse_bytes", "parse_ratio", "provenance", "prune",
+    "prune_cache_mounts", "pull", "push", "registry_domain", "reset", "rmi", "run", "save",
+    "tag",
 ]
 
 
 # ---------------------------------------------------------------------------- layer insight
-JUNK_RULE_IDS = tuple(r.id for r in ALL_RULES)
 DIVE_CI = ".dive-ci"
+
+
+def junk_rule_ids() -> tuple[str, ...]:
+    """The junk rules' ids (what ``--ignore`` takes)."""
+    from .analysis import ALL_RULES
+
+    return tuple(r.id for r in ALL_RULES)
+
+
+def parse_ratio(text: str) -> float:
+    """A ratio as ``.dive-ci`` writes it: ``0.9`` or ``90%``."""
+    from .analysis import parse_ratio as parse
+
+    return parse(text)
+
+
+def parse_bytes(text: str) -> int:
+    """A size as ``.dive-ci`` writes it: ``20MB``, ``1GiB``, ``1000``."""
+    from .analysis import parse_bytes as parse
+
+    return parse(text)
 
 def ci_rules(config: str | Path | None = None, *, ignore: Sequence[str] = (),
              **thresholds: float | int | None) -> CiRules:
@@ -460,6 +550,8 @@ def ci_rules(config: str | Path | None = None, *, ignore: Sequence[str] = (),
     given (``lowest_efficiency``, ``highest_wasted_bytes``, ``highest_user_wasted_percent``;
     None disables one) and the junk rules to ``ignore``."""
     from dataclasses import replace
+
+    from .analysis import CiRules, parse_dive_ci
 
     path = Path(config) if config is not None else Path(DIVE_CI)
     if config is not None and not path.is_file():
@@ -475,4 +567,6 @@ def ci_rules(config: str | Path | None = None, *, ignore: Sequence[str] = (),
 
 def check(image: Image, rules: CiRules | None = None) -> CheckReport:
     """dive's CI mode on ``image``: each rule's verdict (``report.passed``)."""
-    return _check(image.tree(), rules or ci_rules(), image.name)
+    from .analysis import check as check_tree
+
+    return check_tree(image.tree(), rules or ci_rules(), image.name)

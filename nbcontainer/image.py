@@ -14,23 +14,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import humanize
-from .analysis import (
-    ImageDiff,
-    ImageTree,
-    LayerEntry,
-    LayerRef,
-    diff_files,
-    image_tree,
-    layer_commands,
-    layer_entries,
-    layer_history,
-    store_reader,
-)
 from .errors import ImageFormatError, NbcontainerError
-from .layers import LayerStream
 from .oci.config import History, ImageConfig
 from .oci.digest import Digest
 from .oci.manifest import Manifest
@@ -39,9 +26,24 @@ from .oci.reference import Reference
 from .progress import ProgressFn, null_progress
 from .store import Store, StoredImage
 
+if TYPE_CHECKING:
+    from .analysis import ImageDiff, ImageTree, LayerEntry, LayerRef, layer_commands
+    from .layers import LayerStream
+
 # Re-exported: they were defined here before the analysis package existed.
 __all__ = ["Image", "ImageDiff", "ImageIndex", "Layer", "LayerEntry", "layer_commands",
            "provide_views"]
+_FROM_ANALYSIS = ("ImageDiff", "LayerEntry", "layer_commands")
+
+
+def __getattr__(name: str) -> Any:
+    """The re-exports, loaded when first used: the analysis (and the layer codec under it)
+    is not needed to list, tag, push or run images (CLI start-up time)."""
+    if name in _FROM_ANALYSIS:
+        from . import analysis
+
+        return getattr(analysis, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,13 @@ class Layer:
     @property
     def ref(self) -> LayerRef:
         """This layer as the analysis takes it."""
+        from .analysis import LayerRef
+
         return LayerRef(self.digest, self.diff_id, self.size, self.created_by, self.comment)
 
     def open(self) -> LayerStream:
+        from .layers import LayerStream
+
         """The uncompressed tar stream of this layer (closing it closes the blob file)."""
         return LayerStream(self._store.blobs.open(self.digest), close_raw=True)
 
@@ -74,6 +80,8 @@ class Layer:
         the strict reader and cached: layer views and diffs read each layer once. These are
         the raw records; ``Image.tree().layers[i].files`` counts what the views call files
         (non-directory entries the layer writes)."""
+        from .analysis import layer_entries
+
         return layer_entries(self._store, self.digest)
 
 
@@ -171,6 +179,8 @@ class Image(_StoreActions):
 
     @cached_property
     def layers(self) -> list[Layer]:
+        from .analysis import layer_history
+
         m = self.manifest
         history = layer_history(self.config, len(m.layers))
         diff_ids = list(self.config.diff_ids) + [None] * len(m.layers)
@@ -192,6 +202,8 @@ class Image(_StoreActions):
     def tree(self) -> ImageTree:
         """dive's model of the image: each layer's changes, sizes and the efficiency (read
         once per layer stack, cached)."""
+        from .analysis import image_tree, store_reader
+
         return image_tree([layer.ref for layer in self.layers], store_reader(self._store))
 
     def files(self) -> dict[str, LayerEntry]:
@@ -203,6 +215,8 @@ class Image(_StoreActions):
         """Files added, changed and removed going from ``self`` to ``other`` (see
         :func:`nbcontainer.analysis.change_key` for what "changed" means, and
         :func:`nbcontainer.analysis.what_changed` for how)."""
+        from .analysis import diff_files
+
         return diff_files(self.files(), other.files(), self.name, other.name)
 
     # ------------------------------------------------------------------ actions
@@ -244,13 +258,13 @@ class Image(_StoreActions):
             env: dict[str, str] | None = None, network: str = "host", user: str | None = None,
             workdir: str | None = None, entrypoint: Sequence[str] | None = None,
             output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
-            timeout: float | None = None) -> int:
+            timeout: float | None = None, isolation: str | None = None) -> int:
         """Run the image's entrypoint/cmd (or ``command``; a string runs under ``/bin/sh -c``)
         in the sandbox over its layers, like ``docker run --rm``; returns the exit code. The
-        container's changes are thrown away."""
+        container's changes are thrown away. ``isolation``: as for builds (``info``)."""
         from .sandbox import open_executor, run_container
         from .sandbox.fileops import FileOps
-        from .store.snapshots import Snapshots
+        from .store.snapshots import Snapshots, build_area
 
         if isinstance(command, str):
             command = ["/bin/sh", "-c", command]
@@ -260,11 +274,12 @@ class Image(_StoreActions):
                                    f"diff_ids for {len(self.manifest.layers)} layer(s)")
         layers = [(d.digest, diff) for d, diff in
                   zip(self.manifest.layers, diff_ids, strict=True)]
-        sandbox = open_executor()
+        sandbox = open_executor(isolation, scratch_parent=build_area(self._store))
         try:
-            ops = FileOps(sandbox if sandbox.rootless else None)
+            ops = FileOps(sandbox)
             idmap = sandbox.idmap.map_lines("uid") + sandbox.idmap.map_lines("gid")
-            snapshots = Snapshots.open(self._store, ops, idmap if sandbox.rootless else None)
+            snapshots = Snapshots.open(self._store, ops, idmap if sandbox.rootless else None,
+                                       vfs=sandbox.vfs, records=sandbox.records)
             lowers = snapshots.lowers_or_empty(layers)
             scratch = snapshots.scratch()
             try:

@@ -28,6 +28,7 @@ CLI: Skin = "cli"
 MAGIC: Skin = "magic"
 
 PROGRESS_MODES = ("auto", "plain", "quiet")
+ISOLATIONS = ("auto", "full", "reduced", "ptrace", "none")
 
 
 # ---------------------------------------------------------------------------- value types
@@ -131,6 +132,15 @@ def add_build_args(p: argparse.ArgumentParser, skin: Skin) -> None:
                                   "auto: a live summary; plain: BuildKit's plain log"))
     p.add_argument("-q", "--quiet", action="store_true", help=_per_skin(
         skin, "same as --progress=quiet; print only the image id", "same as --progress=quiet"))
+    _isolation(p, skin)
+
+
+def _isolation(p: argparse.ArgumentParser, skin: Skin) -> None:
+    p.add_argument("--isolation", choices=ISOLATIONS, default=None, help=(
+        "how RUN steps are contained: auto (default: $NBCONTAINER_ISOLATION, else the "
+        "strongest rung that works here, see " + _per_skin(skin, "`nbcontainer info`",
+                                                           "%%nbcontainer_info") +
+        "), full, reduced, ptrace or none"))
 
 
 def progress_mode(args: argparse.Namespace) -> str:
@@ -154,6 +164,7 @@ def add_run_args(p: argparse.ArgumentParser, skin: Skin) -> None:
     p.add_argument("-u", "--user", metavar="USER[:GROUP]")
     p.add_argument("-w", "--workdir", metavar="DIR")
     p.add_argument("--entrypoint", metavar="CMD")
+    _isolation(p, skin)
 
 
 def entrypoint(args: argparse.Namespace) -> list[str] | None:
@@ -267,7 +278,7 @@ def _check_args(p: argparse.ArgumentParser) -> None:
                    metavar="RATIO", help="fail when waste is this share of the image's own "
                                          "layers or more (default 0.1; 'disabled')")
     p.add_argument("--ignore", action="append", default=[], metavar="RULE",
-                   help="leave a junk rule out (repeatable): " + ", ".join(api.JUNK_RULE_IDS))
+                   help="leave a junk rule out (repeatable): " + ", ".join(api.junk_rule_ids()))
 
 
 def check_thresholds(args: argparse.Namespace) -> dict[str, Any]:
@@ -297,6 +308,15 @@ def add_layers_args(p: argparse.ArgumentParser, skin: Skin) -> None:
                        help="a live explorer (the static view is kept for saved notebooks)")
 
 
+# ---------------------------------------------------------------------------- system
+def add_info_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer info`` / ``%nbcontainer_info``."""
+    if skin == CLI:  # skin-specific: the magic's result carries its JSON itself
+        p.add_argument("-f", "--format", choices=("text", "json"), default="text")
+    p.add_argument("--isolation", choices=ISOLATIONS, default=None,
+                   help="what this rung would give, instead of the automatic choice")
+
+
 def option_strings(parser: argparse.ArgumentParser) -> set[str]:
     """Every flag a parser accepts (``-h``/``--help`` aside): what the parity test compares."""
     return {s for a in parser._actions if not isinstance(a, argparse._HelpAction)
@@ -304,9 +324,9 @@ def option_strings(parser: argparse.ArgumentParser) -> set[str]:
 
 
 __all__: Sequence[str] = [
-    "CLI", "MAGIC", "PROGRESS_MODES", "ProvenanceFlag", "add_build_args", "add_check_args",
-    "add_images_args", "add_inspect_args", "add_layers_args", "add_login_args",
-    "add_logout_args", "add_pull_args", "add_push_args", "add_run_args", "bool_value",
-    "check_thresholds", "entrypoint", "key_value", "option_strings", "pairs", "progress_mode",
-    "stray_word",
+    "CLI", "ISOLATIONS", "MAGIC", "PROGRESS_MODES", "ProvenanceFlag", "add_build_args",
+    "add_check_args", "add_images_args", "add_info_args", "add_inspect_args", "add_layers_args",
+    "add_login_args", "add_logout_args", "add_pull_args", "add_push_args", "add_run_args",
+    "bool_value", "check_thresholds", "entrypoint", "key_value", "option_strings", "pairs",
+    "progress_mode", "stray_word",
 ]

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from .errors import NbcontainerError
 
 VARIABLE = "SOURCE_DATE_EPOCH"
+MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
 
 
 def parse_epoch(value: str | int | None, *, where: str = "the environment") -> int | None:
@@ -27,10 +28,12 @@ def parse_epoch(value: str | int | None, *, where: str = "the environment") -> i
         text = str(value).strip()
     if not text:
         return None
-    if not text.isdigit():
+    # ASCII digits only ("²" and "١" are digits to str.isdigit, not to int()), and a time
+    # that RFC 3339 and the file systems can still write (up to the year 9999).
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) > MAX_EPOCH:
         raise NbcontainerError(
-            f"{VARIABLE} in {where} must be a whole number of seconds since 1970, "
-            f"got {str(value)!r}",
+            f"{VARIABLE} in {where} must be a whole number of seconds since 1970 "
+            f"(at most {MAX_EPOCH}), got {str(value)[:40]!r}",
             hint=f"e.g. {VARIABLE}=$(git log -1 --format=%ct), or unset it")
     return int(text)
 

@@ -126,3 +126,29 @@ class PlainLog:
         if event.kind == Kind.INFO:
             return f"{event.id} {event.text}" if event.id else event.text
         return None
+
+
+def info_lines(info: dict[str, object]) -> list[str]:
+    """``nbcontainer info`` in words (docker info's layout) from ``SystemInfo.to_dict()``."""
+    store = info.get("store") or {}
+    box = info.get("sandbox") or {}
+    assert isinstance(store, dict) and isinstance(box, dict)
+    lines = [f"Version: {info.get('version', '')}", "Store:",
+             f" Path: {store.get('path', '')}", f" Filesystem: {store.get('filesystem', '')}",
+             f" Images: {store.get('images', 0)}", "Isolation:",
+             f" Rung: {box.get('rung', '')} ({box.get('description', '')})"]
+    lines += [f"  replaced: {r}" for r in box.get("replaced") or []]
+    lines.append(" Rungs:")
+    for r in box.get("rungs") or []:
+        mark = "available" if r["available"] else f"missing: {r['reason']}"
+        lines.append(f"  {r['rung']:<8} {mark}")
+        if r.get("remedy"):
+            lines.append(f"           remedy: {r['remedy']}")
+    lines.append(" Hardening:")
+    for m in box.get("measures") or []:
+        detail = f" ({m['detail']})" if m.get("detail") else ""
+        lines.append(f"  {m['name']}: {'yes' if m['active'] else 'no'}{detail}")
+    lines.append(" Probe:")
+    for key, value in (box.get("findings") or {}).items():
+        lines.append(f"  {key.replace('_', ' ')}: {value}")
+    return lines

@@ -10,8 +10,9 @@ APT_PACKAGES=(
   skopeo umoci oci-image-tool podman buildah runc crun docker.io
   # registry tests
   docker-registry apache2-utils openssl curl
-  # sandbox and base images
-  bubblewrap uidmap fuse-overlayfs debootstrap busybox-static util-linux
+  # sandbox and base images; proot for the ptrace rung, moby's seccomp profile for the pods
+  bubblewrap uidmap fuse-overlayfs debootstrap busybox-static util-linux proot
+  golang-github-docker-docker-dev
   # multi-platform builds: RUN for foreign platforms through binfmt_misc (F-flagged entries)
   qemu-user-static
   # notebook browser test (Playwright drives Debian's chromium; nothing is downloaded)

@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from ..sandbox.messages import CopyOp as Op
 
 
-def commit_dir(run: StageRun, state: ImageState, tree: Path, created_by: str) -> ImageState:
-    """Write ``tree`` (an upper or diff dir) as the next layer of ``state``."""
+def commit_dir(run: StageRun, state: ImageState, tree: Path, created_by: str, *,
+               full_tree: Path | None = None) -> ImageState:
+    """Write ``tree`` (an upper or diff dir) as the next layer of ``state``; ``full_tree``
+    (rungs that copy trees) is the whole tree after the step, kept as the next snapshot."""
     if not os.listdir(tree):
         return run.history(state, created_by, True)
     session = run.session
@@ -37,7 +39,10 @@ def commit_dir(run: StageRun, state: ImageState, tree: Path, created_by: str) ->
     layer = LayerRef(info.digest, info.diff_id, info.size, info.media_type)
     new = replace(state, layers=(*state.layers, layer))
     chain = chain_ids([lr.diff_id for lr in new.layers])[-1]
-    session.snapshots.publish_diff(chain, tree)
+    if full_tree is not None:
+        session.snapshots.publish_flat(chain, full_tree)
+    else:
+        session.snapshots.publish_diff(chain, tree)
     return run.history(new, created_by, False)
 
 

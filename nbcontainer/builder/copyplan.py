@@ -57,6 +57,7 @@ class Item:
     mtime_ns: int
     size: int = 0
     digest: str = ""  # content digest (context files only; stages are keyed by their key)
+    inode: tuple[int, int] | None = None  # (dev, ino) of a file with several names
 
 
 @dataclass
@@ -89,9 +90,9 @@ def parse_chmod(text: str) -> Callable[[int, bool], int] | None:
         return lambda _mode, _is_dir: value
     clauses = []
     for clause in text.split(","):
-        m = re.match(r"^([ugoa]*)((?:[-+=][rwxXst]*)+)$", clause)
+        m = re.fullmatch(r"([ugoa]*)((?:[-+=][rwxXst]*)+)", clause)
         if not m:
-            raise BuildError(f"invalid chmod parameter: '{text}'",
+            raise BuildError(f"invalid chmod parameter: {text!r}",
                              hint="use octal (0755) or symbolic (u=rwX,go=rX) modes")
         who = m.group(1) or "a"
         clauses.append(("ugo" if "a" in who else who,
@@ -179,7 +180,7 @@ def _context_item(ctx: BuildContext, path: str, sub: str) -> Item | None:
         return Item(sub, "symlink", os.readlink(root / path), mode, 0, 0, st.st_mtime_ns)
     if stat.S_ISREG(st.st_mode):
         return Item(sub, "file", str(root / path), mode, 0, 0, st.st_mtime_ns, st.st_size,
-                    ctx.stat_cache.digest(root / path, st))
+                    ctx.stat_cache.digest(root / path, st), _inode(st))
     return None  # sockets, devices: BuildKit skips them too
 
 
@@ -300,14 +301,20 @@ def _context_parents(ctx: BuildContext, pattern: str,
 def _view_item(entry: Entry, sub: str, to_uid: IdFn, to_gid: IdFn) -> Item | None:
     st = entry.st
     mode = stat.S_IMODE(st.st_mode)
-    uid, gid = to_uid(st.st_uid), to_gid(st.st_gid)
+    uid, gid = entry.ids(to_uid, to_gid)
     if stat.S_ISDIR(st.st_mode):
         return Item(sub, "dir", str(entry.host), mode, uid, gid, st.st_mtime_ns)
     if stat.S_ISLNK(st.st_mode):
         return Item(sub, "symlink", os.readlink(entry.host), mode, uid, gid, st.st_mtime_ns)
     if stat.S_ISREG(st.st_mode):
-        return Item(sub, "file", str(entry.host), mode, uid, gid, st.st_mtime_ns, st.st_size)
+        return Item(sub, "file", str(entry.host), mode, uid, gid, st.st_mtime_ns, st.st_size,
+                    inode=_inode(st))
     return None
+
+
+def _inode(st: os.stat_result) -> tuple[int, int] | None:
+    """A hard-linked file's identity: COPY keeps its names linked, as BuildKit does."""
+    return (st.st_dev, st.st_ino) if st.st_nlink > 1 else None
 
 
 def view_sources(view: StackView, patterns: Sequence[str], to_uid: IdFn, to_gid: IdFn,
@@ -484,6 +491,7 @@ class _Planner:
         self.to_uid, self.to_gid, self.created_mtime = to_uid, to_gid, created_mtime
         self.ops: list[Op] = []
         self.dirs_done: set[str] = set()
+        self.links: dict[tuple[int, int], str] = {}  # inode → the first name it got
 
     def parents(self, path: str) -> None:
         """Record every parent of ``path`` (exclusive) in the diff."""
@@ -502,8 +510,9 @@ class _Planner:
         rel = path.lstrip("/")
         if entry is not None and entry.is_dir:
             st = entry.st
-            self.ops.append(("mkdir", rel, stat.S_IMODE(st.st_mode), self.to_uid(st.st_uid),
-                             self.to_gid(st.st_gid), st.st_mtime_ns))
+            uid, gid = entry.ids(self.to_uid, self.to_gid)
+            self.ops.append(("mkdir", rel, stat.S_IMODE(st.st_mode), uid, gid,
+                             st.st_mtime_ns))
         elif src is not None:
             mode = self.chmod(src.mode, True) if self.chmod else src.mode
             uid, gid = self.chown or (src.uid, src.gid)
@@ -521,7 +530,11 @@ class _Planner:
             self.ops.append(("mkdir", rel, mode, uid, gid, item.mtime_ns))
         elif item.kind == "symlink":
             self.ops.append(("symlink", rel, item.host, uid, gid, item.mtime_ns))
+        elif item.inode is not None and item.inode in self.links:
+            self.ops.append(("link", rel, self.links[item.inode]))
         else:
+            if item.inode is not None:
+                self.links[item.inode] = rel
             mode = self.chmod(item.mode, False) if self.chmod else item.mode
             if item.kind == "data":
                 self.ops.append(("data", rel, item.host, mode, uid, gid, item.mtime_ns))
@@ -533,14 +546,19 @@ def source_manifest(sources: Sequence[Source]) -> list:
     """What a COPY's cache key needs of its sources: names, types, modes, owners, sizes,
     contents and link targets; never mtimes or host paths."""
     out = []
-    for src in sources:
+    first: dict[tuple[int, int], str] = {}  # inode → "source/rel" of its first name
+    for n, src in enumerate(sources):
         if src.key is not None:
             out.append([src.name, src.archive, src.key])
             continue
-        out.append([src.name, src.archive, [
-            [i.rel, i.kind, i.mode, i.uid, i.gid, i.size,
-             i.digest or (i.host if i.kind in ("symlink", "data") else "")]
-            for i in src.items]])
+        items = []
+        for i in src.items:
+            row: list[object] = [i.rel, i.kind, i.mode, i.uid, i.gid, i.size,
+                                 i.digest or (i.host if i.kind in ("symlink", "data") else "")]
+            if i.inode is not None:  # (only hard links add a field: other keys stay as they were)
+                row.append(first.setdefault(i.inode, f"{n}/{i.rel}"))
+            items.append(row)
+        out.append([src.name, src.archive, items])
     return out
 
 

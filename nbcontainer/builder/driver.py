@@ -1,10 +1,15 @@
 """``build()``: a Dockerfile and a context become an image (or an index) in the store.
 
 Inputs are checked before any work (Dockerfile syntax, tags, cache and provenance specs).
-Then one build session solves the Dockerfile per target platform, exports each image (with
-its provenance and inline cache), writes the index of a multi-platform build and pushes
-``--cache-to`` caches. Nothing half-written becomes visible: blobs, snapshots and cache
-entries are published by rename, and scratch dirs are removed on any exit, Ctrl-C included.
+A build the memo (``memo.py``) has seen with the same inputs and unchanged sources is
+answered from it. Otherwise one build session solves the Dockerfile per target platform,
+exports each image (with its provenance and inline cache), writes the index of a
+multi-platform build and pushes ``--cache-to`` caches. Nothing half-written becomes visible:
+blobs, snapshots and cache entries are published by rename, and scratch dirs are removed on
+any exit, Ctrl-C included.
+
+The frontend and the solver are imported when a build is really solved, so a build the memo
+answers loads neither (command-line start-up is most of a cached build's time).
 """
 
 from __future__ import annotations
@@ -13,26 +18,24 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..dockerfile import BuildPlan, parse
 from ..errors import BuildError
 from ..oci.digest import Digest
 from ..oci.platform import Platform
 from ..oci.reference import Reference
-from ..progress import Kind, ProgressEvent, ProgressFn
+from ..progress import Kind, ProgressEvent, ProgressFn, null_progress
 from ..store import Store
-from ..timestamps import rfc3339, source_date_epoch
-from . import provenance
-from .export import BuildInputs, attach_provenance, export_image, export_index
-from .history import with_sources
+from . import memo
 from .inputs import SecretSpec, read_dockerfile, read_secrets, read_ssh
 from .platforms import parse_platforms
-from .remote_cache import CacheOptions
-from .reporter import StepReporter
-from .session import BuildOptions, BuildSession, Target
-from .solver import Solver
-from .sources.context import BuildContext
-from .steps import numbered
+
+if TYPE_CHECKING:
+    from ..dockerfile import BuildPlan
+    from .export import BuildInputs
+    from .remote_cache import CacheOptions
+    from .session import BuildOptions, BuildSession
+    from .solver import BuildResult
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,15 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
           platform: str | Platform | Sequence[str | Platform] | None = None,
           ssh: Sequence[str] | Mapping[str, Sequence[str]] = (),
           provenance_mode: bool | str = False, cache_from: Sequence[str] = (),
-          cache_to: Sequence[str] = ()) -> BuildOutput:
+          cache_to: Sequence[str] = (), isolation: str | None = None) -> BuildOutput:
     """Build ``dockerfile`` (text, or a path to one) with ``context`` into ``store``.
 
     Several platforms (``linux/amd64,linux/arm64``) are built in turn and the tags point at
     an OCI index of them. ``ssh``: ``--ssh`` specs or a mapping id → socket/key paths.
     ``provenance_mode``: ``True``/``"mode=min"``/``"mode=max"`` attaches a SLSA provenance
-    statement to each image manifest. ``cache_from``/``cache_to``: buildx specs."""
+    statement to each image manifest. ``cache_from``/``cache_to``: buildx specs.
+    ``isolation``: the rung for RUN steps (``auto``, ``full``, ``reduced``, ``ptrace``,
+    ``none``; default ``$NBCONTAINER_ISOLATION``, else the strongest that works here)."""
     ctx_dir = Path(context)
     if not ctx_dir.is_dir():
         raise BuildError(f"build context {str(ctx_dir)!r} is not a directory")
@@ -70,31 +75,82 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
     args = dict(build_args or {})
     for t in tags:
         Reference.parse(t)  # fail before building, not after
-    first = parse(text, build_args=args, target=target, filename=name)  # syntax errors first
-    mode = provenance.parse_mode(provenance_mode)
+    secret_values = read_secrets(secrets)
+    ssh_map = read_ssh(ssh)
+    request = memo.Request(text, name, ctx_dir, args, target, [str(p) for p in plats],
+                           tuple(secret_values), tuple(ssh_map))
+    # (a --no-cache build is remembered too: its result is what the cache holds now)
+    remembered = not (provenance_mode or cache_from or cache_to)
+    hit = memo.lookup(store, request) if remembered and not no_cache else None
+    if hit is not None:
+        memo.replay(hit, progress or null_progress)
+        for t in tags:
+            store.tag(str(hit.digest), t)
+        return BuildOutput(hit.digest, tuple(plats))
+    from .session import BuildOptions
+
+    options = BuildOptions(no_cache=no_cache, secrets=secret_values, ssh=ssh_map,
+                           isolation=isolation)
+    return _solve(store, request, options, plats, tags, progress, provenance_mode, cache_from,
+                  cache_to, remember=remembered)
+
+
+def _solve(store: Store, request: memo.Request, options: BuildOptions, plats: list[Platform],
+           tags: Sequence[str], progress: ProgressFn | None, provenance_mode: bool | str,
+           cache_from: Sequence[str], cache_to: Sequence[str], *, remember: bool
+           ) -> BuildOutput:
+    from ..dockerfile import parse
+    from .export import BuildInputs, export_index
+    from .remote_cache import CacheOptions
+    from .reporter import StepReporter
+    from .session import BuildSession
+    from .sources.context import BuildContext
+
+    args, target = dict(request.build_args), request.target
+    first = parse(request.dockerfile_text, build_args=args, target=target,
+                  filename=request.dockerfile_name)  # syntax errors before any work
+    mode = _provenance_mode(provenance_mode)
     caches = CacheOptions.parse(cache_from, cache_to, args)  # bad specs fail before any work
-    options = BuildOptions(no_cache=no_cache, secrets=read_secrets(secrets), ssh=read_ssh(ssh))
-    reporter = StepReporter(progress)
+    steps = _StepLog(progress)
+    reporter = StepReporter(steps)
     reporter.emit(ProgressEvent(Kind.PLAN, "", total=step_count(first) * len(plats)))
-    remote = caches.load(store, reporter, plats[0], no_cache=no_cache)  # warnings only
+    remote = caches.load(store, reporter, plats[0], no_cache=options.no_cache)  # warnings only
     session = BuildSession.open(store, options, reporter, remote=remote)
     try:
-        ctx = BuildContext.open(ctx_dir, name, session.stat_cache)
-        inputs = BuildInputs(name, text, ctx, args, target, tuple(tags))
+        ctx = BuildContext.open(request.context, request.dockerfile_name, session.stat_cache)
+        inputs = BuildInputs(request.dockerfile_name, request.dockerfile_text, ctx, args,
+                             target, tuple(tags))
         with store.operation():  # per-platform manifests stay safe from prune until indexed
-            children = [(plat, _build_platform(session, inputs, caches, plat, len(plats) > 1,
-                                               mode))
-                        for plat in plats]
+            built = [_build_platform(session, inputs, caches, plat, len(plats) > 1, mode)
+                     for plat in plats]
+            children = [(plat, digest) for plat, (digest, _, _) in zip(plats, built, strict=True)]
             digest = export_index(store, children, tags) if len(plats) > 1 else children[0][1]
             caches.export(session)  # --cache-to type=registry, once every platform is built
     finally:
         session.close()
+    if remember and all(_memorable(plan) for _, plan, _ in built):
+        _remember(store, request, digest, plats, [r for _, _, r in built], steps.started)
     return BuildOutput(digest, tuple(plats))
 
 
+def _provenance_mode(value: bool | str) -> str | None:
+    if value is False or value is None:
+        return None  # (the statement code loads only for a build that writes one)
+    from .provenance import parse_mode
+
+    return parse_mode(value)
+
+
 def _build_platform(session: BuildSession, inputs: BuildInputs, caches: CacheOptions,
-                    platform: Platform, multi: bool, mode: str | None) -> Digest:
-    """Solve and export the image of one platform; its manifest digest."""
+                    platform: Platform, multi: bool, mode: str | None
+                    ) -> tuple[Digest, BuildPlan, BuildResult]:
+    """Solve and export the image of one platform: its manifest digest, plan and result."""
+    from ..timestamps import rfc3339, source_date_epoch
+    from .export import attach_provenance, export_image
+    from .history import with_sources
+    from .session import Target
+    from .solver import Solver
+
     plan = _plan(session, inputs, platform)
     epoch = source_date_epoch(inputs.build_args, plan.meta_args)
     target = Target(platform, str(platform) if multi else "", epoch, dict(plan.proxy_env))
@@ -109,13 +165,15 @@ def _build_platform(session: BuildSession, inputs: BuildInputs, caches: CacheOpt
                           config_extra=inline)
     if mode:
         attach_provenance(session, inputs, plan, target, result, digest, started, mode)
-    return digest
+    return digest, plan, result
 
 
 def step_count(plan: BuildPlan) -> int:
     """The numbered steps a build of ``plan`` shows (``[2/4] RUN make``): each stage's
     FROM and its RUN/COPY/ADD/WORKDIR instructions (ONBUILD triggers of a base add theirs
     when the base is read)."""
+    from .steps import numbered
+
     return sum(1 + sum(1 for i in plan.stages[s].instructions if numbered(i))
                for s in plan.order)
 
@@ -123,8 +181,45 @@ def step_count(plan: BuildPlan) -> int:
 def _plan(session: BuildSession, inputs: BuildInputs, platform: Platform) -> BuildPlan:
     """The plan for ``platform``. Expansion sees each base image's environment (``ENV
     PATH=/x:$PATH``), as in BuildKit, so bases are resolved (pulled if need be) here."""
+    from ..dockerfile import parse
+
     def base_env(image: str, plat: str) -> dict[str, str]:
         return session.bases.state(image, Platform.parse(plat))[0].config.env_dict()
 
     return parse(inputs.dockerfile_text, build_args=inputs.build_args, target=inputs.target,
                  filename=inputs.dockerfile_name, platform=platform, base_env=base_env)
+
+
+# ---------------------------------------------------------------------- the memo
+
+
+class _StepLog:
+    """Passes progress on and keeps the steps' START events (what a memo hit replays)."""
+
+    def __init__(self, progress: ProgressFn | None) -> None:
+        self.progress = progress or null_progress
+        self.started: list[ProgressEvent] = []
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == Kind.START:
+            self.started.append(event)
+        self.progress(event)
+
+
+def _memorable(plan: BuildPlan) -> bool:
+    """Whether a build of ``plan`` read nothing but the context and the store: ``ADD`` of a
+    URL or a git repository reads the network, whose answer may change."""
+    from ..dockerfile import Add
+
+    return not any(isinstance(instr, Add) and any(k != "local" for k in instr.source_kinds())
+                   for stage in plan.stages_to_build() for instr in stage.instructions)
+
+
+def _remember(store: Store, request: memo.Request, digest: Digest, plats: Sequence[Platform],
+              results: Sequence[BuildResult], started: Sequence[ProgressEvent]) -> None:
+    bases = sorted({(name, plat, str(stored.digest))
+                    for r in results for (name, plat), stored in r.bases.items()})
+    # the last step of every stage: a pruned cache index makes the memo a miss
+    keys = sorted({list(entries)[-1] for r in results
+                   for entries in r.stage_entries.values() if entries})
+    memo.record(store, request, digest, [str(p) for p in plats], bases, keys, started)

@@ -15,7 +15,6 @@ from ..oci.manifest import Index, Manifest
 from ..oci.platform import Platform
 from ..store import Store
 from ..timestamps import rfc3339
-from . import provenance
 from .session import BuildSession, Target
 from .solver import BuildResult
 from .sources.context import BuildContext
@@ -63,6 +62,8 @@ def attach_provenance(session: BuildSession, inputs: BuildInputs, plan: BuildPla
                       target: Target, result: BuildResult, manifest_digest: Digest,
                       started: str, mode: str) -> Digest:
     """Attach the provenance of one just-exported platform manifest; the artifact digest."""
+    from . import provenance
+
     store = session.store
     data = store.blobs.read(manifest_digest)
     subject = Descriptor(mt.OCI_MANIFEST, manifest_digest, len(data))

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuildError
 from ..layers.overlay import OPAQUE_XATTRS, is_whiteout_device
+from ..layers.owners import owners_path, read_owners
 
 MAX_SYMLINKS = 40
 
@@ -39,6 +40,13 @@ class Entry:
     host: Path
     st: os.stat_result
     dirs: tuple[Path, ...] = ()
+    owner: tuple[int, int] | None = None  # container owner from the tree's record, if kept
+
+    def ids(self, to_uid: Callable[[int], int], to_gid: Callable[[int], int]) -> tuple[int, int]:
+        """The container owner: the record's (trees that cannot hold it), else the disk's."""
+        if self.owner is not None:
+            return self.owner
+        return to_uid(self.st.st_uid), to_gid(self.st.st_gid)
 
     @property
     def is_dir(self) -> bool:
@@ -54,6 +62,17 @@ class StackView:
 
     def __init__(self, lowers: Sequence[Path]) -> None:
         self.lowers = [Path(p) for p in lowers]
+        # Trees that keep ownership beside them (layers/owners.py): their records.
+        self.records = {p: r for p in self.lowers if owners_path(p).exists()
+                        for r in [read_owners(p)]}
+
+    def _owner(self, host: Path) -> tuple[int, int] | None:
+        if not self.records:
+            return None
+        for top, record in self.records.items():
+            if host.is_relative_to(top):
+                return record.get(os.fsencode(host.relative_to(top)), (0, 0))
+        return None
 
     def _child(self, parents: Sequence[Path], name: str, path: str) -> Entry | None:
         found: list[Path] = []
@@ -70,7 +89,7 @@ class StackView:
                 break
             if not stat.S_ISDIR(st.st_mode):
                 if top is None:
-                    return Entry(path, host, st)
+                    return Entry(path, host, st, owner=self._owner(host))
                 break  # a non-dir below a dir is hidden, and so is all beneath it
             if top is None:
                 top = (host, st)
@@ -79,7 +98,7 @@ class StackView:
                 break
         if top is None:
             return None
-        return Entry(path, top[0], top[1], tuple(found))
+        return Entry(path, top[0], top[1], tuple(found), self._owner(top[0]))
 
     def _parents_of_dir(self, layer_dirs: Sequence[Path]) -> list[Path]:
         """The layer copies of a dir whose lower copies overlay still shows."""

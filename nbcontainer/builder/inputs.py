@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import BuildError
-from .ssh import parse_ssh
 
 SecretSpec = str | tuple[str, bytes]
 
@@ -78,4 +77,8 @@ def read_ssh(ssh: Sequence[str] | Mapping[str, Sequence[str]]) -> dict[str, tupl
     """``--ssh`` specs (``default``, ``ID=SOCKET``, ``ID=KEY[,KEY]``) or a mapping."""
     if isinstance(ssh, Mapping):
         return {k: tuple(v) for k, v in ssh.items()}
+    if not ssh:
+        return {}
+    from .ssh import parse_ssh  # (sockets, subprocesses: only for a build given --ssh)
+
     return {sid: tuple(paths) for sid, paths in (parse_ssh(s) for s in ssh)}

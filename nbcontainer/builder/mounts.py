@@ -25,19 +25,19 @@ from typing import TYPE_CHECKING, Any
 from ..dockerfile import Run
 from ..errors import BuildError
 from ..layers.rootfs import resolve_in_root as chroot_resolve
-from ..sandbox import BindMount, Mount, RunResult, RunSpec, SecretMount, TmpfsMount
 from ..store.cache_mounts import CacheMountStore, cache_mounts_dir, copy_tree
 from ..store.snapshots import chain_ids
 from . import copyplan
 
 if TYPE_CHECKING:
+    from ..sandbox import Mount, RunResult, RunSpec
     from .stage import StageRun
 
 SSH_TARGET = "/run/buildkit/ssh_agent.{}"
 MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
 
 Cleanups = list[Callable[[], None]]
-Make = Callable[[Cleanups], Mount]
+Make = Callable[[Cleanups], "Mount"]
 
 
 @dataclass
@@ -67,6 +67,8 @@ def prepare(run: StageRun, instr: Run, mounts: list[Mount]) -> Prepared:
         elif m.type == "ssh":
             ssh_n += _ssh(run, m, target or SSH_TARGET.format(ssh_n), prep)
         elif m.type == "tmpfs":
+            from ..sandbox import TmpfsMount
+
             prep.mounts.append(TmpfsMount(target, m.size))
             prep.keys.append(["tmpfs", target, m.size])
         elif m.type == "bind":
@@ -100,6 +102,8 @@ def _secret(run: StageRun, m: Any, target: str, where: str, prep: Prepared) -> N
             raise BuildError(f"secret {sid} not found",
                              hint="pass it with --secret id=ID,src=FILE")
         return
+    from ..sandbox import SecretMount
+
     if m.env:
         prep.env[m.env] = data.decode("utf-8", "replace")
     if m.target or not m.env:
@@ -121,6 +125,8 @@ def _ssh(run: StageRun, m: Any, target: str, prep: Prepared) -> int:
     proxy = run.session.agents.proxy(sid, tuple(sources),
                                      m.mode if m.mode is not None else 0o600,
                                      m.uid or 0, m.gid or 0)
+    from ..sandbox import BindMount
+
     prep.mounts.append(BindMount(proxy.path, target, readonly=False))
     prep.env.setdefault("SSH_AUTH_SOCK", target)
     prep.keys.append(["ssh", sid, target])
@@ -142,6 +148,8 @@ def _source_root(run: StageRun, from_: str) -> tuple[Path, str]:
 
 def _bind(run: StageRun, from_: str, source: str, target: str, rw: bool, where: str,
           prep: Prepared) -> None:
+    from ..sandbox import BindMount
+
     rel = posixpath.normpath("/" + (source or ".")).lstrip("/")
     if from_:
         root, src_key = _source_root(run, from_)
@@ -184,6 +192,8 @@ def _copy_of(run: StageRun, host: Path, cleanups: Cleanups) -> Path:
 
 
 def _cache(run: StageRun, m: Any, target: str, where: str, prep: Prepared) -> None:
+    from ..sandbox import BindMount
+
     sharing = m.sharing or "shared"
     if sharing not in ("shared", "private", "locked"):
         raise BuildError(f"{where}: invalid sharing {sharing!r}",

@@ -357,7 +357,10 @@ class RemoteCache:
         if not isinstance(parsed, Manifest):
             raise BuildError("nested indexes are not supported")
         blobs = {d.digest: d.size for d in parsed.layers}
-        doc = json.loads(client.get_blob(repo, parsed.config.digest))
+        try:
+            doc = json.loads(client.get_blob(repo, parsed.config.digest))
+        except (ValueError, RecursionError):  # a registry's blob, not ours: anything can be
+            raise BuildError(f"{ref}: the cache config is not valid JSON") from None
         if parsed.artifact_type == ARTIFACT_TYPE or parsed.config.media_type == CONFIG_TYPE:
             return _entries(doc), blobs
         if parsed.config.media_type in mt.CONFIG_TYPES:

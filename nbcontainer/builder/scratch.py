@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..sandbox.fileops import FileOps
 from ..store.snapshots import Snapshots, temp_name
 from .janitor import Janitor
+
+if TYPE_CHECKING:
+    from ..sandbox.fileops import FileOps
 
 POOL_MAX = 4
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..oci.digest import Digest
 from ..oci.platform import Platform
-from ..sandbox import Executor, open_executor
-from ..sandbox.fileops import FileOps
 from ..store import Store
 from ..store.snapshots import Snapshots, build_area
 from .cache import BuildCache
@@ -27,11 +26,14 @@ from .reporter import StepReporter
 from .scratch import ScratchPool
 from .sources.context import StatCache
 from .sources.image import BaseImages
-from .ssh import SshAgents
 from .state import ImageState
 
 if TYPE_CHECKING:
+    from ..sandbox import Executor
+    from ..sandbox.fileops import FileOps
+    from ..sandbox.ladder import Choice
     from .remote_cache import RemoteCache
+    from .ssh import SshAgents
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,27 @@ class BuildOptions:
     no_cache: bool = False
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     ssh: Mapping[str, Sequence[str]] = field(default_factory=dict)  # id → socket | keys
+    isolation: str | None = None  # --isolation (None: $NBCONTAINER_ISOLATION, else auto)
+
+
+def announce(reporter: StepReporter, choice: Choice) -> None:
+    """The build's one line naming its rung (a warning when it is not the full one), and
+    the single-id map's admin fix once."""
+    from ..progress import Kind, ProgressEvent
+
+    kind = Kind.INFO if choice.rung == "full" else Kind.WARNING
+    reporter.emit(ProgressEvent(kind, "", text=choice.line()))
+    for finding in choice.replaced:
+        if finding.what == "single-id map" and finding.admin_fix:
+            reporter.emit(ProgressEvent(
+                Kind.WARNING, "", text="no subordinate id range is usable, so only root "
+                "exists in RUN steps: ownership set by RUN (chown, useradd -m) is not kept "
+                f"and files belong to root; fix: {finding.admin_fix}"))
+    if choice.rung == "ptrace":
+        reporter.emit(ProgressEvent(
+            Kind.WARNING, "", text="ptrace rung: RUN steps share the host's processes and "
+            "network; ownership set by RUN (chown, useradd -m) is not recorded and files "
+            "they create belong to root"))
 
 
 @dataclass(frozen=True)
@@ -58,48 +81,82 @@ class Target:
 
 @dataclass(frozen=True)
 class BuildSession:
+    """What one build shares. The executor and everything that depends on its id map (the
+    snapshot set, file operations, scratch dirs, ssh agent sockets) are made when a step
+    first needs them: a fully cached build starts no sandbox and loads none of its code."""
+
     store: Store
     options: BuildOptions
     reporter: StepReporter
-    executor: Executor
-    fileops: FileOps
-    snapshots: Snapshots
     cache: BuildCache
     janitor: Janitor
-    scratch: ScratchPool
     stat_cache: StatCache
-    agents: SshAgents
     bases: BaseImages
     remote: RemoteCache | None = None  # --cache-from, consulted after the local index
-    own_executor: bool = True
+    given_executor: Executor | None = None  # one the caller keeps (and closes) itself
 
     @classmethod
     def open(cls, store: Store, options: BuildOptions, reporter: StepReporter, *,
              remote: RemoteCache | None = None, executor: Executor | None = None
              ) -> BuildSession:
-        own = executor is None
-        box = executor if executor is not None else open_executor()
-        fileops = FileOps(box if box.rootless else None)
+        janitor = Janitor()
+        return cls(store=store, options=options, reporter=reporter,
+                   cache=BuildCache(store, janitor.submit), janitor=janitor,
+                   stat_cache=StatCache(build_area(store) / f"statcache-{os.getuid()}.json"),
+                   bases=BaseImages(store, reporter), remote=remote, given_executor=executor)
+
+    # (functools.cached_property writes the instance's __dict__ directly, which a frozen
+    # dataclass allows: each of these is made once, on first use.)
+    @cached_property
+    def executor(self) -> Executor:
+        if self.given_executor is not None:
+            return self.given_executor
+        from ..sandbox import open_executor
+
+        # The isolation ladder: the rung is chosen (and the probe run) on first real use.
+        reporter = self.reporter
+        return open_executor(self.options.isolation, scratch_parent=build_area(self.store),
+                             notify=lambda choice: announce(reporter, choice))
+
+    @cached_property
+    def fileops(self) -> FileOps:
+        from ..sandbox.fileops import FileOps
+
+        return FileOps(self.executor)  # it asks the executor how files are owned when needed
+
+    @cached_property
+    def snapshots(self) -> Snapshots:
+        box = self.executor
         idmap = box.idmap.map_lines("uid") + box.idmap.map_lines("gid")
-        snapshots = Snapshots.open(store, fileops, idmap if box.rootless else None)
+        snapshots = Snapshots.open(self.store, self.fileops, idmap if box.rootless else None,
+                                   vfs=box.vfs, records=box.records)
+        remote = self.remote
         if remote is not None:  # blobs of --cache-from hits arrive when first read
             snapshots.before_extract = lambda layers: remote.ensure([b for b, _ in layers])
-        janitor = Janitor()
-        return cls(
-            store=store, options=options, reporter=reporter, executor=box, fileops=fileops,
-            snapshots=snapshots, cache=BuildCache(store, janitor.submit), janitor=janitor,
-            scratch=ScratchPool(snapshots, janitor, fileops),
-            stat_cache=StatCache(build_area(store) / f"statcache-{os.getuid()}.json"),
-            agents=SshAgents(box.idmap), bases=BaseImages(store, reporter), remote=remote,
-            own_executor=own)
+        return snapshots
+
+    @cached_property
+    def scratch(self) -> ScratchPool:
+        return ScratchPool(self.snapshots, self.janitor, self.fileops)
+
+    @cached_property
+    def agents(self) -> SshAgents:
+        from .ssh import SshAgents
+
+        return SshAgents(self.executor.idmap)
 
     def close(self) -> None:
-        self.agents.close()
-        self.scratch.close()
+        made = self.__dict__
+        if "agents" in made:
+            self.agents.close()
+        if "scratch" in made:
+            self.scratch.close()
+        if "snapshots" in made:
+            self.snapshots.drop_spares()
         self.janitor.close()
         if self.remote is not None:
             self.remote.close()
-        if self.own_executor:
+        if "executor" in made and self.given_executor is None:
             self.executor.close()
 
     # ------------------------------------------------------------------ ids

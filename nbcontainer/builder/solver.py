@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import partial
 
@@ -75,6 +74,8 @@ class Solver:
         so a slow stage holds back only its dependants), at most ``os.cpu_count()`` at once.
         After a failure nothing new starts; running stages finish, then the error is raised.
         ``results`` is written only here, and a stage reads only its finished dependencies."""
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
         deps = {i: {j for j in plan.stages[i].stage_deps if j in plan.reachable}
                 for i in plan.order}
         waiting = list(plan.order)

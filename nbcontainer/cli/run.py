@@ -13,7 +13,7 @@ def _run_run(a: argparse.Namespace, st: api.Store) -> int:
     sys.stdout.flush()  # the container writes to the same stdout
     return api.run(a.image, a.cmd or None, store=st, env=options.pairs(a.env),
                    network=a.network, user=a.user, workdir=a.workdir,
-                   entrypoint=options.entrypoint(a))
+                   entrypoint=options.entrypoint(a), isolation=a.isolation)
 
 
 COMMANDS: list[Command] = [

@@ -105,6 +105,9 @@ def build_envs(env: Iterable[str]) -> dict[str, str]:
     return out
 
 
+MAX_NESTING = 64
+
+
 class _LexError(Exception):
     """Internal: a lexing failure before it is wrapped with the word being processed."""
 
@@ -169,6 +172,7 @@ class _ShellWord:
         self.raw_escapes = lex.raw_escapes
         self.matches: set[str] = set()
         self.nonmatches: set[str] = set()
+        self.depth = 0
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else _EOF
@@ -181,12 +185,18 @@ class _ShellWord:
         return _EOF
 
     def process_stop_on(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
+        # ${a:-${b:-${c…}}} recurses once per level: bound it (Go's growable stacks make
+        # BuildKit accept any depth; Python's would end in a RecursionError).
+        if self.depth >= MAX_NESTING:
+            raise _LexError(f"substitutions nested more than {MAX_NESTING} deep")
         saved = self.raw_escapes
         self.raw_escapes = raw_escapes
+        self.depth += 1
         try:
             return self._process_stop_on(stop)
         finally:
             self.raw_escapes = saved
+            self.depth -= 1
 
     def _process_stop_on(self, stop: str) -> tuple[str, list[str]]:
         result: list[str] = []

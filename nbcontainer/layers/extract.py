@@ -23,6 +23,7 @@ skipped and the report says so once (``warnings``), as do xattrs the kernel refu
 
 from __future__ import annotations
 
+import builtins
 import errno
 import logging
 import os
@@ -75,6 +76,9 @@ class ApplyReport:
     compression: Compression = Compression.NONE
     digest: Digest | None = None  # of the blob as read
     diff_id: Digest | None = None  # of the uncompressed tar
+    # Without ``same_owner``: each entry's owner from its tar header (path below the target,
+    # symlinks in its parents resolved), for the tree's owners record (layers/owners.py).
+    owners: dict[builtins.bytes, tuple[int, int]] = field(default_factory=dict)
 
 
 class _Warnings:
@@ -119,10 +123,12 @@ class _Applier:
         id_map: IdMap | None,
         same_owner: bool,
         warnings: _Warnings,
+        record_owners: bool = False,
     ) -> None:
         self.strip_absolute = strip_absolute
         self.id_map = id_map
         self.same_owner = same_owner
+        self.record_owners = record_owners
         self.is_root = os.geteuid() == 0
         self.warn = warnings
         self.report = ApplyReport()
@@ -163,6 +169,8 @@ class _Applier:
         pfd, phys = parent
         path = (*phys, base)
         self._remember(path)
+        if not self.same_owner:
+            self.report.owners[b"/".join(path)] = (entry.uid, entry.gid)
         kind = entry.type
         if kind == REGULAR:
             self._regular(entry, shown, pfd, base, reader)
@@ -317,6 +325,8 @@ class _Applier:
 
     def _skip_owner(self) -> None:
         self.report.ownership_skipped += 1
+        if self.record_owners:
+            return  # kept in the report's owners (the caller writes the tree's record)
         self.warn.once(
             self.report,
             "owner",
@@ -450,13 +460,15 @@ def apply_layer(
     id_map: IdMap | None = None,
     same_owner: bool | None = None,
     expected_diff_id: Digest | str | None = None,
+    record_owners: bool = False,
     _warnings: _Warnings | None = None,
 ) -> ApplyReport:
     """Apply one layer (path, binary file object or :func:`open_layer` stream) onto
     ``target`` (created if missing).
 
     ``same_owner`` restores uid/gid (default: when running as root); ``id_map`` shifts
-    container ids to host ids (rootless snapshots).  The diff_id is computed while
+    container ids to host ids (rootless snapshots); ``record_owners``: owners that are not
+    restored are only recorded in the report (``owners``), without a warning.  The diff_id is computed while
     reading; with ``expected_diff_id`` a mismatch raises :class:`LayerError` *after*
     extraction, so apply into a fresh snapshot and discard it on error.
     """
@@ -472,6 +484,7 @@ def apply_layer(
         id_map=id_map,
         same_owner=(os.geteuid() == 0) if same_owner is None else same_owner,
         warnings=_warnings or _Warnings(),
+        record_owners=record_owners,
     )
     try:
         reader = TarReader(stream)

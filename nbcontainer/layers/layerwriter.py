@@ -9,7 +9,7 @@ Memory stays bounded by the blocks in flight (16 MiB).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..oci.digest import Digest
@@ -32,6 +32,8 @@ def write_layer(
     exclude: Callable[[str], bool] | None = None,
     level: int | None = None,
     threads: int | None = None,
+    whiteout_files: bool = False,
+    owners: Mapping[bytes, tuple[int, int]] | None = None,
 ) -> LayerInfo:
     """Write ``root`` as a layer blob into ``sink``; the same tree gives the same bytes.
 
@@ -39,12 +41,15 @@ def write_layer(
     ``id_map`` shifts rootless host ids back to container ids; ``exclude`` gets each
     relative path (``"dev/null"``) and drops it (and a directory's whole subtree).
     ``level`` and ``threads`` tune compression; ``level`` is part of the output format.
+    ``whiteout_files``: the tree is already in layer format (``.wh.`` files are whiteouts);
+    ``owners``: every entry's owner comes from this record (layers/owners.py), root if absent.
     """
     pipe = BlockPipeline(compression, sink, level=level, threads=threads)
     try:
         blocks = BlockWriter(pipe)
         write_tree(
-            Path(root), blocks, TreeOptions(source_date_epoch, overlay_upper, id_map, exclude)
+            Path(root), blocks, TreeOptions(source_date_epoch, overlay_upper, id_map, exclude,
+                                            whiteout_files, owners)
         )
         blocks.close()
         pipe.finish()

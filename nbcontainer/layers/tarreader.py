@@ -122,6 +122,19 @@ def _pax_time_ns(text: bytes, entry: str, offset: int) -> int:
         raise _corrupt(f"bad PAX mtime {text!r}", entry, offset) from None
 
 
+_MAX_ID = (1 << 32) - 2  # (uid_t)-1 means "leave unchanged" to chown
+_TIME_NS = 1 << 63  # Go's archive/tar refuses times whose seconds overflow int64
+
+
+def _check_ranges(entry: TarEntry, shown: str, offset: int) -> None:
+    """Base-256 fields and PAX records can hold any number: refuse what no file system can
+    store (as Go's archive/tar does), instead of failing later in chown or utime."""
+    if not (0 <= entry.uid <= _MAX_ID and 0 <= entry.gid <= _MAX_ID):
+        raise _corrupt(f"uid/gid {entry.uid}/{entry.gid} out of range", shown, offset)
+    if not -_TIME_NS < entry.mtime_ns // 1_000_000_000 < _TIME_NS:
+        raise _corrupt("mtime out of range", shown, offset)
+
+
 def _octal(field_: bytes) -> int:
     """A plain octal field (ValueError otherwise; see :func:`_fast_header`)."""
     return int(field_.rstrip(_NUL_SPACE) or b"0", 8)
@@ -476,6 +489,7 @@ class TarReader:
         shown_name = entry.display
         if entry.size < 0:
             raise _corrupt("negative size", shown_name, offset)
+        _check_ranges(entry, shown_name, offset)
         if typeflag in _REGULAR_ALIASES and entry.name.endswith(b"/"):
             entry.type = DIRECTORY  # pre-POSIX archives mark directories with a slash
         if entry.type not in (REGULAR, HARDLINK, SYMLINK, CHARDEV, BLOCKDEV, DIRECTORY, FIFO):

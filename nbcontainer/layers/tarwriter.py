@@ -19,7 +19,7 @@ import os
 import stat
 import sys
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -301,6 +301,10 @@ class TreeOptions:
     overlay_upper: bool = False
     id_map: IdMap | None = None
     exclude: Callable[[str], bool] | None = None
+    # A tree in OCI layer format (``.wh.`` files are whiteouts, written as they are) and the
+    # owners its disk cannot hold (layers/owners.py): relative path -> container (uid, gid).
+    whiteout_files: bool = False
+    owners: Mapping[bytes, tuple[int, int]] | None = None
 
 
 def _xattrs(target: int | bytes, name: bytes) -> dict[str, bytes]:
@@ -386,13 +390,14 @@ def _children(
     """(tar name without dir slash, base name, lstat) of a directory's entries, in order;
     no lstat (None) for regular files in the plain case: see _open_listed."""
     plain = opts.exclude is None and not opts.overlay_upper
+    reject = not opts.whiteout_files
     try:
         with os.scandir(dir_fd) as it:
             if plain:  # the common case in one pass: no exclusions, no whiteout devices
                 items: list[tuple[bytes, bytes, os.stat_result | None]] = []
                 for e in it:
                     base = _fsencode(e.name)
-                    if base.startswith(overlay.WHITEOUT_PREFIX):
+                    if reject and base.startswith(overlay.WHITEOUT_PREFIX):
                         _reject_whiteout(prefix + base)
                     # Regular files (known from d_type, no syscall) are stat'ed through
                     # their fd once open: fstat costs less than a second lookup by name.
@@ -410,7 +415,7 @@ def _children(
         rel = prefix + base
         if opts.exclude is not None and opts.exclude(os.fsdecode(rel)):
             continue
-        if base.startswith(overlay.WHITEOUT_PREFIX):
+        if reject and base.startswith(overlay.WHITEOUT_PREFIX):
             _reject_whiteout(rel)
         if opts.overlay_upper and overlay.is_whiteout_device(st):
             out.append(((0, prefix + overlay.whiteout_name(base)), base, st))
@@ -451,6 +456,7 @@ def _write_entries(  # noqa: C901
 ) -> int:
     epoch = opts.source_date_epoch
     id_map = opts.id_map
+    owners = opts.owners
     upper = opts.overlay_upper
     seen: dict[tuple[int, int], bytes] = {}
     count = 0
@@ -476,6 +482,8 @@ def _write_entries(  # noqa: C901
                 uid, gid = st.st_uid, st.st_gid
                 if id_map is not None:
                     uid, gid = id_map.to_container(uid, gid, entry=os.fsdecode(name))
+                if owners is not None:
+                    uid, gid = owners.get(name, (0, 0))
                 mode = st.st_mode
                 fmt = mode & 0o170000  # stat.S_IFMT without the call
                 count += 1

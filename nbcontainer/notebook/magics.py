@@ -30,7 +30,7 @@ from ..errors import NbcontainerError, SourceExcerpt, bug_message
 from ..image import Image, ImageIndex
 from . import display, errors
 from .progress import PlainProgress, ProgressArea
-from .results import CheckResult, ImageList, Message
+from .results import CheckResult, ImageList, InfoView, Message
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -138,7 +138,8 @@ class ContainerMagics(Magics):
                                  no_cache=a.no_cache, progress=progress, secrets=a.secret,
                                  ssh=a.ssh, platform=a.platform, cache_from=a.cache_from,
                                  cache_to=a.cache_to, provenance=a.provenance or False,
-                                 output=a.output, iidfile=a.iidfile)
+                                 output=a.output, iidfile=a.iidfile,
+                                 isolation=a.isolation)
         except NbcontainerError as exc:
             if source is cell:
                 _number_as_in_cell(exc, f"%%dockerfile {line}".rstrip(), cell)
@@ -303,10 +304,20 @@ class ContainerMagics(Magics):
         sys.stdout.flush()
         code = img.run(a.cmd or None, env=options.pairs(a.env), network=a.network,
                        user=a.user, workdir=a.workdir, entrypoint=options.entrypoint(a),
-                       output=_write_stdout)
+                       output=_write_stdout, isolation=a.isolation)
         sys.stdout.flush()
         if code:
             raise errors.CellError(f"the container exited with status {code}")
+
+    @magic_arguments()
+    @spec(options.add_info_args)
+    @line_magic
+    @guarded("%nbcontainer_info")
+    def nbcontainer_info(self, line: str) -> InfoView:
+        """The store and how builds are isolated here: the rung builds will use, each missing
+        rung with its reason and remedy, the hardening in force, the probe's findings."""
+        a = self._args(self.nbcontainer_info, line)
+        return InfoView(api.info(isolation=a.isolation).to_dict())
 
     # ------------------------------------------------------------------ environments
     @magic_arguments()

@@ -97,3 +97,18 @@ class CheckResult:
                 f"score {r.dive_efficiency:.1%}), waste {humanize.size(r.wasted)}; rules: "
                 f"{escape(r.rules.source)}</div>\n<table><tr><th>result</th><th>rule</th>"
                 f"<th>value</th><th>limit</th><th>where / fix</th></tr>\n{body}\n</table></div>")
+
+
+class InfoView:
+    """``%nbcontainer_info``: ``nbcontainer info``'s text; ``data`` is its dict."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        from ..wording import info_lines
+
+        return "\n".join(info_lines(self.data))
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/plain": repr(self), "application/json": self.data}

@@ -46,3 +46,5 @@ def loads(data: bytes | str, what: str = "JSON document") -> Any:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise ImageFormatError(f"{what} is not valid JSON: {e}") from None
+    except RecursionError:  # "[[[[…": Python's decoder recurses once per level
+        raise ImageFormatError(f"{what} is not valid JSON: nested too deeply") from None

@@ -6,13 +6,13 @@ config from another tool round-trips unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import ImageFormatError
-from . import canonical
+from . import canonical, validate
 from .digest import Digest
 from .platform import Platform
 
@@ -44,9 +44,10 @@ class Healthcheck:
     start_period: int = 0
     start_interval: int = 0
     retries: int = 0
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"Test": list(self.test)}
+        d: dict[str, Any] = {**self.extra, "Test": list(self.test)}
         for key, val in (
             ("Interval", self.interval), ("Timeout", self.timeout),
             ("StartPeriod", self.start_period), ("StartInterval", self.start_interval),
@@ -57,10 +58,16 @@ class Healthcheck:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Healthcheck:
+    def from_dict(cls, d: object, where: str = "Healthcheck") -> Healthcheck:
+        d = validate.obj(d, where)
         return cls(
-            tuple(d.get("Test") or ()), d.get("Interval", 0), d.get("Timeout", 0),
-            d.get("StartPeriod", 0), d.get("StartInterval", 0), d.get("Retries", 0),
+            validate.string_list(d, "Test", where) or (),
+            interval=validate.integer(d, "Interval", where),
+            timeout=validate.integer(d, "Timeout", where),
+            start_period=validate.integer(d, "StartPeriod", where),
+            start_interval=validate.integer(d, "StartInterval", where),
+            retries=validate.integer(d, "Retries", where),
+            extra=validate.unknown(d, _HC_KNOWN),
         )
 
 
@@ -105,28 +112,24 @@ class ContainerConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None) -> ContainerConfig:
-        if not d:
+    def from_dict(cls, d: object, where: str = "config") -> ContainerConfig:
+        if d is None:
             return cls()
-        if not isinstance(d, Mapping):
-            raise ImageFormatError("image config: 'config' must be an object")
+        d = validate.obj(d, where)
         kw: dict[str, Any] = {}
-        known = set(_CC_KEYS.values())
         for name, key in _CC_KEYS.items():
-            val = d.get(key)
-            if val is None:
+            if d.get(key) is None:
                 continue
-            if name in ("exposed_ports", "volumes"):
-                kw[name] = tuple(val)
-            elif name == "labels":
-                kw[name] = MappingProxyType(dict(val))
+            read = _CC_READERS.get(name)
+            if read is not None:
+                kw[name] = read(d, key, where)
             elif name == "healthcheck":
-                kw[name] = Healthcheck.from_dict(val)
-            elif isinstance(val, list):
-                kw[name] = tuple(val)
+                kw[name] = Healthcheck.from_dict(d[key], f"{where}.{key}")
+            elif name == "args_escaped":
+                kw[name] = validate.boolean(d, key, where)
             else:
-                kw[name] = val
-        kw["extra"] = MappingProxyType({k: v for k, v in d.items() if k not in known})
+                kw[name] = validate.string(d, key, where)
+        kw["extra"] = validate.unknown(d, _CC_KNOWN)
         return cls(**kw)
 
     def env_dict(self) -> dict[str, str]:
@@ -155,18 +158,32 @@ class History:
     author: str | None = None
     comment: str | None = None
     empty_layer: bool = False
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return canonical.optional_fields(
-            {}, created=self.created, created_by=self.created_by, author=self.author,
+            dict(self.extra), created=self.created, created_by=self.created_by, author=self.author,
             comment=self.comment, empty_layer=self.empty_layer or None,
         )
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> History:
+    def from_dict(cls, d: object, where: str = "history") -> History:
+        if type(d) is dict and _HISTORY_KNOWN.issuperset(d):  # a config holds dozens: fast path
+            get = d.get
+            created, by, author, comment, empty = (
+                get("created"), get("created_by"), get("author"), get("comment"),
+                get("empty_layer"))
+            if (by is None or type(by) is str) and (author is None or type(author) is str) and \
+                    (comment is None or type(comment) is str) and \
+                    (empty is None or type(empty) is bool) and \
+                    (created is None or (type(created) is str and _RFC3339_RE.fullmatch(created))):
+                return cls(created, by, author, comment, bool(empty))
+        d = validate.obj(d, where)  # the careful way, which names what is wrong
         return cls(
-            d.get("created"), d.get("created_by"), d.get("author"), d.get("comment"),
-            bool(d.get("empty_layer", False)),
+            _timestamp(d, "created", where), validate.string(d, "created_by", where),
+            validate.string(d, "author", where), validate.string(d, "comment", where),
+            bool(validate.boolean(d, "empty_layer", where)),
+            extra=validate.unknown(d, _HISTORY_KNOWN),
         )
 
 
@@ -215,33 +232,64 @@ class ImageConfig(canonical.Document):
         return replace(self, raw=None, **changes)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> ImageConfig:
-        d = canonical.loads(data, "image config")
-        return cls.from_dict(d, raw=bytes(data))
+    def from_bytes(cls, data: bytes, where: str = "config") -> ImageConfig:
+        d = canonical.loads(data, where)
+        return cls.from_dict(d, raw=bytes(data), where=where)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], raw: bytes | None = None) -> ImageConfig:
-        if not isinstance(d, Mapping):
-            raise ImageFormatError("image config: expected a JSON object")
-        rootfs = d.get("rootfs") or {}
-        if not isinstance(rootfs, Mapping):
-            raise ImageFormatError("image config: 'rootfs' must be an object")
-        try:
-            diff_ids = tuple(Digest.parse(x) for x in rootfs.get("diff_ids") or ())
-        except Exception as e:  # ReferenceFormatError → format error with context
-            raise ImageFormatError(f"image config: bad rootfs.diff_ids entry: {e}") from e
-        known = {"architecture", "os", "variant", "os.version", "created", "author", "config",
-                 "rootfs", "history"}
+    def from_dict(cls, d: object, raw: bytes | None = None, where: str = "config"
+                  ) -> ImageConfig:
+        """The image-spec's config schema: ``architecture``, ``os`` and ``rootfs`` required,
+        every known field of its type; unknown fields kept in ``extra``."""
+        d = validate.obj(d, where)
+        arch = validate.string(d, "architecture", where, need=True)
+        os_ = validate.string(d, "os", where, need=True)
+        validate.string_list(d, "os.features", where)
+        assert arch is not None and os_ is not None
         return cls(
-            architecture=d.get("architecture", ""),
-            os=d.get("os", ""),
-            config=ContainerConfig.from_dict(d.get("config")),
-            diff_ids=diff_ids,
-            history=tuple(History.from_dict(h) for h in d.get("history") or ()),
-            created=d.get("created"),
-            author=d.get("author"),
-            variant=d.get("variant"),
-            os_version=d.get("os.version"),
-            extra=MappingProxyType({k: v for k, v in d.items() if k not in known}),
+            architecture=arch,
+            os=os_,
+            config=ContainerConfig.from_dict(d.get("config"), f"{where}.config"),
+            diff_ids=_diff_ids(d, where),
+            history=tuple(History.from_dict(h, f"{where}.history[{i}]")
+                          for i, h in enumerate(validate.array(d, "history", where))),
+            created=_timestamp(d, "created", where),
+            author=validate.string(d, "author", where),
+            variant=validate.string(d, "variant", where),
+            os_version=validate.string(d, "os.version", where),
+            extra=validate.unknown(d, _CONFIG_KNOWN),
             raw=raw,
         )
+
+
+_HC_KNOWN = frozenset({"Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"})
+_CC_KNOWN = frozenset(_CC_KEYS.values())
+_CC_READERS: dict[str, Callable[[Mapping[str, Any], str, str], Any]] = {
+    "exposed_ports": validate.key_set, "volumes": validate.key_set,
+    "labels": validate.string_map,
+    "env": validate.string_list, "entrypoint": validate.string_list, "cmd": validate.string_list,
+    "on_build": validate.string_list, "shell": validate.string_list,
+}
+_HISTORY_KNOWN = frozenset({"created", "created_by", "author", "comment", "empty_layer"})
+_CONFIG_KNOWN = frozenset({"architecture", "os", "variant", "os.version", "created", "author",
+                           "config", "rootfs", "history"})
+# RFC 3339 as Go's time.Time reads it (containerd and Docker fail on anything else).
+_RFC3339_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def _timestamp(d: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = validate.string(d, key, where)
+    if value is not None and not _RFC3339_RE.fullmatch(value):
+        raise validate.fail(f"{where}.{key}", f"{value[:40]!r} is not an RFC 3339 time")
+    return value
+
+
+def _diff_ids(d: Mapping[str, Any], where: str) -> tuple[Digest, ...]:
+    rootfs = validate.obj(validate.required(d, "rootfs", where), f"{where}.rootfs")
+    where = f"{where}.rootfs"
+    kind = validate.string(rootfs, "type", where, need=True)
+    if kind != "layers":
+        raise validate.fail(f"{where}.type", f"expected \"layers\", got {kind!r}")
+    return tuple(validate.digest(x, f"{where}.diff_ids[{i}]")
+                 for i, x in enumerate(validate.array(rootfs, "diff_ids", where, need=True)))

@@ -10,7 +10,8 @@ from ..errors import ReferenceFormatError
 
 # sha256 is what we write; sha512 is accepted when reading (image-spec "registered algorithms").
 _HEX_LEN = {"sha256": 64, "sha512": 128}
-_DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
+_DIGEST_RE = re.compile(r"([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)")
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -22,7 +23,7 @@ class Digest:
     def parse(cls, text: str) -> Digest:
         if isinstance(text, Digest):
             return text
-        m = _DIGEST_RE.match(text or "")
+        m = _DIGEST_RE.fullmatch(text) if isinstance(text, str) else None
         if not m:
             raise ReferenceFormatError(
                 f"invalid digest {text!r}", hint="a digest looks like sha256:<64 hex characters>"
@@ -33,7 +34,7 @@ class Digest:
             raise ReferenceFormatError(
                 f"unsupported digest algorithm {alg!r} in {text!r}", hint="use sha256 or sha512"
             )
-        if len(hexpart) != want or not re.fullmatch(r"[0-9a-f]+", hexpart):
+        if len(hexpart) != want or not _LOWER_HEX.fullmatch(hexpart):
             raise ReferenceFormatError(
                 f"invalid {alg} digest {text!r}: expected {want} lowercase hex characters"
             )

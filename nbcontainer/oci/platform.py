@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import platform as _pyplatform
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ReferenceFormatError
+from . import validate
 
 _ARCH_ALIASES = {
     "x86_64": "amd64", "x86-64": "amd64", "amd64": "amd64",
@@ -16,6 +18,8 @@ _ARCH_ALIASES = {
     "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64", "mips64le": "mips64le",
     "loong64": "loong64",
 }
+# containerd's specifier syntax (plus dots, for variants such as v8.2)
+_PART_RE = re.compile(r"[a-z0-9_.-]+")
 _ARCH_DEFAULT_VARIANT = {"armhf": "v7", "armv7l": "v7", "armel": "v6", "armv6l": "v6"}
 
 
@@ -25,12 +29,13 @@ class Platform:
     architecture: str
     variant: str = ""
     os_version: str = ""
+    os_features: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> Platform:
         """``linux/arm64``, ``linux/arm/v7``, ``linux/amd64/v3``; ``arm64`` alone means linux."""
-        parts = [p.strip().lower() for p in (text or "").split("/")]
-        if not text or any(not p for p in parts) or len(parts) > 3:
+        parts = [p.strip().lower() for p in text.split("/")] if isinstance(text, str) else []
+        if not parts or len(parts) > 3 or not all(_PART_RE.fullmatch(p) for p in parts):
             raise ReferenceFormatError(
                 f"invalid platform {text!r}", hint="use os/arch[/variant], e.g. linux/amd64"
             )
@@ -41,7 +46,8 @@ class Platform:
         return cls.normalized(os_, arch, variant)
 
     @classmethod
-    def normalized(cls, os_: str, arch: str, variant: str = "", os_version: str = "") -> Platform:
+    def normalized(cls, os_: str, arch: str, variant: str = "", os_version: str = "",
+                   os_features: tuple[str, ...] = ()) -> Platform:
         a = arch.lower()
         variant = variant or _ARCH_DEFAULT_VARIANT.get(a, "")
         a = _ARCH_ALIASES.get(a, a)
@@ -51,17 +57,24 @@ class Platform:
             variant = "v7"
         elif variant and variant[0].isdigit():
             variant = "v" + variant
-        return cls(os_.lower(), a, variant, os_version)
+        return cls(os_.lower(), a, variant, os_version, os_features)
 
     @classmethod
     def host(cls) -> Platform:
         return cls.normalized("linux", _pyplatform.machine())
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Platform:
-        return cls.normalized(
-            d.get("os", ""), d.get("architecture", ""), d.get("variant", ""), d.get("os.version", "")
-        )
+    def from_dict(cls, d: object, where: str = "platform") -> Platform:
+        """A descriptor's ``platform`` object, checked: ``os`` and ``architecture`` are
+        required strings, ``variant`` and ``os.version`` strings, ``os.features`` a list."""
+        d = validate.obj(d, where)
+        os_ = validate.string(d, "os", where, need=True)
+        arch = validate.string(d, "architecture", where, need=True)
+        variant = validate.string(d, "variant", where) or ""
+        os_version = validate.string(d, "os.version", where) or ""
+        features = validate.string_list(d, "os.features", where) or ()
+        assert os_ is not None and arch is not None
+        return cls.normalized(os_, arch, variant, os_version, features)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"architecture": self.architecture, "os": self.os}
@@ -69,6 +82,8 @@ class Platform:
             d["variant"] = self.variant
         if self.os_version:
             d["os.version"] = self.os_version
+        if self.os_features:
+            d["os.features"] = list(self.os_features)
         return d
 
     def __str__(self) -> str:

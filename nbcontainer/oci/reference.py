@@ -19,12 +19,13 @@ DEFAULT_TAG = "latest"
 NAME_TOTAL_LENGTH_MAX = 255
 
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+# Used with fullmatch (``$`` would accept a trailing newline); ASCII: Go's \w is [0-9A-Za-z_].
 _DOMAIN_RE = re.compile(
-    rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$"
+    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
 )
-_PATH_COMPONENT_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_ANCHORED_HEX64 = re.compile(r"^[a-f0-9]{64}$")
+_PATH_COMPONENT_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+_ANCHORED_HEX64 = re.compile(r"[a-f0-9]{64}")
 
 _FORMAT_HINT = "a reference looks like [registry[:port]/]name[:tag][@sha256:digest]"
 
@@ -34,7 +35,7 @@ def _fail(text: str, why: str) -> ReferenceFormatError:
 
 
 def valid_tag(tag: str) -> bool:
-    return bool(_TAG_RE.match(tag))
+    return isinstance(tag, str) and bool(_TAG_RE.fullmatch(tag))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ class Reference:
             raise _fail(str(text), "empty reference")
         if text != text.strip() or any(c.isspace() for c in text):
             raise _fail(text, "whitespace is not allowed")
-        if _ANCHORED_HEX64.match(text):
+        if _ANCHORED_HEX64.fullmatch(text):
             raise _fail(text, "cannot specify 64-byte hexadecimal strings as a name")
         rest, digest = text, None
         if "@" in rest:
@@ -76,8 +77,8 @@ class Reference:
         domain, path = _split_domain(rest, text)
         components = path.split("/")
         for comp in components:
-            if not _PATH_COMPONENT_RE.match(comp):
-                if comp.lower() != comp and _PATH_COMPONENT_RE.match(comp.lower()):
+            if not _PATH_COMPONENT_RE.fullmatch(comp):
+                if comp.lower() != comp and _PATH_COMPONENT_RE.fullmatch(comp.lower()):
                     raise _fail(text, f"repository name ({path}) must be lowercase")
                 raise _fail(
                     text,
@@ -146,7 +147,7 @@ def _split_domain(name: str, original: str) -> tuple[str, str]:
         "." in first or ":" in first or first == "localhost" or first.lower() != first
     )
     if is_domain:
-        if not _DOMAIN_RE.match(first):
+        if not _DOMAIN_RE.fullmatch(first):
             raise _fail(original, f"invalid registry host {first!r}")
         domain, path = first, remainder
         if domain == LEGACY_DEFAULT_DOMAIN:

@@ -8,7 +8,6 @@ one. Refresh/identity tokens use the OAuth2 ``POST`` form, falling back to ``GET
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -16,9 +15,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
+from ..errors import RegistryError
+from . import responses
 from .credentials import Credential
-from .errors import AuthenticationError, RegistryResponseError, register_secret, response_error
-from .transport import Transport
+from .errors import AuthenticationError, register_secret, response_error
+from .transport import Response, Transport
 
 _PARAM_RE = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
 CLIENT_ID = "nbcontainer"
@@ -187,6 +188,11 @@ class Authenticator:
             raise AuthenticationError(
                 f"{self.registry} asked for a bearer token but named no realm",
                 status=401, code="UNAUTHORIZED")
+        try:
+            realm = responses.resolve_url(realm, realm, "token realm", self.registry)
+        except RegistryError as e:
+            raise AuthenticationError(e.message, status=401, code="UNAUTHORIZED",
+                                      hint=e.hint) from None
         scopes = merge_scopes(scopes)
         with self._lock:
             self.token_requests += 1
@@ -197,27 +203,18 @@ class Authenticator:
                 doc = self._oauth_refresh(realm, service, scopes, refresh)
             if doc is None:
                 doc = self._get_token(realm, service, scopes, cred)
-            value = doc.get("token") or doc.get("access_token")
-            if not isinstance(value, str) or not value:
-                raise AuthenticationError(
-                    f"the token service of {self.registry} returned no token",
-                    status=401, code="UNAUTHORIZED")
-            register_secret(value)
-            if isinstance(doc.get("refresh_token"), str):
-                self._refresh_token = doc["refresh_token"]
+            register_secret(doc.token)
+            if doc.refresh_token:
+                self._refresh_token = doc.refresh_token
                 register_secret(self._refresh_token)
-            try:
-                expires_in = max(int(doc.get("expires_in") or 60), 60)
-            except (TypeError, ValueError):
-                expires_in = 60
             # Renew a little early so a long transfer never sends an expired token.
-            token = _Token(value, scopes, time.time() + expires_in - 10)
+            token = _Token(doc.token, scopes, time.time() + doc.expires_in - 10)
             self._tokens.setdefault((realm, service), []).insert(0, token)
             return token
 
     def _get_token(
         self, realm: str, service: str, scopes: tuple[str, ...], cred: Credential | None,
-    ) -> dict:
+    ) -> responses.TokenResponse:
         query: list[tuple[str, str]] = []
         if service:
             query.append(("service", service))
@@ -229,11 +226,11 @@ class Authenticator:
         sep = "&" if urlsplit(realm).query else "?"
         url = realm + (sep + urlencode(query) if query else "")
         resp = self.transport.request("GET", url, headers=headers, what="token request")
-        return self._token_doc(resp.status, resp.data)
+        return self._token_doc(resp)
 
     def _oauth_refresh(
         self, realm: str, service: str, scopes: tuple[str, ...], refresh: str,
-    ) -> dict | None:
+    ) -> responses.TokenResponse | None:
         form = urlencode({"grant_type": "refresh_token", "refresh_token": refresh,
                           "service": service, "scope": " ".join(scopes),
                           "client_id": CLIENT_ID}).encode()
@@ -241,12 +238,14 @@ class Authenticator:
             "POST", realm, body=form, what="token request",
             headers={"Content-Type": "application/x-www-form-urlencoded"})
         if resp.status in (404, 405):  # no OAuth2 endpoint: use GET with credentials
-            resp.data  # noqa: B018
+            resp.snippet()
             return None
-        return self._token_doc(resp.status, resp.data)
+        return self._token_doc(resp)
 
-    def _token_doc(self, status: int, body: bytes) -> dict:
+    def _token_doc(self, resp: Response) -> responses.TokenResponse:
+        status = resp.status
         if status != 200:
+            body = resp.snippet()
             err = response_error(status, body, action="authenticating", registry=self.registry)
             if status in (401, 403):
                 hint = (f"check the user name and password for {self.registry}, or log in "
@@ -255,11 +254,5 @@ class Authenticator:
                     f"authentication to {self.registry} failed ({status}): incorrect credentials "
                     "or access denied", status=status, code="UNAUTHORIZED", hint=hint)
             raise err
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            doc = None
-        if not isinstance(doc, dict):
-            raise RegistryResponseError(
-                f"the token service of {self.registry} returned invalid JSON", status=status)
-        return doc
+        body = resp.read(responses.MAX_TOKEN_BODY, f"the token response of {self.registry}")
+        return responses.token_response(body, self.registry)

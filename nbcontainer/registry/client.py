@@ -12,39 +12,40 @@ import contextlib
 import json
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from ..errors import DigestMismatch, NbcontainerError, RegistryError
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor
 from ..oci.digest import Digest
-from . import credentials
+from . import credentials, responses
 from .auth import Authenticator, repo_scope
 from .credentials import Credential
 from .errors import RegistryResponseError, TransportError, redact, response_error
 from .hosts import RegistrySettings, api_host
 from .mirrors import Endpoint
+from .responses import same_origin
 from .transport import (
     Response,
     RetryPolicy,
     Timeouts,
     Transport,
+    header_int,
     is_plain_http_answer,
     parse_retry_after,
 )
 
 log = logging.getLogger("nbcontainer.registry")
 
-MAX_MANIFEST_BYTES = 8 << 20
+# containerd's limit: a manifest or index larger than this is refused before it is parsed.
+MAX_MANIFEST_BYTES = 4 << 20
 READ_CHUNK = 1 << 20
 # Blobs up to this size go up in one PUT; larger ones as PATCH chunks of this size, so a
 # dropped connection costs at most one chunk (Quay caps a single PUT, JFrog wants PATCH).
 DEFAULT_CHUNK_SIZE = 64 << 20
-_LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 # A credential argument: an explicit Credential, None for anonymous, or AUTO (look it up).
 AUTO = "auto"
@@ -181,7 +182,7 @@ class RegistryClient:
                         last = exc
                         continue
                     raise
-                body = resp.data
+                body = resp.snippet()
                 if resp.status == 401:
                     self.auth.set_challenge(resp.header("WWW-Authenticate"))
                 elif resp.status != 200:
@@ -204,22 +205,25 @@ class RegistryClient:
         retry: bool = True, follow_redirects: bool = True,
     ) -> Response:
         url = path if "://" in path else self.base_url + path
+        # Credentials go to the registry itself only, never to a host a Location or Link
+        # header named (redirects drop them in the transport for the same reason).
+        ours = "://" not in path or same_origin(url, self.base_url)
         for _ in range(3):
-            sent = self.auth.headers(scopes)
+            sent = self.auth.headers(scopes) if ours else {}
             resp = self.transport.request(
                 method, url, headers={**(headers or {}), **sent}, body=body,  # type: ignore[arg-type]
                 retry=retry, follow_redirects=follow_redirects, what=action)
             if resp.status == 401:
                 www = resp.header("WWW-Authenticate")
-                data = resp.data
-                if self.auth.retry_after_401(www, scopes, sent):
+                data = resp.snippet()
+                if ours and self.auth.retry_after_401(www, scopes, sent):
                     continue
                 raise response_error(401, data, action=action, registry=self.domain, repo=repo)
             if resp.status in ok:
                 return resp
             if method == "HEAD":
                 resp.close()
-            data = resp.data if method != "HEAD" else b""
+            data = resp.snippet() if method != "HEAD" else b""
             raise response_error(resp.status, data, action=action, registry=self.domain,
                                  repo=repo,
                                  retry_after=parse_retry_after(resp.header("Retry-After")))
@@ -233,19 +237,16 @@ class RegistryClient:
         resp = self.request(
             "GET", f"/v2/{repo}/manifests/{ref}", scopes=(repo_scope(repo, "pull"),),
             headers={"Accept": ", ".join(mt.MANIFEST_ACCEPT)}, action=action, repo=repo)
-        length = resp.header("Content-Length")
-        if length and length.isdigit() and int(length) > MAX_MANIFEST_BYTES:
-            resp.close()
-            raise RegistryError(f"manifest {repo}:{ref} is too large ({length} bytes)")
-        data = resp.data
+        what = f"manifest {repo}@{ref}" if ":" in ref else f"manifest {repo}:{ref}"
+        data = resp.read(MAX_MANIFEST_BYTES, what)
         media_type = (resp.header("Content-Type") or "").split(";")[0].strip()
-        digest = self._verify_manifest(data, ref, resp.header("Docker-Content-Digest"))
+        digest = self._verify_manifest(data, ref, resp.header("Docker-Content-Digest"), what)
         if media_type not in mt.MANIFEST_TYPES | mt.INDEX_TYPES:
             media_type = _sniff_media_type(data) or media_type
         return data, media_type, digest
 
     @staticmethod
-    def _verify_manifest(data: bytes, ref: str, header: str | None) -> Digest:
+    def _verify_manifest(data: bytes, ref: str, header: str | None, what: str = "") -> Digest:
         want: Digest | None = None
         if ref.startswith("sha") and ":" in ref:
             want = Digest.parse(ref)
@@ -257,7 +258,8 @@ class RegistryClient:
         actual = Digest.of(data, want.algorithm if want else "sha256")
         if want is not None and actual != want:
             raise DigestMismatch(
-                f"manifest for {ref} does not match its digest: expected {want}, got {actual}",
+                f"{what or 'manifest ' + ref} does not match its digest: expected {want}, got "
+                f"{actual}",
                 hint="the registry or a proxy altered the manifest; nothing was stored")
         return actual if actual.algorithm == "sha256" else Digest.of(data)
 
@@ -272,13 +274,14 @@ class RegistryClient:
                 return None
             raise
         resp.close()
-        digest = resp.header("Docker-Content-Digest")
-        size = resp.header("Content-Length") or "0"
+        digest = responses.content_digest(resp.header("Docker-Content-Digest"),
+                                          f"{repo}:{ref}", self.domain)
+        size = header_int(resp.header("Content-Length"))
         media_type = (resp.header("Content-Type") or "").split(";")[0].strip()
-        if not digest:  # some registries omit it on HEAD: fetch to know
+        if digest is None or size is None:  # some registries omit them on HEAD: fetch to know
             data, media_type, dig = self.get_manifest(repo, ref)
             return Descriptor(media_type, dig, len(data))
-        return Descriptor(media_type, Digest.parse(digest), int(size) if size.isdigit() else 0)
+        return Descriptor(media_type, digest, size)
 
     def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> Digest:
         resp = self.request(
@@ -312,8 +315,7 @@ class RegistryClient:
                 return None
             raise
         resp.close()
-        size = resp.header("Content-Length")
-        return int(size) if size and size.isdigit() else 0
+        return header_int(resp.header("Content-Length")) or 0
 
     def open_blob(self, repo: str, digest: Digest, offset: int = 0, *,
                   retry: bool = True) -> Response:
@@ -389,10 +391,7 @@ class RegistryClient:
 
     # ------------------------------------------------------------------ uploads
     def _location(self, resp: Response, current: str) -> str:
-        loc = resp.header("Location")
-        if not loc:
-            raise RegistryError(f"{self.domain} started an upload without a Location header")
-        return urljoin(current, loc)
+        return responses.location(resp.header("Location"), current, self.domain)
 
     def start_upload(
         self, repo: str, digest: Digest | None = None, mount_from: str | None = None,
@@ -485,11 +484,12 @@ class RegistryClient:
         except (RegistryError, OSError):
             return None
         resp.close()
-        rng = resp.header("Range") or ""
-        m = re.match(r"(?:bytes=)?0-(\d+)$", rng.strip())
-        # distribution answers "0-0" for an empty upload as well as for one byte: 0 is safe.
-        end = int(m.group(1)) + 1 if m and int(m.group(1)) > 0 else 0
-        return self._location(resp, location) if resp.header("Location") else location, end
+        end = responses.upload_range(resp.header("Range")) or 0
+        try:
+            where = self._location(resp, location) if resp.header("Location") else location
+        except RegistryError:
+            return None  # a broken Location: start over with a fresh session
+        return where, end
 
     def _put_final(
         self, repo: str, location: str, digest: Digest, open_fn: Callable[[], BinaryIO] | None,
@@ -522,19 +522,15 @@ class RegistryClient:
     # ------------------------------------------------------------------ listing
     def _paged(self, path: str, key: str, scopes: tuple[str, ...], action: str,
                repo: str = "") -> Iterator[str]:
-        url: str | None = path
+        url: str | None = self.base_url + path
         seen: set[str] = set()
         while url and url not in seen:
             seen.add(url)
             resp = self.request("GET", url, scopes=scopes, action=action, repo=repo)
-            link = resp.header("Link") or ""
-            try:
-                doc = json.loads(resp.data)
-            except ValueError as exc:
-                raise RegistryError(f"{action}: the registry returned invalid JSON") from exc
-            yield from (doc.get(key) or [])
-            m = _LINK_RE.search(link)
-            url = urljoin(self.base_url + path, m.group(1)) if m else None
+            link = resp.header("Link")
+            yield from responses.name_list(resp.read(responses.MAX_LIST_BODY, action), key,
+                                           action)
+            url = responses.next_page(link, url, self.domain)
 
     def list_tags(self, repo: str, page_size: int | None = None) -> list[str]:
         path = f"/v2/{repo}/tags/list" + (f"?n={page_size}" if page_size else "")
@@ -570,8 +566,7 @@ def _check_content_range(resp: Response, offset: int, digest: Digest) -> None:
     if resp.status != 206:
         return
     rng = resp.header("Content-Range") or ""
-    m = re.match(r"bytes\s+(\d+)-", rng)
-    if not m or int(m.group(1)) != offset:
+    if responses.content_range_start(rng) != offset:
         resp.close()
         raise TransportError(f"blob {digest.short}: server resumed at the wrong offset ({rng!r})")
 
@@ -601,7 +596,7 @@ def _file_body(
 def _sniff_media_type(data: bytes) -> str | None:
     try:
         doc = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(doc, dict):
         return None

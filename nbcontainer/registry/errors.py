@@ -9,6 +9,7 @@ password or token that reached a URL, a header echo or a helper's output is neve
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
 
@@ -97,10 +98,20 @@ _STATUS_HINTS = {
 }
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\s]+")
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """A server's text made safe to show: one line (no newlines, no terminal escape
+    sequences), at most ``limit`` characters."""
+    text = _CONTROL_RE.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def parse_error_body(body: bytes) -> list[dict[str, Any]]:
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return []
     errs = doc.get("errors") if isinstance(doc, dict) else None
     if not isinstance(errs, list):
@@ -117,15 +128,13 @@ def response_error(
 ) -> RegistryResponseError:
     """Build the error for a failed request; ``action`` says what we were doing, e.g.
     ``pulling manifest library/debian:12``."""
-    errs = parse_error_body(body)
-    code = str(errs[0].get("code", "")).upper() or None if errs else None
+    errs = [(one_line(str(e.get("code", "")).upper(), 40), one_line(str(e.get("message") or "")))
+            for e in parse_error_body(body)[:3]]
+    code = errs[0][0] or None if errs else None
     if errs:
-        text = "; ".join(
-            f"{str(e.get('code', '')).upper()}: {e.get('message') or ''}".rstrip(": ")
-            for e in errs[:3]
-        )
+        text = "; ".join(f"{c}: {m}".rstrip(": ") for c, m in errs)
     else:
-        snippet = body[:200].decode("utf-8", "replace").strip()
+        snippet = one_line(body[:200].decode("utf-8", "replace"))
         text = snippet if snippet and "<html" not in snippet.lower() else f"HTTP {status}"
     if status == 429 and code is None:
         code = "TOOMANYREQUESTS"

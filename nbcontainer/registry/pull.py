@@ -9,13 +9,14 @@ untagged blobs (``prune`` removes them) and never a half image behind a tag.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
 
-from ..errors import NbcontainerError, RegistryError
+from ..errors import ImageFormatError, NbcontainerError, RegistryError
 from ..oci import mediatypes as mt
+from ..oci import validate
+from ..oci.config import ImageConfig
 from ..oci.descriptor import Descriptor
 from ..oci.digest import Digest
 from ..oci.manifest import Index, Manifest
@@ -33,6 +34,9 @@ from .mirrors import pull_endpoints
 from .transfer import BlobProgress, run_all
 
 log = logging.getLogger("nbcontainer.registry")
+# Image configs are read whole into memory; real ones are kilobytes (40 history entries:
+# ~10 KiB). Twice containerd's manifest limit leaves room for any real one.
+MAX_CONFIG_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -83,23 +87,35 @@ def _choose(index: Index, wanted: Platform, ref: Reference) -> Descriptor:
     return candidates[i]
 
 
+_INVALID_HINT = ("the image on the registry is corrupt or was written by a broken tool; "
+                 "nothing was tagged (`nbcontainer prune` removes what was downloaded)")
+
+
+def _parse(ref: Reference, data: bytes, media_type: str | None, what: str) -> Manifest | Index:
+    """A manifest or index from the registry, strictly; errors say which image it was."""
+    with validate.context(f"{ref.familiar}: invalid {what}", _INVALID_HINT):
+        return parse_manifest(data, media_type)
+
+
+def _check_config(store: Store, ref: Reference, manifest: Manifest) -> ImageConfig | None:
+    """The (stored) image config of a manifest, validated; None for an artifact."""
+    with validate.context(f"{ref.familiar}: invalid image config {manifest.config.digest}",
+                          _INVALID_HINT):
+        return store.check_config(manifest)
+
+
 def _check_platform(store: Store, c: RegistryClient, ref: Reference, manifest: Manifest,
                     wanted: Platform) -> None:
     """A single-platform image pulled with an explicit --platform must match it (Docker
     refuses too); the config is small, so look before fetching layers."""
     cfg = manifest.config
-    if store.blobs.has(cfg.digest):
-        data = store.blobs.read(cfg.digest)
-    else:
-        data = c.get_blob(ref.path, cfg.digest)
-        store.blobs.put(data, cfg.digest)  # verified; the blob loop then skips it
-    try:
-        doc = json.loads(data)
-        have = Platform.normalized(doc.get("os", ""), doc.get("architecture", ""),
-                                   doc.get("variant", ""))
-    except (ValueError, AttributeError):
+    if cfg.media_type not in mt.CONFIG_TYPES:
         return  # not an image config (an artifact): nothing to compare
-    if have.os and not wanted.matches(have):
+    if not store.blobs.has(cfg.digest):
+        _fetch_config(store, c, ref, cfg)
+    config = _check_config(store, ref, manifest)
+    have = config.platform if config is not None else None
+    if have is not None and have.os and not wanted.matches(have):
         raise RegistryError(
             f"{ref.familiar} is a single-platform image for {have}, not {wanted}",
             hint="pull without --platform, or choose a tag built for that platform")
@@ -155,7 +171,11 @@ def _manifests(c: RegistryClient, ref: Reference, parsed: Manifest | Index, data
     images: list[Manifest] = []
     for child in children:
         cdata, ctype, cdig = c.get_manifest(ref.path, str(child.digest))
-        cparsed = parse_manifest(cdata, ctype or child.media_type)
+        if len(cdata) != child.size:
+            raise ImageFormatError(
+                f"{ref.familiar}: manifest {child.digest} is {len(cdata)} bytes, the index "
+                f"says {child.size}", hint=_INVALID_HINT)
+        cparsed = _parse(ref, cdata, child.media_type, f"manifest {child.digest}")
         if not isinstance(cparsed, Manifest):
             raise RegistryError(f"{ref.familiar}: nested indexes are not supported")
         manifests.append((cdig, cdata, cparsed.media_type))
@@ -165,51 +185,96 @@ def _manifests(c: RegistryClient, ref: Reference, parsed: Manifest | Index, data
     return manifests, images
 
 
+def _blob_plan(ref: Reference, images: list[Manifest]
+               ) -> tuple[dict[Digest, Descriptor], dict[Digest, list[Manifest]]]:
+    """Every blob the images need (once each) and which manifests each config belongs to."""
+    blobs: dict[Digest, Descriptor] = {}
+    config_of: dict[Digest, list[Manifest]] = {}
+    for m in images:
+        config_of.setdefault(m.config.digest, []).append(m)
+        for desc in (m.config, *m.layers):
+            if blobs.setdefault(desc.digest, desc).size != desc.size:
+                raise ImageFormatError(
+                    f"{ref.familiar}: blob {desc.digest} is listed with two sizes "
+                    f"({blobs[desc.digest].size} and {desc.size})", hint=_INVALID_HINT)
+    return blobs, config_of
+
+
+def _fetch_config(store: Store, c: RegistryClient, ref: Reference, desc: Descriptor,
+                  cancel: threading.Event | None = None) -> None:
+    if desc.size > MAX_CONFIG_BYTES:
+        raise ImageFormatError(
+            f"{ref.familiar}: config {desc.digest} is {desc.size} bytes; refused (more than "
+            f"{MAX_CONFIG_BYTES})", hint=_INVALID_HINT)
+    with store.blobs.writer(desc.digest, desc.size) as w:
+        c.download_blob(ref.path, desc.digest, desc.size, w, None, cancel)  # type: ignore[arg-type]
+        w.commit()
+
+
+class _Fetcher:
+    """One blob into the store (skipped when there, verified by its writer); an image config
+    is checked as soon as it is in, so a bad one stops the pull before the layers land."""
+
+    def __init__(self, store: Store, c: RegistryClient, ref: Reference, progress: ProgressFn,
+                 config_of: dict[Digest, list[Manifest]]) -> None:
+        self.store, self.c, self.ref, self.progress = store, c, ref, progress
+        self.config_of = config_of
+        self.downloaded = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, desc: Descriptor, cancel: threading.Event) -> None:
+        self._fetch(desc, cancel)
+        for m in self.config_of.get(desc.digest, ()):
+            _check_config(self.store, self.ref, m)
+
+    def _fetch(self, desc: Descriptor, cancel: threading.Event) -> None:
+        store = self.store
+        if store.blobs.has(desc.digest):
+            self.progress(ProgressEvent(Kind.SKIPPED, str(desc.digest), action=Action.PULL,
+                                        reason=Reason.EXISTS, current=desc.size,
+                                        total=desc.size))
+            return
+        if desc.data is not None:
+            store.blobs.put(desc.data, desc.digest)  # inline data (the empty config)
+            return
+        if desc.digest in self.config_of:
+            _fetch_config(store, self.c, self.ref, desc, cancel)
+        else:
+            bp = BlobProgress(self.progress, str(desc.digest), desc.size, Action.PULL)
+            with store.blobs.writer(desc.digest, desc.size) as w:
+                self.c.download_blob(self.ref.path, desc.digest, desc.size, w,  # type: ignore[arg-type]
+                                     bp.position, cancel)
+                w.commit()
+            bp.done()
+        with self._lock:
+            self.downloaded += 1
+
+
 def _pull(
     store: Store, c: RegistryClient, ref: Reference, data: bytes, media_type: str,
     top_digest: Digest, wanted: Platform, all_platforms: bool, progress: ProgressFn,
     jobs: int, tags: list[str] | None, explicit_platform: bool = False,
 ) -> PullResult:
     repo = ref.path
-    parsed = parse_manifest(data, media_type)
+    parsed = _parse(ref, data, media_type, "manifest" if media_type not in mt.INDEX_TYPES
+                    else "index")
     if isinstance(parsed, Manifest) and explicit_platform:
         _check_platform(store, c, ref, parsed, wanted)
     manifests, images = _manifests(c, ref, parsed, data, top_digest, wanted, all_platforms)
     final_digest, final_bytes, final_type = manifests[-1]
-
-    blobs: dict[Digest, Descriptor] = {}
-    for m in images:
-        for desc in (m.config, *m.layers):
-            blobs.setdefault(desc.digest, desc)
+    blobs, config_of = _blob_plan(ref, images)
     if ref.tag and not tags:
         tags = [str(ref.without_digest())]
     tags = tags or []
     locations = BlobLocations(store.home)
-    cancel = Cancel()
-    counter = {"downloaded": 0}
-    lock = threading.Lock()
-
-    def fetch(desc: Descriptor, cancel: threading.Event) -> None:
-        if store.blobs.has(desc.digest):
-            progress(ProgressEvent(Kind.SKIPPED, str(desc.digest), action=Action.PULL,
-                                   reason=Reason.EXISTS, current=desc.size, total=desc.size))
-            return
-        if desc.data is not None and len(desc.data) == desc.size:
-            store.blobs.put(desc.data, desc.digest)  # inline data (the empty config)
-            return
-        bp = BlobProgress(progress, str(desc.digest), desc.size, Action.PULL)
-        with store.blobs.writer(desc.digest, desc.size) as w:
-            c.download_blob(repo, desc.digest, desc.size, w, bp.position, cancel)  # type: ignore[arg-type]
-            w.commit()
-        with lock:
-            counter["downloaded"] += 1
-        bp.done()
+    fetch = _Fetcher(store, c, ref, progress, config_of)
 
     with store.operation():
-        # Large blobs first: the longest transfer starts earliest.
-        order = sorted(blobs.values(), key=lambda d: -d.size)
+        # Configs first (small, and checked before the layers matter), then large blobs
+        # first: the longest transfer starts earliest.
+        order = sorted(blobs.values(), key=lambda d: (d.digest not in config_of, -d.size))
         try:
-            run_all(jobs, order, fetch, cancel)
+            run_all(jobs, order, fetch, Cancel())
         except Exception as exc:
             progress(ProgressEvent(Kind.ERROR, str(ref), action=Action.PULL,
                                    error=getattr(exc, "message", None) or str(exc)))
@@ -233,8 +298,8 @@ def _pull(
     # The whole pull: ``text`` is the digest the name resolved to, ``source`` the name as
     # users write it, ``current`` the number of blobs downloaded (0: it was up to date).
     progress(ProgressEvent(Kind.DONE, str(ref), action=Action.PULL, text=str(top_digest),
-                           source=ref.familiar, current=counter["downloaded"]))
-    return PullResult(stored, top_digest, ref, final_type, counter["downloaded"], c.host)
+                           source=ref.familiar, current=fetch.downloaded))
+    return PullResult(stored, top_digest, ref, final_type, fetch.downloaded, c.host)
 
 
 __all__ = ["PullResult", "TransportError", "pull", "pull_image"]

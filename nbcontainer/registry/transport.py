@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import urllib3
 from urllib3.exceptions import (
@@ -32,8 +32,10 @@ from urllib3.exceptions import (
     SSLError,
 )
 
+from ..errors import RegistryError
 from .errors import TransportError, redact
 from .hosts import RegistrySettings, split_host_port
+from .responses import resolve_url
 
 log = logging.getLogger("nbcontainer.registry")
 
@@ -70,15 +72,33 @@ class Timeouts:
         return urllib3.Timeout(connect=self.connect, read=self.read)
 
 
+# Bodies read whole (error texts, token responses, tag lists); blobs stream instead.
+MAX_BODY = 16 << 20
+_INT_RE = re.compile(r"\s*(\d{1,18})\s*")
+
+
+def header_int(value: str | None) -> int | None:
+    """A non-negative integer header (``Content-Length``); None when absent or malformed."""
+    m = _INT_RE.fullmatch(value) if value else None
+    return int(m.group(1)) if m else None
+
+
+def too_large(what: str, length: int | None, limit: int) -> RegistryError:
+    said = f" ({length} bytes)" if length is not None else ""
+    return RegistryError(f"{what} is larger than {limit} bytes{said}; refused",
+                         hint="the registry sent far more than such a response can hold; it "
+                         "is misconfigured or hostile")
+
+
 def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if (seconds := header_int(value)) is not None:
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):  # what the date parser raises
         return None
     return max(0.0, when.timestamp() - time.time())
 
@@ -95,10 +115,40 @@ class Response:
 
     @property
     def data(self) -> bytes:
+        """The whole body (at most :data:`MAX_BODY`; blobs are streamed with ``chunks``)."""
+        return self.read(MAX_BODY)
+
+    def read(self, limit: int, what: str = "the response") -> bytes:
+        """The whole body, refused when larger than ``limit``: a broken or hostile server
+        cannot make us buffer gigabytes, whatever its ``Content-Length`` says. A connection
+        that breaks mid-body is a :class:`TransportError`."""
+        length = header_int(self.header("Content-Length"))
         try:
-            body = self._raw.read(decode_content=False)
+            if length is not None and length > limit:
+                raise too_large(what, length, limit)
+            parts: list[bytes] = []
+            got = 0
+            while chunk := self._raw.read(min(limit + 1 - got, 1 << 20),
+                                          decode_content=False):
+                parts.append(chunk)
+                got += len(chunk)
+                if got > limit:
+                    raise too_large(what, None, limit)
             self._done = True
-            return body
+            return b"".join(parts)
+        except (HTTPError, OSError) as exc:
+            raise TransportError(f"{what} broke off: {_describe(exc)}",
+                                 hint="check the network and retry") from exc
+        finally:
+            self.close()
+
+    def snippet(self, limit: int = 64 << 10) -> bytes:
+        """The start of an error body, for its message: never raises, never reads more."""
+        try:
+            data: bytes = self._raw.read(limit, decode_content=False)
+            return data
+        except (HTTPError, OSError):
+            return b""
         finally:
             self.close()
 
@@ -210,7 +260,7 @@ class Transport:
                 continue
             if resp.status in RETRY_STATUSES and attempt + 1 < attempts:
                 retry_after = parse_retry_after(resp.header("Retry-After"))
-                resp.data  # noqa: B018 - drain so the connection can be reused
+                resp.snippet()  # drain (a short body) so the connection can be reused
                 delay = self.retry.delay(attempt, retry_after)
                 log.info("%s: HTTP %d; retrying in %.1fs", what, resp.status, delay)
                 time.sleep(delay)
@@ -231,9 +281,16 @@ class Transport:
             raw = self._send(method, url, headers, payload)
             if not follow or raw.status not in REDIRECT_STATUSES or not raw.headers.get("Location"):
                 return Response(raw, url)
-            target = urljoin(url, raw.headers["Location"])
-            raw.drain_conn()
-            raw.release_conn()
+            try:
+                target = resolve_url(url, raw.headers["Location"], "redirect Location header",
+                                     urlsplit(url).netloc)
+            finally:
+                length = header_int(raw.headers.get("Content-Length"))
+                if length is not None and length <= 1 << 16:
+                    raw.drain_conn()  # a short body: keep the connection for reuse
+                else:
+                    raw.close()  # a body of unknown or hostile size is not read
+                raw.release_conn()
             if urlsplit(target).netloc != urlsplit(url).netloc:
                 # Never hand registry credentials to a CDN or storage host.
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}

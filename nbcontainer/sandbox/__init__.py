@@ -18,6 +18,11 @@ also known as ``Sandbox``) runs each RUN in Linux namespaces over overlayfs, fro
 process whose code is the private ``_*.py`` modules; every message that crosses a process
 boundary is defined in ``messages.py``.
 
+``open_executor()`` climbs the isolation ladder (``ladder.py``): a probe of the environment
+(``probe.py``, once per process, lazily) picks the full namespace sandbox, a reduced one
+(single-id map, rbind ``/proc``, chroot, per-RUN tree copies in ``vfs.py``), RUN through
+``proot`` (``ptrace.py``) or no RUN at all; ``report.py`` is what ``info`` shows.
+
 Contract with the caller and the layer writer:
 
 * ``upperdir``/``workdir`` are fresh, empty and on one filesystem; the merged tree is mounted
@@ -41,33 +46,45 @@ Contract with the caller and the layer writer:
 See ``namespaced.py`` for the caller's side and ``_helper.py`` for what happens inside.
 """
 
-from nbcontainer.layers.idmap import IdMap
+from typing import TYPE_CHECKING, Any
 
-from .capabilities import Capabilities, detect_capabilities
-from .container import run_container
-from .errors import SandboxError
-from .executor import Executor
-from .factory import open_executor
-from .namespaced import NamespaceExecutor, Sandbox
-from .spec import (
-    BindMount,
-    Mount,
-    RunResult,
-    RunSpec,
-    SecretMount,
-    TmpfsMount,
-    check,
-    failure_error,
-    format_failure,
-)
+from ..lazy import exports
+
+if TYPE_CHECKING:
+    from nbcontainer.layers.idmap import IdMap
+
+    from .capabilities import Capabilities, detect_capabilities
+    from .container import run_container
+    from .errors import SandboxError
+    from .executor import Executor
+    from .factory import LadderExecutor, open_executor
+    from .ladder import Choice, choose
+    from .namespaced import NamespaceExecutor, Sandbox
+    from .probe import HostProbe
+    from .ptrace import PtraceExecutor
+    from .spec import (
+        BindMount,
+        Mount,
+        RunResult,
+        RunSpec,
+        SecretMount,
+        TmpfsMount,
+        check,
+        failure_error,
+        format_failure,
+    )
 
 __all__ = [
     "BindMount",
     "Capabilities",
+    "Choice",
     "Executor",
+    "HostProbe",
     "IdMap",
+    "LadderExecutor",
     "Mount",
     "NamespaceExecutor",
+    "PtraceExecutor",
     "RunResult",
     "RunSpec",
     "Sandbox",
@@ -75,9 +92,43 @@ __all__ = [
     "SecretMount",
     "TmpfsMount",
     "check",
+    "choose",
     "detect_capabilities",
     "failure_error",
     "format_failure",
     "open_executor",
     "run_container",
 ]
+
+_getattr = exports(__name__, {
+    "Capabilities": "capabilities",
+    "detect_capabilities": "capabilities",
+    "run_container": "container",
+    "SandboxError": "errors",
+    "Executor": "executor",
+    "open_executor": "factory",
+    "LadderExecutor": "factory",
+    "Choice": "ladder",
+    "choose": "ladder",
+    "HostProbe": "probe",
+    "PtraceExecutor": "ptrace",
+    "NamespaceExecutor": "namespaced",
+    "Sandbox": "namespaced",
+    "BindMount": "spec",
+    "Mount": "spec",
+    "RunResult": "spec",
+    "RunSpec": "spec",
+    "SecretMount": "spec",
+    "TmpfsMount": "spec",
+    "check": "spec",
+    "failure_error": "spec",
+    "format_failure": "spec",
+})
+
+
+def __getattr__(name: str) -> Any:
+    if name == "IdMap":  # the one id-map class lives with the layer codec
+        from ..layers.idmap import IdMap
+
+        return IdMap
+    return _getattr(name)

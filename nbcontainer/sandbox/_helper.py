@@ -22,6 +22,7 @@ dicts on SOCK_SEQPACKET sockets.
 from __future__ import annotations
 
 import gc
+import marshal
 import os
 import select
 import signal
@@ -71,8 +72,12 @@ def _read_spec(specfd: int) -> RunWire:
 # ---------------------------------------------------------------- H: namespaces, supervision
 
 
+DEFAULT_NS = ns.CLONE_NEWNS | ns.CLONE_NEWPID | ns.CLONE_NEWUTS | ns.CLONE_NEWIPC
+
+
 def _prepare(userns: UsernsMode | None, uid: int, gid: int,
-             request_map: Callable[[], None]) -> tuple[int, socket.socket]:
+             request_map: Callable[[], None],
+             flags: int = DEFAULT_NS) -> tuple[int, socket.socket]:
     """The half of H that does not depend on the RUN: namespaces, id maps, pid 1 forked.
 
     The fork server runs it ahead of time in a spare helper, so a RUN pays for none of it
@@ -84,9 +89,13 @@ def _prepare(userns: UsernsMode | None, uid: int, gid: int,
         os.setsid()  # terminal signals go to the caller only; it tears the sandbox down
     except OSError:
         pass
-    flags = ns.CLONE_NEWNS | ns.CLONE_NEWPID | ns.CLONE_NEWUTS | ns.CLONE_NEWIPC
     Step.name = "userns" if userns else "namespaces"
     ns.unshare(flags | (ns.CLONE_NEWUSER if userns else 0))
+    if not flags & ns.CLONE_NEWPID:
+        # No pid namespace: orphans of the command come to H, which kills them when the
+        # command ends (what the end of a pid namespace does otherwise).
+        ns.prctl(ns.PR_SET_CHILD_SUBREAPER, 1)
+        _Orphans.reap = True
     if userns == "self":
         map_self(uid, gid)  # single-id map written by ourselves: only container root exists
     elif userns == "parent":
@@ -139,6 +148,13 @@ def main(argv: list[str]) -> int:
     if args["mode"] == "probe":
         os.write(1, messages.encode(probe(args)))
         return 0
+    if args["mode"] == "hostprobe":
+        from ._probe import host_probe
+
+        os.write(1, marshal.dumps(host_probe(args)))
+        return 0
+    if args["mode"] == "ptrace":
+        return ptrace_exec(args["argv"], args["status_fd"])
     return userns_exec(args)
 
 
@@ -151,7 +167,7 @@ def child_main(args: RunArgs) -> int:
         send(ctl, {"ev": "pid", "pid": os.getpid()})
         spec = _read_spec(specfd)
         pid, h_sock = _prepare(spec["userns"], spec["host_uid"], spec["host_gid"],
-                               lambda: ask_for_map(ctl))
+                               lambda: ask_for_map(ctl), spec.get("nsflags", DEFAULT_NS))
         return _hand_over(ctl, pid, h_sock, [ctl, specfd, 1, 0])
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller
         report(ctl, exc)
@@ -172,7 +188,8 @@ def _take_ctl(h_sock: socket.socket) -> int | None:
     return fds[0]
 
 
-def spare_main(zsock: socket.socket, userns: UsernsMode | None, uid: int, gid: int) -> int:
+def spare_main(zsock: socket.socket, userns: UsernsMode | None, uid: int, gid: int,
+               flags: int = DEFAULT_NS) -> int:
     """Pre-warmed H forked by the fork server: prepare now, take a RUN later.
 
     When ready, H passes the socket to its C through the server to the caller, which sends
@@ -193,7 +210,7 @@ def spare_main(zsock: socket.socket, userns: UsernsMode | None, uid: int, gid: i
     if os.getppid() != server:
         return 0  # the server died before PDEATHSIG was armed
     try:
-        pid, h_sock = _prepare(userns, uid, gid, request_map)
+        pid, h_sock = _prepare(userns, uid, gid, request_map, flags)
     except BaseException as exc:  # noqa: BLE001 - reported with the RUN that uses us
         step = Step.name
         zsock.send(messages.encode({"ev": "failed"}))
@@ -224,6 +241,41 @@ def _spare_failed(zsock: socket.socket, step: str, error: BaseException) -> int:
     return EXIT_SETUP_FAILED
 
 
+class _Orphans:
+    """H as the subreaper of a RUN without a pid namespace."""
+
+    reap = False
+
+    @staticmethod
+    def children() -> list[int]:
+        found: list[int] = []
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/children") as f:
+                    found += [int(p) for p in f.read().split()]
+            except OSError:
+                continue
+        return found
+
+    @classmethod
+    def kill_all(cls) -> None:
+        """SIGKILL every process left below H, until none is."""
+        for _ in range(1000):
+            left = cls.children()
+            if not left:
+                return
+            for child in left:
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            for _child in left:
+                try:
+                    os.waitpid(-1, 0)
+                except ChildProcessError:
+                    return
+
+
 def _supervise(ctl: int, pid: int) -> int:
     """Wait for C; a ``kill`` request or the caller vanishing (EOF) kills the whole tree."""
     pidfd = os.pidfd_open(pid)
@@ -234,6 +286,8 @@ def _supervise(ctl: int, pid: int) -> int:
         for fd, _ in poller.poll():
             if fd == pidfd:
                 _, status = os.waitpid(pid, 0)
+                if _Orphans.reap:
+                    _Orphans.kill_all()
                 send(ctl, {"ev": "exit", "status": os.waitstatus_to_exitcode(status)})
                 return 0
             op = messages.decode_op(os.read(ctl, 4096))
@@ -272,6 +326,8 @@ def _init_main(c_sock: socket.socket, life_r: int) -> int:
                 os.close(fd)
         spec = _read_spec(specfd)
         os.close(specfd)
+        if spec.get("fake_chown"):  # built before the root changes: no module loads after
+            _Filter.prepare(fake_chown=True)
         _enter_root(spec)
         if spec["init"]:
             return _init_loop(ctl, spec)
@@ -284,16 +340,21 @@ def _init_main(c_sock: socket.socket, life_r: int) -> int:
 def _enter_root(spec: RunWire) -> None:
     """Hostname, network, the root filesystem; then make it ``/``."""
     Step.name = "mount"
-    ns.sethostname(spec["hostname"])
+    if spec.get("nsflags", DEFAULT_NS) & ns.CLONE_NEWUTS:
+        ns.sethostname(spec["hostname"])
     if spec["network"] == "none":
         Step.name = "network"
         ns.unshare(ns.CLONE_NEWNET)  # owned by the sandbox's user namespace, if any
         ns.loopback_up()
     mount_rootfs(spec)
-    Step.name = "pivot_root"
     os.chdir(spec["mountpoint"])
-    ns.pivot_root(".", ".")
-    ns.umount(".", ns.MNT_DETACH)
+    if spec.get("pivot", True):
+        Step.name = "pivot_root"
+        ns.pivot_root(".", ".")
+        ns.umount(".", ns.MNT_DETACH)
+    else:  # the reduced rung where pivot_root is denied (buildah's chroot isolation)
+        Step.name = "chroot"
+        os.chroot(".")
     os.chdir("/")
 
 
@@ -358,6 +419,9 @@ def _exec_main(ctl: int, spec: RunWire) -> int:
         os.setgroups(list(user.groups))
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
+    if spec.get("fake_chown"):
+        Step.name = "seccomp"
+        _fake_chown()
     os.chdir(cwd)
     try:
         os.setsid()
@@ -365,6 +429,30 @@ def _exec_main(ctl: int, spec: RunWire) -> int:
         pass
     Step.name = "exec"
     return _exec(spec["argv"], env)
+
+
+class _Filter:
+    """The seccomp program of this RUN, assembled before ``pivot_root`` (``_seccomp``)."""
+
+    program: bytes | None = None
+    install: Callable[..., None] | None = None
+
+    @classmethod
+    def prepare(cls, *, fake_chown: bool) -> None:
+        from ._seccomp import build, install
+
+        cls.program, cls.install = build(fake_chown=fake_chown), install
+
+
+def _fake_chown() -> None:
+    """Single-id map: chown to an id the map lacks succeeds without effect (``_seccomp``)."""
+    program, install = _Filter.program, _Filter.install
+    if program is None or install is None:
+        return
+    try:
+        install(program, no_new_privs=False)
+    except PermissionError:  # no CAP_SYS_ADMIN left here: no_new_privs makes it allowed
+        install(program, no_new_privs=True)
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> int:
@@ -412,6 +500,7 @@ class _ForkServer:
         self.sock = sock
         self.userns, self.uid, self.gid = args["userns"], args["uid"], args["gid"]
         self.uid_map, self.gid_map = args["uid_map"], args["gid_map"]
+        self.flags = args.get("nsflags", DEFAULT_NS)
 
     def serve(self) -> int:
         ready = 0
@@ -454,7 +543,7 @@ class _ForkServer:
                 self.sock.close()
                 ours.close()
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                code = spare_main(theirs, self.userns, self.uid, self.gid)
+                code = spare_main(theirs, self.userns, self.uid, self.gid, self.flags)
             finally:
                 os._exit(code)
         theirs.close()
@@ -539,4 +628,23 @@ def userns_exec(args: UsernsArgs) -> int:
         os.execvp(argv[0], argv)
     except BaseException as exc:  # noqa: BLE001
         report(ctl, exc)
+    return EXIT_SETUP_FAILED
+
+
+def ptrace_exec(argv: list[str], status_fd: int = -1) -> int:
+    """The ptrace rung: proot with ``statx`` refused and chown to ids that may not exist here
+    faked (see ``_seccomp``), in its own session."""
+    from ._seccomp import build, install
+
+    try:
+        os.setsid()
+    except OSError:
+        pass
+    program = build(statx_enosys=True, fake_chown=True)
+    if program is not None:
+        install(program, no_new_privs=True)
+    if status_fd >= 0 and status_fd != messages.STATUS_FD:
+        os.dup2(status_fd, messages.STATUS_FD, inheritable=True)
+        os.close(status_fd)
+    os.execvp(argv[0], argv)
     return EXIT_SETUP_FAILED

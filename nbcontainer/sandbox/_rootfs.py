@@ -17,6 +17,8 @@ from ._devices import setup_dev
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .messages import MountWire, RunWire
 
 # Docker's masked and read-only /proc paths (the subset that exists on common kernels).
@@ -44,17 +46,22 @@ def mount_rootfs(spec: RunWire) -> None:
     """
     Step.name = "scaffold"
     stub_fd, file_fds = _scaffold(spec)
-    overlay = _Overlay(spec, stub_fd)
-    try:
-        root_fd = overlay.mount_over(_targets(spec))
-    finally:
-        overlay.close()
+    if spec.get("rootfs") == "bind":  # a tree copy: the caller made every mount target
+        Step.name = "bind rootfs"
+        ns.mount(spec["lowers"][0], spec["mountpoint"], None, ns.MS_BIND | ns.MS_REC)
+        root_fd = os.open(spec["mountpoint"], _O_DIR)
+    else:
+        overlay = _Overlay(spec, stub_fd)
+        try:
+            root_fd = overlay.mount_over(_targets(spec))
+        finally:
+            overlay.close()
     Step.name = "/dev"
     _mount_dev(root_fd, tty_group=spec["tty_group"])
     Step.name = "/sys"
     _mount_sys(root_fd)
     Step.name = "/proc"
-    _mount_proc(root_fd)
+    _mount_proc(root_fd, fresh=spec.get("proc", "fresh") == "fresh")
     Step.name = "bind mounts"
     for path, fd in file_fds.items():
         if path in MOUNT_FILES and not _is_file(root_fd, path):
@@ -70,7 +77,9 @@ def _scaffold(spec: RunWire) -> tuple[int, dict[str, int]]:
     """The scaffold tmpfs with the generated files; O_PATH fds of its stub dir and files
     (keeping them reachable once the overlay shadows the scaffold)."""
     root = spec["mountpoint"]
-    ns.mount("nbsandbox", root, "tmpfs", ns.MS_NOSUID | ns.MS_NODEV, "mode=755,size=16m")
+    # Named after the caller, so a caller can tell its own sandboxes' mounts from others'.
+    ns.mount(f"nbsandbox-{spec.get('caller', 0)}", root, "tmpfs", ns.MS_NOSUID | ns.MS_NODEV,
+             "mode=755,size=16m")
     os.mkdir(f"{root}/files", 0o755)
     os.mkdir(f"{root}/stub", 0o755)
     files: dict[str, str] = {}
@@ -189,19 +198,41 @@ def _mount_sys(root_fd: int) -> None:
         os.close(target)
 
 
-def _mount_proc(root_fd: int) -> None:
+def _mount_proc(root_fd: int, *, fresh: bool = True) -> None:
     target = ns.open_in_root(root_fd, "/proc")
-    ns.mount("proc", _fdpath(target), "proc", ns.MS_NOSUID | ns.MS_NODEV | ns.MS_NOEXEC)
+    if fresh:
+        ns.mount("proc", _fdpath(target), "proc", ns.MS_NOSUID | ns.MS_NODEV | ns.MS_NOEXEC)
+    else:  # a fresh procfs is refused over a masked /proc: the existing one, masks and all
+        ns.mount("/proc", _fdpath(target), None, ns.MS_BIND | ns.MS_REC)
     os.close(target)
     for path in MASKED_FILES:
         if _exists(root_fd, path):
-            _bind(root_fd, "/dev/null", path, readonly=False, recursive=False)
+            _guarded(fresh, _mask, root_fd, path)
     for path in READONLY_PATHS:
         if _exists(root_fd, path):
-            target = ns.open_in_root(root_fd, path)
-            ns.mount(_fdpath(target), _fdpath(target), None, ns.MS_BIND | ns.MS_REC)
-            os.close(target)
-            _readonly(root_fd, path, recursive=True)
+            _guarded(fresh, _readonly_bind, root_fd, path)
+
+
+def _mask(root_fd: int, path: str) -> None:
+    _bind(root_fd, "/dev/null", path, readonly=False, recursive=False)
+
+
+def _guarded(strict: bool, action: Callable[[int, str], None], root_fd: int,
+             path: str) -> None:
+    """Masks over an rbind of /proc may meet mounts locked by the outer container (which
+    masks them already): skip those."""
+    try:
+        action(root_fd, path)
+    except OSError:
+        if strict:
+            raise
+
+
+def _readonly_bind(root_fd: int, path: str) -> None:
+    target = ns.open_in_root(root_fd, path)
+    ns.mount(_fdpath(target), _fdpath(target), None, ns.MS_BIND | ns.MS_REC)
+    os.close(target)
+    _readonly(root_fd, path, recursive=True)
 
 
 def _mount_extra(root_fd: int, mount: MountWire) -> None:

@@ -9,7 +9,9 @@ from nbcontainer.errors import BuildError
 if TYPE_CHECKING:
     from .messages import ErrorEvent
 
-# A setup step that fails names a missing kernel feature: (feature, how to get it).
+# A setup step that fails names a missing kernel feature: (feature, how to get it). The
+# probe (``probe.py``) chose a rung where these worked, so a failure here is unexpected: the
+# hints say what is known and point at ``nbcontainer info`` for the environment's own causes.
 FEATURES = {
     "userns": ("user namespaces",
                "unprivileged user namespaces are disabled or unavailable; enable them "
@@ -19,9 +21,9 @@ FEATURES = {
                    "the kernel or a seccomp policy refuses unshare(); running inside a "
                    "container needs --privileged or equivalent"),
     "overlay": ("overlayfs",
-                "load the overlay module (modprobe overlay); rootless builds need Linux >= "
-                "5.11 for overlayfs in a user namespace, and the upper dir on a filesystem "
-                "with user xattrs (ext4, xfs, btrfs; tmpfs only from 6.6)"),
+                "`nbcontainer info` shows whether overlayfs accepts an upper dir on the "
+                "store's filesystem (it refuses overlayfs itself, e.g. a container's root); "
+                "put the store on another filesystem or build with --isolation reduced"),
     "network": ("network namespaces", "RUN --network=none needs CLONE_NEWNET"),
     "idmap": ("subordinate id mapping",
               "check this user's ranges in /etc/subuid and /etc/subgid and that newuidmap/"
@@ -46,6 +48,11 @@ def setup_error(event: ErrorEvent) -> SandboxError:
     step, message = event["step"], event["message"]
     if step == "user":
         return SandboxError(f"USER: {message}", step=step)
+    if step == "overlay" and event["errno"] == 19:  # ENODEV: the kernel has no overlayfs
+        return SandboxError(f"sandbox: overlayfs not available ({message})",
+                            hint="the kernel has no overlay filesystem: load it (modprobe "
+                                 "overlay), or build with --isolation reduced (tree copies)",
+                            feature="overlayfs", step=step, errno=event["errno"])
     if step in FEATURES:
         feature, hint = FEATURES[step]
         return SandboxError(f"sandbox: {feature} not available ({message})", hint=hint,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from nbcontainer.layers.idmap import IdMap
@@ -26,9 +26,14 @@ if TYPE_CHECKING:
 class Executor(ABC):
     """Runs commands over layer dirs. Reusable, thread-safe, and a context manager."""
 
-    name: ClassVar[str]  # the isolation it gives, as reported to the user
+    name: str  # the isolation it gives, as reported to the user
     rootless: bool  # files of the upper dir are owned by ``idmap``'s host ids
     idmap: IdMap  # container ids ↔ host ids (identity as real root)
+    # Rungs without overlayfs copy the tree per RUN (``vfs.py``): lower dirs are whole trees
+    # and an upper dir holds the diff in layer format. ``records``: every file belongs to the
+    # caller and container owners live beside each tree (``layers/owners.py``).
+    vfs: bool = False
+    records: bool = False
 
     @abstractmethod
     def run(self, spec: RunSpec) -> RunResult:

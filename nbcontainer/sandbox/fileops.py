@@ -14,14 +14,16 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BuildError
 from ..layers.info import LayerInfo
+from ..layers.owners import owners_path, read_owners, write_owners
 from ..oci.digest import Digest
 from . import messages
+from .vfs import force_remove
 
 if TYPE_CHECKING:
     from .executor import Executor
@@ -38,10 +40,12 @@ def _owner(path: str | int, uid: int, gid: int, mode: int | None, *, link: bool 
         os.chmod(path, mode)  # after chown, which clears set-id bits
 
 
-def apply_ops(root: str, ops: Sequence[Op]) -> None:
+def apply_ops(root: str, ops: Sequence[Op],
+              owners: dict[bytes, tuple[int, int]] | None = None) -> None:
     """Create the entries of a COPY plan below ``root`` (an empty diff dir); the kinds of
     op are defined in ``messages`` (``CopyOp``). A ``mkdir`` of an existing directory
-    updates its metadata; an ``extract`` with uid -1 keeps the archive's owners."""
+    updates its metadata; an ``extract`` with uid -1 keeps the archive's owners.
+    ``owners`` collects the owners of archive entries (for a tree's owners record)."""
     dir_times: list[tuple[str, int]] = []
     for op in ops:
         path = os.path.join(root, op[1]) if op[1] else root
@@ -60,8 +64,12 @@ def apply_ops(root: str, ops: Sequence[Op]) -> None:
             os.symlink(target, path)
             _owner(path, uid, gid, None, link=True)
             os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
+        elif op[0] == "link":  # another name of a file this plan created earlier
+            _remove(path)
+            os.link(os.path.join(root, op[2]), path)
         elif op[0] == "extract":
-            _extract_archive(path, op[2], op[3], op[4])
+            _extract_archive(path, op[2], op[3], op[4], owners,
+                             os.fsencode(op[1] + "/") if op[1] else b"")
         else:  # pragma: no cover - plans are made by the builder
             raise ValueError(f"unknown op {op[0]}")
     for path, mtime in reversed(dir_times):
@@ -94,14 +102,19 @@ def _entries(root: str) -> Iterator[str]:
             yield os.path.join(dirpath, name)
 
 
-def _extract_archive(dest: str, archive: str, uid: int, gid: int) -> None:
+def _extract_archive(dest: str, archive: str, uid: int, gid: int,
+                     owners: dict[bytes, tuple[int, int]] | None = None,
+                     prefix: bytes = b"") -> None:
     from ..layers import apply_layer
 
     os.makedirs(dest, exist_ok=True)
     src, tmp = _decompressed(dest, archive)
     try:
         before = set(_entries(dest)) if uid >= 0 else set()
-        apply_layer(dest, src, strip_absolute=True)
+        report = apply_layer(dest, src, strip_absolute=True, record_owners=owners is not None)
+        if owners is not None:
+            for rel, ids in report.owners.items():
+                owners[prefix + rel] = ids if uid < 0 else (uid, gid)
         if uid < 0:
             return
         for p in _entries(dest):
@@ -138,13 +151,16 @@ def extract_layers(target: str, blobs: Sequence[str]) -> None:
     apply_layers(target, list(blobs))
 
 
-def write_layer_file(root: str, out: str, epoch: int | None) -> LayerInfo:
+def write_layer_file(root: str, out: str, epoch: int | None, *, layer_format: bool = False,
+                     owners: Mapping[bytes, tuple[int, int]] | None = None) -> LayerInfo:
     """The layer of a diff/upper dir into file ``out``. Inside the user namespace the kernel
-    already reports container ids, so no id map is needed on either path."""
+    already reports container ids, so no id map is needed on either path. ``layer_format``:
+    a diff dir of tree copies (``.wh.`` files already); ``owners``: from a record."""
     from ..layers import write_layer
 
     with open(out, "wb") as f:
-        info = write_layer(root, f, source_date_epoch=epoch, overlay_upper=True)
+        info = write_layer(root, f, source_date_epoch=epoch, overlay_upper=not layer_format,
+                           whiteout_files=layer_format, owners=owners)
         f.flush()
         os.fsync(f.fileno())
     return info
@@ -162,12 +178,28 @@ def layer_info(record: LayerRecord) -> LayerInfo:
 
 class FileOps:
     """Runs the operations above with the right ids: in-process as real root (or when no
-    namespace is in use), through the executor's user namespace when rootless."""
+    namespace is in use), through the executor's user namespace when rootless.
+
+    When the executor keeps ownership in records (no namespace, or a single-id map), every
+    file belongs to the caller: operations run in-process, extraction and COPY write the
+    owners record of their tree, and layers take their owners from it. The executor is
+    asked lazily, so merely opening a build probes nothing."""
 
     def __init__(self, sandbox: Executor | None) -> None:
         self.sandbox = sandbox
-        self.in_process = sandbox is None or not sandbox.rootless
         self._own = False
+
+    @property
+    def in_process(self) -> bool:
+        return self.sandbox is None or not self.sandbox.rootless
+
+    @property
+    def records(self) -> bool:
+        return self.sandbox is not None and self.sandbox.records
+
+    @property
+    def vfs(self) -> bool:
+        return self.sandbox is not None and self.sandbox.vfs
 
     @classmethod
     def for_current_user(cls) -> FileOps:
@@ -200,18 +232,34 @@ class FileOps:
             return _read_all(stdout)
 
     def extract(self, target: Path, blobs: Sequence[Path]) -> None:
-        if self.in_process:
+        if self.records:
+            from ..layers import apply_layers
+
+            owners: dict[bytes, tuple[int, int]] = {}
+            for report in apply_layers(str(target), [str(b) for b in blobs], same_owner=False,
+                                      record_owners=True):
+                owners.update(report.owners)
+            write_owners(target, owners)
+        elif self.in_process:
             extract_layers(str(target), [str(b) for b in blobs])
         else:
             self._call({"op": "extract", "target": str(target), "blobs": [str(b) for b in blobs]})
 
     def apply(self, root: Path, ops: Sequence[Op]) -> None:
-        if self.in_process:
+        if self.records:
+            archived: dict[bytes, tuple[int, int]] = {}
+            apply_ops(str(root), ops, archived)
+            write_owners(root, {**plan_owners(ops), **archived})
+        elif self.in_process:
             apply_ops(str(root), ops)
         else:
             self._call({"op": "copy", "root": str(root), "ops": list(ops)})
 
     def write_layer(self, root: Path, out: Path, epoch: int | None) -> LayerInfo:
+        if self.records or self.vfs:
+            owners = read_owners(root) if self.records else None
+            return write_layer_file(str(root), str(out), epoch, layer_format=self.vfs,
+                                    owners=owners)
         if self.in_process:
             return write_layer_file(str(root), str(out), epoch)
         answer = self._call({"op": "layer", "root": str(root), "out": str(out), "epoch": epoch})
@@ -219,6 +267,10 @@ class FileOps:
 
     def remove(self, path: Path) -> None:
         if not os.path.lexists(path):
+            return
+        owners_path(path).unlink(missing_ok=True)
+        if self.records:
+            force_remove(path)
             return
         try:
             if os.path.isdir(path) and not os.path.islink(path):
@@ -233,6 +285,20 @@ class FileOps:
             return
         assert self.sandbox is not None
         self.sandbox.run_in_userns(["rm", "-rf", "--", str(path)])
+
+
+def plan_owners(ops: Sequence[Op]) -> dict[bytes, tuple[int, int]]:
+    """The owners a COPY plan gives its entries (the record of its diff dir)."""
+    owners: dict[bytes, tuple[int, int]] = {}
+    for op in ops:
+        if op[0] == "extract":
+            continue  # an archive's entries are recorded as it is extracted
+        if op[0] == "link":  # another name of an inode: its owner
+            owners[os.fsencode(op[1])] = owners.get(os.fsencode(op[2]), (0, 0))
+            continue
+        uid, gid = (op[4], op[5]) if op[0] in ("file", "data") else (op[3], op[4])
+        owners[os.fsencode(op[1])] = (uid, gid)
+    return owners
 
 
 class _memfile:

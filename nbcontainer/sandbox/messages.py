@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         gid: int
         uid_map: str  # newuidmap's triples, space-separated
         gid_map: str
+        nsflags: NotRequired[int]  # namespaces each spare unshares (besides user)
 
     class RunArgs(TypedDict):
         mode: Literal["run"]  # one RUN in a fresh helper (no fork server)
@@ -59,7 +60,21 @@ if TYPE_CHECKING:
         gid: int
         argv: list[str]
 
-    BootArgs = ServeArgs | RunArgs | ProbeArgs | UsernsArgs
+    class HostProbeArgs(TypedDict):
+        mode: Literal["hostprobe"]  # try every rung's pieces; marshal'ed steps on stdout
+        scratch: str  # an empty dir on the store's filesystem
+        userns: bool
+        uid: int
+        gid: int
+        subuid: list[int]  # [start, count], or empty: no newuidmap attempt
+        subgid: list[int]
+
+    class PtraceArgs(TypedDict):
+        mode: Literal["ptrace"]  # load the ptrace rung's seccomp filter, then exec ``argv``
+        status_fd: int  # becomes fd 9 of proot (-1: none): the command's exit status
+        argv: list[str]
+
+    BootArgs = ServeArgs | RunArgs | ProbeArgs | UsernsArgs | HostProbeArgs | PtraceArgs
 
     # ------------------------------------------------------------ the RUN (caller → C)
 
@@ -107,6 +122,13 @@ if TYPE_CHECKING:
         tty_group: bool  # gid 5 is mapped
         init: bool
         volatile: NotRequired[bool]  # mount the overlay "volatile" (default True)
+        caller: NotRequired[int]  # the caller's pid: names the scaffold mount (nbsandbox-PID)
+        # The reduced rung's replacements (absent: the full rung's way).
+        nsflags: NotRequired[int]  # namespaces H unshares besides user (default: mnt|pid|uts|ipc)
+        rootfs: NotRequired[Literal["overlay", "bind"]]  # bind: ``lowers[0]`` is the whole tree
+        proc: NotRequired[Literal["fresh", "bind"]]  # bind: rbind the existing /proc
+        pivot: NotRequired[bool]  # False: chroot instead of pivot_root
+        fake_chown: NotRequired[bool]  # single-id map: chown to unmapped ids succeeds, no effect
 
     # ------------------------------------------------------------ control (H, C → caller)
 
@@ -182,7 +204,8 @@ if TYPE_CHECKING:
     DataOp = tuple[Literal["data"], str, str, int, int, int, int]  # rel, text, mode, uid, gid, mtime
     SymlinkOp = tuple[Literal["symlink"], str, str, int, int, int]  # rel, target, uid, gid, mtime
     ExtractOp = tuple[Literal["extract"], str, str, int, int]  # rel, archive, uid, gid (-1: keep)
-    CopyOp = MkdirOp | FileOp | DataOp | SymlinkOp | ExtractOp
+    LinkOp = tuple[Literal["link"], str, str]  # rel, rel of the name it shares an inode with
+    CopyOp = MkdirOp | FileOp | DataOp | SymlinkOp | ExtractOp | LinkOp
 
     class ExtractRequest(TypedDict):
         op: Literal["extract"]  # apply layer blobs (bottom first) onto ``target``
@@ -211,6 +234,8 @@ if TYPE_CHECKING:
         uncompressed_size: int
         media_type: str
 
+
+STATUS_FD = 9  # the ptrace rung's wrapper writes the command's exit status here
 
 # Tokens sent with file descriptors (SCM_RIGHTS) on the fork server's sockets.
 SPARE = b"spare"  # server → caller: a prepared spare (fd: the socket to its C)
@@ -279,8 +304,9 @@ def decode_layer(data: bytes) -> LayerRecord:
 
 
 def serve_argv(a: ServeArgs) -> list[str]:
-    return ["serve", str(a["sock"]), a["userns"] or "none", str(a["uid"]), str(a["gid"]),
+    argv = ["serve", str(a["sock"]), a["userns"] or "none", str(a["uid"]), str(a["gid"]),
             a["uid_map"], a["gid_map"]]
+    return argv + [str(a["nsflags"])] if "nsflags" in a else argv
 
 
 def run_argv(a: RunArgs) -> list[str]:
@@ -289,6 +315,20 @@ def run_argv(a: RunArgs) -> list[str]:
 
 def probe_argv(a: ProbeArgs) -> list[str]:
     return ["probe", a["scratch"], "1" if a["userns"] else "0", str(a["uid"]), str(a["gid"])]
+
+
+def hostprobe_argv(a: HostProbeArgs) -> list[str]:
+    ids = [",".join(map(str, a["subuid"])) or "-", ",".join(map(str, a["subgid"])) or "-"]
+    return ["hostprobe", a["scratch"], "1" if a["userns"] else "0", str(a["uid"]),
+            str(a["gid"]), *ids]
+
+
+def ptrace_argv(a: PtraceArgs) -> list[str]:
+    return ["ptrace", str(a["status_fd"]), *a["argv"]]
+
+
+def _ints(text: str) -> list[int]:
+    return [] if text == "-" else [int(v) for v in text.split(",")]
 
 
 def userns_argv(a: UsernsArgs) -> list[str]:
@@ -309,9 +349,13 @@ def parse_argv(argv: list[str]) -> BootArgs:
     """The inverse of the ``*_argv`` functions above."""
     mode, args = argv[0], argv[1:]
     if mode == "serve":
-        sock, userns, uid, gid, uid_map, gid_map = args
-        return {"mode": "serve", "sock": int(sock), "userns": _userns_mode(userns),
-                "uid": int(uid), "gid": int(gid), "uid_map": uid_map, "gid_map": gid_map}
+        sock, userns, uid, gid, uid_map, gid_map, *flags = args
+        serve: ServeArgs = {"mode": "serve", "sock": int(sock), "userns": _userns_mode(userns),
+                            "uid": int(uid), "gid": int(gid), "uid_map": uid_map,
+                            "gid_map": gid_map}
+        if flags:
+            serve["nsflags"] = int(flags[0])
+        return serve
     if mode == "run":
         ctl, specfd = args
         return {"mode": "run", "ctl": int(ctl), "specfd": int(specfd)}
@@ -319,6 +363,13 @@ def parse_argv(argv: list[str]) -> BootArgs:
         scratch, flag, uid, gid = args
         return {"mode": "probe", "scratch": scratch, "userns": flag == "1", "uid": int(uid),
                 "gid": int(gid)}
+    if mode == "hostprobe":
+        scratch, flag, uid, gid, subuid, subgid = args
+        return {"mode": "hostprobe", "scratch": scratch, "userns": flag == "1",
+                "uid": int(uid), "gid": int(gid), "subuid": _ints(subuid),
+                "subgid": _ints(subgid)}
+    if mode == "ptrace":
+        return {"mode": "ptrace", "status_fd": int(args[0]), "argv": args[1:]}
     if mode == "userns":
         ctl, ns_mode, uid, gid, *command = args
         mapping = _userns_mode(ns_mode)

@@ -18,11 +18,13 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nbcontainer.errors import BuildError
 from nbcontainer.layers.idmap import IdMap, IdRange
+from nbcontainer.layers.owners import write_owners
 
 from . import messages
 from .errors import SandboxError, setup_error
@@ -37,9 +39,14 @@ from .spec import (
     SecretMount,
     TmpfsMount,
 )
+from .vfs import APT_SANDBOX, APT_SANDBOX_CONF, TreeRun, upper_owners
 
 if TYPE_CHECKING:
-    from .messages import Event, MountWire, RunWire, UsernsMode
+    from .ladder import Settings
+    from .messages import Event, MountWire, RunWire, ServeArgs, UsernsMode
+
+# clone flags (``_namespaces``: the helper's module, not imported here)
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID = 0x20000, 0x4000000, 0x8000000, 0x20000000
 
 BOOT = Path(__file__).with_name("_boot.py")
 KILL_GRACE = 5.0
@@ -55,12 +62,16 @@ class _Server:
     helpers pre-warmed (namespaces unshared, ids mapped, pid 1 forked) and hands each RUN to
     one. A RUN then costs only its mounts and the exec."""
 
-    def __init__(self, python: str, userns: UsernsMode | None, idmap: IdMap) -> None:
+    def __init__(self, python: str, userns: UsernsMode | None, idmap: IdMap,
+                 nsflags: int | None = None) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = messages.serve_argv({
+        args: ServeArgs = {
             "mode": "serve", "sock": theirs.fileno(), "userns": userns, "uid": os.getuid(),
             "gid": os.getgid(), "uid_map": " ".join(idmap.newidmap_args("uid")),
-            "gid_map": " ".join(idmap.newidmap_args("gid"))})
+            "gid_map": " ".join(idmap.newidmap_args("gid"))}
+        if nsflags is not None:
+            args["nsflags"] = nsflags
+        argv = messages.serve_argv(args)
         try:
             self.proc = subprocess.Popen(
                 _helper_argv(python, argv), pass_fds=[theirs.fileno()],
@@ -105,9 +116,21 @@ class NamespaceExecutor(Executor):
     """
 
     name = "namespaces"
+    vfs = False  # per-RUN tree copies instead of overlayfs (vfs.py)
+    records = False  # files belong to the caller; owners recorded beside trees
 
     def __init__(self, rootless: bool | None = None, *, idmap: IdMap | None = None,
-                 fork_server: bool = True, python: str | None = None) -> None:
+                 fork_server: bool = True, python: str | None = None,
+                 settings: Settings | None = None) -> None:
+        self.settings = settings
+        self._extra: dict[str, object] = {}
+        self._nsflags: int | None = None
+        if settings is not None:
+            rootless = settings.userns is not None and not settings.records and \
+                os.geteuid() != 0
+            idmap = settings.idmap
+            self.vfs, self.records = settings.vfs, settings.records
+            self._configure(settings)
         self.rootless = (os.geteuid() != 0) if rootless is None else rootless
         self.idmap = idmap or _default_idmap(self.rootless)
         self.python = python or sys.executable
@@ -135,8 +158,26 @@ class NamespaceExecutor(Executor):
     def __enter__(self) -> NamespaceExecutor:
         return self
 
+    def _configure(self, s: Settings) -> None:
+        """The wire fields of a reduced rung (the full rung sends none of them)."""
+        flags = CLONE_NEWNS | CLONE_NEWIPC | (CLONE_NEWUTS if s.uts else 0) | \
+            (CLONE_NEWPID if s.pid else 0)
+        if flags != CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID:
+            self._nsflags = flags
+            self._extra["nsflags"] = flags
+        if s.proc != "fresh":
+            self._extra["proc"] = s.proc
+        if not s.pivot:
+            self._extra["pivot"] = False
+        if s.vfs:
+            self._extra["rootfs"] = "bind"
+        if s.userns == "self":
+            self._extra["fake_chown"] = True
+
     @property
     def _userns_mode(self) -> UsernsMode | None:
+        if self.settings is not None:
+            return self.settings.userns
         if not self.rootless:
             return None
         if self.idmap.is_single and os.geteuid() != 0:
@@ -151,7 +192,39 @@ class NamespaceExecutor(Executor):
         KeyboardInterrupt) kills the whole process tree before the exception propagates."""
         merged = spec.merged_dir
         merged.mkdir(exist_ok=True)
-        return self._execute(self._wire(spec, merged), spec)
+        if self.vfs:
+            return self._run_copy(spec, merged)
+        if not self.records:
+            return self._execute(self._wire(spec, merged), spec)
+        # A single-id map over overlayfs: apt's sandbox configuration (mounted over a stub
+        # target, never in the upper dir), and the upper dir's owners from the lowers' records.
+        if any(Path(lower, "etc/apt/apt.conf.d").is_dir() for lower in spec.lowerdirs):
+            spec = replace(spec, mounts=[*spec.mounts, SecretMount(
+                "/" + APT_SANDBOX, APT_SANDBOX_CONF, 0o644)])
+        result = self._execute(self._wire(spec, merged), spec)
+        if result.ok:
+            write_owners(spec.upperdir, upper_owners(Path(spec.upperdir),
+                                                     [Path(p) for p in spec.lowerdirs]))
+        return result
+
+    def _run_copy(self, spec: RunSpec, merged: Path) -> RunResult:
+        """The reduced rung's tree copies: the RUN over a copy, its diff in layer format."""
+        if len(spec.lowerdirs) != 1:
+            raise SandboxError("tree copies run over one tree", step="rootfs")
+        targets = [(m.target, not isinstance(m, SecretMount) and (
+            isinstance(m, TmpfsMount) or Path(m.source).is_dir())) for m in spec.mounts]
+        single = self._userns_mode == "self"
+        job = TreeRun(Path(spec.lowerdirs[0]), Path(spec.upperdir), records=self.records,
+                      own=os.geteuid() == 0, mount_targets=targets, apt_sandbox=single,
+                      consume=spec.private_lower)
+        mounts = list(spec.mounts)
+        if job.apt:  # apt cannot drop to _apt under a single-id map; never lands in a layer
+            mounts.append(SecretMount("/" + APT_SANDBOX, APT_SANDBOX_CONF, 0o644))
+        run_spec = replace(spec, lowerdirs=[job.tree], mounts=mounts, private_lower=False)
+        result = self._execute(self._wire(run_spec, merged), run_spec)
+        if result.ok:
+            return replace(result, tree=job.commit())
+        return result
 
     def _wire(self, spec: RunSpec, merged: Path) -> RunWire:
         env = {str(k): str(v) for k, v in spec.env.items()}
@@ -175,6 +248,8 @@ class NamespaceExecutor(Executor):
             "host_gid": os.getgid(),
             "tty_group": not self.idmap.is_single,
             "init": bool(spec.init),
+            "caller": os.getpid(),
+            **self._extra,  # type: ignore[typeddict-item]
         }
 
     def _spawn(self, ctl: int, specfd: int, out: int, stdin: int) -> subprocess.Popen[bytes] | None:
@@ -186,12 +261,14 @@ class NamespaceExecutor(Executor):
         with self._lock:
             server = self._slot[0]
             if server is None or not server.alive():
-                server = self._slot[0] = _Server(self.python, self._userns_mode, self.idmap)
+                server = self._slot[0] = _Server(self.python, self._userns_mode, self.idmap,
+                                                 self._nsflags)
         try:
             server.submit([ctl, specfd, out, stdin])
         except OSError:
             with self._lock:  # the server died (killed?): start a new one once
-                server = self._slot[0] = _Server(self.python, self._userns_mode, self.idmap)
+                server = self._slot[0] = _Server(self.python, self._userns_mode, self.idmap,
+                                                 self._nsflags)
             server.submit([ctl, specfd, out, stdin])
         return None
 
@@ -257,9 +334,7 @@ class NamespaceExecutor(Executor):
                 errors.append(f"{tool}: {output.decode(errors='replace').strip()}")
         if errors:
             raise SandboxError("cannot map the subordinate id range: " + "; ".join(errors),
-                               hint="check /etc/subuid and /etc/subgid for this user and that "
-                                    "newuidmap/newgidmap (package uidmap) are setuid root",
-                               feature="user namespaces", step="idmap")
+                               hint=_idmap_hint(), feature="user namespaces", step="idmap")
 
     def run_in_userns(self, argv: Sequence[str], *, stdin: int | None = None,
                       stdout: int | None = None) -> int:
@@ -304,6 +379,22 @@ class NamespaceExecutor(Executor):
 
 
 Sandbox = NamespaceExecutor  # the name callers have used since the sandbox has existed
+
+
+def _idmap_hint() -> str:
+    """Why newuidmap may have failed, from what this process is (not a guess)."""
+    try:
+        with open("/proc/self/status") as f:
+            nnp = any(line.split() == ["NoNewPrivs:", "1"] for line in f)
+    except OSError:
+        nnp = False
+    if nnp:
+        return ("no_new_privs is set, so the setuid newuidmap gains no privilege; run without "
+                "it (Kubernetes: allowPrivilegeEscalation: true) or build with "
+                "--isolation reduced (a single-id map)")
+    return ("check this user's ranges in /etc/subuid and /etc/subgid and that newuidmap/"
+            "newgidmap (package uidmap) are setuid root; `nbcontainer info` shows what the "
+            "probe found")
 
 
 def _default_idmap(rootless: bool) -> IdMap:

@@ -80,6 +80,9 @@ class RunSpec:
     timeout: float | None = None
     mountpoint: Path | None = None
     init: bool = False
+    # Rungs that copy the tree (vfs): ``lowerdirs[0]`` is a private tree the executor may
+    # take over instead of copying (the caller will not use it again).
+    private_lower: bool = False
 
     def __post_init__(self) -> None:
         if not self.argv:
@@ -109,6 +112,9 @@ class RunResult:
     output_tail: bytes
     idmap: IdMap
     signal: int | None = None
+    # Rungs that copy the tree (vfs): the whole tree after the command, kept by the caller
+    # as the snapshot of the next chain (``upperdir`` then holds the diff in layer format).
+    tree: Path | None = None
 
     @property
     def ok(self) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..oci.digest import Digest
 from ..oci.manifest import Manifest
-from .buildcache import entry_files, entry_valid
+from .buildcache import entry_files, entry_valid, memo_dir, memo_valid
 from .snapshots import build_area, chain_ids, trusted
 from .store import Store
 
@@ -114,6 +114,11 @@ def prune_build(store: Store, remove: Remove | None = None) -> BuildPruneReport:
             p.unlink(missing_ok=True)
             report.temp_removed += 1
         elif not entry_valid(store, p):
+            p.unlink(missing_ok=True)
+            report.cache_entries_removed += 1
+    memos = memo_dir(store)
+    for p in sorted(memos.iterdir()) if memos.is_dir() else ():
+        if p.name.startswith(".") or not memo_valid(store, p):  # (a killed writer's temp too)
             p.unlink(missing_ok=True)
             report.cache_entries_removed += 1
     return report

@@ -131,3 +131,18 @@ def entry_valid(store: Store, path: Path) -> bool:
     except (OSError, ValueError, TypeError, AttributeError):
         return False
     return all(store.blobs.has(b) for b in entry.blobs)
+
+
+def memo_dir(store: Store) -> Path:
+    """Where the builder's memo of whole builds lives: one JSON file per build request, each
+    naming the image it produced as ``digest`` (all ``prune`` needs to know of it)."""
+    return build_area(store) / "memo"
+
+
+def memo_valid(store: Store, path: Path) -> bool:
+    """Whether a memo entry still names an image of the store."""
+    try:
+        doc = json.loads(path.read_text())
+        return isinstance(doc, dict) and str(doc.get("digest")) in store.refs.read().images
+    except (OSError, ValueError):
+        return False

@@ -12,9 +12,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import ImageFormatError
+from ..errors import ImageFormatError, ReferenceFormatError
 from ..layers import open_layer
-from ..oci import canonical
+from ..oci import canonical, validate
 from ..oci import mediatypes as mt
 from ..oci.config import ImageConfig
 from ..oci.descriptor import Descriptor
@@ -23,6 +23,7 @@ from ..oci.manifest import Index, Manifest
 from ..oci.reference import Reference
 from .archive_io import TarSink, atomic_output
 from .oci_layout import (
+    _CORRUPT,
     CONTAINERD_NAME,
     LAYOUT_BODY,
     LAYOUT_FILE,
@@ -131,37 +132,59 @@ def import_archive(store: Store, path: Path) -> list[tuple[Digest, list[str]]]:
 def _import_legacy(
     store: Store, legacy_bytes: bytes, found: dict[str, bytes | Digest], path: Path
 ) -> list[tuple[Digest, list[str]]]:
-    entries = canonical.loads(legacy_bytes, f"{path}:manifest.json")
+    """``manifest.json``: ``[{"Config": name, "RepoTags": [..] | null, "Layers": [names]}]``.
+    Every image is checked before the first is tagged."""
+    where = f"{path}:manifest.json"
+    entries = canonical.loads(legacy_bytes, where)
     if not isinstance(entries, list):
-        raise ImageFormatError(f"{path}:manifest.json: expected a list of images")
+        raise validate.expected(where, "a list of images", entries)
+    todo = [_legacy_image(store, entry, found, f"{where}[{i}]")
+            for i, entry in enumerate(entries)]
     out: list[tuple[Digest, list[str]]] = []
-    for i, entry in enumerate(entries):
-        where = f"{path}:manifest.json entry {i}"
-        if not isinstance(entry, dict) or "Config" not in entry:
-            raise ImageFormatError(f"{where}: missing 'Config'")
-        cfg = found.get(entry["Config"])
-        if isinstance(cfg, Digest):
-            cfg = store.blobs.read(cfg)
-        if cfg is None:
-            raise ImageFormatError(f"{where}: config {entry['Config']!r} is not in the archive")
-        config = ImageConfig.from_bytes(cfg)
-        cfg_dig = store.blobs.put(cfg)
-        layers: list[Descriptor] = []
-        for j, lpath in enumerate(entry.get("Layers") or []):
-            dig = found.get(lpath)
-            if isinstance(dig, bytes):
-                dig = store.blobs.put(dig)
-            if dig is None:
-                raise ImageFormatError(f"{where}: layer {lpath!r} is not in the archive")
-            media_type = _layer_media_type(store, dig)
-            if media_type == mt.OCI_LAYER and j < len(config.diff_ids) and config.diff_ids[j] != dig:
-                raise ImageFormatError(
-                    f"{where}: layer {lpath!r} is {dig}, but the config says {config.diff_ids[j]}",
-                    hint="the archive is corrupt or was modified",
-                )
-            layers.append(Descriptor(media_type, dig, store.blobs.size(dig)))
-        manifest = Manifest(Descriptor(mt.OCI_CONFIG, cfg_dig, len(cfg)), tuple(layers))
-        tags = [str(Reference.parse(t)) for t in entry.get("RepoTags") or []]
-        digest = store.add_image(manifest.to_bytes(), tags=tags)
+    for manifest_bytes, tags in todo:
+        digest = store.add_image(manifest_bytes, tags=tags)
         out.append((digest, tags))
     return out
+
+
+def _member(found: dict[str, bytes | Digest], name: str, where: str, what: str) -> bytes | Digest:
+    value = found.get(name)
+    if value is None:
+        raise ImageFormatError(f"{where}: {what} {name!r} is not in the archive")
+    return value
+
+
+def _legacy_image(store: Store, entry: object, found: dict[str, bytes | Digest], where: str
+                  ) -> tuple[bytes, list[str]]:
+    """One entry of ``manifest.json`` as an OCI manifest (blobs stored, checked) and its tags."""
+    entry = validate.obj(entry, where)
+    config_name = validate.string(entry, "Config", where, need=True)
+    assert config_name is not None
+    cfg = _member(found, config_name, where, "config")
+    cfg_bytes = store.blobs.read(cfg) if isinstance(cfg, Digest) else cfg
+    with validate.context(f"{where}: config {config_name!r}", _CORRUPT):
+        config = ImageConfig.from_bytes(cfg_bytes)
+    cfg_dig = store.blobs.put(cfg_bytes)
+    layers: list[Descriptor] = []
+    for j, lpath in enumerate(validate.string_list(entry, "Layers", where) or ()):
+        dig = _member(found, lpath, f"{where}.Layers[{j}]", "layer")
+        if isinstance(dig, bytes):
+            dig = store.blobs.put(dig)
+        media_type = _layer_media_type(store, dig)
+        if media_type == mt.OCI_LAYER and j < len(config.diff_ids) and config.diff_ids[j] != dig:
+            raise ImageFormatError(
+                f"{where}.Layers[{j}]: layer {lpath!r} is {dig}, but the config says "
+                f"{config.diff_ids[j]}", hint="the archive is corrupt or was modified",
+            )
+        layers.append(Descriptor(media_type, dig, store.blobs.size(dig)))
+    manifest = Manifest(Descriptor(mt.OCI_CONFIG, cfg_dig, len(cfg_bytes)), tuple(layers))
+    tags = []
+    for k, text in enumerate(validate.string_list(entry, "RepoTags", where) or ()):
+        try:
+            tags.append(str(Reference.parse(text)))
+        except ReferenceFormatError as e:
+            raise ImageFormatError(f"{where}.RepoTags[{k}]: {e.message}", hint=e.hint) from None
+    data = manifest.to_bytes()
+    with validate.context(where, _CORRUPT):
+        store.check_image(data)
+    return data, tags

@@ -13,15 +13,16 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from ..errors import ImageFormatError, ReferenceFormatError
-from ..oci import canonical
+from ..errors import DigestMismatch, ImageFormatError, ReferenceFormatError
+from ..oci import canonical, validate
 from ..oci import mediatypes as mt
 from ..oci.descriptor import Descriptor, frozen_map
 from ..oci.digest import Digest
 from ..oci.manifest import Index
 from ..oci.reference import Reference
-from .archive_io import TarSink, atomic_output, iter_members
+from .archive_io import TarSink, atomic_output, iter_members, reading_member
 from .store import Store
 
 LAYOUT_FILE = "oci-layout"
@@ -122,18 +123,42 @@ def _entry_tag(desc: Descriptor) -> str | None:
     return None
 
 
+_CORRUPT = "the archive is corrupt or was written by a broken tool; nothing from it was tagged"
+
+
+def check_layout_file(data: bytes | None, where: str) -> None:
+    """``oci-layout``: ``{"imageLayoutVersion": "1.0.0"}`` (any 1.x is read)."""
+    if data is None:
+        return  # docker save before Docker 25 and some tools write none
+    doc = validate.obj(canonical.loads(data, where), where)
+    version = validate.string(doc, "imageLayoutVersion", where, need=True)
+    if not (version or "").startswith("1."):
+        raise ImageFormatError(f"{where}: unsupported imageLayoutVersion {version!r}",
+                               hint="OCI image layouts of version 1.x are supported")
+
+
 def import_index(store: Store, index_bytes: bytes, where: str) -> list[tuple[Digest, list[str]]]:
-    """Register each image an ``index.json`` lists (its blobs must already be stored)."""
-    index = Index.from_dict(canonical.loads(index_bytes, where))
-    out: list[tuple[Digest, list[str]]] = []
-    for desc in index.manifests:
+    """Register each image an ``index.json`` lists (its blobs must already be stored). All of
+    them are checked before the first is tagged: a bad archive leaves no tag behind."""
+    index = Index.from_dict(canonical.loads(index_bytes, where), where=where)
+    todo: list[tuple[Descriptor, bytes, list[str]]] = []
+    for i, desc in enumerate(index.manifests):
         if not (desc.is_manifest or desc.is_index):
             continue
+        entry = f"{where}.manifests[{i}]"
         if not store.blobs.has(desc.digest):
-            raise ImageFormatError(f"{where}: manifest {desc.digest} is listed but missing")
+            raise ImageFormatError(f"{entry}: manifest {desc.digest} is listed but missing")
+        data = store.blobs.read(desc.digest)
+        if len(data) != desc.size:
+            raise ImageFormatError(f"{entry}: manifest {desc.digest} is {len(data)} bytes, "
+                                   f"the index says {desc.size}")
+        with validate.context(f"{entry} ({desc.digest})", _CORRUPT):
+            store.check_image(data, desc.media_type)
         tag = _entry_tag(desc)
-        tags = [tag] if tag else []
-        store.add_image(store.blobs.read(desc.digest), tags=tags, media_type=desc.media_type)
+        todo.append((desc, data, [tag] if tag else []))
+    out: list[tuple[Digest, list[str]]] = []
+    for desc, data, tags in todo:
+        store.add_image(data, tags=tags, media_type=desc.media_type)
         out.append((desc.digest, tags))
     return out
 
@@ -143,18 +168,20 @@ def import_dir(store: Store, src: Path) -> list[tuple[Digest, list[str]]]:
         raise ImageFormatError(
             f"{src} is not an OCI image layout (needs oci-layout and index.json)",
         )
+    check_layout_file((src / LAYOUT_FILE).read_bytes(), str(src / LAYOUT_FILE))
     with store.operation():
         blob_root = src / "blobs"
         for alg_dir in sorted(blob_root.iterdir()) if blob_root.is_dir() else ():
+            if not alg_dir.is_dir() or alg_dir.is_symlink():
+                continue  # not a blobs/<algorithm> directory: nothing the index can name
             for p in sorted(alg_dir.iterdir()):
-                try:
-                    dig = Digest.parse(f"{alg_dir.name}:{p.name}")
-                except Exception:
+                dig = blob_member_digest(f"blobs/{alg_dir.name}/{p.name}")
+                if dig is None:
                     continue
                 if not p.is_file() or p.is_symlink():
                     raise ImageFormatError(f"{p}: blob is not a regular file")
                 with open(p, "rb") as f:
-                    store.blobs.put_file(f, expected=dig)
+                    _put_blob(store, f, dig, None, str(p))
         return import_index(store, (src / "index.json").read_bytes(), str(src / "index.json"))
 
 
@@ -163,9 +190,26 @@ def blob_member_digest(name: str) -> Digest | None:
     if len(parts) == 3 and parts[0] == "blobs":
         try:
             return Digest.parse(f"{parts[1]}:{parts[2]}")
-        except Exception:
+        except ReferenceFormatError:
             return None
     return None
+
+
+def _put_blob(store: Store, f: IO[bytes], dig: Digest | None, size: int | None,
+              where: str) -> Digest:
+    """One blob of an archive or layout into the store, verified against its name."""
+    try:
+        with store.blobs.writer(dig, size) as w:
+            w.copy_from(f)
+            return w.commit()
+    except DigestMismatch as e:
+        raise DigestMismatch(f"{where}: {e.message}", hint="the archive is corrupt or was "
+                             "modified; nothing from it was tagged") from None
+
+
+# What an archive may hold in memory (index.json, manifest.json, small JSON members); the
+# rest streams into the store.
+MAX_METADATA = 64 << 20
 
 
 def import_archive_members(store: Store, path: Path) -> dict[str, bytes | Digest]:
@@ -177,24 +221,32 @@ def import_archive_members(store: Store, path: Path) -> dict[str, bytes | Digest
     member name, so hostile names cannot escape anywhere.
     """
     found: dict[str, bytes | Digest] = {}
+    in_memory = 0
     for name, member, tar in iter_members(path):
         f = tar.extractfile(member)
         if f is None:
             continue
-        dig = blob_member_digest(name)
-        if dig is not None:
-            if not store.blobs.has(dig):
-                with store.blobs.writer(dig, member.size) as w:
-                    w.copy_from(f)
-                    w.commit()
-            found[name] = dig
-        elif member.size <= 8 << 20 and (name.endswith(".json") or "/" not in name):
-            found[name] = f.read()
-        else:
-            with store.blobs.writer(None, member.size) as w:
-                w.copy_from(f)
-                found[name] = w.commit()
+        where = f"{path}:{name}"
+        with reading_member(path, name):
+            dig = blob_member_digest(name)
+            if dig is not None:
+                if not store.blobs.has(dig):
+                    _put_blob(store, f, dig, member.size, where)
+                found[name] = dig
+            elif member.size <= 8 << 20 and (name.endswith(".json") or "/" not in name):
+                in_memory += member.size
+                if in_memory > MAX_METADATA:
+                    raise ImageFormatError(f"{path}: more than {MAX_METADATA} bytes of "
+                                           "metadata files; refused")
+                found[name] = f.read()
+            else:
+                found[name] = _put_blob(store, f, None, member.size, where)
+    check_layout_file(_bytes(found.get(LAYOUT_FILE)), f"{path}:{LAYOUT_FILE}")
     return found
+
+
+def _bytes(value: bytes | Digest | None) -> bytes | None:
+    return value if isinstance(value, bytes) else None
 
 
 def import_archive(store: Store, path: Path) -> list[tuple[Digest, list[str]]]:

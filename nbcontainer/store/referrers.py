@@ -78,41 +78,57 @@ def statements(store: Store, digest: Digest) -> list[tuple[Digest, dict[str, Any
         for layer in manifest.layers:
             if layer.media_type == IN_TOTO and store.blobs.has(layer.digest):
                 try:
-                    out.append((desc.digest, json.loads(store.blobs.read(layer.digest))))
-                except ValueError:
+                    doc = json.loads(store.blobs.read(layer.digest))
+                except (ValueError, RecursionError):
                     continue
+                if isinstance(doc, dict):
+                    out.append((desc.digest, doc))
     return out
 
 
-def summary(artifact: Digest, doc: Mapping[str, Any]) -> dict[str, Any]:
-    """What ``inspect`` shows of a statement: type, Dockerfile, context, bases, build args."""
+def _obj(value: Any) -> Mapping[str, Any]:
+    """A statement pulled from a registry is anyone's JSON: a field that is not an object
+    reads as an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def summary(artifact: Digest, doc: Any) -> dict[str, Any]:
+    """What ``inspect`` shows of a statement: type, Dockerfile, context, bases, build args.
+    Fields of the wrong type show as empty (the statement came from outside)."""
+    doc = _obj(doc)
     out: dict[str, Any] = {"Digest": str(artifact), "ArtifactType": IN_TOTO,
-                           "PredicateType": doc.get("predicateType", "")}
-    pred = doc.get("predicate") or {}
+                           "PredicateType": _text(doc.get("predicateType"))}
+    pred = doc.get("predicate")
     if doc.get("predicateType") != SLSA_PROVENANCE_V1 or not isinstance(pred, Mapping):
         return out
-    bdef = pred.get("buildDefinition") or {}
-    ext = bdef.get("externalParameters") or {}
-    cfg = ext.get("configSource") or {}
-    req = ext.get("request") or {}
-    run = pred.get("runDetails") or {}
+    bdef = _obj(pred.get("buildDefinition"))
+    ext = _obj(bdef.get("externalParameters"))
+    cfg = _obj(ext.get("configSource"))
+    req = _obj(ext.get("request"))
+    run = _obj(pred.get("runDetails"))
+    meta = _obj(run.get("metadata"))
 
     def sha(d: Any) -> str:
-        hexd = ((d or {}).get("digest") or {}).get("sha256")
+        hexd = _text(_obj(_obj(d).get("digest")).get("sha256"))
         return f"sha256:{hexd}" if hexd else ""
 
+    deps = bdef.get("resolvedDependencies")
     out.update({
-        "BuildType": bdef.get("buildType", ""),
-        "Builder": (run.get("builder") or {}).get("id", ""),
-        "Mode": ((run.get("metadata") or {}).get("nbcontainer") or {}).get("mode", ""),
-        "Dockerfile": {"Path": cfg.get("path", ""), "Digest": sha(cfg)},
+        "BuildType": _text(bdef.get("buildType")),
+        "Builder": _text(_obj(run.get("builder")).get("id")),
+        "Mode": _text(_obj(meta.get("nbcontainer")).get("mode")),
+        "Dockerfile": {"Path": _text(cfg.get("path")), "Digest": sha(cfg)},
         "Context": {"Digest": sha(ext.get("context"))},
-        "Target": req.get("target", ""),
-        "Platform": req.get("platform", ""),
-        "BuildArgs": dict(req.get("args") or {}),
-        "BaseImages": [{"Name": d.get("uri", ""), "Digest": sha(d)}
-                       for d in bdef.get("resolvedDependencies") or []],
-        "StartedOn": (run.get("metadata") or {}).get("startedOn", ""),
-        "FinishedOn": (run.get("metadata") or {}).get("finishedOn", ""),
+        "Target": _text(req.get("target")),
+        "Platform": _text(req.get("platform")),
+        "BuildArgs": {k: v for k, v in _obj(req.get("args")).items() if isinstance(v, str)},
+        "BaseImages": [{"Name": _text(_obj(d).get("uri")), "Digest": sha(d)}
+                       for d in (deps if isinstance(deps, list) else [])],
+        "StartedOn": _text(meta.get("startedOn")),
+        "FinishedOn": _text(meta.get("finishedOn")),
     })
     return out

@@ -51,20 +51,33 @@ class RefDB:
 
     @contextmanager
     def update(self) -> Iterator[RefData]:
-        """Read-modify-write under an exclusive lock; written atomically on success only."""
+        """Read-modify-write under an exclusive lock; written atomically on success only,
+        and only when something changed (a rebuild that tags what it already tagged costs
+        no fsync)."""
         with locks.exclusive(self.lock_path):
             data = self.read()
+            before = _body(self._doc(data))
             yield data
-            self._write(data)
+            after = _body(self._doc(data))
+            if after != before:
+                write_bytes_atomic(self.path, after)
 
-    def _write(self, data: RefData) -> None:
-        write_json_atomic(self.path, {"version": 1, "tags": data.tags, "images": data.images})
+    @staticmethod
+    def _doc(data: RefData) -> dict[str, Any]:
+        return {"version": 1, "tags": data.tags, "images": data.images}
+
+
+def _body(doc: Any) -> bytes:
+    return json.dumps(doc, indent=1, sort_keys=True).encode()
 
 
 def write_json_atomic(path: Path, doc: Any) -> None:
     """``doc`` as ``path``, fsynced then renamed into place: readers see old or new, never
     half (the store's small JSON indexes: refs.json, referrers.json)."""
-    body = json.dumps(doc, indent=1, sort_keys=True).encode()
+    write_bytes_atomic(path, _body(doc))
+
+
+def write_bytes_atomic(path: Path, body: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 
 from ..errors import ImageFormatError, ImageNotFound, ReferenceFormatError, StoreError
 from ..oci import mediatypes as mt
+from ..oci import validate
 from ..oci.config import ImageConfig
 from ..oci.descriptor import Descriptor
 from ..oci.digest import Digest
@@ -27,6 +28,8 @@ from . import locks
 from .blobs import BlobStore
 from .referrers import ReferrersDB
 from .refs import RefDB, now
+
+_MAX_NESTING = 4  # index → index → manifest is the deepest real images go
 
 
 def default_home() -> Path:
@@ -98,22 +101,18 @@ class Store:
         self, manifest_bytes: bytes, *, tags: list[str] | tuple[str, ...] = (),
         media_type: str | None = None,
     ) -> Digest:
-        """Register a manifest or index whose blobs are already stored; tag it."""
-        parsed = parse_manifest(manifest_bytes, media_type)
-        self._check_complete(parsed)
-        digest = self.blobs.put(manifest_bytes)
+        """Register a manifest or index whose blobs are already stored; tag it. Nothing is
+        stored or tagged unless :meth:`check_image` passes."""
+        parsed, cfg = self.check_image(manifest_bytes, media_type)
         record: dict[str, Any] = {"mediaType": parsed.media_type, "added": now()}
         if isinstance(parsed, Manifest):
             record["config"] = str(parsed.config.digest)
             record["size"] = sum(layer.size for layer in parsed.layers) + parsed.config.size
-            try:
-                cfg = ImageConfig.from_bytes(self.blobs.read(parsed.config.digest))
-                record["created"] = cfg.created
-            except ImageFormatError:
-                record["created"] = None
+            record["created"] = cfg.created if cfg is not None else None
         else:
             record["size"] = sum(m.size for m in parsed.manifests)
         refs = [Reference.parse(t) for t in tags]
+        digest = self.blobs.put(manifest_bytes)
         with self.refs.update() as data:
             old = data.images.get(str(digest))
             if old:
@@ -123,17 +122,59 @@ class Store:
                 data.tags[str(ref.without_digest())] = str(digest)
         return digest
 
-    def _check_complete(self, parsed: Manifest | Index) -> None:
+    def check_image(self, manifest_bytes: bytes, media_type: str | None = None, depth: int = 0
+                    ) -> tuple[Manifest | Index, ImageConfig | None]:
+        """Everything :meth:`add_image` checks, registering nothing: the manifest or index
+        (strictly), its blobs and their sizes, an image manifest's config, and the stored
+        manifests an index lists (recursively). Importers check every image of an archive
+        first, so a bad one leaves no tag behind."""
+        parsed = parse_manifest(manifest_bytes, media_type)
+        self._check_complete(parsed)
         if isinstance(parsed, Manifest):
-            needed = [parsed.config, *parsed.layers]
+            return parsed, self.check_config(parsed)
+        if depth >= _MAX_NESTING:
+            raise ImageFormatError(f"index: indexes nested more than {_MAX_NESTING} deep")
+        for i, child in enumerate(parsed.manifests):
+            if (child.is_manifest or child.is_index) and child.data is None:
+                with validate.context(f"index.manifests[{i}] ({child.digest})"):
+                    self.check_image(self.blobs.read(child.digest), child.media_type, depth + 1)
+        return parsed, None
+
+    def _check_complete(self, parsed: Manifest | Index) -> None:
+        """Every blob the manifest names is stored, with the size the manifest says."""
+        if isinstance(parsed, Manifest):
+            needed = [("manifest.config", parsed.config)]
+            needed += [(f"manifest.layers[{i}]", d) for i, d in enumerate(parsed.layers)]
         else:
-            needed = list(parsed.manifests)
-        missing = [str(d.digest) for d in needed if d.data is None and not self.blobs.has(d.digest)]
+            needed = [(f"index.manifests[{i}]", d) for i, d in enumerate(parsed.manifests)]
+        missing = [str(d.digest) for _, d in needed if d.data is None and not self.blobs.has(d.digest)]
         if missing:
             raise StoreError(
                 f"cannot register image: {len(missing)} referenced blob(s) missing, first {missing[0]}",
                 hint="store the config and layers before the manifest",
             )
+        for where, d in needed:
+            if d.data is None and (actual := self.blobs.size(d.digest)) != d.size:
+                raise ImageFormatError(
+                    f"{where}: blob {d.digest} is {actual} bytes, the descriptor says {d.size}",
+                    hint="the manifest does not describe its content; it is corrupt or was "
+                    "altered")
+
+    def check_config(self, manifest: Manifest, where: str = "config") -> ImageConfig | None:
+        """The image config of an image manifest, read strictly and checked against the
+        manifest (one diff_id per layer, as containerd requires); None for an artifact whose
+        config is not an image config."""
+        if manifest.config.media_type not in mt.CONFIG_TYPES:
+            return None
+        desc = manifest.config
+        data = desc.data if desc.data is not None else self.blobs.read(desc.digest)
+        cfg = ImageConfig.from_bytes(data, where)
+        if len(cfg.diff_ids) != len(manifest.layers):
+            raise ImageFormatError(
+                f"{where}.rootfs.diff_ids: {len(cfg.diff_ids)} diff_ids for "
+                f"{len(manifest.layers)} layers in the manifest",
+                hint="an image config lists one diff_id per layer; the image is corrupt")
+        return cfg
 
     def add_referrer(self, manifest_bytes: bytes) -> Digest:
         """Register an artifact manifest (blobs already stored) under its ``subject``: it is
@@ -282,6 +323,25 @@ class Store:
         by default the host's)."""
         digest = self.resolve_digest(name)
         return self.image_by_digest(digest, platform)
+
+    def has_image(self, digest: Digest) -> bool:
+        """Whether the image (or index) ``digest`` is recorded and every blob it names, all
+        the way down, is here."""
+        if str(digest) not in self.refs.read().images:
+            return False
+        try:
+            return self._complete(digest)
+        except (StoreError, ImageFormatError):
+            return False
+
+    def _complete(self, digest: Digest) -> bool:
+        if not self.blobs.has(digest):
+            return False
+        parsed = self.read_manifest(digest)
+        if isinstance(parsed, Index):
+            return all(self._complete(m.digest) for m in parsed.manifests if m.is_manifest)
+        return all(d.data is not None or self.blobs.has(d.digest)
+                   for d in (parsed.config, *parsed.layers))
 
     def image_by_digest(self, digest: Digest, platform: Platform | None = None) -> StoredImage:
         parsed = self.read_manifest(digest)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tests.support.builds import flatten, tree, write
@@ -94,3 +95,22 @@ def test_link_without_cache_is_reproducible_across_bases(do_build, ctx: Path) ->
     two = do_build(_LINK_DF, build_args={**args, "V": "2"}, no_cache=True)
     assert one.manifest.layers[2:] == two.manifest.layers[2:]
     assert one.manifest.layers[1] != two.manifest.layers[1]
+
+
+def test_copy_keeps_hard_links(do_build, ctx: Path) -> None:
+    """Two names of one file in the context stay one file in the layer (BuildKit's rule),
+    and whether they are linked is part of the COPY's cache key."""
+    from tests.support.builds import layer_members
+
+    write(ctx, {"d/a": "same\n", "d/c": "other\n"})
+    os.link(ctx / "d/a", ctx / "d/b")
+    img = do_build("FROM busybox\nCOPY d /d\n")
+    top = [m for m, _ in layer_members(img) if m.name.startswith("d/")]
+    links = {m.name: m.linkname for m in top if m.islnk()}
+    assert links in ({"d/b": "d/a"}, {"d/a": "d/b"}), links
+    assert {m.name for m in top} == {"d/a", "d/b", "d/c"}
+    (ctx / "d/b").unlink()
+    (ctx / "d/b").write_text("same\n")  # same bytes, no longer the same file
+    again = do_build("FROM busybox\nCOPY d /d\n")
+    assert again.digest != img.digest
+    assert not [m for m, _ in layer_members(again) if m.islnk()]

@@ -112,3 +112,24 @@ def test_fsck_and_prune_cli(tmp_path):
     p.write_bytes(b"bad")
     res = cli(home, "fsck", check=False)
     assert res.returncode == 1 and f"corrupt: {layer}" in res.stdout
+
+
+def test_info_and_system_reset(tmp_path):
+    """``info -f json``: the rung and every rung's status; ``system reset`` deletes the store
+    (and asks first unless -f)."""
+    home = tmp_path / "s"
+    make_image(Store(home), [{"a": b"1"}], tag="localhost:5000/app:1")
+    doc = json.loads(cli(home, "info", "-f", "json").stdout)
+    box = doc["sandbox"]
+    assert box["rung"] in ("full", "reduced", "ptrace", "none")
+    assert [r["rung"] for r in box["rungs"]] == ["full", "reduced", "ptrace", "none"]
+    assert {"mount namespace", "seccomp", "pids limit"} <= {m["name"] for m in box["measures"]}
+    assert doc["store"]["path"] == str(home) and doc["store"]["images"] == 1
+    text = cli(home, "info").stdout
+    assert "Rung: " in text and "Hardening:" in text and "Probe:" in text
+    refused = cli(home, "system", "reset", check=False)
+    assert refused.returncode == 1 and "pass -f" in refused.stderr and home.exists()
+    assert "Deleted" in cli(home, "system", "reset", "-f").stdout
+    assert not home.exists()
+    bad = cli(home, "build", "--isolation", "chroot", str(tmp_path), check=False)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -23,10 +23,12 @@ PAIRS = [
     ("images", "images"),
     ("inspect", "inspect"),
     ("layers", "layers"),
+    ("info", "nbcontainer_info"),
 ]
 
 # Flags only the CLI has.
 CLI_ONLY: dict[str, set[str]] = {
+    "info": {"-f", "--format"},  # the magic's result carries its JSON (application/json)
     "login": {
         "-p", "--password",  # a password written on a magic's line is saved in the notebook
         "--password-stdin",  # a kernel has no standard input to pipe a password into
@@ -87,10 +89,11 @@ def test_values_parse_alike(verb: str, magic: str) -> None:
         "inspect": ["--provenance", "img"],
         "layers": ["--check", "--lowest-efficiency", "95%", "--highest-wasted-bytes", "20MB",
                    "--ignore", "tmp", "img"],
+        "info": ["--isolation", "ptrace"],
     }[verb]
     cli, nb = vars(cli_parser(verb).parse_args(argv)), vars(magic_parser(magic).parse_args(argv))
     for skin_only in ("context", "names", "ref", "html", "password", "password_stdin",
-                      "widget"):
+                      "widget", "format"):
         cli.pop(skin_only, None)
         nb.pop(skin_only, None)
     cli.pop("_run", None)

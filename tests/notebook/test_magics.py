@@ -497,3 +497,13 @@ def test_ctrl_c_stops_a_push_to_a_hung_registry(ip, bb_store, tmp_path) -> None:
         for s in held:
             s.close()
         listener.close()
+
+
+def test_nbcontainer_info(ip) -> None:
+    """``%nbcontainer_info``: the same data as ``nbcontainer info``, as text and JSON."""
+    view = ip.run_line_magic("nbcontainer_info", "")
+    assert view.data["sandbox"]["rung"] in ("full", "reduced", "ptrace", "none")
+    bundle = view._repr_mimebundle_()
+    assert "Rung: " in bundle["text/plain"] and bundle["application/json"] is view.data
+    asked = ip.run_line_magic("nbcontainer_info", "--isolation ptrace")
+    assert asked.data["sandbox"]["rung"] == "ptrace"

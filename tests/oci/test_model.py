@@ -99,8 +99,8 @@ def test_index_and_platforms():
     [
         ({"schemaVersion": 1}, "schemaVersion"),
         ({"schemaVersion": 2, "layers": []}, "config"),
-        ({"schemaVersion": 2, "config": {"mediaType": "x", "size": 1}, "layers": []}, "digest"),
-        ({"schemaVersion": 2, "config": {"mediaType": "x", "digest": "sha256:" + "0" * 64, "size": -1}, "layers": []}, "size"),
+        ({"schemaVersion": 2, "config": {"mediaType": "a/x", "size": 1}, "layers": []}, "digest"),
+        ({"schemaVersion": 2, "config": {"mediaType": "a/x", "digest": "sha256:" + "0" * 64, "size": -1}, "layers": []}, "size"),
         ({"schemaVersion": 2, "config": EMPTY_DESCRIPTOR.to_dict(), "layers": {}}, "layers"),
         ({"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": {}}, "manifests"),
         ([1, 2], "object"),
@@ -149,6 +149,6 @@ def test_descriptor_annotations_round_trip(ann):
 
 
 def test_bad_digest_inside_a_manifest_is_a_format_error():
-    doc = {"schemaVersion": 2, "config": {"mediaType": "x", "digest": "sha256:zz", "size": 1}}
-    with pytest.raises(ImageFormatError, match="manifest config"):
+    doc = {"schemaVersion": 2, "config": {"mediaType": "a/x", "digest": "sha256:zz", "size": 1}}
+    with pytest.raises(ImageFormatError, match=r"manifest\.config\.digest: invalid sha256 digest"):
         parse_manifest(json.dumps(doc).encode())

@@ -291,7 +291,8 @@ def test_fresh_helper_mode(rootfs: Path, scratch: Callable[[], Scratch]) -> None
 
 
 def _mount_holders(upper: Path) -> set[str]:
-    """Pids whose mount namespace still holds this run's upper dir or any sandbox mount."""
+    """Pids whose mount namespace still holds this run's upper dir or a sandbox mount of this
+    process (other sessions on the machine have their own ``nbsandbox-<pid>`` mounts)."""
     mounts = set()
     for pid in os.listdir("/proc"):
         if pid.isdigit():
@@ -299,7 +300,7 @@ def _mount_holders(upper: Path) -> set[str]:
                 text = Path(f"/proc/{pid}/mountinfo").read_text()
             except OSError:
                 continue
-            if str(upper) in text or "nbsandbox" in text:
+            if str(upper) in text or f"nbsandbox-{os.getpid()} " in text:
                 mounts.add(pid)
     return mounts
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-BASE = frozenset({"errors", "progress", "timestamps", "humanize", "version"})
+BASE = frozenset({"errors", "progress", "timestamps", "humanize", "version", "lazy"})
 ENGINE = frozenset({"oci", "layers", "dockerfile", "store", "sandbox", "registry", "builder",
                     "analysis", "rootfs", "localregistry"})
 SKIN = BASE | {"api", "image", "options", "wording", "oci", "analysis"}
@@ -28,6 +28,7 @@ SKIN = BASE | {"api", "image", "options", "wording", "oci", "analysis"}
 # component → the components it may import (its own modules always).
 RULES: dict[str, frozenset[str]] = {
     "errors": frozenset(),
+    "lazy": frozenset(),
     "version": frozenset(),
     "humanize": frozenset(),
     "progress": frozenset(),

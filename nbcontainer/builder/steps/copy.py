@@ -25,8 +25,6 @@ from .. import history as hist
 from ..commit import BUILDKIT, commit_ops
 from ..fsview import StackView
 from ..reporter import Step
-from ..sources.git import git_source
-from ..sources.http import download
 from ..stage import StageRun
 from ..state import ImageState
 
@@ -121,6 +119,9 @@ def _context_sources(run: StageRun, instr: Copy | Add, dest: str,
                 if len(s.items) == 1 and s.items[0].kind == "file" and \
                         copyplan.is_archive(s.items[0].host):
                     s.archive = True
+        from ..sources.git import git_source  # (urllib, email, subprocess: only for ADD URLs)
+        from ..sources.http import download
+
         for src in remote:
             assert work is not None
             if kinds[src] == "url":

@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ...dockerfile import Run
-from ...sandbox import Mount, RunSpec, SecretMount, failure_error
 from ...store.buildcache import step_key
 from .. import history as hist
 from .. import metadata
@@ -23,6 +22,9 @@ from ..mounts import prepare, run_with_mounts
 from ..platforms import check_can_run, state_platform
 from ..stage import StageRun
 from ..state import ImageState
+
+if TYPE_CHECKING:
+    from ...sandbox import Mount
 
 _PURE_HEREDOC = re.compile(r"^\s*<<(-?)([\"']?)([A-Za-z_][\w.-]*)\2\s*$")
 
@@ -52,23 +54,33 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
             return cached, new_key
         # A RUN that really executes needs the stage's CPU, natively or through binfmt_misc.
         check_can_run(state_platform(state.os, state.architecture, state.variant))
+        from ...sandbox import RunSpec, failure_error  # (a cached build loads no sandbox)
+
         scratch = run.session.scratch
         work = scratch.take()
         ok = False
+        private = None
         try:
             upper = work / "upper"
             os.chmod(upper, root_mode(run, state))
-            spec = RunSpec(lowerdirs=run.lowers(state), upperdir=upper, workdir=work / "work",
-                           mountpoint=scratch.mountpoint(), argv=list(argv),
-                           env={**env, **prep.env}, user=config.user or "",
+            lowers = run.lowers(state)
+            snapshots = run.session.snapshots
+            private = snapshots.take_private(state.layer_pairs)  # tree-copy rungs only
+            spec = RunSpec(lowerdirs=[private] if private else lowers, upperdir=upper,
+                           workdir=work / "work", mountpoint=scratch.mountpoint(),
+                           argv=list(argv), env={**env, **prep.env}, user=config.user or "",
                            cwd=config.working_dir or "/", network=network, mounts=mounts,
-                           output=step.output)
+                           output=step.output, private_lower=private is not None)
             result = run_with_mounts(run, spec, prep)  # takes cache locks, rw copies
             if not result.ok:
                 raise failure_error(argv, result)
-            new = commit_dir(run, state, upper, created_by)
+            new = commit_dir(run, state, upper, created_by, full_tree=result.tree)
+            if result.tree is not None and result.tree.exists():  # changed nothing
+                snapshots.offer_spare(state.layer_pairs, result.tree)
             ok = True
         finally:
+            if private is not None and private.exists():  # not taken over: a failure first
+                scratch.discard(private)
             scratch.recycle(work, ok)
         run.record(new_key, new)
         return new, new_key
@@ -84,6 +96,8 @@ def run_argv(instr: Run, shell: Sequence[str], mounts: list[Mount]) -> list[str]
     if m and len(instr.files) == 1:
         body = instr.files[0].content
         if body.startswith("#!"):
+            from ...sandbox import SecretMount
+
             path = f"/dev/pipes/{instr.files[0].name}"
             mounts.append(SecretMount(path, body.encode(), 0o755))
             return [path]

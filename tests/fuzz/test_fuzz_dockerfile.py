@@ -1,45 +1,22 @@
 """Property: any input either parses or raises DockerfileError, and never hangs.
 
-Inputs are arbitrary text/bytes and mutations of BuildKit's parser corpus (read in place
-from the conformance folder, like ``tests/conformance``; a few built-in Dockerfiles are used
-when that folder is absent so this module still runs on its own).
+Inputs are arbitrary text/bytes and hypothesis-driven mutations of BuildKit's parser corpus
+(vendored in ``tests/conformance/buildkit``); seeded with the fuzz stage's seed, so a failure
+replays with ``NBCONTAINER_FUZZ_SEED``.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from collections.abc import Callable
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from nbcontainer.dockerfile import BuildPlan, DockerfileError, IgnoreMatcher, Lexer, parse
+from tests.support.fuzz import corpus
+from tests.support.fuzz import settings as fuzz_settings
 
-_BASE = Path(
-    os.environ.get("NBCONTAINER_CONFORMANCE_DIR")
-    or Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "buildkit"
-)
-_CASES = _BASE / "frontend" / "dockerfile" / "parser"
-
-
-def _corpus() -> list[str]:
-    texts = []
-    for sub in ("testfiles", "testfiles-negative"):
-        folder = _CASES / sub
-        if folder.is_dir():
-            for case in sorted(folder.iterdir()):
-                texts.append((case / "Dockerfile").read_bytes().decode("utf-8", "replace"))
-    if (_CASES / "testfile-line" / "Dockerfile").is_file():
-        texts.append((_CASES / "testfile-line" / "Dockerfile").read_text(encoding="utf-8"))
-    texts += [
-        "ARG V=1\nFROM alpine:$V AS b\nRUN --mount=type=cache,target=/c <<EOF\nls\nEOF\n"
-        "FROM scratch\nCOPY --from=b --chmod=644 /a /b\nONBUILD COPY <<X /x\nhi\nX\n",
-        "# escape=`\nFROM a\nRUN a `\n  b\nHEALTHCHECK --interval=5s CMD [\"x\"]\nEXPOSE 80/tcp\n",
-    ]
-    return texts
-
-
-CORPUS = _corpus()
+CORPUS = [t.decode("utf-8", "replace") for t in corpus.dockerfiles()]
 TOKENS = [
     "\\\n", "`\n", "\n", "\r\n", " ", "\t", "<<EOF\n", "<<-'EOF'\n", "EOF\n", "--from=", "--mount=",
     "${", "}", "$", '"', "'", "[", "]", '["a", 1]', "# escape=`\n", "# check=error=true\n",
@@ -82,15 +59,15 @@ def mutated(draw: st.DrawFn) -> str:
     return text
 
 
-def common(max_examples: int) -> settings:
-    """Bounded example counts (a few thousand in all) and a per-example deadline as the
-    "never hangs" check."""
-    return settings(
+def common(max_examples: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Bounded example counts (a few thousand in all), a per-example deadline as the
+    "never hangs" check, and the fuzz stage's seed."""
+    return lambda fn: seed(fuzz_settings.SEED)(settings(
         max_examples=max_examples,
         deadline=5000,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         database=None,
-    )
+    )(fn))
 
 
 @common(1300)

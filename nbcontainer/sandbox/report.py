@@ -1,0 +1,117 @@
+"""What ``nbcontainer info`` says about the sandbox: the probe's findings, the rung builds
+will use, each rung above it that is missing (reason and remedy), and the hardening measures
+in force. A plain data model (``to_dict`` for JSON); the skins turn it into words."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .ladder import DESCRIPTIONS, RUNGS, Choice, choose
+from .probe import Attempt, HostProbe, probe
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One containment measure: whether it is in force on the chosen rung, and how."""
+
+    name: str
+    active: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RungStatus:
+    rung: str
+    description: str
+    available: bool
+    reason: str = ""  # why not (empty when available)
+    remedy: str = ""
+
+
+@dataclass(frozen=True)
+class SandboxReport:
+    rung: str
+    description: str
+    replaced: list[str]
+    rungs: list[RungStatus]
+    measures: list[Measure]
+    findings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _attempt(a: Attempt) -> str:
+    return "yes" if a.ok else f"no ({a.message})" if a.message else "no"
+
+
+def findings(p: HostProbe) -> dict[str, Any]:
+    """The probe as plain values (what ``info`` prints under "Probe")."""
+    return {
+        "uid": p.uid, "gid": p.gid, "user": p.user, "initial_user_namespace": p.initial_userns,
+        "cap_sys_admin": bool(p.cap_eff >> 21 & 1), "cap_eff": f"{p.cap_eff:016x}",
+        "no_new_privs": p.no_new_privs,
+        "seccomp": {0: "disabled", 1: "strict", 2: "filter"}.get(p.seccomp, str(p.seccomp)),
+        "max_user_namespaces": p.max_user_namespaces,
+        "subuid": f"{p.subuid[0]}:{p.subuid[1]}" if p.subuid else None,
+        "subgid": f"{p.subgid[0]}:{p.subgid[1]}" if p.subgid else None,
+        "user_namespace": _attempt(p.userns), "mount_namespace": _attempt(p.mountns),
+        "pid_namespace": _attempt(p.pidns), "uts_namespace": _attempt(p.utsns),
+        "ipc_namespace": _attempt(p.ipcns), "network_namespace": _attempt(p.netns),
+        "newuidmap": _attempt(p.newidmap) if p.subuid else "no subordinate range",
+        "store_filesystem": p.store_fs, "overlay_on_store": _attempt(p.overlay_store),
+        "overlay_on_tmpfs": _attempt(p.overlay_tmpfs), "fresh_procfs": _attempt(p.proc_fresh),
+        "pivot_root": _attempt(p.pivot_root), "cgroup_delegated": p.cgroup_delegated,
+        "proc_masked": ", ".join(p.proc_masked) or "no",
+        "proot": (f"{p.proot.path} {p.proot.version}: {_attempt(p.proot.works)}"
+                  if p.proot.path else "not installed"),
+    }
+
+
+def measures(choice: Choice) -> list[Measure]:
+    """The containment in force on ``choice``'s rung (the hardening work adds to this)."""
+    s = choice.settings
+    ns = choice.rung in ("full", "reduced")
+    return [
+        Measure("user namespace", ns and s.userns is not None,
+                {None: "not needed (real root)" if ns else "none", "self": "single-id map",
+                 "parent": "full id map"}[s.userns] if ns else "none"),
+        Measure("mount namespace", ns, "private mounts, gone with the RUN" if ns else ""),
+        Measure("pid namespace", ns and s.pid, "the command is pid 1" if ns and s.pid else ""),
+        Measure("uts namespace", ns and s.uts),
+        Measure("ipc namespace", ns),
+        Measure("root", ns, ("pivot_root" if s.pivot else "chroot") if ns else
+                "ptrace path translation" if choice.rung == "ptrace" else ""),
+        Measure("procfs", ns, ("a fresh procfs" if s.proc == "fresh" else
+                               "the existing /proc, bound") if ns else ""),
+        Measure("masked /proc paths", ns),
+        Measure("capabilities", ns, "Docker's default bounding set" if ns else ""),
+        Measure("network namespace", False, "host network (--network=none: own namespace)"),
+        Measure("seccomp", False, ""),
+        Measure("session keyring", False, ""),
+        Measure("pids limit", False, ""),
+    ]
+
+
+def _rungs(choice: Choice) -> list[RungStatus]:
+    out = []
+    for rung in RUNGS:
+        missing = choice.missing.get(rung)
+        available = missing is None and (RUNGS.index(rung) >= RUNGS.index(choice.rung)
+                                         or rung == choice.rung)
+        reason = missing.cause if missing else ""
+        remedy = "; ".join(x for x in (missing.user_fix, missing.admin_fix) if x) \
+            if missing else ""
+        out.append(RungStatus(rung, DESCRIPTIONS[rung], available, reason, remedy))
+    return out
+
+
+def sandbox_report(scratch_parent: str | os.PathLike[str] | None = None,
+                   isolation: str | None = None) -> SandboxReport:
+    p = probe(scratch_parent, proot=True)
+    choice = choose(p, isolation)
+    return SandboxReport(choice.rung, choice.description,
+                         [f.text() for f in choice.replaced], _rungs(choice),
+                         measures(choice), findings(p))
