@@ -380,7 +380,8 @@ def test_ctrl_c_stops_a_build_cleanly(ip, bb_store, capsys) -> None:
     assert "Interrupted" in r.error_in_exec._render_traceback_()[0]
     out = capsys.readouterr().out
     assert "INTERRUPTED" in out
-    assert "CANCELED [2/2] RUN sleep 3593" in out
+    assert "CANCELED [2/2] RUN sleep 3593" in out or \
+        "CANCELED [2/2] RUN /bin/sh -c sleep 3593" in out
     with pytest.raises(Exception, match="slow"):
         api.image("slow")
     assert api.fsck().ok
@@ -405,12 +406,12 @@ def test_ctrl_c_taken_by_another_thread_stops_a_build(ip, bb_store) -> None:
     try:
         threading.Thread(target=interrupt, daemon=True).start()
         t0 = time.monotonic()
-        r = ip.run_cell("%%dockerfile -t slow2\nFROM busybox\nRUN sleep 30\n")
+        r = ip.run_cell("%%dockerfile -t slow2\nFROM busybox\nRUN sleep 3571\n")
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
     assert time.monotonic() - t0 < 10
     assert isinstance(r.error_in_exec, KeyboardInterrupt)
-    assert "sleep 30" not in os.popen("ps -eo args").read()
+    assert "sleep 3571" not in os.popen("ps -eo args").read()
 
 
 # ---------------------------------------------------------------------- Ctrl-C in transfers
