@@ -6,10 +6,19 @@ mount, uts, ipc, net and pid namespaces, ``newuidmap``, overlayfs on the store's
 and on a tmpfs, a fresh procfs, pivot_root) and, when no namespace can be made, ``proot``.
 It costs a few tens of milliseconds and runs lazily: when the first step that needs a sandbox
 or a file operation runs, or when ``info`` asks; a fully cached build never pays it.
+
+Each command-line build is a new process, so the result is also kept on disk, in the store's
+build area, for an hour: keyed by everything it depends on that is cheap to read (boot,
+namespaces, credentials, capability sets, seccomp, the sysctls, the id-map files and tools,
+the filesystem), so another environment (a pod, a container, another user) probes afresh.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
+import json
 import marshal
 import os
 import pwd
@@ -19,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,11 +132,101 @@ def probe(scratch_parent: str | os.PathLike[str] | None = None, *, refresh: bool
     key = os.stat(parent).st_dev  # what the probe finds depends on the filesystem only
     with _lock:
         found = _cache.get(key)
-        if found is None or refresh or (proot and not found.proot.works.ok
-                                        and found.proot.works is NOT_TRIED):
+        if found is None and not refresh:
+            found = _load(parent)
+        if found is None or refresh or (proot and found.proot.works == NOT_TRIED):
             found = _run(parent, proot)
-            _cache[key] = found
+            _save(parent, found)
+        _cache[key] = found
         return found
+
+
+# ---------------------------------------------------------------------- the probe on disk
+CACHE_FILE = ".probe.json"
+CACHE_TTL = 3600.0  # seconds: a changed environment the key cannot see is found within this
+
+
+def _fingerprint(parent: str) -> str:
+    """A digest of what the probe's answer depends on (cheap reads only)."""
+    status = _status()
+    facts: list[object] = [os.getuid(), os.getgid(), os.getgroups(), os.stat(parent).st_dev,
+                           *(status.get(k, "") for k in ("CapEff", "CapPrm", "CapBnd",
+                                                         "NoNewPrivs", "Seccomp",
+                                                         "Seccomp_filters"))]
+    for path in ("/proc/sys/kernel/random/boot_id", "/proc/sys/user/max_user_namespaces",
+                 "/proc/sys/kernel/unprivileged_userns_clone", "/proc/self/uid_map",
+                 "/proc/filesystems"):
+        try:
+            with open(path) as f:
+                facts.append(f.read())
+        except OSError:
+            facts.append(None)
+    for ns in ("user", "mnt", "pid", "net", "cgroup"):
+        try:
+            facts.append(os.readlink(f"/proc/self/ns/{ns}"))
+        except OSError:
+            facts.append(None)
+    for file in ("/etc/subuid", "/etc/subgid", BOOT, Path(__file__)):
+        try:
+            st = os.stat(file)
+            facts.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            facts.append(None)
+    facts += [shutil.which(t) for t in ("newuidmap", "newgidmap", "proot")]
+    facts.append(os.environ.get("PATH", ""))
+    return hashlib.sha256(json.dumps(facts, default=str).encode()).hexdigest()
+
+
+def _private(path: str) -> bool:
+    """Ours and writable by us alone: a cache another user could plant is never read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _load(parent: str) -> HostProbe | None:
+    path = os.path.join(parent, CACHE_FILE)
+    if not (_private(parent) and _private(path)):
+        return None
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        if doc["key"] != _fingerprint(parent) or not 0 <= time.time() - doc["at"] < CACHE_TTL:
+            return None
+        return _decode(doc["probe"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable or from another version: probe again
+
+
+def _save(parent: str, found: HostProbe) -> None:
+    if not _private(parent):
+        return
+    doc = {"key": _fingerprint(parent), "at": time.time(), "probe": dataclasses.asdict(found)}
+    tmp = os.path.join(parent, f"{CACHE_FILE}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(doc, f)
+        os.replace(tmp, os.path.join(parent, CACHE_FILE))
+    except (OSError, TypeError, ValueError):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _decode(doc: dict[str, object]) -> HostProbe:
+    values: dict[str, object] = {}
+    for f in dataclasses.fields(HostProbe):
+        value = doc[f.name]
+        if f.type == "Attempt":
+            value = Attempt(**value)  # type: ignore[arg-type]
+        elif f.type == "Proot":
+            p = dict(value)  # type: ignore[call-overload]
+            value = Proot(p["path"], p["version"], Attempt(**p["works"]))
+        elif f.name in ("subuid", "subgid") and value is not None:
+            value = tuple(value)  # type: ignore[arg-type]
+        values[f.name] = value
+    return HostProbe(**values)  # type: ignore[arg-type]
 
 
 def _status() -> dict[str, str]:
