@@ -7,7 +7,12 @@ host "trusts" through ``SSL_CERT_FILE``, as behind a TLS-inspecting proxy."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,6 +27,7 @@ from nbcontainer.store import Store
 from tests.support.builds import layer_members, statuses, write
 from tests.support.hostca import TEST_CA_CN, host_bundle_with, make_ca, store_contents, traces
 from tests.support.marks import needs_root_busybox
+from tests.support.users import ensure_rootless_user, module_argv, user_deps, user_python
 
 pytestmark = needs_root_busybox
 
@@ -152,8 +158,6 @@ def test_the_hint(bstore: Store, ctx: Path, host_ca: list[bytes]) -> None:
 
 def test_no_hint_when_the_image_trusts_the_same(bstore: Store, ctx: Path,
                                                 host_ca: list[bytes]) -> None:
-    import os
-
     write(ctx, {"bundle.crt": Path(os.environ["SSL_CERT_FILE"]).read_bytes()})
     with pytest.raises(BuildError) as exc:
         api.build(f"FROM busybox\nCOPY bundle.crt {BUNDLE}\nRUN {CERT_ERROR}\n", ctx,
@@ -195,3 +199,37 @@ def test_run_with_host_ca(bstore: Store, host_ca: list[bytes]) -> None:
     seen.clear()
     assert api.run("busybox:latest", ["sh", "-c", script], store=bstore,
                    output=seen.append) != 0
+
+
+def test_rootless(busybox_rootfs: Path, host_ca: list[bytes]) -> None:
+    """As an unprivileged user (a user namespace over its subordinate ids): the stub's files
+    are the user's to write, the copies its to clean."""
+    user = ensure_rootless_user()
+    python = user_python(deps := user_deps())
+    base = Path(tempfile.mkdtemp(prefix="nbbuild-hostca-"))
+    try:
+        os.chmod(base, 0o755)
+        (base / "ctx").mkdir()
+        (base / "host.pem").write_bytes(Path(os.environ["SSL_CERT_FILE"]).read_bytes())
+        api.import_image(busybox_rootfs, "busybox:latest", store=Store(base / "store"))
+        subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(base)], check=True)
+        dockerfile = (f'FROM busybox\nRUN grep -q "{TEST_CA_CN}" {BUNDLE} && '
+                      f"cp {BUNDLE} /copy.pem && echo x >> {BUNDLE}\n"
+                      'CMD ["cat", "/copy.pem", "' + BUNDLE + '"]\n')
+        req = {"store": str(base / "store"), "context": str(base / "ctx"),
+               "dockerfile": dockerfile, "host_ca": True}
+        argv = module_argv(python, "tests.builder.rootless_build", paths=(deps,),
+                           env=(f"HOME={base}", f"SSL_CERT_FILE={base / 'host.pem'}"))
+        proc = subprocess.run(argv, input=json.dumps(req).encode(), capture_output=True,
+                              timeout=300, cwd="/")
+        assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+        answer = json.loads(proc.stdout)
+        assert answer["same"] and answer["code"] == 0 and answer["output"] == "x\n"
+        for digest in answer["layers"]:
+            data = (Path(answer["blobs"]) / digest.split(":")[1]).read_bytes()
+            assert not traces(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data,
+                              host_ca)
+    finally:
+        subprocess.run(["runuser", "-u", "nbtest", "--", "rm", "-rf", str(base)],
+                       capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
