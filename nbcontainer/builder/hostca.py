@@ -5,7 +5,8 @@ Behind a TLS-inspecting proxy the host trusts a CA that images do not. With ``--
 
 * the image's own bundles, at their usual paths (``certs.BUNDLE_PATHS`` and the files the
   image's CA variables name), each followed by a marked block of the host's CAs that the
-  image lacks; an image without a bundle gets the host's at its distribution's usual path.
+  image lacks; an image without a bundle at a usual path gets one (the host's CAs it lacks)
+  at its distribution's usual path.
   They are files of the sandbox's stub lower layer (``sandbox.LowerFile``), not mounts: a
   RUN may replace them (``update-ca-certificates``, installing ``ca-certificates``) and the
   layer then holds the image's own new bundle; a file the RUN leaves alone never reaches it.
@@ -18,8 +19,9 @@ Behind a TLS-inspecting proxy the host trusts a CA that images do not. With ``--
 
 A RUN that appends to a bundle (or copies one) writes the block with it: after the step every
 file of its upper dir that carries the block's marker has the block cut out again, byte for
-byte, so the layer holds what the same RUN writes without ``--host-ca``; a change that cannot
-be undone that way is refused. The variables are the step's environment, not the image's
+byte, so the layer holds what the same RUN writes without ``--host-ca``; a file that still
+holds one of the host's extra CAs after that (a copy without the marker, a bundle rebuilt from
+the presented one) is refused. The variables are the step's environment, not the image's
 config or history, and the step's cache key does not depend on ``--host-ca``.
 
 A RUN that fails with a certificate verification error in its output, while the host trusts
