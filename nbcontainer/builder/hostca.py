@@ -284,6 +284,8 @@ def failure(argv: Sequence[str], result: RunResult, bundles: Sequence[Bundle],
     count = f"{len(missing)} CA{'s' if len(missing) != 1 else ''}"
     message = (f"{error.message}\nthe output shows a TLS certificate verification error, and "
                f"this host trusts {count} that the image does not: {names}")
-    return BuildError(message, hint="build with --host-ca (or set NBCONTAINER_HOST_CA=1): "
-                      "RUN steps then trust the host's CAs for the step only, without adding "
-                      "them to the image")
+    hint = ("build with --host-ca (or set NBCONTAINER_HOST_CA=1): RUN steps then trust the "
+            "host's CAs for the step only, without adding them to the image")
+    if not any(c.der in extra for c in missing):  # only public CAs: the image has none
+        hint = "install the image's CA certificates (ca-certificates) first, or " + hint
+    return BuildError(message, hint=hint)

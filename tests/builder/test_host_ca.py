@@ -24,6 +24,7 @@ from nbcontainer.errors import BuildError
 from nbcontainer.image import Image
 from nbcontainer.progress import Collector
 from nbcontainer.store import Store
+from nbcontainer.wording import info_lines
 from tests.support.builds import layer_members, statuses, write
 from tests.support.hostca import TEST_CA_CN, host_bundle_with, make_ca, store_contents, traces
 from tests.support.marks import needs_root_busybox
@@ -131,9 +132,12 @@ def test_default_from_the_environment(bstore: Store, ctx: Path, host_ca: list[by
     with pytest.raises(BuildError):  # --no-host-ca wins over the default
         api.build(f'FROM busybox\nRUN grep -q "{TEST_CA_CN}" {BUNDLE} # off\n', ctx,
                   store=bstore, host_ca=False)
-    found = api.info(store=bstore).to_dict()["host"]["ca"]
+    info = api.info(store=bstore).to_dict()
+    found = info["host"]["ca"]
     assert found["host_ca_default"] is True
     assert TEST_CA_CN in [e["subject"].removeprefix("CN=") for e in found["extra"]]
+    text = "\n".join(info_lines(info))  # `nbcontainer info`, %nbcontainer_info
+    assert "--host-ca by default: on" in text and f"  CN={TEST_CA_CN}" in text
 
 
 CERT_ERROR = ("echo 'curl: (60) SSL certificate problem: unable to get local issuer "
