@@ -278,14 +278,26 @@ def failure(argv: Sequence[str], result: RunResult, bundles: Sequence[Bundle],
     if not missing:
         return error
     extra = {c.der for c in trust.extra}
-    named = [c for c in missing if c.der in extra] or missing
-    names = "; ".join(c.subject for c in named[:3]) + \
-        (f" and {len(named) - 3} more" if len(named) > 3 else "")
-    count = f"{len(missing)} CA{'s' if len(missing) != 1 else ''}"
+    own = [c for c in missing if c.der in extra]
+    if own:
+        what = f"{_cas(own)} of its own that the image does not: {_names(own)}"
+        if len(missing) > len(own):
+            what += f" (and {_cas(missing[len(own):])} of the public set the image lacks)"
+    else:
+        what = f"{_cas(missing)} that the image does not: {_names(missing)}"
     message = (f"{error.message}\nthe output shows a TLS certificate verification error, and "
-               f"this host trusts {count} that the image does not: {names}")
+               f"this host trusts {what}")
     hint = ("build with --host-ca (or set NBCONTAINER_HOST_CA=1): RUN steps then trust the "
             "host's CAs for the step only, without adding them to the image")
-    if not any(c.der in extra for c in missing):  # only public CAs: the image has none
+    if not own:  # only public CAs: the image has none
         hint = "install the image's CA certificates (ca-certificates) first, or " + hint
     return BuildError(message, hint=hint)
+
+
+def _cas(certs: Sequence[Cert]) -> str:
+    return f"{len(certs)} CA{'s' if len(certs) != 1 else ''}"
+
+
+def _names(certs: Sequence[Cert]) -> str:
+    more = f" and {len(certs) - 3} more" if len(certs) > 3 else ""
+    return "; ".join(c.subject for c in certs[:3]) + more
