@@ -181,7 +181,7 @@ class ForRun:
             return []
         cleaned = scrub(upper, self.presentation)
         for rel in cleaned if tree is not None else ():
-            path = os.path.join(tree, rel)
+            path = os.path.join(tree or "", rel)  # (mostly the upper's file, hard-linked)
             st = os.lstat(path)
             if stat.S_ISREG(st.st_mode):
                 _cut(path, st, self.presentation, rel)
