@@ -174,12 +174,13 @@ class ForRun:
     def lower_files(self) -> tuple[LowerFile, ...]:
         return self.presentation.lower_files if self.presentation else ()
 
-    def scrub(self, upper: Path, tree: Path | None = None) -> list[str]:
+    def scrub(self, upper: Path, tree: Path | None = None,
+              unchecked: list[str] | None = None) -> list[str]:
         """After a successful step: see ``scrub``. ``tree``: a tree-copy rung's full tree
         (the next step's snapshot), cleaned at the same paths."""
         if self.presentation is None:
             return []
-        cleaned = scrub(upper, self.presentation)
+        cleaned = scrub(upper, self.presentation, unchecked)
         for rel in cleaned if tree is not None else ():
             path = os.path.join(tree or "", rel)  # (mostly the upper's file, hard-linked)
             st = os.lstat(path)
@@ -197,11 +198,13 @@ class ForRun:
 # ------------------------------------------------------------------ after the RUN
 
 
-def scrub(upper: Path, presentation: Presentation) -> list[str]:
+def scrub(upper: Path, presentation: Presentation, unchecked: list[str] | None = None
+          ) -> list[str]:
     """Cut the block out of every file of ``upper`` that carries its marker (a bundle the
     RUN appended to, a copy of one), in place and with its times kept; the paths cleaned.
     A file that holds one of the host's extra CAs otherwise (a copy without the marker, the
-    block cut apart) is refused (BuildError)."""
+    block cut apart) is refused (BuildError). Files this process may not read (rootless: a
+    container user's private file) are added to ``unchecked``."""
     cleaned = []
     for dirpath, _, names in os.walk(upper):
         for name in names:
@@ -210,21 +213,26 @@ def scrub(upper: Path, presentation: Presentation) -> list[str]:
             if not stat.S_ISREG(st.st_mode) or not st.st_size:
                 continue
             found = _search(path, presentation.extra)
-            if found:
+            if found is None and unchecked is not None:
+                unchecked.append(os.path.relpath(path, upper))
+            elif found:
                 _cut(path, st, presentation, os.path.relpath(path, upper))
                 cleaned.append(os.path.relpath(path, upper))
     return cleaned
 
 
-def _search(path: str, extra: Sequence[Cert]) -> bool:
+def _search(path: str, extra: Sequence[Cert]) -> bool | None:
     """Whether the file holds the block's marker or one of ``extra`` (its DER, or lines of
-    its PEM): mapped, not read (a layer's files are many, the patterns few)."""
+    its PEM): mapped, not read (a layer's files are many, the patterns few); None when it
+    cannot be read."""
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
             return m.find(MARK) >= 0 or any(m.find(p) >= 0 for c in extra
                                             for p in _patterns(c))
+    except PermissionError:
+        return None
     except (OSError, ValueError):
-        return False  # unreadable here (a FIFO's peer, a file the sandbox made 000): skip
+        return False  # gone, or not mappable (a file of a special filesystem): not a copy
 
 
 def _patterns(cert: Cert) -> list[bytes]:

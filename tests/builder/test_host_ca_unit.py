@@ -5,6 +5,8 @@ hint (``hostca.failure``), on directories and certificates made here."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from nbcontainer.errors import BuildError
 from nbcontainer.layers.idmap import IdMap
 from nbcontainer.sandbox.spec import RunResult
 from tests.support.hostca import TEST_CA_CN, host_bundle_with, make_ca
+from tests.support.marks import needs_root
 
 BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -139,3 +142,38 @@ def test_the_hint(tmp_path: Path, trust: certs.HostTrust) -> None:
     assert "this host trusts" not in hostca.failure(["x"], other, bundles, trust).message
     every = [hostca.Bundle(BUNDLE, b"".join(c.pem() for c in trust.certs), 0o644)]
     assert "this host trusts" not in hostca.failure(["x"], failed, every, trust).message
+
+
+@needs_root
+def test_scrub_names_what_it_cannot_read(trust: certs.HostTrust) -> None:
+    """As a user who may not read a file of the upper dir (rootless, another container
+    user's private file): named, not skipped in silence."""
+    base = Path(tempfile.mkdtemp(prefix="nbhostca-"))
+    try:
+        os.chmod(base, 0o755)
+        root = image(base / "img", {BUNDLE: b"own\n"})
+        view = StackView([root])
+        shown = hostca.present(view, hostca.image_bundles(view, {}), trust, {})
+        assert shown is not None
+        upper = image(base / "upper", {"/private": b"secret\n", "/open": b"open\n"})
+        for p in (upper, *upper.iterdir()):
+            os.chown(p, 65534, 65534)
+        os.chmod(upper / "private", 0o000)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: nobody (never returns into pytest)
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                unchecked: list[str] = []
+                hostca.scrub(upper, shown, unchecked)
+                os.write(write, "\n".join(unchecked).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read, "rb") as f:
+            got = f.read().decode()
+        assert os.waitpid(pid, 0)[1] == 0
+        assert got == "private"
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

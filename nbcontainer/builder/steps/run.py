@@ -82,7 +82,12 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
             result = run_with_mounts(run, spec, prep)  # takes cache locks, rw copies
             if not result.ok:
                 raise ca.failure(argv, result)  # the --host-ca hint where it applies
-            ca.scrub(upper, result.tree)  # what --host-ca presented, copied by the RUN
+            unchecked: list[str] = []
+            ca.scrub(upper, result.tree, unchecked)  # what --host-ca presented, if copied
+            if unchecked:
+                step.warn(f"--host-ca: {len(unchecked)} file(s) of this step's layer could not "
+                          "be read to check that no host CA is copied in them "
+                          f"(/{unchecked[0]}, …)")
             new = commit_dir(run, state, upper, created_by, full_tree=result.tree)
             if result.tree is not None and result.tree.exists():  # changed nothing
                 snapshots.offer_spare(state.layer_pairs, result.tree)
