@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -195,13 +195,20 @@ class SystemInfo:
     version: str
     store: dict[str, Any]
     sandbox: SandboxReport
+    # What RUN steps are given of the host: its extra CAs and --host-ca's default
+    # (builder/certs.py), the proxies they get (builder/proxies.py; passwords hidden).
+    host: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "store": self.store, "sandbox": self.sandbox.to_dict()}
+        return {"version": self.version, "store": self.store, "sandbox": self.sandbox.to_dict(),
+                "host": self.host}
 
 
 def info(*, store: Store | None = None, isolation: str | None = None) -> SystemInfo:
     """Like ``docker info``/``podman info``: what this environment gives a build."""
+    from .builder import proxies
+    from .builder.certs import trust_report
+    from .builder.proxies import redact
     from .sandbox.probe import fs_type
     from .sandbox.report import sandbox_report
     from .store.snapshots import build_area
@@ -211,8 +218,10 @@ def info(*, store: Store | None = None, isolation: str | None = None) -> SystemI
     area = build_area(st)
     report = sandbox_report(area, isolation)
     images = st.list_images()
+    host = {"ca": trust_report(),
+            "proxies": {k: redact(v) for k, v in sorted(proxies.ambient().items())}}
     return SystemInfo(__version__, {"path": str(st.home), "filesystem": fs_type(str(area)),
-                                    "images": len(images)}, report)
+                                    "images": len(images)}, report, host)
 
 
 def fsck(*, store: Store | None = None, quarantine: bool = True) -> FsckReport:
@@ -418,8 +427,8 @@ def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str]
           secrets: Any = (), platform: Any = None, ssh: Any = (), *,
           cache_from: Sequence[str] = (), cache_to: Sequence[str] = (),
           provenance: bool | str = False, output: str | OutputSpec | None = None,
-          iidfile: str | Path | None = None, isolation: str | None = None
-          ) -> Image | ImageIndex:
+          iidfile: str | Path | None = None, isolation: str | None = None,
+          host_ca: bool | None = None) -> Image | ImageIndex:
     """``docker build``: a Dockerfile (text or path) and a context directory → an Image.
     Several platforms (``linux/amd64,linux/arm64``) give an :class:`ImageIndex`.
     ``ssh``: ``--ssh`` specs (``default``, ``ID=SOCKET|KEY[,KEY]``) for RUN --mount=type=ssh.
@@ -429,7 +438,11 @@ def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str]
     as an OCI referrer of the image (shown by ``inspect``, pushed and pulled with it).
     ``output``: also write the result (see :func:`export`); ``iidfile``: write its id there.
     ``isolation``: the rung for RUN steps (``auto``, ``full``, ``reduced``, ``ptrace``,
-    ``none``); default ``$NBCONTAINER_ISOLATION``, else the strongest that works (``info``)."""
+    ``none``); default ``$NBCONTAINER_ISOLATION``, else the strongest that works (``info``).
+    ``host_ca``: RUN steps trust the CAs this host trusts (a TLS-inspecting proxy's), for the
+    step only: nothing of them reaches the image (default ``$NBCONTAINER_HOST_CA``). Proxy
+    variables of the environment and ``proxies`` of docker's config.json reach RUN steps as
+    BuildKit's predefined proxy args (never recorded in the image or its provenance)."""
     from .builder import build as _build
 
     st = get_store(store)
@@ -437,7 +450,7 @@ def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str]
     out = _build(dockerfile, context, store=st, tags=tags, build_args=build_args, target=target,
                  no_cache=no_cache, progress=progress, secrets=secrets, platform=platform,
                  ssh=ssh, provenance_mode=provenance, cache_from=cache_from, cache_to=cache_to,
-                 isolation=isolation)
+                 isolation=isolation, host_ca=host_ca)
     name = tags[0] if tags else str(out.digest)
     result = ImageIndex.load(st, name) if out.is_index else \
         Image.load(st, name, out.platforms[0])
@@ -493,10 +506,12 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
         env: dict[str, str] | None = None, network: str = "host", user: str | None = None,
         workdir: str | None = None, entrypoint: Sequence[str] | None = None,
         output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
-        timeout: float | None = None, isolation: str | None = None) -> int:
+        timeout: float | None = None, isolation: str | None = None,
+        host_ca: bool | None = None) -> int:
     """``docker run --rm``: run an image's entrypoint/cmd (or ``command``) in the sandbox
     over its layers, pulling it first when the store lacks it; returns the exit code. The
-    container's changes are thrown away (:meth:`Image.run` does the work)."""
+    container's changes are thrown away (:meth:`Image.run` does the work). ``host_ca``: the
+    container trusts the CAs this host trusts (default ``$NBCONTAINER_HOST_CA``)."""
     st = get_store(store)
     try:
         img = Image.load(st, image)
@@ -505,7 +520,7 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
         img = Image.load(st, image)
     return img.run(command, env=env, network=network, user=user, workdir=workdir,
                    entrypoint=entrypoint, output=output, stdin=stdin, timeout=timeout,
-                   isolation=isolation)
+                   isolation=isolation, host_ca=host_ca)
 
 
 __all__ = [

@@ -28,6 +28,7 @@ from .store import Store, StoredImage
 
 if TYPE_CHECKING:
     from .analysis import ImageDiff, ImageTree, LayerEntry, LayerRef, layer_commands
+    from .builder.hostca import ForRun
     from .layers import LayerStream
 
 # Re-exported: they were defined here before the analysis package existed.
@@ -258,10 +259,13 @@ class Image(_StoreActions):
             env: dict[str, str] | None = None, network: str = "host", user: str | None = None,
             workdir: str | None = None, entrypoint: Sequence[str] | None = None,
             output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
-            timeout: float | None = None, isolation: str | None = None) -> int:
+            timeout: float | None = None, isolation: str | None = None,
+            host_ca: bool | None = None) -> int:
         """Run the image's entrypoint/cmd (or ``command``; a string runs under ``/bin/sh -c``)
         in the sandbox over its layers, like ``docker run --rm``; returns the exit code. The
-        container's changes are thrown away. ``isolation``: as for builds (``info``)."""
+        container's changes are thrown away. ``isolation``: as for builds (``info``).
+        ``host_ca``: the container trusts the CAs this host trusts, as a build's RUN steps
+        with ``--host-ca`` (default ``$NBCONTAINER_HOST_CA``)."""
         from .sandbox import open_executor, run_container
         from .sandbox.fileops import FileOps
         from .store.snapshots import Snapshots, build_area
@@ -281,14 +285,15 @@ class Image(_StoreActions):
             snapshots = Snapshots.open(self._store, ops, idmap if sandbox.rootless else None,
                                        vfs=sandbox.vfs, records=sandbox.records)
             lowers = snapshots.lowers_or_empty(layers)
+            ca = _host_ca(lowers, self.config.config.env_dict(), host_ca)
             scratch = snapshots.scratch()
             try:
                 result = run_container(
                     lowers, self.config.config.to_dict(), list(command) if command else None,
-                    entrypoint=entrypoint, env=env, user=user, workdir=workdir,
-                    network="none" if network == "none" else "host",
+                    entrypoint=entrypoint, env={**ca.variables, **(env or {})}, user=user,
+                    workdir=workdir, network="none" if network == "none" else "host",
                     output=output or _stdout, stdin=stdin, timeout=timeout, scratch=scratch,
-                    sandbox=sandbox)
+                    sandbox=sandbox, mounts=ca.mounts, lower_files=ca.lower_files)
             finally:
                 ops.remove(scratch)
             return result.exit_code
@@ -319,6 +324,14 @@ class Image(_StoreActions):
         """A live ipywidgets explorer of the layers; its bundle also carries the static view
         (a notebook view: needs IPython)."""
         return _notebook_view("widget", self)
+
+
+def _host_ca(lowers: Sequence[Path], env: dict[str, str], flag: bool | None) -> ForRun:
+    """What ``--host-ca`` gives a container over ``lowers`` (nothing when it is off)."""
+    from .builder.certs import host_ca_default, host_trust
+    from .builder.hostca import ForRun
+
+    return ForRun(lowers, env, host_trust, on=host_ca_default() if flag is None else flag)
 
 
 def _stdout(chunk: bytes) -> None:

@@ -133,6 +133,7 @@ def add_build_args(p: argparse.ArgumentParser, skin: Skin) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help=_per_skin(
         skin, "same as --progress=quiet; print only the image id", "same as --progress=quiet"))
     _isolation(p, skin)
+    _host_ca(p, "RUN steps trust")
 
 
 def _isolation(p: argparse.ArgumentParser, skin: Skin) -> None:
@@ -141,6 +142,12 @@ def _isolation(p: argparse.ArgumentParser, skin: Skin) -> None:
         "strongest rung that works here, see " + _per_skin(skin, "`nbcontainer info`",
                                                            "%%nbcontainer_info") +
         "), full, reduced, ptrace or none"))
+
+
+def _host_ca(p: argparse.ArgumentParser, who: str) -> None:
+    p.add_argument("--host-ca", action=argparse.BooleanOptionalAction, default=None, help=(
+        f"{who} the CAs this host trusts (a TLS-inspecting proxy's) besides the image's own, "
+        "without adding them to the image (default: $NBCONTAINER_HOST_CA)"))
 
 
 def progress_mode(args: argparse.Namespace) -> str:
@@ -165,6 +172,7 @@ def add_run_args(p: argparse.ArgumentParser, skin: Skin) -> None:
     p.add_argument("-w", "--workdir", metavar="DIR")
     p.add_argument("--entrypoint", metavar="CMD")
     _isolation(p, skin)
+    _host_ca(p, "the container trusts")
 
 
 def entrypoint(args: argparse.Namespace) -> list[str] | None:

@@ -151,4 +151,22 @@ def info_lines(info: dict[str, object]) -> list[str]:
     lines.append(" Probe:")
     for key, value in (box.get("findings") or {}).items():
         lines.append(f"  {key.replace('_', ' ')}: {value}")
+    return lines + host_lines(info.get("host") or {})
+
+
+def host_lines(host: object) -> list[str]:
+    """The host's CAs and proxies as RUN steps get them (``SystemInfo.host``)."""
+    assert isinstance(host, dict)
+    ca = host.get("ca") or {}
+    if not ca:
+        return []
+    default = "on" if ca.get("host_ca_default") else "off (NBCONTAINER_HOST_CA=1 turns it on)"
+    lines = ["Host CAs:", f" --host-ca by default: {default}",
+             f" Trusted: {ca.get('trusted', 0)} from {', '.join(ca.get('sources') or []) or '-'}"]
+    extra = ca.get("extra") or []
+    lines.append(f" Extra (not in the public set): {len(extra) or 'none'}")
+    lines += [f"  {e['subject']}" for e in extra]
+    proxies = host.get("proxies") or {}
+    lines.append("Proxies for RUN:" + ("" if proxies else " none"))
+    lines += [f" {k}={v}" for k, v in proxies.items()]
     return lines

@@ -26,7 +26,8 @@ from ..oci.platform import Platform
 from ..oci.reference import Reference
 from ..progress import Kind, ProgressEvent, ProgressFn, null_progress
 from ..store import Store
-from . import memo
+from . import memo, proxies
+from .certs import host_ca_default
 from .inputs import SecretSpec, read_dockerfile, read_secrets, read_ssh
 from .platforms import parse_platforms
 
@@ -58,7 +59,8 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
           platform: str | Platform | Sequence[str | Platform] | None = None,
           ssh: Sequence[str] | Mapping[str, Sequence[str]] = (),
           provenance_mode: bool | str = False, cache_from: Sequence[str] = (),
-          cache_to: Sequence[str] = (), isolation: str | None = None) -> BuildOutput:
+          cache_to: Sequence[str] = (), isolation: str | None = None,
+          host_ca: bool | None = None) -> BuildOutput:
     """Build ``dockerfile`` (text, or a path to one) with ``context`` into ``store``.
 
     Several platforms (``linux/amd64,linux/arm64``) are built in turn and the tags point at
@@ -66,7 +68,10 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
     ``provenance_mode``: ``True``/``"mode=min"``/``"mode=max"`` attaches a SLSA provenance
     statement to each image manifest. ``cache_from``/``cache_to``: buildx specs.
     ``isolation``: the rung for RUN steps (``auto``, ``full``, ``reduced``, ``ptrace``,
-    ``none``; default ``$NBCONTAINER_ISOLATION``, else the strongest that works here)."""
+    ``none``; default ``$NBCONTAINER_ISOLATION``, else the strongest that works here).
+    ``host_ca``: RUN steps trust the CAs this host trusts, for the step only (``hostca.py``;
+    default ``$NBCONTAINER_HOST_CA``). Proxies of the environment and of docker's
+    config.json reach RUN steps as BuildKit's predefined proxy args (``proxies.py``)."""
     ctx_dir = Path(context)
     if not ctx_dir.is_dir():
         raise BuildError(f"build context {str(ctx_dir)!r} is not a directory")
@@ -77,8 +82,9 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
         Reference.parse(t)  # fail before building, not after
     secret_values = read_secrets(secrets)
     ssh_map = read_ssh(ssh)
+    found = proxies.ambient()
     request = memo.Request(text, name, ctx_dir, args, target, [str(p) for p in plats],
-                           tuple(secret_values), tuple(ssh_map))
+                           tuple(secret_values), tuple(ssh_map), found)
     # (a --no-cache build is remembered too: its result is what the cache holds now)
     remembered = not (provenance_mode or cache_from or cache_to)
     hit = memo.lookup(store, request) if remembered and not no_cache else None
@@ -90,7 +96,8 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
     from .session import BuildOptions
 
     options = BuildOptions(no_cache=no_cache, secrets=secret_values, ssh=ssh_map,
-                           isolation=isolation)
+                           isolation=isolation, proxy_env=found,
+                           host_ca=host_ca_default() if host_ca is None else host_ca)
     return _solve(store, request, options, plats, tags, progress, provenance_mode, cache_from,
                   cache_to, remember=remembered)
 
@@ -153,7 +160,9 @@ def _build_platform(session: BuildSession, inputs: BuildInputs, caches: CacheOpt
 
     plan = _plan(session, inputs, platform)
     epoch = source_date_epoch(inputs.build_args, plan.meta_args)
-    target = Target(platform, str(platform) if multi else "", epoch, dict(plan.proxy_env))
+    # --build-arg proxies over those found around the build (proxies.py)
+    proxy_env = proxies.overlay(session.options.proxy_env, plan.proxy_env)
+    target = Target(platform, str(platform) if multi else "", epoch, proxy_env)
     started = rfc3339(epoch)
     result = Solver(session, target).solve(plan, inputs.context)
     inline = caches.collect(result, plan)  # --cache-to entries (+ an inline cache)

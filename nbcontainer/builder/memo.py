@@ -11,8 +11,8 @@ usual: the memo never decides what an image contains, it only remembers a result
 What is checked on a hit:
 
 * the key: Dockerfile text and name, build args, target, platforms, the ids of secrets and
-  ssh sockets (values never key a step), ``SOURCE_DATE_EPOCH`` and proxy variables of the
-  environment, the toolkit's version;
+  ssh sockets (values never key a step), ``SOURCE_DATE_EPOCH``, the proxies the build found
+  around it (environment, docker's config.json: ``proxies.py``), the toolkit's version;
 * the build context: a fingerprint of every entry's type, size, mode, times and inode (any
   change anywhere in it is a miss; a context of more than ``MAX_ENTRIES`` entries, or one
   with a file changed too recently to tell, is never recorded);
@@ -34,7 +34,7 @@ import secrets
 import stat
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,7 @@ from ..version import __version__
 FORMAT = 1
 MAX_ENTRIES = 5000  # a larger context is not fingerprinted (the walk would cost more)
 RACY_NS = 2_000_000_000  # a file changed this recently may change again unseen
-_ENV = ("SOURCE_DATE_EPOCH", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY",
-        "ALL_PROXY", "http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy")
+_ENV = ("SOURCE_DATE_EPOCH",)
 
 
 @dataclass(frozen=True)
@@ -63,12 +62,13 @@ class Request:
     platforms: Sequence[str]
     secret_ids: Sequence[str] = ()
     ssh_ids: Sequence[str] = ()
+    proxy_env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def key(self) -> str:
         doc = [FORMAT, __version__, self.dockerfile_text, self.dockerfile_name,
                sorted(self.build_args.items()), self.target, list(self.platforms),
                sorted(self.secret_ids), sorted(self.ssh_ids),
-               [(k, os.environ.get(k)) for k in _ENV],
+               [(k, os.environ.get(k)) for k in _ENV], sorted(self.proxy_env.items()),
                str(self.context.resolve())]
         return hashlib.sha256(json.dumps(doc, separators=(",", ":")).encode()).hexdigest()
 

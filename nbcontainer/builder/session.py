@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ..sandbox import Executor
     from ..sandbox.fileops import FileOps
     from ..sandbox.ladder import Choice
+    from .certs import HostTrust
     from .remote_cache import RemoteCache
     from .ssh import SshAgents
 
@@ -44,6 +45,10 @@ class BuildOptions:
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     ssh: Mapping[str, Sequence[str]] = field(default_factory=dict)  # id → socket | keys
     isolation: str | None = None  # --isolation (None: $NBCONTAINER_ISOLATION, else auto)
+    host_ca: bool = False  # --host-ca: RUN steps trust the host's CAs (hostca.py)
+    # Proxies found around the build (environment, docker's config.json: proxies.py), given
+    # to RUN steps as BuildKit's predefined proxy args.
+    proxy_env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 def announce(reporter: StepReporter, choice: Choice) -> None:
@@ -117,6 +122,13 @@ class BuildSession:
         reporter = self.reporter
         return open_executor(self.options.isolation, scratch_parent=build_area(self.store),
                              notify=lambda choice: announce(reporter, choice))
+
+    @cached_property
+    def host_trust(self) -> HostTrust:
+        """The CAs this host trusts (read when a RUN needs them: --host-ca, a failure)."""
+        from .certs import host_trust
+
+        return host_trust()
 
     @cached_property
     def fileops(self) -> FileOps:

@@ -139,7 +139,7 @@ class ContainerMagics(Magics):
                                  ssh=a.ssh, platform=a.platform, cache_from=a.cache_from,
                                  cache_to=a.cache_to, provenance=a.provenance or False,
                                  output=a.output, iidfile=a.iidfile,
-                                 isolation=a.isolation)
+                                 isolation=a.isolation, host_ca=a.host_ca)
         except NbcontainerError as exc:
             if source is cell:
                 _number_as_in_cell(exc, f"%%dockerfile {line}".rstrip(), cell)
@@ -304,7 +304,7 @@ class ContainerMagics(Magics):
         sys.stdout.flush()
         code = img.run(a.cmd or None, env=options.pairs(a.env), network=a.network,
                        user=a.user, workdir=a.workdir, entrypoint=options.entrypoint(a),
-                       output=_write_stdout, isolation=a.isolation)
+                       output=_write_stdout, isolation=a.isolation, host_ca=a.host_ca)
         sys.stdout.flush()
         if code:
             raise errors.CellError(f"the container exited with status {code}")

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from .ptrace import PtraceExecutor
     from .spec import (
         BindMount,
+        LowerFile,
         Mount,
         RunResult,
         RunSpec,
@@ -82,6 +83,7 @@ __all__ = [
     "HostProbe",
     "IdMap",
     "LadderExecutor",
+    "LowerFile",
     "Mount",
     "NamespaceExecutor",
     "PtraceExecutor",
@@ -115,6 +117,7 @@ _getattr = exports(__name__, {
     "NamespaceExecutor": "namespaced",
     "Sandbox": "namespaced",
     "BindMount": "spec",
+    "LowerFile": "spec",
     "Mount": "spec",
     "RunResult": "spec",
     "RunSpec": "spec",

@@ -19,7 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .messages import MountWire, RunWire
+    from .messages import LowerFileWire, MountWire, RunWire
 
 # Docker's masked and read-only /proc paths (the subset that exists on common kernels).
 MASKED_FILES = ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug")
@@ -115,6 +115,7 @@ class _Overlay:
         self.volatile = spec.get("volatile", True)
         self.workdir = spec["work"]
         self.stub_fd = stub_fd
+        self.files = spec.get("lower_files", [])
         self.layer_fds = [os.open(p, _O_DIR) for p in self.lowers]
         self.upper_fd = os.open(spec["upper"], _O_DIR)
         work = self.workdir
@@ -133,6 +134,7 @@ class _Overlay:
         # prediction misses is still caught after mounting (the slow path below).
         Step.name = "mount targets"
         stubbed = _prestub(self.lowers, _fdpath(self.stub_fd), targets)
+        stubbed = _stub_files(self.lowers, _fdpath(self.stub_fd), self.files) or stubbed
         Step.name = "overlay"
         self._mount(with_stub=stubbed)
         root_fd = os.open(self.root, _O_DIR)
@@ -286,6 +288,16 @@ def _union_missing(lowers: list[str], path: str) -> list[os.stat_result] | None:
     parts = [p for p in path.split("/") if p and p != "."]
     if not parts or ".." in parts:
         return None
+    walk = _union_dirs(lowers, parts)
+    if walk is None or walk[1]:
+        return None
+    return walk[0]
+
+
+def _union_dirs(lowers: list[str], parts: list[str]) -> tuple[list[os.stat_result], bool] | None:
+    """The directories ``parts`` leads through in the merged view: the stats of those that
+    exist (topmost copy of each), and whether all do; None when a symlink or a non-directory
+    is on the way or a directory cannot be read."""
     copies = list(lowers)  # the layers' copies of the current directory that overlay merges
     ancestors: list[os.stat_result] = []
     for name in parts:
@@ -311,10 +323,42 @@ def _union_missing(lowers: list[str], path: str) -> list[os.stat_result] | None:
             if _is_opaque(p):
                 break
         if top is None:
-            return ancestors
+            return ancestors, False
         ancestors.append(top)
         copies = found
-    return None
+    return ancestors, True
+
+
+def _stub_files(lowers: list[str], stub: str, files: list[LowerFileWire]) -> bool:
+    """Write the caller's lower files (``spec.LowerFile``) into the stub layer. Parents the
+    image has are replicated with the metadata it shows (a copy-up then records the image's),
+    missing ones made 0755; a file below a symlink or a non-directory is not placed.
+    True when one was placed."""
+    times: dict[str, tuple[int, int]] = {}
+    placed = False
+    for item in files:
+        parts = [p for p in item["target"].split("/") if p and p != "."]
+        walk = _union_dirs(lowers, parts[:-1]) if lowers else ([], False)
+        if not parts or ".." in parts or walk is None:
+            continue
+        ancestors = walk[0]
+        for depth in range(1, len(parts)):
+            full = os.path.join(stub, *parts[:depth])
+            image = ancestors[depth - 1] if depth <= len(ancestors) else None
+            if image is not None:  # (also for stub dirs made before: files were added below)
+                times[full] = (image.st_atime_ns, image.st_mtime_ns)
+            if os.path.lexists(full):
+                continue
+            os.mkdir(full, 0o755)
+            if image is not None:
+                _copy_owner_mode(full, image)
+        path = os.path.join(stub, *parts)
+        if not os.path.lexists(path):
+            _new_file(path, item["data"], item["mode"], 0, 0)
+            placed = True
+    for full, (atime, mtime) in sorted(times.items(), key=lambda kv: -kv[0].count("/")):
+        os.utime(full, ns=(atime, mtime))
+    return placed
 
 
 def _prestub(lowers: list[str], stub: str, targets: list[tuple[str, bool]]) -> bool:

@@ -14,7 +14,7 @@ from nbcontainer.errors import BuildError
 
 from .executor import Executor
 from .factory import open_executor
-from .spec import RunResult, RunSpec
+from .spec import LowerFile, Mount, RunResult, RunSpec
 
 
 def _stdout(chunk: bytes) -> None:
@@ -43,12 +43,15 @@ def run_container(lowerdirs: Sequence[Path], config: Mapping[str, Any],
                   hostname: str | None = None,
                   output: Callable[[bytes], None] | None = _stdout,
                   stdin: bytes | int | None = None, timeout: float | None = None,
-                  scratch: Path | None = None, sandbox: Executor | None = None) -> RunResult:
+                  scratch: Path | None = None, sandbox: Executor | None = None,
+                  mounts: Sequence[Mount] = (), lower_files: Sequence[LowerFile] = ()
+                  ) -> RunResult:
     """Run an image (its extracted layers, top first, and its config) and return the result.
 
     ``config`` is the image config's ``config`` object (Env, Entrypoint, Cmd, User,
     WorkingDir) or the whole image config. Changes go to a throwaway upper dir in ``scratch``
-    (a temporary directory, removed afterwards, when not given).
+    (a temporary directory, removed afterwards, when not given). ``mounts`` and
+    ``lower_files`` are handed to the sandbox as they are (``--host-ca``).
     """
     config = config.get("config", config) or {}
     argv = container_argv(config, command, entrypoint)
@@ -67,7 +70,7 @@ def run_container(lowerdirs: Sequence[Path], config: Mapping[str, Any],
             user=user if user is not None else config.get("User") or "",
             cwd=workdir or config.get("WorkingDir") or "/", network=network,
             hostname=hostname or secrets.token_hex(6), output=output, stdin=stdin,
-            timeout=timeout)
+            timeout=timeout, mounts=list(mounts), lower_files=list(lower_files))
         return box.run(spec)
     finally:
         if own_scratch:

@@ -100,6 +100,11 @@ if TYPE_CHECKING:
 
     MountWire = BindWire | TmpfsWire | SecretWire
 
+    class LowerFileWire(TypedDict):
+        target: str  # written into the stub lower layer (spec.LowerFile)
+        data: bytes
+        mode: int
+
     class RunWire(TypedDict):
         """What C needs to build the root and exec the command (absolute host paths)."""
 
@@ -129,6 +134,7 @@ if TYPE_CHECKING:
         proc: NotRequired[Literal["fresh", "bind"]]  # bind: rbind the existing /proc
         pivot: NotRequired[bool]  # False: chroot instead of pivot_root
         fake_chown: NotRequired[bool]  # single-id map: chown to unmapped ids succeeds, no effect
+        lower_files: NotRequired[list[LowerFileWire]]  # files of the stub lower layer
 
     # ------------------------------------------------------------ control (H, C → caller)
 

@@ -216,11 +216,12 @@ class NamespaceExecutor(Executor):
         single = self._userns_mode == "self"
         job = TreeRun(Path(spec.lowerdirs[0]), Path(spec.upperdir), records=self.records,
                       own=os.geteuid() == 0, mount_targets=targets, apt_sandbox=single,
-                      consume=spec.private_lower)
+                      consume=spec.private_lower, lower_files=spec.lower_files)
         mounts = list(spec.mounts)
         if job.apt:  # apt cannot drop to _apt under a single-id map; never lands in a layer
             mounts.append(SecretMount("/" + APT_SANDBOX, APT_SANDBOX_CONF, 0o644))
-        run_spec = replace(spec, lowerdirs=[job.tree], mounts=mounts, private_lower=False)
+        run_spec = replace(spec, lowerdirs=[job.tree], mounts=mounts, private_lower=False,
+                           lower_files=())
         result = self._execute(self._wire(run_spec, merged), run_spec)
         if result.ok:
             return replace(result, tree=job.commit())
@@ -229,7 +230,7 @@ class NamespaceExecutor(Executor):
     def _wire(self, spec: RunSpec, merged: Path) -> RunWire:
         env = {str(k): str(v) for k, v in spec.env.items()}
         env.setdefault("PATH", DEFAULT_PATH)
-        return {
+        wire: RunWire = {
             "lowers": [os.path.abspath(p) for p in spec.lowerdirs],
             "upper": os.path.abspath(spec.upperdir),
             "work": os.path.abspath(spec.workdir),
@@ -251,6 +252,10 @@ class NamespaceExecutor(Executor):
             "caller": os.getpid(),
             **self._extra,  # type: ignore[typeddict-item]
         }
+        if spec.lower_files:
+            wire["lower_files"] = [{"target": f.target, "data": bytes(f.data), "mode": f.mode}
+                                   for f in spec.lower_files]
+        return wire
 
     def _spawn(self, ctl: int, specfd: int, out: int, stdin: int) -> subprocess.Popen[bytes] | None:
         if not self.fork_server:

@@ -80,7 +80,8 @@ class PtraceExecutor(Executor):
         targets = [(m.target, isinstance(m, BindMount) and Path(m.source).is_dir())
                    for m in spec.mounts]
         job = TreeRun(Path(spec.lowerdirs[0]), Path(spec.upperdir), records=True, own=False,
-                      mount_targets=targets, consume=spec.private_lower)
+                      mount_targets=targets, consume=spec.private_lower,
+                      lower_files=spec.lower_files)
         files = Path(tempfile.mkdtemp(prefix="proot-", dir=Path(spec.upperdir).parent))
         try:
             argv = self._argv(spec, job.tree, files)

@@ -49,6 +49,20 @@ class SecretMount:
 Mount = BindMount | TmpfsMount | SecretMount
 
 
+@dataclass(frozen=True)
+class LowerFile:
+    """A file the command finds at ``target`` as if the image held it (``--host-ca``'s CA
+    bundles): it lives in the sandbox's stub lower layer, above the image's layers, so it
+    reaches the upper dir only when the command changes it (overlayfs copies it up; a file
+    the command writes anew is its own). An image file at ``target`` is hidden for the RUN.
+    The parents of ``target`` must be directories of the image or missing (created like mount
+    targets, with the image's metadata): below a symlink the file is not placed."""
+
+    target: str
+    data: bytes = field(repr=False)
+    mode: int = 0o644
+
+
 @dataclass
 class RunSpec:
     """One command to run over ``lowerdirs`` (top first) with a fresh ``upperdir``.
@@ -74,6 +88,7 @@ class RunSpec:
     network: Literal["host", "none"] = "host"
     hostname: str = DEFAULT_HOSTNAME
     mounts: Sequence[Mount] = ()
+    lower_files: Sequence[LowerFile] = ()
     extra_hosts: Mapping[str, str] = field(default_factory=dict)
     stdin: bytes | int | None = None
     output: Callable[[bytes], None] | None = None
@@ -90,7 +105,7 @@ class RunSpec:
         if self.network not in ("host", "none"):
             raise BuildError(f"unsupported network mode {self.network!r}",
                              hint="use 'host' (default) or 'none'")
-        for mount in self.mounts:
+        for mount in [*self.mounts, *self.lower_files]:
             if not mount.target.startswith("/") or ".." in mount.target.split("/"):
                 raise BuildError(f"mount target {mount.target!r} must be an absolute path")
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from nbcontainer.layers.owners import Owners, move_owners, read_owners, write_owners
 
+from .spec import LowerFile
+
 Snap = dict[bytes, tuple[int, int, int]]  # rel path -> (inode, ctime_ns, mode)
 
 
@@ -266,6 +268,86 @@ def remove_targets(tree: Path, made: list[tuple[str, int]]) -> None:
             pass  # the RUN replaced it: then it is part of the change
 
 
+@dataclass
+class Placed:
+    """A lower file (``spec.LowerFile``) written into a tree copy for one RUN."""
+
+    rel: str
+    inode: int
+    ctime: int
+    aside: Path | None  # the tree's own file there, moved aside meanwhile
+    made: list[tuple[str, int]]  # what ``make_targets`` made for it (file and parents)
+
+
+def _under_real_dirs(tree: Path, rel: str) -> bool:
+    """No symlink and no non-directory among the existing parents of ``rel``."""
+    path = tree
+    for name in rel.split("/")[:-1]:
+        path = path / name
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return True
+        if not stat.S_ISDIR(st.st_mode):
+            return False
+    return True
+
+
+def place_files(tree: Path, files: Sequence[LowerFile], aside: Path) -> list[Placed]:
+    """Write ``files`` into a tree copy as the stub lower layer shows them over overlayfs:
+    the tree's own file moved aside, missing parents made; directory times kept."""
+    placed: list[Placed] = []
+    for index, item in enumerate(files):
+        rel = item.target.strip("/")
+        path = tree / rel
+        if not rel or not _under_real_dirs(tree, rel) or \
+                (os.path.lexists(path) and not path.is_file()) or path.is_symlink():
+            continue
+        saved: Path | None = None
+        made: list[tuple[str, int]] = []
+        if os.path.lexists(path):
+            parent = os.lstat(path.parent)
+            aside.mkdir(exist_ok=True)
+            saved = aside / str(index)
+            os.rename(path, saved)
+        else:
+            parent = None
+            made = make_targets(tree, [], [rel])
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, item.mode)
+        try:
+            os.write(fd, item.data)
+            os.fchmod(fd, item.mode)
+        finally:
+            os.close(fd)
+        if parent is not None:
+            os.utime(path.parent, ns=(parent.st_atime_ns, parent.st_mtime_ns))
+        st = os.lstat(path)
+        placed.append(Placed(rel, st.st_ino, st.st_ctime_ns, saved, made))
+    return placed
+
+
+def restore_files(tree: Path, placed: Sequence[Placed]) -> None:
+    """After the commit: each lower file the RUN left untouched gives way to what the tree
+    had there; one it changed, replaced or deleted stays as the RUN left it."""
+    for item in reversed(placed):
+        path = tree / item.rel
+        try:
+            st = os.lstat(path)
+            ours = (st.st_ino, st.st_ctime_ns) == (item.inode, item.ctime)
+        except FileNotFoundError:
+            ours = False
+        if not ours:
+            if item.aside is not None:
+                os.unlink(item.aside)
+            continue
+        if item.aside is None:
+            remove_targets(tree, item.made)
+            continue
+        parent = os.lstat(path.parent)
+        os.rename(item.aside, path)
+        os.utime(path.parent, ns=(parent.st_atime_ns, parent.st_mtime_ns))
+
+
 APT_SANDBOX = "etc/apt/apt.conf.d/00nbcontainer-sandbox"
 APT_SANDBOX_CONF = b'APT::Sandbox::User "root";\n'
 
@@ -276,7 +358,7 @@ class TreeRun:
 
     def __init__(self, lower: Path, upper: Path, *, records: bool, own: bool,
                  mount_targets: Iterable[tuple[str, bool]] = (), apt_sandbox: bool = False,
-                 consume: bool = False) -> None:
+                 consume: bool = False, lower_files: Sequence[LowerFile] = ()) -> None:
         self.tree = upper.parent / "tree"
         self.upper, self.records, self.own = upper, records, own
         if os.path.lexists(self.tree):  # a recycled scratch dir's copy from an earlier RUN
@@ -296,9 +378,11 @@ class TreeRun:
         if self.apt:
             files.append(APT_SANDBOX)
         self.made = make_targets(self.tree, [*MOUNT_DIRS, *(t for t, d in targets if d)], files)
+        self.placed = place_files(self.tree, lower_files, upper.parent / "aside")
         self.before = snapshot(self.tree)
 
     def commit(self) -> Path:
         commit_tree(self.tree, self.before, self.upper, records=self.records, own=self.own)
+        restore_files(self.tree, self.placed)
         remove_targets(self.tree, self.made)
         return self.tree

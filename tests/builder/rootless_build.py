@@ -14,7 +14,8 @@ def main() -> None:
     req = json.load(sys.stdin)
     st = Store(req["store"])
     out: list[bytes] = []
-    img = build(req["dockerfile"], req["context"], tags=["rl:1"], store=st)
+    host_ca = req.get("host_ca")
+    img = build(req["dockerfile"], req["context"], tags=["rl:1"], store=st, host_ca=host_ca)
     again = build(req["dockerfile"], req["context"], tags=["rl:1"], store=st)
     code = run("rl:1", store=st, output=out.append)
     print(json.dumps({"digest": str(img.digest), "same": again.digest == img.digest,

@@ -79,8 +79,9 @@ def test_the_allow_lists_name_real_flags() -> None:
 def test_values_parse_alike(verb: str, magic: str) -> None:
     """The same words give the same values in both skins (types and defaults included)."""
     argv = {
-        "build": ["--build-arg", "A=1", "-t", "x:1", "--provenance", "--progress", "plain"],
-        "run": ["-e", "K=V", "--rm", "img", "echo", "hi"],
+        "build": ["--build-arg", "A=1", "-t", "x:1", "--provenance", "--progress", "plain",
+                  "--host-ca"],
+        "run": ["-e", "K=V", "--rm", "--no-host-ca", "img", "echo", "hi"],
         "pull": ["--tls-verify=false", "-a", "img"],
         "push": ["--digestfile", "d", "-q", "img", "dest"],
         "login": ["-u", "bob", "--password-env", "PW", "r.example"],

@@ -510,3 +510,17 @@ def test_nbcontainer_info(ip) -> None:
     assert "Rung: " in bundle["text/plain"] and bundle["application/json"] is view.data
     asked = ip.run_line_magic("nbcontainer_info", "--isolation ptrace")
     assert asked.data["sandbox"]["rung"] == "ptrace"
+
+
+@needs_root_busybox
+def test_host_ca_in_both_magics(ip, bb_store, capsys) -> None:
+    """``%%dockerfile --host-ca`` and ``%container_run --host-ca``: the host's CAs at the
+    image's usual bundle path, for the step (the container) only."""
+    check = "grep -q 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt"
+    r = ip.run_cell(f"%%dockerfile -q --host-ca -t ca:1\nFROM busybox\nRUN {check}\n")
+    assert r.error_in_exec is None
+    assert ip.run_cell(f"%%dockerfile -q -t ca:2\nFROM busybox\nRUN {check} # off\n"
+                       ).error_in_exec is not None
+    assert ip.run_cell(f'%container_run --host-ca ca:1 sh -c "{check}"').error_in_exec is None
+    assert ip.run_cell(f'%container_run ca:1 sh -c "{check}"').error_in_exec is not None
+    capsys.readouterr()

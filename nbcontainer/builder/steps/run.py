@@ -3,7 +3,9 @@
 The step's cache key holds what the command can see and that the user controls: the
 instruction, the argv after SHELL, the environment (the config's, the declared build args';
 BuildKit's predefined proxy args only when declared), USER, WORKDIR, the network mode and the
-mounts' specs (never a secret's value nor a cache mount's contents).
+mounts' specs (never a secret's value nor a cache mount's contents). ``--host-ca`` is not part
+of it (``hostca.py``: what it presents never reaches the layer), nor are proxies found in the
+environment or docker's config.json (``proxies.py``).
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
             return cached, new_key
         # A RUN that really executes needs the stage's CPU, natively or through binfmt_misc.
         check_can_run(state_platform(state.os, state.architecture, state.variant))
-        from ...sandbox import RunSpec, failure_error  # (a cached build loads no sandbox)
+        from ...sandbox import RunSpec  # (a cached build loads no sandbox)
+        from ..hostca import ForRun
 
         scratch = run.session.scratch
         work = scratch.take()
@@ -66,14 +69,25 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
             lowers = run.lowers(state)
             snapshots = run.session.snapshots
             private = snapshots.take_private(state.layer_pairs)  # tree-copy rungs only
-            spec = RunSpec(lowerdirs=[private] if private else lowers, upperdir=upper,
+            lowerdirs = [private] if private else lowers
+            ca = ForRun(lowerdirs, env, lambda: run.session.host_trust,
+                        on=run.session.options.host_ca)
+            spec = RunSpec(lowerdirs=lowerdirs, upperdir=upper,
                            workdir=work / "work", mountpoint=scratch.mountpoint(),
-                           argv=list(argv), env={**env, **prep.env}, user=config.user or "",
-                           cwd=config.working_dir or "/", network=network, mounts=mounts,
-                           output=step.output, private_lower=private is not None)
+                           argv=list(argv), env={**env, **ca.variables, **prep.env},
+                           user=config.user or "", cwd=config.working_dir or "/",
+                           network=network, mounts=[*mounts, *ca.mounts],
+                           lower_files=ca.lower_files, output=step.output,
+                           private_lower=private is not None)
             result = run_with_mounts(run, spec, prep)  # takes cache locks, rw copies
             if not result.ok:
-                raise failure_error(argv, result)
+                raise ca.failure(argv, result)  # the --host-ca hint where it applies
+            unchecked: list[str] = []
+            ca.scrub(upper, result.tree, unchecked)  # what --host-ca presented, if copied
+            if unchecked:
+                step.warn(f"--host-ca: {len(unchecked)} file(s) of this step's layer could not "
+                          "be read to check that no host CA is copied in them "
+                          f"(/{unchecked[0]}, …)")
             new = commit_dir(run, state, upper, created_by, full_tree=result.tree)
             if result.tree is not None and result.tree.exists():  # changed nothing
                 snapshots.offer_spare(state.layer_pairs, result.tree)
