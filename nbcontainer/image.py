@@ -28,6 +28,7 @@ from .store import Store, StoredImage
 if TYPE_CHECKING:
     from .analysis import ImageDiff, ImageTree, LayerEntry, LayerRef, layer_commands
     from .layers import LayerStream
+    from .sandbox.hardening import Hardening
 
 # Re-exported: they were defined here before the analysis package existed.
 __all__ = ["Image", "ImageDiff", "ImageIndex", "Layer", "LayerEntry", "layer_commands",
@@ -249,13 +250,16 @@ class Image(_StoreActions):
         return {"Provenance": found} if found else {}
 
     def run(self, command: Sequence[str] | str | None = None, *,
-            env: dict[str, str] | None = None, network: str = "host", user: str | None = None,
+            env: dict[str, str] | None = None, network: str = "default", user: str | None = None,
             workdir: str | None = None, entrypoint: Sequence[str] | None = None,
             output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
-            timeout: float | None = None, isolation: str | None = None) -> int:
+            timeout: float | None = None, isolation: str | None = None,
+            hardening: Hardening | None = None) -> int:
         """Run the image's entrypoint/cmd (or ``command``; a string runs under ``/bin/sh -c``)
         in the sandbox over its layers, like ``docker run --rm``; returns the exit code. The
-        container's changes are thrown away. ``isolation``: as for builds (``info``)."""
+        container's changes are thrown away. ``isolation``: as for builds (``info``);
+        ``network``: default (private), none, or host (``hardening`` must allow
+        network.host); ``hardening``: entitlements, seccomp, limits (default: Docker's)."""
         from .sandbox import open_executor, run_container
         from .sandbox.fileops import FileOps
         from .store.snapshots import Snapshots, build_area
@@ -268,7 +272,8 @@ class Image(_StoreActions):
                                    f"diff_ids for {len(self.manifest.layers)} layers")
         layers = [(d.digest, diff) for d, diff in
                   zip(self.manifest.layers, diff_ids, strict=True)]
-        sandbox = open_executor(isolation, scratch_parent=build_area(self._store))
+        sandbox = open_executor(isolation, scratch_parent=build_area(self._store),
+                                hardening=hardening)
         try:
             ops = FileOps(sandbox)
             idmap = sandbox.idmap.map_lines("uid") + sandbox.idmap.map_lines("gid")
@@ -280,7 +285,8 @@ class Image(_StoreActions):
                 result = run_container(
                     lowers, self.config.config.to_dict(), list(command) if command else None,
                     entrypoint=entrypoint, env=env, user=user, workdir=workdir,
-                    network="none" if network == "none" else "host",
+                    network="host" if network == "host" else "none" if network == "none"
+                    else "default",
                     output=output or _stdout, stdin=stdin, timeout=timeout, scratch=scratch,
                     sandbox=sandbox)
             finally:

@@ -32,6 +32,7 @@ from .platforms import parse_platforms
 
 if TYPE_CHECKING:
     from ..dockerfile import BuildPlan
+    from ..sandbox.hardening import Hardening
     from .export import BuildInputs
     from .remote_cache import CacheOptions
     from .session import BuildOptions, BuildSession
@@ -58,7 +59,8 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
           platform: str | Platform | Sequence[str | Platform] | None = None,
           ssh: Sequence[str] | Mapping[str, Sequence[str]] = (),
           provenance_mode: bool | str = False, cache_from: Sequence[str] = (),
-          cache_to: Sequence[str] = (), isolation: str | None = None) -> BuildOutput:
+          cache_to: Sequence[str] = (), isolation: str | None = None,
+          hardening: Hardening | None = None) -> BuildOutput:
     """Build ``dockerfile`` (text, or a path to one) with ``context`` into ``store``.
 
     Several platforms (``linux/amd64,linux/arm64``) are built in turn and the tags point at
@@ -90,7 +92,7 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
     from .session import BuildOptions
 
     options = BuildOptions(no_cache=no_cache, secrets=secret_values, ssh=ssh_map,
-                           isolation=isolation)
+                           isolation=isolation, hardening=hardening)
     return _solve(store, request, options, plats, tags, progress, provenance_mode, cache_from,
                   cache_to, remember=remembered)
 

@@ -31,6 +31,7 @@ from .state import ImageState
 if TYPE_CHECKING:
     from ..sandbox import Executor
     from ..sandbox.fileops import FileOps
+    from ..sandbox.hardening import Hardening
     from ..sandbox.ladder import Choice
     from .remote_cache import RemoteCache
     from .ssh import SshAgents
@@ -44,6 +45,7 @@ class BuildOptions:
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     ssh: Mapping[str, Sequence[str]] = field(default_factory=dict)  # id → socket | keys
     isolation: str | None = None  # --isolation (None: $NBCONTAINER_ISOLATION, else auto)
+    hardening: Hardening | None = None  # --allow, --security-opt, limits (None: defaults)
 
 
 def announce(reporter: StepReporter, choice: Choice) -> None:
@@ -116,7 +118,16 @@ class BuildSession:
         # The isolation ladder: the rung is chosen (and the probe run) on first real use.
         reporter = self.reporter
         return open_executor(self.options.isolation, scratch_parent=build_area(self.store),
-                             notify=lambda choice: announce(reporter, choice))
+                             notify=lambda choice: announce(reporter, choice),
+                             hardening=self.hardening)
+
+    @cached_property
+    def hardening(self) -> Hardening:
+        """The build's entitlements and limits (RUN --network/--security are checked
+        against them before the cache is asked)."""
+        from ..sandbox.hardening import Hardening
+
+        return self.options.hardening or Hardening()
 
     @cached_property
     def fileops(self) -> FileOps:

@@ -29,7 +29,8 @@ def _run_build(a: argparse.Namespace, st: api.Store) -> int:
                     no_cache=a.no_cache, store=st, secrets=a.secret, platform=a.platform,
                     ssh=a.ssh, cache_from=a.cache_from, cache_to=a.cache_to,
                     provenance=a.provenance or False, output=a.output, iidfile=a.iidfile,
-                    isolation=a.isolation, progress=None if quiet else PlainRenderer())
+                    isolation=a.isolation, progress=None if quiet else PlainRenderer(),
+                    **options.hardening(a))  # type: ignore[arg-type]
     if quiet:
         out(str(img.id))
         return 0

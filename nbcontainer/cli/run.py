@@ -13,7 +13,8 @@ def _run_run(a: argparse.Namespace, st: api.Store) -> int:
     sys.stdout.flush()  # the container writes to the same stdout
     return api.run(a.image, a.cmd or None, store=st, env=options.pairs(a.env),
                    network=a.network, user=a.user, workdir=a.workdir,
-                   entrypoint=options.entrypoint(a), isolation=a.isolation)
+                   entrypoint=options.entrypoint(a), isolation=a.isolation,
+                   **options.hardening(a))  # type: ignore[arg-type]
 
 
 COMMANDS: list[Command] = [

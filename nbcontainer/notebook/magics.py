@@ -137,7 +137,8 @@ class ContainerMagics(Magics):
                              secrets=a.secret, ssh=a.ssh, platform=a.platform,
                              cache_from=a.cache_from, cache_to=a.cache_to,
                              provenance=a.provenance or False, output=a.output,
-                             iidfile=a.iidfile, isolation=a.isolation)
+                             iidfile=a.iidfile, isolation=a.isolation,
+                             **options.hardening(a))  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ registries
     @magic_arguments()
@@ -288,7 +289,8 @@ class ContainerMagics(Magics):
         sys.stdout.flush()
         code = img.run(a.cmd or None, env=options.pairs(a.env), network=a.network,
                        user=a.user, workdir=a.workdir, entrypoint=options.entrypoint(a),
-                       output=_write_stdout, isolation=a.isolation)
+                       output=_write_stdout, isolation=a.isolation,
+                       **options.hardening(a))  # type: ignore[arg-type]
         sys.stdout.flush()
         if code:
             raise errors.CellError(f"the container exited with status {code}")

@@ -44,10 +44,13 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
     created_by = hist.run_created_by(argv, [(k, v if v is not None else "")
                                             for k, v in run.args])
     shown = created_by.removesuffix(BUILDKIT).removeprefix("RUN ")
-    network: Literal["host", "none"] = "none" if instr.network == "none" else "host"
+    # BuildKit's entitlements: host network and insecure mode only when the build allows them
+    network: Literal["default", "host", "none"] = run.session.hardening.network(instr.network)
+    security = run.session.hardening.security(instr.security)
     with run.step(f"RUN {shown}") as step:
         new_key = step_key(key, "RUN", [fields, list(argv), key_env, config.user or "",
-                                        config.working_dir or "/", network, prep.keys])
+                                        config.working_dir or "/", network, prep.keys]
+                            + ([security] if security != "sandbox" else []))
         cached = run.cached(new_key)
         if cached is not None:
             step.cached()
@@ -70,6 +73,7 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
                            workdir=work / "work", mountpoint=scratch.mountpoint(),
                            argv=list(argv), env={**env, **prep.env}, user=config.user or "",
                            cwd=config.working_dir or "/", network=network, mounts=mounts,
+                           security=security,
                            output=step.output, private_lower=private is not None)
             result = run_with_mounts(run, spec, prep)  # takes cache locks, rw copies
             if not result.ok:
