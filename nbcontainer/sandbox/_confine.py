@@ -83,5 +83,14 @@ def confine(spec: RunWire, programs: list[bytes]) -> None:
         Step.name = "seccomp"
         load_filters(programs)
     Step.name = "capabilities"
-    mask = sum(1 << c for c in keep if c <= ns.last_cap())
+    # (only what we hold: a caller without, say, CAP_SYS_MODULE cannot grant it)
+    mask = sum(1 << c for c in keep if c <= ns.last_cap()) & permitted()
     ns.set_capabilities(mask, mask, 0)
+
+
+def permitted() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapPrm:"):
+                return int(line.split()[1], 16)
+    return (1 << 64) - 1

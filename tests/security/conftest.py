@@ -136,3 +136,7 @@ def docker_verdicts(dockerd: Dockerd, docker_busybox: str, probe_bin: Path,
                          f"{probe_bin}:/probe:ro")
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     return parse(proc.stdout.decode())
+
+
+# The notebook shell and its store (the notebook suite's fixtures).
+from tests.notebook.conftest import _shell, bb_store, busybox_dir, home, ip  # noqa: E402, F401

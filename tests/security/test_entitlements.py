@@ -1,0 +1,100 @@
+"""Entitlements as BuildKit spells them: host network and insecure mode only when the build
+allows them (CLI, API, notebook cell alike); the private network and ``--network=none``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nbcontainer import api
+from nbcontainer.errors import NbcontainerError
+from nbcontainer.store import Store
+from tests.security.bait import Bait
+from tests.support.marks import needs_root
+
+pytestmark = needs_root
+
+
+@pytest.fixture
+def store(tmp_path: Path, probe_rootfs: Path) -> Store:
+    st = Store(tmp_path / "store")
+    api.import_image(probe_rootfs, "busybox:latest", store=st)
+    return st
+
+
+def _build(store: Store, tmp_path: Path, run: str, **kw: object) -> str:
+    """Build ``FROM busybox`` + ``run`` (which writes /out); return /out."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir(exist_ok=True)
+    dest = tmp_path / "dest"
+    shutil.rmtree(dest, ignore_errors=True)
+    api.build(f"FROM busybox\n{run}\n", ctx, store=store, no_cache=True,
+              output=f"type=local,dest={dest}", **kw)  # type: ignore[arg-type]
+    return (dest / "out").read_text()
+
+
+def test_host_network_needs_the_entitlement(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(NbcontainerError, match="network.host entitlement") as e:
+        _build(store, tmp_path, "RUN --network=host true > /out")
+    assert "--allow network.host" in str(e.value.hint)
+
+
+def test_host_network_with_the_entitlement_reaches_host_loopback(store: Store, tmp_path: Path,
+                                                                 bait: Bait) -> None:
+    url = f"http://127.0.0.1:{bait.http_port}/"
+    out = _build(store, tmp_path, f"RUN --network=host timeout 10 wget -qO /out {url}",
+                 allow=["network.host"])
+    assert out == bait.marker
+
+
+def test_default_network_is_private(store: Store, tmp_path: Path, bait: Bait) -> None:
+    url = f"http://127.0.0.1:{bait.http_port}/"
+    out = _build(store, tmp_path, "RUN (ls /sys/class/net; cat /etc/resolv.conf; "
+                 f"timeout 10 wget -qO- {url} || echo refused) > /out 2>&1",
+                 allow=["network.host"])  # allowed, but not asked for
+    assert "tap0" in out and "nameserver 10.0.2.3" in out and "refused" in out
+    assert bait.marker not in out
+
+
+def test_network_none_has_only_loopback(store: Store, tmp_path: Path) -> None:
+    out = _build(store, tmp_path, "RUN --network=none ls /sys/class/net > /out")
+    assert out.split() == ["lo"]
+
+
+def test_insecure_needs_the_entitlement(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(NbcontainerError, match="security.insecure"):
+        _build(store, tmp_path, "RUN --security=insecure true > /out")
+
+
+def test_insecure_with_the_entitlement(store: Store, tmp_path: Path) -> None:
+    out = _build(store, tmp_path, "RUN --security=insecure grep -E '^(CapEff|Seccomp):' "
+                 "/proc/self/status > /out", allow=["security.insecure"])
+    fields = dict(line.split(":\t") for line in out.splitlines())
+    assert fields["Seccomp"] == "0"
+    assert int(fields["CapEff"], 16) >> 21 & 1  # every capability, as BuildKit's insecure
+
+
+def test_seccomp_unconfined_and_pids_limit_options(store: Store, tmp_path: Path) -> None:
+    out = _build(store, tmp_path, "RUN (grep '^Seccomp:' /proc/self/status; "
+                 "cat /sys/fs/cgroup/pids.max) > /out",
+                 security_opt=["seccomp=unconfined"], pids_limit=100)
+    assert out.split() == ["Seccomp:", "0", "100"]
+
+
+def test_notebook_cell_gets_host_network_only_by_flag(ip, bb_store: Store, bait: Bait) -> None:
+    url = f"http://127.0.0.1:{bait.http_port}/"
+    cell = f"FROM busybox\nRUN --network=host timeout 10 wget -qO- {url}\n"
+    r = ip.run_cell(f"%%dockerfile -t nb-net\n{cell}")
+    assert r.error_in_exec is not None and "network.host" in str(r.error_in_exec)
+    r = ip.run_cell(f"%%dockerfile -t nb-net --allow network.host\n{cell}")
+    assert r.error_in_exec is None, r.error_in_exec
+
+
+def test_no_entitlement_from_the_environment(store: Store, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUILDKIT_ALLOW", "network.host")  # nothing reads entitlements there
+    monkeypatch.setenv("NBCONTAINER_ALLOW", "network.host")
+    with pytest.raises(NbcontainerError, match="network.host entitlement"):
+        _build(store, tmp_path, "RUN --network=host true > /out")
