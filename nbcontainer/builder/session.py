@@ -63,9 +63,19 @@ def announce(reporter: StepReporter, choice: Choice) -> None:
                 f"and files belong to root; fix: {finding.admin_fix}"))
     if choice.rung == "ptrace":
         reporter.emit(ProgressEvent(
-            Kind.WARNING, "", text="ptrace rung: RUN steps share the host's processes and "
-            "network; ownership set by RUN (chown, useradd -m) is not recorded and files "
-            "they create belong to root"))
+            Kind.WARNING, "", text="ptrace rung: RUN steps share the host's processes; "
+            "without a network namespace they get no network unless the build allows the "
+            "host's (--allow network.host); ownership set by RUN (chown, useradd -m) is not "
+            "recorded and files they create belong to root"))
+    elif choice.rung in ("full", "reduced"):
+        from ..sandbox.network import detect
+
+        stack = detect()
+        if not stack.usable:  # said once per build: RUNs on the default network get none
+            reporter.emit(ProgressEvent(
+                Kind.WARNING, "", text=f"no private network for RUN steps: {stack.problem}; "
+                "RUN steps on the default network get no network (the host's only if the "
+                f"build allows it: --allow network.host); fix: {stack.remedy}"))
 
 
 @dataclass(frozen=True)

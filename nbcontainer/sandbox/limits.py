@@ -180,3 +180,15 @@ def make_limits(pids: int | None, memory: int | None) -> Limits:
     if memory:
         limits.rlimits["data"] = memory
     return limits
+
+
+def where(rootless: bool) -> str:
+    """Where a build's limits would live here (for ``info``; makes nothing)."""
+    if not rootless and os.geteuid() == 0:
+        roots = [_controller_root(c) for c in ("pids", "memory")]
+        if all(roots):
+            return "cgroup (" + ", ".join(str(r) for r in roots) + ")"
+    elif _own_v2_cgroup() is not None:
+        return "cgroup (a delegated cgroup v2 subtree)"
+    return ("rlimits (RLIMIT_NPROC, RLIMIT_DATA): no cgroup can be made here; a delegated "
+            "cgroup v2 subtree (systemd Delegate=yes) would hold them")

@@ -44,9 +44,15 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
     created_by = hist.run_created_by(argv, [(k, v if v is not None else "")
                                             for k, v in run.args])
     shown = created_by.removesuffix(BUILDKIT).removeprefix("RUN ")
-    # BuildKit's entitlements: host network and insecure mode only when the build allows them
-    network: Literal["default", "host", "none"] = run.session.hardening.network(instr.network)
-    security = run.session.hardening.security(instr.security)
+    network: Literal["default", "host", "none"] = \
+        "none" if instr.network == "none" else "host" if instr.network == "host" else "default"
+    security: Literal["sandbox", "insecure"] = \
+        "insecure" if instr.security == "insecure" else "sandbox"
+    if network == "host" or security == "insecure":
+        # BuildKit's entitlements, checked before the cache is asked (the sandbox's module
+        # loads only here: a cached build of ordinary RUN steps loads none of it)
+        run.session.hardening.network(network)
+        run.session.hardening.security(security)
     with run.step(f"RUN {shown}") as step:
         new_key = step_key(key, "RUN", [fields, list(argv), key_env, config.user or "",
                                         config.working_dir or "/", network, prep.keys]
