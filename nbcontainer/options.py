@@ -182,7 +182,7 @@ def add_run_args(p: argparse.ArgumentParser, skin: Skin) -> None:
                    help="accepted for docker compatibility: containers are always removed")
     p.add_argument("-e", "--env", action="append", default=[], type=key_value, metavar="K=V",
                    help="set an environment variable (repeatable; a bare K takes $K)")
-    p.add_argument("--network", choices=("default", "bridge", "host", "none"),
+    p.add_argument("--network", choices=("default", "host", "none"),
                    default="default", help="default: a private network with outbound "
                    "access; host needs --allow network.host")
     p.add_argument("-u", "--user", metavar="USER[:GROUP]")
