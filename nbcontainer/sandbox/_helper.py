@@ -607,17 +607,21 @@ def _server_setup(sock: socket.socket, args: ServeArgs) -> None:
                     reason = answer.get("error") if answer["op"] == "abort" else None
                     raise PermissionError(reason or "the id map was not written")
             fds.append(os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC))
-        netfd = -1
+        netfd, netproblem = -1, ""
         if args.get("net"):
             Step.name = "network"
-            netfd = _private_network()
-            fds.append(netfd)
+            try:
+                netfd = _private_network()
+                fds.append(netfd)
+            except OSError as exc:  # said when a RUN needs it; others run as usual
+                netproblem = str(exc)
     except BaseException as exc:  # noqa: BLE001 - the caller raises it
         sock.send(messages.encode({"ev": "error", "step": Step.name,
                                    "errno": getattr(exc, "errno", None), "message": str(exc),
                                    "type": type(exc).__name__}))
         raise SystemExit(EXIT_SETUP_FAILED) from None
     socket.send_fds(sock, [messages.encode({"ev": "hello", "netfd": netfd,
+                                            "netproblem": netproblem,
                                             "userns": bool(args["userns"])})], fds)
     for fd in fds:
         if fd != netfd:  # spares inherit the network namespace's fd, under this number

@@ -188,6 +188,7 @@ if TYPE_CHECKING:
     class HelloEvent(TypedDict):
         ev: Literal["hello"]  # set up; fds: [its user namespace if any, the network's]
         netfd: int  # the network namespace's fd number in the server (-1: none)
+        netproblem: NotRequired[str]  # why it could not be made
         userns: bool
 
     ServerEvent = MapEvent | HelloEvent | ErrorEvent

@@ -89,6 +89,7 @@ class _Server:
         self.userns_fd: int | None = None
         self.net_fd: int | None = None  # the private network namespace (ours)
         self.netfd_there = -1  # its fd number in the server and the spares
+        self.netproblem = ""
         self.slirp: Slirp | None = None
         try:
             self._hello(write_maps)
@@ -117,6 +118,7 @@ class _Server:
                 self.userns_fd = fds.pop(0)
             if event["netfd"] >= 0:
                 self.net_fd, self.netfd_there = fds.pop(0), event["netfd"]
+            self.netproblem = event.get("netproblem", "")
             return
 
     def network(self, stack: Stack) -> int:
@@ -125,8 +127,12 @@ class _Server:
         with self.lock:
             if self.slirp is None or not self.slirp.alive():
                 if self.net_fd is None or stack.slirp4netns is None:
-                    raise SandboxError("the private network namespace was not made",
-                                       step="network")
+                    raise SandboxError(
+                        "RUN's private network: no network namespace can be made here ("
+                        f"{self.netproblem or 'not requested'})",
+                        hint="`nbcontainer info` shows what the probe found; RUN "
+                             "--network=host with --allow network.host shares the host's",
+                        feature="network namespaces", step="network")
                 self.slirp = Slirp(stack.slirp4netns, netns=self.net_fd, userns=self.userns_fd)
         return self.netfd_there
 
