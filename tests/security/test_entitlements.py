@@ -98,3 +98,27 @@ def test_no_entitlement_from_the_environment(store: Store, tmp_path: Path,
     monkeypatch.setenv("NBCONTAINER_ALLOW", "network.host")
     with pytest.raises(NbcontainerError, match="network.host entitlement"):
         _build(store, tmp_path, "RUN --network=host true > /out")
+
+
+MOBY_PROFILE = Path("/usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/"
+                    "default.json")
+
+
+def test_a_docker_profile_file(store: Store, tmp_path: Path) -> None:
+    """moby's own default.json (Debian's golang-github-docker-docker-dev), as docker takes it."""
+    out = _build(store, tmp_path, "RUN (grep '^Seccomp:' /proc/self/status; "
+                 "unshare -U true || echo refused) > /out 2>&1",
+                 security_opt=[f"seccomp={MOBY_PROFILE}"])
+    assert out.startswith("Seccomp:\t2\n") and "refused" in out
+
+
+def test_run_host_network_needs_the_entitlement(store: Store) -> None:
+    with pytest.raises(NbcontainerError, match="network.host entitlement"):
+        api.run("busybox", ["true"], store=store, network="host")
+    out: list[bytes] = []
+    assert api.run("busybox", ["ls", "/sys/class/net"], store=store, network="host",
+                   allow=["network.host"], output=out.append) == 0
+    assert b"lo" in b"".join(out) and b"tap0" not in b"".join(out)
+    out.clear()
+    assert api.run("busybox", ["ls", "/sys/class/net"], store=store, output=out.append) == 0
+    assert b"".join(out).split() == [b"lo", b"tap0"]  # the private network by default
