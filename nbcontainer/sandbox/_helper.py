@@ -711,7 +711,9 @@ def ptrace_exec(argv: list[str], status_fd: int = -1, confine_fd: int = -1) -> i
         os.close(confine_fd)
     join_keyring()
     set_rlimits(confined["rlimits"])
-    _drop_inherited_caps()
+    _limit_caps(confined.get("caps"))
+    if not confined["sockets"]:  # the host's abstract sockets are in the network we share
+        ns.landlock_scope()
     own = _seccomp.build(statx_enosys=True, fake_chown=True, sockets=confined["sockets"])
     for program in (own, confined["seccomp"]):
         if program is not None:  # proot runs with no_new_privs anyway (it is not setuid)
@@ -723,9 +725,14 @@ def ptrace_exec(argv: list[str], status_fd: int = -1, confine_fd: int = -1) -> i
     return EXIT_SETUP_FAILED
 
 
-def _drop_inherited_caps() -> None:
-    """Keep what this process holds, but pass nothing on through inheritable or ambient."""
+def _limit_caps(keep: int | None) -> None:
+    """Of what this process holds, keep ``keep`` (None: all), and pass nothing on through
+    inheritable or ambient. The bounding set is trimmed where we may (CAP_SETPCAP)."""
     with open("/proc/self/status") as f:
         status = dict(line.split(":\t", 1) for line in f if ":\t" in line)
     eff, prm = int(status["CapEff"], 16), int(status["CapPrm"], 16)
+    if keep is not None:
+        if prm >> 8 & 1:  # CAP_SETPCAP
+            ns.drop_bounding_caps(frozenset(c for c in range(64) if keep >> c & 1))
+        eff, prm = eff & keep, prm & keep
     ns.set_capabilities(eff, prm, 0)

@@ -162,6 +162,36 @@ def set_capabilities(effective: int, permitted: int, inheritable: int) -> None:
     _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient caps")
 
 
+# Landlock (unified syscall numbers): ABI 6 (Linux 6.12) scopes abstract unix sockets and
+# signals to the domain, which the ptrace rung needs: it has no network namespace of its own.
+LANDLOCK_CREATE_RULESET, LANDLOCK_RESTRICT_SELF = 444, 446
+LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET, LANDLOCK_SCOPE_SIGNAL = 0x1, 0x2
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version (0: none)."""
+    abi = _libc.syscall(LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return max(int(abi), 0)
+
+
+def landlock_scope() -> bool:
+    """Keep this process and its descendants from connecting to abstract unix sockets and
+    signalling processes made outside (sets no_new_privs); False where the kernel cannot."""
+    if landlock_abi() < 6:
+        return False
+    attr = struct.pack("QQQ", 0, 0, LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL)
+    fd = _libc.syscall(LANDLOCK_CREATE_RULESET, attr, ctypes.c_size_t(len(attr)),
+                       ctypes.c_uint32(0))
+    if fd < 0:
+        return False
+    try:
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        return _libc.syscall(LANDLOCK_RESTRICT_SELF, ctypes.c_int(fd), ctypes.c_uint32(0)) == 0
+    finally:
+        os.close(fd)
+
+
 def last_cap() -> int:
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:

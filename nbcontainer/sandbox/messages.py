@@ -82,6 +82,7 @@ if TYPE_CHECKING:
         seccomp: bytes | None  # the compiled profile (None: unconfined)
         sockets: bool  # False: every socket but AF_UNIX refused (no network)
         rlimits: dict[str, int]
+        caps: NotRequired[int | None]  # capabilities kept of those held (None: all)
 
     BootArgs = ServeArgs | RunArgs | ProbeArgs | UsernsArgs | HostProbeArgs | PtraceArgs
 

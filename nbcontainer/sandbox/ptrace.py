@@ -33,7 +33,7 @@ from . import messages
 from ._users import UserLookupError, resolve_user
 from .errors import SandboxError
 from .executor import Executor
-from .hardening import ALL_CAPS, DOCKER_CAPS, Hardening, effective_network, seccomp_program
+from .hardening import DOCKER_CAPS, Hardening, effective_network, seccomp_program
 from .ladder import Finding
 from .namespaced import BOOT, KILL_GRACE, _hosts_file, _resolv_conf
 from .spec import DEFAULT_PATH, TAIL_BYTES, BindMount, RunResult, RunSpec, SecretMount
@@ -41,6 +41,13 @@ from .vfs import TreeRun
 
 if TYPE_CHECKING:
     from .messages import PtraceConfine
+
+MKNOD = 27
+# Docker's masked paths, bound over by proot (no mount namespace here): files by /dev/null,
+# directories by an empty one; /dev/kmsg too (by the directory), since the host's /dev is shown.
+MASKED = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+          "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+          "/sys/firmware", "/sys/devices/virtual/powercap", "/dev/kmsg")
 
 
 class PtraceExecutor(Executor):
@@ -98,6 +105,8 @@ class PtraceExecutor(Executor):
         argv += self._identity(spec.user, tree)
         for path in ("/dev", "/proc", "/sys"):
             argv += ["-b", path]
+        if spec.security != "insecure":
+            argv += _masks(files)
         generated = {"/etc/resolv.conf": _resolv_conf(),
                      "/etc/hosts": _hosts_file(spec.hostname, "host", spec.extra_hosts),
                      "/etc/hostname": spec.hostname.encode() + b"\n"}
@@ -186,9 +195,11 @@ class PtraceExecutor(Executor):
         if h.memory:
             rlimits["data"] = h.memory
         confine: PtraceConfine = {
-            "seccomp": None if insecure else seccomp_program(h, ALL_CAPS if insecure
-                                                             else DOCKER_CAPS),
-            "sockets": network == "host", "rlimits": rlimits}
+            "seccomp": None if insecure else seccomp_program(h, DOCKER_CAPS),
+            "sockets": network == "host", "rlimits": rlimits,
+            # Docker's set when the caller holds more (root), without CAP_MKNOD: no nodev
+            # mount here could keep a node it makes from being opened
+            "caps": None if insecure else sum(1 << c for c in DOCKER_CAPS - {MKNOD})}
         fd = os.memfd_create("nbptrace-confine")
         os.write(fd, messages.encode(confine))
         os.lseek(fd, 0, os.SEEK_SET)
@@ -215,6 +226,18 @@ class PtraceExecutor(Executor):
             if spec.output is not None:
                 spec.output(chunk)
         sel.close()
+
+
+def _masks(files: Path) -> list[str]:
+    empty = files / "masked"
+    empty.mkdir(mode=0o555)
+    argv = []
+    for path in MASKED:
+        if os.path.isdir(path) or path == "/dev/kmsg":  # (root could write to /dev/null)
+            argv += ["-b", f"{empty}:{path}"]
+        elif os.path.exists(path):
+            argv += ["-b", f"/dev/null:{path}"]
+    return argv
 
 
 def _in_tree(tree: Path, path: str) -> str:

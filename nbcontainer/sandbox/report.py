@@ -111,8 +111,14 @@ def _network(ns: bool, run: bool) -> Measure:
     if not run:
         return Measure("network namespace", False, "")
     if not ns:
+        from ._namespaces import landlock_abi
+
+        abstract = "the host's abstract sockets out of reach (Landlock scope)" if \
+            landlock_abi() >= 6 else "the host's abstract unix sockets stay reachable (Landlock " \
+            "ABI 6, Linux 6.12, would scope them)"
         return Measure("network namespace", False, "none on this rung: RUN gets no sockets "
-                       "but AF_UNIX; --allow network.host gives it the host's network")
+                       f"but AF_UNIX, {abstract}; --allow network.host gives it the host's "
+                       "network")
     if stack.usable:
         return Measure("network namespace", True, f"private network: {stack.describe()}; "
                        "--network=host needs --allow network.host")

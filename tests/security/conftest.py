@@ -91,6 +91,19 @@ def root_verdicts(root_run: dict) -> Verdicts:
 
 
 @pytest.fixture(scope="session")
+def ptrace_verdicts(probe_rootfs: Path, probe_bin: Path, bait: Bait) -> Verdicts:
+    """The probe as a RUN on the ptrace rung (no namespaces: proot), as root."""
+    base = Path(tempfile.mkdtemp(prefix="nbsecurity-ptrace-"))
+    try:
+        ctx, req = _probe_build(base, probe_rootfs, probe_bin, bait)
+        api.build(req["dockerfile"], ctx, store=Store(req["store"]), no_cache=True,
+                  output=f"type=local,dest={req['dest']}", isolation="ptrace")
+        return parse((Path(req["dest"]) / "result").read_text())
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
 def rootless_verdicts(probe_rootfs: Path, probe_bin: Path, bait: Bait) -> Verdicts:
     """The probe as a RUN of a rootless build (the test user, its subordinate range)."""
     user = ensure_rootless_user()

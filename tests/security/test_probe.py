@@ -35,6 +35,13 @@ def test_rootless_build_blocks_every_vector(rootless_verdicts: Verdicts) -> None
     assert _open(rootless_verdicts) == {}
 
 
+def test_ptrace_rung_blocks_every_vector(ptrace_verdicts: Verdicts) -> None:
+    """No namespace to use: no sockets but AF_UNIX, proot's binds over the masked paths,
+    Docker's capabilities without CAP_MKNOD, the profile, a fresh keyring, RLIMIT_NPROC."""
+    assert sorted(ptrace_verdicts) == sorted(VECTORS)
+    assert _open(ptrace_verdicts) == {}
+
+
 def test_inheritable_sys_admin_of_the_caller_does_not_reach_run(root_run: dict,
                                                                 root_verdicts: Verdicts) -> None:
     assert int(root_run["cap_inh"], 16) >> 21 & 1  # the builder ran with it inheritable
