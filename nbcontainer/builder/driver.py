@@ -80,7 +80,8 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
     secret_values = read_secrets(secrets)
     ssh_map = read_ssh(ssh)
     request = memo.Request(text, name, ctx_dir, args, target, [str(p) for p in plats],
-                           tuple(secret_values), tuple(ssh_map))
+                           tuple(secret_values), tuple(ssh_map),
+                           tuple(hardening.allow) if hardening else ())
     # (a --no-cache build is remembered too: its result is what the cache holds now)
     remembered = not (provenance_mode or cache_from or cache_to)
     hit = memo.lookup(store, request) if remembered and not no_cache else None

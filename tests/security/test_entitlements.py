@@ -122,3 +122,13 @@ def test_run_host_network_needs_the_entitlement(store: Store) -> None:
     out.clear()
     assert api.run("busybox", ["ls", "/sys/class/net"], store=store, output=out.append) == 0
     assert b"".join(out).split() == [b"lo", b"tap0"]  # the private network by default
+
+
+def test_a_remembered_build_is_not_answered_without_the_entitlement(store: Store,
+                                                                     tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    df = "FROM busybox\nRUN --network=host true\n"
+    api.build(df, ctx, store=store, allow=["network.host"])
+    with pytest.raises(NbcontainerError, match="network.host entitlement"):
+        api.build(df, ctx, store=store)
