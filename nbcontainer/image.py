@@ -254,12 +254,15 @@ class Image(_StoreActions):
             workdir: str | None = None, entrypoint: Sequence[str] | None = None,
             output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
             timeout: float | None = None, isolation: str | None = None,
+            allow: Sequence[str] = (), security_opt: Sequence[str] = (),
+            memory: str | int | None = None, pids_limit: int | None = None,
             hardening: Hardening | None = None) -> int:
         """Run the image's entrypoint/cmd (or ``command``; a string runs under ``/bin/sh -c``)
         in the sandbox over its layers, like ``docker run --rm``; returns the exit code. The
         container's changes are thrown away. ``isolation``: as for builds (``info``);
-        ``network``: default (private), none, or host (``hardening`` must allow
-        network.host); ``hardening``: entitlements, seccomp, limits (default: Docker's)."""
+        ``network``: default (private), none, or host (with ``allow=["network.host"]``);
+        ``allow``, ``security_opt``, ``memory``, ``pids_limit`` as for builds (or all of
+        them checked already as ``hardening``; default: Docker's containment)."""
         from .sandbox import open_executor, run_container
         from .sandbox.fileops import FileOps
         from .store.snapshots import Snapshots, build_area
@@ -272,6 +275,11 @@ class Image(_StoreActions):
                                    f"diff_ids for {len(self.manifest.layers)} layers")
         layers = [(d.digest, diff) for d, diff in
                   zip(self.manifest.layers, diff_ids, strict=True)]
+        if hardening is None and (allow or security_opt or memory is not None
+                                  or pids_limit is not None):
+            from .sandbox.hardening import Hardening
+
+            hardening = Hardening.parse(allow, security_opt, memory, pids_limit)
         sandbox = open_executor(isolation, scratch_parent=build_area(self._store),
                                 hardening=hardening)
         try:

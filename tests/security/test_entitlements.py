@@ -132,3 +132,10 @@ def test_a_remembered_build_is_not_answered_without_the_entitlement(store: Store
     api.build(df, ctx, store=store, allow=["network.host"])
     with pytest.raises(NbcontainerError, match="network.host entitlement"):
         api.build(df, ctx, store=store)
+
+
+def test_container_run_magic_gets_host_network_only_by_flag(ip, bb_store: Store) -> None:
+    r = ip.run_cell("%container_run --network host busybox true")
+    assert r.error_in_exec is not None and "network.host" in str(r.error_in_exec)
+    r = ip.run_cell("%container_run --network host --allow network.host busybox true")
+    assert r.error_in_exec is None, r.error_in_exec
