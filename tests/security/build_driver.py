@@ -14,7 +14,7 @@ from nbcontainer.store import Store
 def main() -> None:
     req = json.load(sys.stdin)
     if req.get("session_key"):  # a key of this user's session, which the RUN must not see
-        from tests.security.bait import KEY_SPEC_SESSION_KEYRING, add_key
+        from tests.support.bait import KEY_SPEC_SESSION_KEYRING, add_key
 
         add_key(req["session_key"], b"secret", KEY_SPEC_SESSION_KEYRING)
     with open("/proc/self/status") as f:

@@ -17,14 +17,13 @@ import pytest
 
 from nbcontainer import api
 from nbcontainer.store import Store
-from tests.security.bait import Bait, parse
+from tests.support.bait import Bait, Verdicts, parse
 from tests.support.docker import Dockerd
 from tests.support.pods import PODMAN
 from tests.support.rootfs import make_busybox_rootfs
 from tests.support.users import REPO, ensure_rootless_user, module_argv, user_deps, user_python
 
 PROBE_C = Path(__file__).with_name("probe.c")
-Verdicts = dict[str, tuple[str, str]]
 
 
 @pytest.fixture(scope="session")
@@ -128,14 +127,17 @@ def rootless_verdicts(probe_rootfs: Path, probe_bin: Path, bait: Bait) -> Verdic
 @pytest.fixture(scope="session")
 def podman_verdicts(probe_rootfs: Path, bait: Bait, tmp_path_factory: pytest.TempPathFactory
                     ) -> Verdicts:
-    """The reference: ``podman run --runtime runc`` with its defaults (bridge network, its
-    seccomp profile and capabilities) over a copy of the probe's rootfs."""
+    """The reference: ``podman run --runtime runc`` with its default seccomp profile and
+    capabilities over a copy of the probe's rootfs. Its network is slirp4netns (rootless
+    podman's default, host loopback disallowed): the rootful bridge would change the host's
+    network settings (ip_forward, a bridge device), which the test machines must keep."""
     root = tmp_path_factory.mktemp("podman") / "rootfs"
     shutil.copytree(probe_rootfs, root, symlinks=True)
     # (the ulimits: runc cannot raise them above this VM's hard limits)
-    proc = subprocess.run([*PODMAN, "run", "--rm", "--runtime", "runc", "--ulimit",
-                           "nofile=1024:1024", "--ulimit", "nproc=4096:4096", "--rootfs",
-                           str(root), "/probe", *bait.args], capture_output=True, timeout=300)
+    proc = subprocess.run([*PODMAN, "run", "--rm", "--runtime", "runc", "--network",
+                           "slirp4netns", "--ulimit", "nofile=1024:1024", "--ulimit",
+                           "nproc=4096:4096", "--rootfs", str(root), "/probe", *bait.args],
+                          capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     return parse(proc.stdout.decode())
 
@@ -149,7 +151,3 @@ def docker_verdicts(dockerd: Dockerd, docker_busybox: str, probe_bin: Path,
                          f"{probe_bin}:/probe:ro")
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     return parse(proc.stdout.decode())
-
-
-# The notebook shell and its store (the notebook suite's fixtures).
-from tests.notebook.conftest import _shell, bb_store, busybox_dir, home, ip  # noqa: E402, F401

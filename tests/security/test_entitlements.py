@@ -11,7 +11,7 @@ import pytest
 from nbcontainer import api
 from nbcontainer.errors import NbcontainerError
 from nbcontainer.store import Store
-from tests.security.bait import Bait
+from tests.support.bait import Bait
 from tests.support.marks import needs_root
 
 pytestmark = needs_root
@@ -83,15 +83,6 @@ def test_seccomp_unconfined_and_pids_limit_options(store: Store, tmp_path: Path)
     assert out.split() == ["Seccomp:", "0", "100"]
 
 
-def test_notebook_cell_gets_host_network_only_by_flag(ip, bb_store: Store, bait: Bait) -> None:
-    url = f"http://127.0.0.1:{bait.http_port}/"
-    cell = f"FROM busybox\nRUN --network=host timeout 10 wget -qO- {url}\n"
-    r = ip.run_cell(f"%%dockerfile -t nb-net\n{cell}")
-    assert r.error_in_exec is not None and "network.host" in str(r.error_in_exec)
-    r = ip.run_cell(f"%%dockerfile -t nb-net --allow network.host\n{cell}")
-    assert r.error_in_exec is None, r.error_in_exec
-
-
 def test_no_entitlement_from_the_environment(store: Store, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BUILDKIT_ALLOW", "network.host")  # nothing reads entitlements there
@@ -132,10 +123,3 @@ def test_a_remembered_build_is_not_answered_without_the_entitlement(store: Store
     api.build(df, ctx, store=store, allow=["network.host"])
     with pytest.raises(NbcontainerError, match="network.host entitlement"):
         api.build(df, ctx, store=store)
-
-
-def test_container_run_magic_gets_host_network_only_by_flag(ip, bb_store: Store) -> None:
-    r = ip.run_cell("%container_run --network host busybox true")
-    assert r.error_in_exec is not None and "network.host" in str(r.error_in_exec)
-    r = ip.run_cell("%container_run --network host --allow network.host busybox true")
-    assert r.error_in_exec is None, r.error_in_exec

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.bait import Verdicts
 from tests.support.marks import needs_root
-
-from .conftest import Verdicts
 
 pytestmark = needs_root
 

@@ -123,7 +123,10 @@ class Bait:
             unlink_key(serial, ring)
 
 
-def parse(output: str) -> dict[str, tuple[str, str]]:
+Verdicts = dict[str, tuple[str, str]]  # vector → (blocked|open, detail)
+
+
+def parse(output: str) -> Verdicts:
     """The probe's lines: vector → (blocked|open, detail)."""
     found = {}
     for line in output.splitlines():
