@@ -187,7 +187,8 @@ def landlock_scope() -> bool:
         return False
     try:
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-        return _libc.syscall(LANDLOCK_RESTRICT_SELF, ctypes.c_int(fd), ctypes.c_uint32(0)) == 0
+        return bool(_libc.syscall(LANDLOCK_RESTRICT_SELF, ctypes.c_int(fd),
+                                  ctypes.c_uint32(0)) == 0)
     finally:
         os.close(fd)
 

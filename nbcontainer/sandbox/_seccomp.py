@@ -25,6 +25,12 @@ import ctypes
 import os
 import struct
 
+TYPE_CHECKING = False  # (the helper does not import typing)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Json = dict[str, Any]
+
 # seccomp_data offsets and BPF opcodes (linux/filter.h, linux/seccomp.h)
 _NR, _ARCH, _ARGS = 0, 4, 16
 _LD_W_ABS = 0x20
@@ -235,7 +241,7 @@ def _kernel(release: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _applies(entry: dict, caps: frozenset[str], goarch: str, kernel: tuple[int, ...]) -> bool:
+def _applies(entry: Json, caps: frozenset[str], goarch: str, kernel: tuple[int, ...]) -> bool:
     """Docker's ``includes``/``excludes``: capabilities, architectures, minimum kernel."""
     inc, exc = entry.get("includes") or {}, entry.get("excludes") or {}
     if inc.get("caps") and not all(c in caps for c in inc["caps"]):
@@ -258,7 +264,7 @@ def _action(name: str, errno: int | None, default_errno: int) -> int:
     return value
 
 
-def _conditions(args: list[dict]) -> list[list[_ArgCmp]]:
+def _conditions(args: list[Json]) -> list[list[_ArgCmp]]:
     """runc's rule: conditions on distinct arguments are ANDed in one rule; when one argument
     has several, each condition becomes a rule of its own (ORed)."""
     conds = []
@@ -272,7 +278,7 @@ def _conditions(args: list[dict]) -> list[list[_ArgCmp]]:
     return [conds]
 
 
-def _arches(profile: dict, machine: str) -> list[str]:
+def _arches(profile: Json, machine: str) -> list[str]:
     native = _NATIVE_ARCH.get(machine)
     if native is None:
         raise ProfileError(f"no seccomp architecture for {machine}")
@@ -283,7 +289,7 @@ def _arches(profile: dict, machine: str) -> list[str]:
     return [native, *[a for a in listed if a != native]]
 
 
-def compile_profile(profile: dict, caps: frozenset[str], *, machine: str | None = None,
+def compile_profile(profile: Json, caps: frozenset[str], *, machine: str | None = None,
                     release: str | None = None) -> bytes:
     """A Docker-format seccomp profile as a BPF program for this architecture (and its
     compat ones), evaluated for a process holding ``caps`` (``CAP_*`` names)."""

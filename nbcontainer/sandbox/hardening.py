@@ -18,7 +18,7 @@ import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from nbcontainer.errors import NbcontainerError
 
@@ -49,7 +49,7 @@ class Hardening:
     seccomp: str = "default"  # "default", "unconfined" or a profile's path
     memory: int | None = None  # bytes
     pids_limit: int | None = DEFAULT_PIDS_LIMIT  # None: unlimited
-    seccomp_profile: dict | None = field(default=None, compare=False, repr=False)
+    seccomp_profile: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def parse(cls, allow: Iterable[str] = (), security_opt: Iterable[str] = (),
@@ -99,7 +99,7 @@ class Hardening:
                                hint="use sandbox or insecure")
 
 
-def _security_opt(opt: str) -> tuple[str, dict | None]:
+def _security_opt(opt: str) -> tuple[str, dict[str, Any] | None]:
     key, sep, value = opt.partition("=")
     if not sep:
         key, sep, value = opt.partition(":")  # docker's old spelling seccomp:unconfined
