@@ -34,6 +34,14 @@ def probe_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture
+def store(tmp_path: Path, probe_rootfs: Path) -> Store:
+    """A fresh store holding ``busybox:latest`` (with the probe in it)."""
+    st = Store(tmp_path / "store")
+    api.import_image(probe_rootfs, "busybox:latest", store=st)
+    return st
+
+
 @pytest.fixture(scope="session")
 def bait() -> Iterator[Bait]:
     b = Bait().start()

@@ -17,13 +17,6 @@ from tests.support.marks import needs_root
 pytestmark = needs_root
 
 
-@pytest.fixture
-def store(tmp_path: Path, probe_rootfs: Path) -> Store:
-    st = Store(tmp_path / "store")
-    api.import_image(probe_rootfs, "busybox:latest", store=st)
-    return st
-
-
 def _build(store: Store, tmp_path: Path, run: str, **kw: object) -> str:
     """Build ``FROM busybox`` + ``run`` (which writes /out); return /out."""
     ctx = tmp_path / "ctx"

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from nbcontainer.errors import NbcontainerError
@@ -47,3 +50,31 @@ def test_options_parse() -> None:
     assert h.allow == {"network.host"} and h.seccomp == "unconfined"
     assert h.memory == 512 << 20 and h.pids_limit is None
     assert Hardening().pids_limit == 2048
+
+
+def test_build_without_a_usable_tun_says_so_and_gets_no_network(
+        store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pod without /dev/net/tun (simulated: the device path points nowhere)."""
+    from nbcontainer import api
+    from nbcontainer.progress import Collector, Kind
+
+    monkeypatch.setattr(network, "TUN", str(tmp_path / "no-tun"))
+    network.detect(refresh=True)
+    try:
+        ctx = tmp_path / "ctx"
+        ctx.mkdir()
+        events = Collector()
+        dest = tmp_path / "out"
+        api.build("FROM busybox\nRUN ls /sys/class/net > /out\n", ctx, store=store,
+                  progress=events, output=f"type=local,dest={dest}")
+        warnings = [e.text for e in events.events if e.kind == Kind.WARNING]
+        assert any("no private network for RUN steps" in w and "/dev/net/tun" in w
+                   for w in warnings), warnings
+        assert (dest / "out").read_text().split() == ["lo"]  # none, not the host's
+        api.build("FROM busybox\nRUN ls /sys/class/net > /out\n", ctx, store=store,
+                  no_cache=True, allow=["network.host"], output=f"type=local,dest={dest}")
+        host = sorted(os.listdir("/sys/class/net"))
+        assert (dest / "out").read_text().split() == host  # the host's, as explicitly allowed
+    finally:
+        monkeypatch.undo()
+        network.detect(refresh=True)
