@@ -111,8 +111,13 @@ class Slirp:
                  pid: int | None = None, userns_of_pid: bool = False) -> None:
         ready_r, ready_w = os.pipe()
         exit_r, self._exit_w = os.pipe()
-        argv = [path, "--configure", "--disable-host-loopback", "--mtu", "65520",
-                f"--ready-fd={ready_w}", f"--exit-fd={exit_r}"]
+        # --enable-seccomp: slirp parses whatever the RUN sends; --enable-sandbox (its own
+        # mount namespace, every capability dropped) where it runs as real root: rootless it
+        # runs as the user already, and its setegid(0) fails in a full id map's namespace
+        argv = [path, "--configure", "--disable-host-loopback", "--enable-seccomp",
+                *(["--enable-sandbox"] if os.geteuid() == 0 and userns is None and
+                  not userns_of_pid else []),
+                "--mtu", "65520", f"--ready-fd={ready_w}", f"--exit-fd={exit_r}"]
         passed = [ready_w, exit_r]
         if netns is not None:
             argv += ["--netns-type=path"]
