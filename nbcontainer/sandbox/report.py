@@ -70,7 +70,20 @@ def findings(p: HostProbe) -> dict[str, Any]:
         "proc_masked": ", ".join(p.proc_masked) or "no",
         "proot": (f"{p.proot.path} {p.proot.version}: {_attempt(p.proot.works)}"
                   if p.proot.path else "not installed"),
+        **_hardening_findings(),
     }
+
+
+def _hardening_findings() -> dict[str, Any]:
+    """What the hardening found here: the user-mode network stack, libseccomp, Landlock."""
+    from ._namespaces import landlock_abi
+    from ._seccomp import libseccomp_version
+
+    stack = detect()
+    return {"network_stack": stack.describe() if stack.usable else
+            f"unusable: {stack.problem} ({stack.remedy})",
+            "libseccomp": libseccomp_version() or "not installed",
+            "landlock_abi": landlock_abi()}
 
 
 def measures(choice: Choice) -> list[Measure]:
