@@ -37,6 +37,10 @@ Scenarios (median of ``--runs``):
   tree copies — and ``ptrace``), and a cold Debian ``apt-get install`` build per rung beside
   buildah's chroot isolation (vfs and overlay storage), which runs in this same environment.
 
+- hardening (issue 13): per-RUN overhead on the full rung with every measure on, and with
+  each one off in turn (seccomp, the private network, the pids limit, all three): what each
+  costs per RUN and per build.
+
 Targets (the performance issue): per-RUN overhead ≤ 6 ms on the full rung; a fully cached
 rebuild at least 5× faster than buildah's best, CLI against CLI (``buildah-best/nb-cli``; the
 in-process ratio is printed beside it); cold no slower than buildah; layer commit ≥ 4×
@@ -65,6 +69,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -375,7 +380,7 @@ def on_tmpfs(path: Path) -> bool:
 
 
 SCENARIOS = ("per-run", "cold", "cached", "change", "commit", "parallel", "quickstart",
-             "layers-rss", "rungs")
+             "layers-rss", "rungs", "hardening")
 RUNGS = ("full", "reduced", "ptrace")
 DEBIAN = "localhost/debian:bookworm"
 APT = (f"FROM {DEBIAN}\nRUN apt-get update && apt-get install -y --no-install-recommends "
@@ -408,6 +413,45 @@ def rungs(tools: Tools, runs: int) -> None:
                 tools.drop_buildah(root, runroot, base)
     print("Debian apt-get install cowsay, cold (s): " + "  ".join(
         f"{k} {statistics.median(v):.2f}" for k, v in apt.items()))
+
+
+# (name, RUN flags, build keywords): every measure on, then one turned off at a time.
+HARDENING = (
+    ("all measures (default)", "", {}),
+    ("no seccomp", "", {"security_opt": ["seccomp=unconfined"]}),
+    ("no private network", "--network=host ", {"allow": ["network.host"]}),
+    ("no pids limit", "", {"pids_limit": 0}),
+    ("none of these", "--network=host ", {"allow": ["network.host"],
+                                          "security_opt": ["seccomp=unconfined"],
+                                          "pids_limit": 0}),
+)
+
+
+def hardening(tools: Tools, runs: int) -> None:
+    """Per-RUN overhead on the full rung with the hardening on, and what each measure costs:
+    the difference to the same 20 × ``RUN true`` with that measure off. Per build (once, not
+    per RUN): the network namespace, slirp4netns' start and the cgroup."""
+    from nbcontainer.api import build
+
+    per_run: dict[str, float] = {}
+    per_build: dict[str, float] = {}
+    for name, flags, kw in HARDENING:
+        one, twenty = [], []
+        for _ in range(runs):
+            for n, times in ((1, one), (20, twenty)):
+                ctx = context(tools.work, F + "".join(f"RUN {flags}true {i}\n"
+                                                      for i in range(n)))
+                times.append(timed(partial(build, ctx / "Dockerfile", ctx,
+                                           store=tools.fresh_store(), isolation="full", **kw)))
+        per_run[name] = max(statistics.median(twenty) - statistics.median(one), 1e-6) / 19
+        per_build[name] = statistics.median(one)
+    full = per_run[HARDENING[0][0]]
+    print(f"{'per-RUN, hardened':<24} nbcontainer {full * 1000:8.3f}ms  target < 15 ms: "
+          + ("PASS" if full < 0.015 else "FAIL"))
+    for name, _, _ in HARDENING[1:]:
+        print(f"  {name:<22} {per_run[name] * 1000:8.3f}ms per RUN  (measure costs "
+              f"{(full - per_run[name]) * 1000:+7.3f}ms per RUN, "
+              f"{(per_build[HARDENING[0][0]] - per_build[name]) * 1000:+7.1f}ms per build)")
 
 
 def run_scenarios(tools: Tools, runs: int, only: set[str]) -> None:
@@ -480,6 +524,8 @@ def main() -> None:
                 layers_rss(tools, a.runs)
             if "rungs" in only:
                 rungs(tools, a.runs)
+            if "hardening" in only:
+                hardening(tools, a.runs)
         print(f"load average at end: {os.getloadavg()[0]:.2f}")
     finally:
         if registry is not None:

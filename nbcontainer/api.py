@@ -26,6 +26,7 @@ from .timestamps import rfc3339, source_date_epoch
 
 if TYPE_CHECKING:
     from .analysis import CheckReport, CiRules
+    from .sandbox.hardening import Hardening
     from .sandbox.report import SandboxReport
     from .store.gc import FsckReport, PruneReport
 
@@ -428,7 +429,9 @@ def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str]
           cache_from: Sequence[str] = (), cache_to: Sequence[str] = (),
           provenance: bool | str = False, output: str | OutputSpec | None = None,
           iidfile: str | Path | None = None, isolation: str | None = None,
-          host_ca: bool | None = None) -> Image | ImageIndex:
+          host_ca: bool | None = None, allow: Sequence[str] = (),
+          security_opt: Sequence[str] = (), memory: str | int | None = None,
+          pids_limit: int | None = None) -> Image | ImageIndex:
     """``docker build``: a Dockerfile (text or path) and a context directory → an Image.
     Several platforms (``linux/amd64,linux/arm64``) give an :class:`ImageIndex`.
     ``ssh``: ``--ssh`` specs (``default``, ``ID=SOCKET|KEY[,KEY]``) for RUN --mount=type=ssh.
@@ -442,15 +445,20 @@ def build(dockerfile: str | Path, context: str | Path = ".", tags: Sequence[str]
     ``host_ca``: RUN steps trust the CAs this host trusts (a TLS-inspecting proxy's), for the
     step only: nothing of them reaches the image (default ``$NBCONTAINER_HOST_CA``). Proxy
     variables of the environment and ``proxies`` of docker's config.json reach RUN steps as
-    BuildKit's predefined proxy args (never recorded in the image or its provenance)."""
+    BuildKit's predefined proxy args (never recorded in the image or its provenance).
+    ``allow``: entitlements, as buildx spells them (``network.host`` for ``RUN
+    --network=host``, ``security.insecure`` for ``RUN --security=insecure``);
+    ``security_opt``: ``seccomp=unconfined|PROFILE.json``; ``memory``, ``pids_limit``: the
+    RUN steps' limits (default: 2048 processes). Nothing is granted unless asked for here."""
     from .builder import build as _build
 
+    hardening = _hardening(allow, security_opt, memory, pids_limit)  # checked first
     st = get_store(store)
     spec = OutputSpec.parse(output) if isinstance(output, str) else output  # checked first
     out = _build(dockerfile, context, store=st, tags=tags, build_args=build_args, target=target,
                  no_cache=no_cache, progress=progress, secrets=secrets, platform=platform,
                  ssh=ssh, provenance_mode=provenance, cache_from=cache_from, cache_to=cache_to,
-                 isolation=isolation, host_ca=host_ca)
+                 isolation=isolation, host_ca=host_ca, hardening=hardening)
     name = tags[0] if tags else str(out.digest)
     result = ImageIndex.load(st, name) if out.is_index else \
         Image.load(st, name, out.platforms[0])
@@ -503,15 +511,19 @@ def export(image: Image | ImageIndex, output: str | OutputSpec) -> None:
 
 
 def run(image: str, command: Sequence[str] | None = None, *, store: Store | None = None,
-        env: dict[str, str] | None = None, network: str = "host", user: str | None = None,
+        env: dict[str, str] | None = None, network: str = "default", user: str | None = None,
         workdir: str | None = None, entrypoint: Sequence[str] | None = None,
         output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
         timeout: float | None = None, isolation: str | None = None,
-        host_ca: bool | None = None) -> int:
+        host_ca: bool | None = None, allow: Sequence[str] = (),
+        security_opt: Sequence[str] = (), memory: str | int | None = None,
+        pids_limit: int | None = None) -> int:
     """``docker run --rm``: run an image's entrypoint/cmd (or ``command``) in the sandbox
     over its layers, pulling it first when the store lacks it; returns the exit code. The
-    container's changes are thrown away (:meth:`Image.run` does the work). ``host_ca``: the
-    container trusts the CAs this host trusts (default ``$NBCONTAINER_HOST_CA``)."""
+    container's changes are thrown away (:meth:`Image.run` does the work). ``network``:
+    ``default`` (a private network with outbound access), ``none``, or ``host`` with
+    ``allow=["network.host"]``; ``host_ca`` and the other keywords as for :func:`build`."""
+    hardening = _hardening(allow, security_opt, memory, pids_limit)
     st = get_store(store)
     try:
         img = Image.load(st, image)
@@ -520,7 +532,17 @@ def run(image: str, command: Sequence[str] | None = None, *, store: Store | None
         img = Image.load(st, image)
     return img.run(command, env=env, network=network, user=user, workdir=workdir,
                    entrypoint=entrypoint, output=output, stdin=stdin, timeout=timeout,
-                   isolation=isolation, host_ca=host_ca)
+                   isolation=isolation, host_ca=host_ca, hardening=hardening)
+
+
+def _hardening(allow: Sequence[str], security_opt: Sequence[str], memory: str | int | None,
+               pids_limit: int | None) -> Hardening | None:
+    """The containment options, checked (None: the defaults, loading no sandbox code)."""
+    if not (allow or security_opt or memory is not None or pids_limit is not None):
+        return None
+    from .sandbox.hardening import Hardening
+
+    return Hardening.parse(allow, security_opt, memory, pids_limit)
 
 
 __all__ = [

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .analysis import ImageDiff, ImageTree, LayerEntry, LayerRef, layer_commands
     from .builder.hostca import ForRun
     from .layers import LayerStream
+    from .sandbox.hardening import Hardening
 
 # Re-exported: they were defined here before the analysis package existed.
 __all__ = ["Image", "ImageDiff", "ImageIndex", "Layer", "LayerEntry", "layer_commands",
@@ -256,14 +257,19 @@ class Image(_StoreActions):
         return {"Provenance": found} if found else {}
 
     def run(self, command: Sequence[str] | str | None = None, *,
-            env: dict[str, str] | None = None, network: str = "host", user: str | None = None,
+            env: dict[str, str] | None = None, network: str = "default", user: str | None = None,
             workdir: str | None = None, entrypoint: Sequence[str] | None = None,
             output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
             timeout: float | None = None, isolation: str | None = None,
-            host_ca: bool | None = None) -> int:
+            host_ca: bool | None = None, allow: Sequence[str] = (),
+            security_opt: Sequence[str] = (), memory: str | int | None = None,
+            pids_limit: int | None = None, hardening: Hardening | None = None) -> int:
         """Run the image's entrypoint/cmd (or ``command``; a string runs under ``/bin/sh -c``)
         in the sandbox over its layers, like ``docker run --rm``; returns the exit code. The
-        container's changes are thrown away. ``isolation``: as for builds (``info``).
+        container's changes are thrown away. ``isolation``: as for builds (``info``);
+        ``network``: default (private), none, or host (with ``allow=["network.host"]``);
+        ``allow``, ``security_opt``, ``memory``, ``pids_limit`` as for builds (or all of
+        them checked already as ``hardening``; default: Docker's containment).
         ``host_ca``: the container trusts the CAs this host trusts, as a build's RUN steps
         with ``--host-ca`` (default ``$NBCONTAINER_HOST_CA``)."""
         from .sandbox import open_executor, run_container
@@ -278,7 +284,13 @@ class Image(_StoreActions):
                                    f"diff_ids for {len(self.manifest.layers)} layer(s)")
         layers = [(d.digest, diff) for d, diff in
                   zip(self.manifest.layers, diff_ids, strict=True)]
-        sandbox = open_executor(isolation, scratch_parent=build_area(self._store))
+        if hardening is None and (allow or security_opt or memory is not None
+                                  or pids_limit is not None):
+            from .sandbox.hardening import Hardening
+
+            hardening = Hardening.parse(allow, security_opt, memory, pids_limit)
+        sandbox = open_executor(isolation, scratch_parent=build_area(self._store),
+                                hardening=hardening)
         try:
             ops = FileOps(sandbox)
             idmap = sandbox.idmap.map_lines("uid") + sandbox.idmap.map_lines("gid")
@@ -291,7 +303,9 @@ class Image(_StoreActions):
                 result = run_container(
                     lowers, self.config.config.to_dict(), list(command) if command else None,
                     entrypoint=entrypoint, env={**ca.variables, **(env or {})}, user=user,
-                    workdir=workdir, network="none" if network == "none" else "host",
+                    workdir=workdir,
+                    network="host" if network == "host" else "none" if network == "none"
+                    else "default",
                     output=output or _stdout, stdin=stdin, timeout=timeout, scratch=scratch,
                     sandbox=sandbox, mounts=ca.mounts, lower_files=ca.lower_files)
             finally:

@@ -134,6 +134,29 @@ def add_build_args(p: argparse.ArgumentParser, skin: Skin) -> None:
         skin, "same as --progress=quiet; print only the image id", "same as --progress=quiet"))
     _isolation(p, skin)
     _host_ca(p, "RUN steps trust")
+    _hardening(p, skin)
+
+
+def _hardening(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """Containment options of build and run (the sandbox's defaults are Docker's)."""
+    p.add_argument("--allow", action="append", default=[],
+                   choices=("network.host", "security.insecure"), metavar="ENTITLEMENT",
+                   help="grant an entitlement, as buildx does: network.host (RUN "
+                        "--network=host, run --network host), security.insecure (RUN "
+                        "--security=insecure: no seccomp, every capability)")
+    p.add_argument("--security-opt", action="append", default=[],
+                   metavar="seccomp=unconfined|PROFILE.json",
+                   help="the seccomp profile (default: Docker's)")
+    p.add_argument("-m", "--memory", metavar="BYTES",
+                   help="memory limit of the RUN steps / the container (e.g. 512m, 2g)")
+    p.add_argument("--pids-limit", type=int, metavar="N",
+                   help="process limit (default 2048; 0 or -1: unlimited)")
+
+
+def hardening(args: argparse.Namespace) -> dict[str, object]:
+    """The containment keywords of ``api.build``/``api.run`` from the parsed flags."""
+    return {"allow": tuple(args.allow), "security_opt": tuple(args.security_opt),
+            "memory": args.memory, "pids_limit": args.pids_limit}
 
 
 def _isolation(p: argparse.ArgumentParser, skin: Skin) -> None:
@@ -167,12 +190,15 @@ def add_run_args(p: argparse.ArgumentParser, skin: Skin) -> None:
                    help="accepted for docker compatibility: containers are always removed")
     p.add_argument("-e", "--env", action="append", default=[], type=key_value, metavar="K=V",
                    help="set an environment variable (repeatable; a bare K takes $K)")
-    p.add_argument("--network", choices=("host", "none"), default="host")
+    p.add_argument("--network", choices=("default", "host", "none"),
+                   default="default", help="default: a private network with outbound "
+                   "access; host needs --allow network.host")
     p.add_argument("-u", "--user", metavar="USER[:GROUP]")
     p.add_argument("-w", "--workdir", metavar="DIR")
     p.add_argument("--entrypoint", metavar="CMD")
     _isolation(p, skin)
     _host_ca(p, "the container trusts")
+    _hardening(p, skin)
 
 
 def entrypoint(args: argparse.Namespace) -> list[str] | None:

@@ -13,6 +13,9 @@ APT_PACKAGES=(
   # sandbox and base images; proot for the ptrace rung, moby's seccomp profile for the pods
   bubblewrap uidmap fuse-overlayfs debootstrap busybox-static util-linux proot
   golang-github-docker-docker-dev
+  # RUN's private network (user-mode stack), its seccomp profile's compiler (libseccomp2, in
+  # the base anyway); the security tests' capsh and static probe
+  slirp4netns libseccomp2 libcap2-bin gcc libc6-dev
   # multi-platform builds: RUN for foreign platforms through binfmt_misc (F-flagged entries)
   qemu-user-static
   # notebook browser test (Playwright drives Debian's chromium; nothing is downloaded)
@@ -44,6 +47,16 @@ fi
 # Never a system-wide Docker daemon: the tests run their own, on a private socket.
 if [[ -S /var/run/docker.sock ]]; then
   echo "setup: a system-wide dockerd listens on /var/run/docker.sock; the tests do not use it" >&2
+fi
+
+# /dev/net/tun in its standard mode (0666, what udev sets on a Debian system): these machines
+# run no udev and have it 0600, so no unprivileged user-mode network stack (slirp4netns,
+# rootless podman) could run. Where it is missing or stays unusable, RUN steps on the default
+# network get none, and `nbcontainer info` and every build say so.
+if [[ ! -e /dev/net/tun ]]; then
+  mkdir -p /dev/net && mknod -m 0666 /dev/net/tun c 10 200 || echo "setup: cannot create /dev/net/tun" >&2
+elif [[ $(stat -c %a /dev/net/tun) != 666 ]]; then
+  chmod 0666 /dev/net/tun || echo "setup: cannot chmod /dev/net/tun" >&2
 fi
 
 # Multi-platform: qemu's binfmt_misc entries (no systemd runs here to register them) and an

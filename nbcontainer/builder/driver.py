@@ -33,6 +33,7 @@ from .platforms import parse_platforms
 
 if TYPE_CHECKING:
     from ..dockerfile import BuildPlan
+    from ..sandbox.hardening import Hardening
     from .export import BuildInputs
     from .remote_cache import CacheOptions
     from .session import BuildOptions, BuildSession
@@ -60,7 +61,7 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
           ssh: Sequence[str] | Mapping[str, Sequence[str]] = (),
           provenance_mode: bool | str = False, cache_from: Sequence[str] = (),
           cache_to: Sequence[str] = (), isolation: str | None = None,
-          host_ca: bool | None = None) -> BuildOutput:
+          host_ca: bool | None = None, hardening: Hardening | None = None) -> BuildOutput:
     """Build ``dockerfile`` (text, or a path to one) with ``context`` into ``store``.
 
     Several platforms (``linux/amd64,linux/arm64``) are built in turn and the tags point at
@@ -84,7 +85,8 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
     ssh_map = read_ssh(ssh)
     found = proxies.ambient()
     request = memo.Request(text, name, ctx_dir, args, target, [str(p) for p in plats],
-                           tuple(secret_values), tuple(ssh_map), found)
+                           tuple(secret_values), tuple(ssh_map), found,
+                           tuple(hardening.allow) if hardening else ())
     # (a --no-cache build is remembered too: its result is what the cache holds now)
     remembered = not (provenance_mode or cache_from or cache_to)
     hit = memo.lookup(store, request) if remembered and not no_cache else None
@@ -97,7 +99,8 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
 
     options = BuildOptions(no_cache=no_cache, secrets=secret_values, ssh=ssh_map,
                            isolation=isolation, proxy_env=found,
-                           host_ca=host_ca_default() if host_ca is None else host_ca)
+                           host_ca=host_ca_default() if host_ca is None else host_ca,
+                           hardening=hardening)
     return _solve(store, request, options, plats, tags, progress, provenance_mode, cache_from,
                   cache_to, remember=remembered)
 

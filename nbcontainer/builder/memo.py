@@ -63,11 +63,12 @@ class Request:
     secret_ids: Sequence[str] = ()
     ssh_ids: Sequence[str] = ()
     proxy_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    entitlements: Sequence[str] = ()  # --allow: a build without them must not be answered
 
     def key(self) -> str:
         doc = [FORMAT, __version__, self.dockerfile_text, self.dockerfile_name,
                sorted(self.build_args.items()), self.target, list(self.platforms),
-               sorted(self.secret_ids), sorted(self.ssh_ids),
+               sorted(self.secret_ids), sorted(self.ssh_ids), sorted(self.entitlements),
                [(k, os.environ.get(k)) for k in _ENV], sorted(self.proxy_env.items()),
                str(self.context.resolve())]
         return hashlib.sha256(json.dumps(doc, separators=(",", ":")).encode()).hexdigest()

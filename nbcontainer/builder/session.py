@@ -31,6 +31,7 @@ from .state import ImageState
 if TYPE_CHECKING:
     from ..sandbox import Executor
     from ..sandbox.fileops import FileOps
+    from ..sandbox.hardening import Hardening
     from ..sandbox.ladder import Choice
     from .certs import HostTrust
     from .remote_cache import RemoteCache
@@ -49,6 +50,7 @@ class BuildOptions:
     # Proxies found around the build (environment, docker's config.json: proxies.py), given
     # to RUN steps as BuildKit's predefined proxy args.
     proxy_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    hardening: Hardening | None = None  # --allow, --security-opt, limits (None: defaults)
 
 
 def announce(reporter: StepReporter, choice: Choice) -> None:
@@ -66,9 +68,19 @@ def announce(reporter: StepReporter, choice: Choice) -> None:
                 f"and files belong to root; fix: {finding.admin_fix}"))
     if choice.rung == "ptrace":
         reporter.emit(ProgressEvent(
-            Kind.WARNING, "", text="ptrace rung: RUN steps share the host's processes and "
-            "network; ownership set by RUN (chown, useradd -m) is not recorded and files "
-            "they create belong to root"))
+            Kind.WARNING, "", text="ptrace rung: RUN steps share the host's processes; "
+            "without a network namespace they get no network unless the build allows the "
+            "host's (--allow network.host); ownership set by RUN (chown, useradd -m) is not "
+            "recorded and files they create belong to root"))
+    elif choice.rung in ("full", "reduced"):
+        from ..sandbox.network import detect
+
+        stack = detect()
+        if not stack.usable:  # said once per build: RUNs on the default network get none
+            reporter.emit(ProgressEvent(
+                Kind.WARNING, "", text=f"no private network for RUN steps: {stack.problem}; "
+                "RUN steps on the default network get no network (the host's only if the "
+                f"build allows it: --allow network.host); fix: {stack.remedy}"))
 
 
 @dataclass(frozen=True)
@@ -121,7 +133,16 @@ class BuildSession:
         # The isolation ladder: the rung is chosen (and the probe run) on first real use.
         reporter = self.reporter
         return open_executor(self.options.isolation, scratch_parent=build_area(self.store),
-                             notify=lambda choice: announce(reporter, choice))
+                             notify=lambda choice: announce(reporter, choice),
+                             hardening=self.hardening)
+
+    @cached_property
+    def hardening(self) -> Hardening:
+        """The build's entitlements and limits (RUN --network/--security are checked
+        against them before the cache is asked)."""
+        from ..sandbox.hardening import Hardening
+
+        return self.options.hardening or Hardening()
 
     @cached_property
     def host_trust(self) -> HostTrust:

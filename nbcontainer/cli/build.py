@@ -30,7 +30,8 @@ def _run_build(a: argparse.Namespace, st: api.Store) -> int:
                     ssh=a.ssh, cache_from=a.cache_from, cache_to=a.cache_to,
                     provenance=a.provenance or False, output=a.output, iidfile=a.iidfile,
                     isolation=a.isolation, host_ca=a.host_ca,
-                    progress=None if quiet else PlainRenderer())
+                    progress=None if quiet else PlainRenderer(),
+                    **options.hardening(a))  # type: ignore[arg-type]
     if quiet:
         out(str(img.id))
         return 0

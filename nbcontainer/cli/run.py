@@ -14,7 +14,7 @@ def _run_run(a: argparse.Namespace, st: api.Store) -> int:
     return api.run(a.image, a.cmd or None, store=st, env=options.pairs(a.env),
                    network=a.network, user=a.user, workdir=a.workdir,
                    entrypoint=options.entrypoint(a), isolation=a.isolation,
-                   host_ca=a.host_ca)
+                   host_ca=a.host_ca, **options.hardening(a))  # type: ignore[arg-type]
 
 
 COMMANDS: list[Command] = [

@@ -139,7 +139,8 @@ class ContainerMagics(Magics):
                                  ssh=a.ssh, platform=a.platform, cache_from=a.cache_from,
                                  cache_to=a.cache_to, provenance=a.provenance or False,
                                  output=a.output, iidfile=a.iidfile,
-                                 isolation=a.isolation, host_ca=a.host_ca)
+                                 isolation=a.isolation, host_ca=a.host_ca,
+                                 **options.hardening(a))  # type: ignore[arg-type]
         except NbcontainerError as exc:
             if source is cell:
                 _number_as_in_cell(exc, f"%%dockerfile {line}".rstrip(), cell)
@@ -304,7 +305,8 @@ class ContainerMagics(Magics):
         sys.stdout.flush()
         code = img.run(a.cmd or None, env=options.pairs(a.env), network=a.network,
                        user=a.user, workdir=a.workdir, entrypoint=options.entrypoint(a),
-                       output=_write_stdout, isolation=a.isolation, host_ca=a.host_ca)
+                       output=_write_stdout, isolation=a.isolation, host_ca=a.host_ca,
+                       **options.hardening(a))  # type: ignore[arg-type]
         sys.stdout.flush()
         if code:
             raise errors.CellError(f"the container exited with status {code}")

@@ -40,8 +40,11 @@ Contract with the caller and the layer writer:
   root, or extract inside the namespace with ``Executor.run_in_userns``); files in the upper
   dir are owned by host ids and go back with ``IdMap.to_container``. Files owned by
   subordinate ids can only be deleted inside the namespace (``run_in_userns(["rm", ...])``).
-* The command runs as pid 1 of its pid namespace with Docker's default capabilities,
-  ``/proc`` masked like Docker's, host network (or only ``lo`` with ``network="none"``).
+* The command runs as pid 1 of its pid namespace under Docker's containment
+  (``hardening.py``): its capability set in all five sets, its seccomp profile, a fresh
+  session keyring, its masked and read-only paths, a nodev root and ``/dev``, a pids limit,
+  and a private network behind a user-mode stack (``network.py``); the host's network only
+  with the ``network.host`` entitlement, only ``lo`` with ``network="none"``.
 
 See ``namespaced.py`` for the caller's side and ``_helper.py`` for what happens inside.
 """
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
     from .errors import SandboxError
     from .executor import Executor
     from .factory import LadderExecutor, open_executor
+    from .hardening import EntitlementError, Hardening
     from .ladder import Choice, choose
     from .namespaced import NamespaceExecutor, Sandbox
     from .probe import HostProbe
@@ -79,7 +83,9 @@ __all__ = [
     "BindMount",
     "Capabilities",
     "Choice",
+    "EntitlementError",
     "Executor",
+    "Hardening",
     "HostProbe",
     "IdMap",
     "LadderExecutor",
@@ -110,6 +116,8 @@ _getattr = exports(__name__, {
     "Executor": "executor",
     "open_executor": "factory",
     "LadderExecutor": "factory",
+    "Hardening": "hardening",
+    "EntitlementError": "hardening",
     "Choice": "ladder",
     "choose": "ladder",
     "HostProbe": "probe",

@@ -43,6 +43,17 @@ def ask_for_map(ctl: int) -> None:
     raise PermissionError(reason or "the id map was not written")
 
 
+def ask_for_network(ctl: int) -> None:
+    """After unsharing the network namespace: have the caller attach the user-mode network
+    stack to it (slirp4netns on our pid), and wait until it is up."""
+    send(ctl, {"ev": "net", "pid": os.getpid()})
+    answer = messages.decode_answer(os.read(ctl, 4096))
+    if answer["op"] == "go":
+        return
+    reason = answer.get("error") if answer["op"] == "abort" else None
+    raise OSError(0, reason or "the user-mode network stack did not start")
+
+
 def write_file(path: str, text: str) -> None:
     """One write(2), as /proc/<pid>/uid_map and friends require."""
     fd = os.open(path, os.O_WRONLY)

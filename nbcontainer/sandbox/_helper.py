@@ -30,8 +30,9 @@ import socket
 import warnings  # noqa: F401 - os.execvpe imports it, after pivot_root when it cannot
 
 from . import _namespaces as ns
-from . import messages
-from ._control import Step, ask_for_map, map_self, report, send, write_file
+from . import _seccomp, messages
+from ._confine import confine
+from ._control import Step, ask_for_map, ask_for_network, map_self, report, send
 from ._rootfs import mount_rootfs
 from ._users import UserLookupError, resolve_user
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from .messages import (
         ProbeArgs,
         ProbeResult,
+        PtraceConfine,
         RunArgs,
         RunWire,
         ServeArgs,
@@ -49,8 +51,6 @@ if TYPE_CHECKING:
         UsernsMode,
     )
 
-# Docker's default capability set for RUN/containers (moby/oci/caps/defaults.go).
-DOCKER_CAPS = frozenset({0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31})
 EXIT_SETUP_FAILED = 125
 SPARES = 2  # pre-warmed helpers the fork server keeps queued for the caller
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
@@ -77,12 +77,15 @@ DEFAULT_NS = ns.CLONE_NEWNS | ns.CLONE_NEWPID | ns.CLONE_NEWUTS | ns.CLONE_NEWIP
 
 def _prepare(userns: UsernsMode | None, uid: int, gid: int,
              request_map: Callable[[], None],
-             flags: int = DEFAULT_NS) -> tuple[int, socket.socket]:
+             flags: int = DEFAULT_NS, request_net: Callable[[], None] | None = None
+             ) -> tuple[int, socket.socket]:
     """The half of H that does not depend on the RUN: namespaces, id maps, pid 1 forked.
 
     The fork server runs it ahead of time in a spare helper, so a RUN pays for none of it
-    (two forks, unshare and, rootless, the newuidmap round trip). Returns C's pid and the
-    socket on which C waits for the RUN's fds.
+    (two forks and unshare; the server already is in the build's user namespace). The
+    one-shot H also makes the user namespace (``userns``) and, for a RUN on the private
+    network, the network namespace the caller attaches the user-mode stack to
+    (``request_net``). Returns C's pid and the socket on which C waits for the RUN's fds.
     """
     os.umask(0o022)
     try:
@@ -101,6 +104,10 @@ def _prepare(userns: UsernsMode | None, uid: int, gid: int,
     elif userns == "parent":
         Step.name = "idmap"
         request_map()  # someone outside runs newuidmap/newgidmap on our pid
+    if request_net is not None:
+        Step.name = "network"
+        ns.loopback_up()
+        request_net()  # the caller starts the user-mode stack on our network namespace
     Step.name = "mount"
     ns.mount(None, "/", None, ns.MS_REC | ns.MS_PRIVATE)
     # Fork pid 1 now: /proc must be mounted from inside the new pid namespace, and a user
@@ -154,7 +161,7 @@ def main(argv: list[str]) -> int:
         os.write(1, marshal.dumps(host_probe(args)))
         return 0
     if args["mode"] == "ptrace":
-        return ptrace_exec(args["argv"], args["status_fd"])
+        return ptrace_exec(args["argv"], args["status_fd"], args["confine_fd"])
     return userns_exec(args)
 
 
@@ -166,12 +173,29 @@ def child_main(args: RunArgs) -> int:
     try:
         send(ctl, {"ev": "pid", "pid": os.getpid()})
         spec = _read_spec(specfd)
+        _join_cgroups(spec.get("cgroups", []))
+        flags = spec.get("nsflags", DEFAULT_NS)
+        private_net = spec["network"] == "sandbox"
         pid, h_sock = _prepare(spec["userns"], spec["host_uid"], spec["host_gid"],
-                               lambda: ask_for_map(ctl), spec.get("nsflags", DEFAULT_NS))
+                               lambda: ask_for_map(ctl),
+                               flags | (ns.CLONE_NEWNET if private_net else 0),
+                               (lambda: ask_for_network(ctl)) if private_net else None)
         return _hand_over(ctl, pid, h_sock, [ctl, specfd, 1, 0])
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller
         report(ctl, exc)
         return EXIT_SETUP_FAILED
+
+
+def _join_cgroups(procs: list[str]) -> None:
+    """Move this process (and so everything it forks) into the caller's cgroups."""
+    if procs:
+        Step.name = "cgroup"
+    for path in procs:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
 
 
 def _take_ctl(h_sock: socket.socket) -> int | None:
@@ -188,8 +212,7 @@ def _take_ctl(h_sock: socket.socket) -> int | None:
     return fds[0]
 
 
-def spare_main(zsock: socket.socket, userns: UsernsMode | None, uid: int, gid: int,
-               flags: int = DEFAULT_NS) -> int:
+def spare_main(zsock: socket.socket, flags: int = DEFAULT_NS) -> int:
     """Pre-warmed H forked by the fork server: prepare now, take a RUN later.
 
     When ready, H passes the socket to its C through the server to the caller, which sends
@@ -197,20 +220,12 @@ def spare_main(zsock: socket.socket, userns: UsernsMode | None, uid: int, gid: i
     C forwards the control socket back to H, which then reports and supervises. An unused
     spare dies with the server (PDEATHSIG), C with H.
     """
-
-    def request_map() -> None:
-        zsock.send(messages.encode({"ev": "map", "pid": os.getpid()}))
-        answer = messages.decode_answer(zsock.recv(4096))
-        if answer["op"] != "go":
-            reason = answer.get("error") if answer["op"] == "abort" else None
-            raise PermissionError(reason or "the id map was not written")
-
     server = os.getppid()
     ns.prctl(ns.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != server:
         return 0  # the server died before PDEATHSIG was armed
     try:
-        pid, h_sock = _prepare(userns, uid, gid, request_map, flags)
+        pid, h_sock = _prepare(None, 0, 0, lambda: None, flags)
     except BaseException as exc:  # noqa: BLE001 - reported with the RUN that uses us
         step = Step.name
         zsock.send(messages.encode({"ev": "failed"}))
@@ -326,8 +341,7 @@ def _init_main(c_sock: socket.socket, life_r: int) -> int:
                 os.close(fd)
         spec = _read_spec(specfd)
         os.close(specfd)
-        if spec.get("fake_chown"):  # built before the root changes: no module loads after
-            _Filter.prepare(fake_chown=True)
+        _Filter.prepare(spec)  # before the root changes: no module loads after
         _enter_root(spec)
         if spec["init"]:
             return _init_loop(ctl, spec)
@@ -342,10 +356,7 @@ def _enter_root(spec: RunWire) -> None:
     Step.name = "mount"
     if spec.get("nsflags", DEFAULT_NS) & ns.CLONE_NEWUTS:
         ns.sethostname(spec["hostname"])
-    if spec["network"] == "none":
-        Step.name = "network"
-        ns.unshare(ns.CLONE_NEWNET)  # owned by the sandbox's user namespace, if any
-        ns.loopback_up()
+    _enter_network(spec)
     mount_rootfs(spec)
     os.chdir(spec["mountpoint"])
     if spec.get("pivot", True):
@@ -356,6 +367,22 @@ def _enter_root(spec: RunWire) -> None:
         Step.name = "chroot"
         os.chroot(".")
     os.chdir("/")
+
+
+def _enter_network(spec: RunWire) -> None:
+    """``none``: a network namespace of our own with only ``lo``; ``sandbox``: the build's
+    private network (the fork server's namespace, behind the user-mode stack; the one-shot
+    H made its own); ``host``: stay where we are."""
+    netfd = spec.get("netfd", -1)
+    if spec["network"] == "none":
+        Step.name = "network"
+        ns.unshare(ns.CLONE_NEWNET)  # owned by the sandbox's user namespace, if any
+        ns.loopback_up()
+    elif spec["network"] == "sandbox" and netfd >= 0:
+        Step.name = "network"
+        ns.setns(netfd, ns.CLONE_NEWNET)
+    if netfd >= 0:
+        os.close(netfd)  # the command must not hold the namespace
 
 
 def _init_loop(ctl: int, spec: RunWire) -> int:
@@ -413,15 +440,12 @@ def _exec_main(ctl: int, spec: RunWire) -> int:
     Step.name = "workdir"
     if not os.path.isdir(cwd):
         os.makedirs(cwd, 0o755, exist_ok=True)  # like Docker, created as root
+    confine(spec, _Filter.programs)
     Step.name = "credentials"
-    ns.drop_bounding_caps(DOCKER_CAPS)
     if spec["userns"] != "self":
         os.setgroups(list(user.groups))
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
-    if spec.get("fake_chown"):
-        Step.name = "seccomp"
-        _fake_chown()
     os.chdir(cwd)
     try:
         os.setsid()
@@ -432,27 +456,21 @@ def _exec_main(ctl: int, spec: RunWire) -> int:
 
 
 class _Filter:
-    """The seccomp program of this RUN, assembled before ``pivot_root`` (``_seccomp``)."""
+    """The seccomp programs of this RUN, assembled before ``pivot_root`` (``_seccomp``):
+    the single-id map's chown emulation, then the profile the caller compiled."""
 
-    program: bytes | None = None
-    install: Callable[..., None] | None = None
+    programs: list[bytes] = []
 
     @classmethod
-    def prepare(cls, *, fake_chown: bool) -> None:
-        from ._seccomp import build, install
-
-        cls.program, cls.install = build(fake_chown=fake_chown), install
-
-
-def _fake_chown() -> None:
-    """Single-id map: chown to an id the map lacks succeeds without effect (``_seccomp``)."""
-    program, install = _Filter.program, _Filter.install
-    if program is None or install is None:
-        return
-    try:
-        install(program, no_new_privs=False)
-    except PermissionError:  # no CAP_SYS_ADMIN left here: no_new_privs makes it allowed
-        install(program, no_new_privs=True)
+    def prepare(cls, spec: RunWire) -> None:
+        programs = []
+        if spec.get("fake_chown"):
+            own = _seccomp.build(fake_chown=True)
+            if own is not None:
+                programs.append(own)
+        if spec.get("seccomp"):
+            programs.append(spec["seccomp"])
+        cls.programs = programs
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> int:
@@ -471,35 +489,12 @@ def _exec(argv: list[str], env: dict[str, str]) -> int:
 # ---------------------------------------------------------------- the fork server
 
 
-def _map_ids(pid: int, uid_map: str, gid_map: str) -> str | None:
-    """Write a spare's id maps (as root directly, else with newuidmap/newgidmap)."""
-    maps = {"uid": uid_map.split(), "gid": gid_map.split()}
-    if os.geteuid() == 0:
-        for which, values in maps.items():
-            lines = "".join(" ".join(values[i:i + 3]) + "\n" for i in range(0, len(values), 3))
-            write_file(f"/proc/{pid}/{which}_map", lines)
-        return None
-    import subprocess
-
-    procs = {f"new{which}map": subprocess.Popen(
-        [f"new{which}map", str(pid), *values], stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for which, values in maps.items()}
-    errors = []
-    for tool, proc in procs.items():
-        output, _ = proc.communicate()
-        if proc.returncode:
-            errors.append(f"{tool}: {output.decode(errors='replace').strip()}")
-    return "; ".join(errors) or None
-
-
 class _ForkServer:
     """Keeps ``SPARES`` pre-warmed spare helpers queued for the caller, which gives each the
     next RUN directly; a new spare is prepared while that RUN runs."""
 
     def __init__(self, sock: socket.socket, args: ServeArgs) -> None:
         self.sock = sock
-        self.userns, self.uid, self.gid = args["userns"], args["uid"], args["gid"]
-        self.uid_map, self.gid_map = args["uid_map"], args["gid_map"]
         self.flags = args.get("nsflags", DEFAULT_NS)
 
     def serve(self) -> int:
@@ -534,7 +529,7 @@ class _ForkServer:
         return True
 
     def _new_spare(self) -> tuple[bytes, int]:
-        """Fork a spare; serve its id-map request; wait until it is ready."""
+        """Fork a spare and wait until it is ready."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:
@@ -543,29 +538,94 @@ class _ForkServer:
                 self.sock.close()
                 ours.close()
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                code = spare_main(theirs, self.userns, self.uid, self.gid, self.flags)
+                code = spare_main(theirs, self.flags)
             finally:
                 os._exit(code)
         theirs.close()
-        while True:
-            data, fds, _, _ = socket.recv_fds(ours, 4096, 1)
-            event = messages.decode_spare_event(data)
-            if event["ev"] == "ready" and len(fds) == 1:
-                ours.close()
-                return messages.SPARE, fds[0]  # the socket to the spare's C
-            for fd in fds:
-                os.close(fd)
-            if event["ev"] != "map":
-                # Failed (or died): the RUN goes to H itself, which reports the error.
-                return messages.FAILED, ours.detach()
-            try:
-                error = _map_ids(event.get("pid", pid), self.uid_map, self.gid_map)
-            except OSError as exc:
-                error = str(exc)
-            if error:
-                ours.send(messages.encode({"op": "abort", "error": error}))
+        data, fds, _, _ = socket.recv_fds(ours, 4096, 1)
+        event = messages.decode_spare_event(data)
+        if event["ev"] == "ready" and len(fds) == 1:
+            ours.close()
+            return messages.SPARE, fds[0]  # the socket to the spare's C
+        for fd in fds:
+            os.close(fd)
+        # Failed (or died): the RUN goes to H itself, which reports the error.
+        return messages.FAILED, ours.detach()
+
+
+def _private_network() -> int:
+    """A network namespace with ``lo`` up, owned by our user namespace; an fd holding it.
+
+    Made in a child, so the server (and every spare) stays in the caller's network: a RUN
+    joins this one only when it asks for the private network."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        code = EXIT_SETUP_FAILED
+        try:
+            ours.close()
+            ns.unshare(ns.CLONE_NEWNET)
+            ns.loopback_up()
+            fd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            socket.send_fds(theirs, [b"net"], [fd])
+            code = 0
+        except OSError as exc:
+            theirs.send(f"{exc.errno or 0} {exc}".encode())
+        finally:
+            os._exit(code)
+    theirs.close()
+    try:
+        msg, fds, _, _ = socket.recv_fds(ours, 4096, 1)
+    finally:
+        ours.close()
+        os.waitpid(pid, 0)
+    if msg != b"net" or len(fds) != 1:
+        err, _, text = msg.decode(errors="replace").partition(" ")
+        raise OSError(int(err) if err.isdigit() else 0, text or "the network helper died")
+    return fds[0]
+
+
+def _server_setup(sock: socket.socket, args: ServeArgs) -> None:
+    """Once per fork server: its cgroups, the build's user namespace (every RUN of the
+    build runs in it, as rootless podman's and BuildKit's containers share theirs), and the
+    private network namespace. The caller hears ``hello`` with the namespaces' fds (it
+    starts the user-mode stack on them when a RUN first needs it), or why setting up
+    failed."""
+    fds: list[int] = []
+    try:
+        _join_cgroups(args.get("cgroups", []))
+        if args["userns"]:
+            Step.name = "userns"
+            ns.unshare(ns.CLONE_NEWUSER)
+            if args["userns"] == "self":
+                map_self(args["uid"], args["gid"])
             else:
-                ours.send(messages.encode({"op": "go"}))
+                Step.name = "idmap"
+                sock.send(messages.encode({"ev": "map", "pid": os.getpid()}))
+                answer = messages.decode_answer(sock.recv(4096))
+                if answer["op"] != "go":
+                    reason = answer.get("error") if answer["op"] == "abort" else None
+                    raise PermissionError(reason or "the id map was not written")
+            fds.append(os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC))
+        netfd, netproblem = -1, ""
+        if args.get("net"):
+            Step.name = "network"
+            try:
+                netfd = _private_network()
+                fds.append(netfd)
+            except OSError as exc:  # said when a RUN needs it; others run as usual
+                netproblem = str(exc)
+    except BaseException as exc:  # noqa: BLE001 - the caller raises it
+        sock.send(messages.encode({"ev": "error", "step": Step.name,
+                                   "errno": getattr(exc, "errno", None), "message": str(exc),
+                                   "type": type(exc).__name__}))
+        raise SystemExit(EXIT_SETUP_FAILED) from None
+    socket.send_fds(sock, [messages.encode({"ev": "hello", "netfd": netfd,
+                                            "netproblem": netproblem,
+                                            "userns": bool(args["userns"])})], fds)
+    for fd in fds:
+        if fd != netfd:  # spares inherit the network namespace's fd, under this number
+            os.close(fd)
 
 
 def serve(args: ServeArgs) -> int:
@@ -575,7 +635,9 @@ def serve(args: ServeArgs) -> int:
     # in a forked child would touch (and so copy) every page of the server's heap.
     gc.disable()
     gc.freeze()
-    return _ForkServer(socket.socket(fileno=args["sock"]), args).serve()
+    sock = socket.socket(fileno=args["sock"])
+    _server_setup(sock, args)
+    return _ForkServer(sock, args).serve()
 
 
 # ---------------------------------------------------------------- probe, userns exec
@@ -631,20 +693,46 @@ def userns_exec(args: UsernsArgs) -> int:
     return EXIT_SETUP_FAILED
 
 
-def ptrace_exec(argv: list[str], status_fd: int = -1) -> int:
+def ptrace_exec(argv: list[str], status_fd: int = -1, confine_fd: int = -1) -> int:
     """The ptrace rung: proot with ``statx`` refused and chown to ids that may not exist here
-    faked (see ``_seccomp``), in its own session."""
-    from ._seccomp import build, install
+    faked (see ``_seccomp``), in its own session, under as much of the namespace rungs'
+    confinement as needs no namespace: a fresh session keyring, resource limits, no
+    inheritable or ambient capabilities, the seccomp profile, and (no network namespace to
+    give it) no sockets but AF_UNIX unless the RUN may use the host's network."""
+    from ._confine import join_keyring, set_rlimits
 
     try:
         os.setsid()
     except OSError:
         pass
-    program = build(statx_enosys=True, fake_chown=True)
-    if program is not None:
-        install(program, no_new_privs=True)
+    confined: PtraceConfine = {"seccomp": None, "sockets": True, "rlimits": {}}
+    if confine_fd >= 0:
+        confined = messages.decode_ptrace(_read_all(confine_fd))
+        os.close(confine_fd)
+    join_keyring()
+    set_rlimits(confined["rlimits"])
+    _limit_caps(confined.get("caps"))
+    if not confined["sockets"]:  # the host's abstract sockets are in the network we share
+        ns.landlock_scope()
+    own = _seccomp.build(statx_enosys=True, fake_chown=True, sockets=confined["sockets"])
+    for program in (own, confined["seccomp"]):
+        if program is not None:  # proot runs with no_new_privs anyway (it is not setuid)
+            _seccomp.install(program, no_new_privs=True)
     if status_fd >= 0 and status_fd != messages.STATUS_FD:
         os.dup2(status_fd, messages.STATUS_FD, inheritable=True)
         os.close(status_fd)
     os.execvp(argv[0], argv)
     return EXIT_SETUP_FAILED
+
+
+def _limit_caps(keep: int | None) -> None:
+    """Of what this process holds, keep ``keep`` (None: all), and pass nothing on through
+    inheritable or ambient. The bounding set is trimmed where we may (CAP_SETPCAP)."""
+    with open("/proc/self/status") as f:
+        status = dict(line.split(":\t", 1) for line in f if ":\t" in line)
+    eff, prm = int(status["CapEff"], 16), int(status["CapPrm"], 16)
+    if keep is not None:
+        if prm >> 8 & 1:  # CAP_SETPCAP
+            ns.drop_bounding_caps(frozenset(c for c in range(64) if keep >> c & 1))
+        eff, prm = eff & keep, prm & keep
+    ns.set_capabilities(eff, prm, 0)

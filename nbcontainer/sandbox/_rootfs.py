@@ -21,8 +21,13 @@ if TYPE_CHECKING:
 
     from .messages import LowerFileWire, MountWire, RunWire
 
-# Docker's masked and read-only /proc paths (the subset that exists on common kernels).
-MASKED_FILES = ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug")
+# Docker's masked and read-only paths (moby's oci/defaults.go): a masked file is covered by
+# /dev/null, a masked directory by an empty read-only tmpfs (as runc does); those this kernel
+# lacks are skipped.
+MASKED_PROC = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
+               "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+               "/proc/sched_debug", "/proc/scsi")
+MASKED_SYS = ("/sys/firmware", "/sys/devices/virtual/powercap")
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 MOUNT_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
 _O_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
@@ -49,6 +54,7 @@ def mount_rootfs(spec: RunWire) -> None:
     if spec.get("rootfs") == "bind":  # a tree copy: the caller made every mount target
         Step.name = "bind rootfs"
         ns.mount(spec["lowers"][0], spec["mountpoint"], None, ns.MS_BIND | ns.MS_REC)
+        ns.set_mount_attrs(spec["mountpoint"], ns.MOUNT_ATTR_NODEV, recursive=False)
         root_fd = os.open(spec["mountpoint"], _O_DIR)
     else:
         overlay = _Overlay(spec, stub_fd)
@@ -56,12 +62,13 @@ def mount_rootfs(spec: RunWire) -> None:
             root_fd = overlay.mount_over(_targets(spec))
         finally:
             overlay.close()
+    masks = spec.get("masks", True)
     Step.name = "/dev"
     _mount_dev(root_fd, tty_group=spec["tty_group"])
     Step.name = "/sys"
-    _mount_sys(root_fd)
+    _mount_sys(root_fd, masks=masks, cgroup=spec.get("cgroup_view"))
     Step.name = "/proc"
-    _mount_proc(root_fd, fresh=spec.get("proc", "fresh") == "fresh")
+    _mount_proc(root_fd, fresh=spec.get("proc", "fresh") == "fresh", masks=masks)
     Step.name = "bind mounts"
     for path, fd in file_fds.items():
         if path in MOUNT_FILES and not _is_file(root_fd, path):
@@ -170,7 +177,9 @@ class _Overlay:
         cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
         os.chdir("/proc/self/fd")
         try:
-            ns.mount("overlay", self.root, "overlay", 0, opts)
+            # nodev: a device node the RUN makes (mknod is allowed, as in Docker) cannot be
+            # opened; only the sandbox's own /dev entries work (Docker's device cgroup).
+            ns.mount("overlay", self.root, "overlay", ns.MS_NODEV, opts)
         finally:
             os.fchdir(cwd)
             os.close(cwd)
@@ -178,7 +187,8 @@ class _Overlay:
 
 def _mount_dev(root_fd: int, *, tty_group: bool) -> None:
     target = ns.open_in_root(root_fd, "/dev")
-    ns.mount("tmpfs", _fdpath(target), "tmpfs", ns.MS_NOSUID | ns.MS_STRICTATIME,
+    # nodev too: the host's device nodes bound into it keep their own mount's flags.
+    ns.mount("tmpfs", _fdpath(target), "tmpfs", ns.MS_NOSUID | ns.MS_NODEV | ns.MS_STRICTATIME,
              "mode=755,size=65536k")
     os.close(target)
     dev = ns.open_in_root(root_fd, "/dev")  # the new tmpfs, not the dentry below it
@@ -186,28 +196,40 @@ def _mount_dev(root_fd: int, *, tty_group: bool) -> None:
     os.close(dev)
 
 
-def _mount_sys(root_fd: int) -> None:
+def _mount_sys(root_fd: int, *, masks: bool = True, cgroup: str | None = None) -> None:
     target = ns.open_in_root(root_fd, "/sys")
+    fresh = True
     try:
         ns.mount("sysfs", _fdpath(target), "sysfs",
                  ns.MS_RDONLY | ns.MS_NOSUID | ns.MS_NODEV | ns.MS_NOEXEC)
     except PermissionError:
         # A user namespace may mount sysfs only with its own network namespace: bind the
         # host's instead (what rootless podman does for --network host).
+        fresh = False
         ns.mount("/sys", _fdpath(target), None, ns.MS_BIND | ns.MS_REC)
         _readonly(root_fd, "/sys", recursive=True)
     finally:
         os.close(target)
+    if cgroup is not None and _exists(root_fd, "/sys/fs/cgroup"):
+        # The RUN's own limits, where they live, read-only (Docker mounts its cgroup there).
+        _guarded(fresh, lambda fd, path: _bind(fd, cgroup, path, readonly=True, recursive=False),
+                 root_fd, "/sys/fs/cgroup")
+    if masks:
+        for path in MASKED_SYS:
+            if _exists(root_fd, path):
+                _guarded(fresh, _mask, root_fd, path)
 
 
-def _mount_proc(root_fd: int, *, fresh: bool = True) -> None:
+def _mount_proc(root_fd: int, *, fresh: bool = True, masks: bool = True) -> None:
     target = ns.open_in_root(root_fd, "/proc")
     if fresh:
         ns.mount("proc", _fdpath(target), "proc", ns.MS_NOSUID | ns.MS_NODEV | ns.MS_NOEXEC)
     else:  # a fresh procfs is refused over a masked /proc: the existing one, masks and all
         ns.mount("/proc", _fdpath(target), None, ns.MS_BIND | ns.MS_REC)
     os.close(target)
-    for path in MASKED_FILES:
+    if not masks:  # RUN --security=insecure: BuildKit's privileged spec masks nothing
+        return
+    for path in MASKED_PROC:
         if _exists(root_fd, path):
             _guarded(fresh, _mask, root_fd, path)
     for path in READONLY_PATHS:
@@ -216,7 +238,16 @@ def _mount_proc(root_fd: int, *, fresh: bool = True) -> None:
 
 
 def _mask(root_fd: int, path: str) -> None:
-    _bind(root_fd, "/dev/null", path, readonly=False, recursive=False)
+    """/dev/null over a file, an empty read-only tmpfs over a directory (runc's maskPath)."""
+    target = ns.open_in_root(root_fd, path)
+    try:
+        if stat.S_ISDIR(os.fstat(target).st_mode):
+            ns.mount("tmpfs", _fdpath(target), "tmpfs", ns.MS_RDONLY | ns.MS_NOSUID |
+                     ns.MS_NODEV | ns.MS_NOEXEC, "mode=555")
+        else:
+            ns.mount("/dev/null", _fdpath(target), None, ns.MS_BIND)
+    finally:
+        os.close(target)
 
 
 def _guarded(strict: bool, action: Callable[[int, str], None], root_fd: int,
@@ -242,7 +273,7 @@ def _mount_extra(root_fd: int, mount: MountWire) -> None:
     if mount["kind"] == "bind":
         src = os.open(mount["source"], os.O_PATH | os.O_CLOEXEC)
         _bind(root_fd, _fdpath(src), mount["target"], readonly=mount["readonly"],
-              recursive=True)
+              recursive=True, nodev=True)
         os.close(src)
     elif mount["kind"] == "tmpfs":
         target = ns.open_in_root(root_fd, mount["target"])
@@ -422,21 +453,24 @@ def _is_file(root_fd: int, path: str) -> bool:
         os.close(fd)
 
 
-def _bind(root_fd: int, source: str, path: str, *, readonly: bool, recursive: bool) -> None:
+def _bind(root_fd: int, source: str, path: str, *, readonly: bool, recursive: bool,
+          nodev: bool = False) -> None:
     target = ns.open_in_root(root_fd, path)
     try:
         ns.mount(source, _fdpath(target), None, ns.MS_BIND | (ns.MS_REC if recursive else 0))
     finally:
         os.close(target)
-    if readonly:
-        _readonly(root_fd, path, recursive=recursive)
+    if readonly or nodev:
+        _readonly(root_fd, path, recursive=recursive, nodev=nodev, rdonly=readonly)
 
 
-def _readonly(root_fd: int, path: str, *, recursive: bool) -> None:
+def _readonly(root_fd: int, path: str, *, recursive: bool, nodev: bool = False,
+              rdonly: bool = True) -> None:
     # Re-open: the fd must name the new mount's root, not the dentry it was mounted on.
     fd = ns.open_in_root(root_fd, path)
+    attrs = (ns.MOUNT_ATTR_RDONLY if rdonly else 0) | (ns.MOUNT_ATTR_NODEV if nodev else 0)
     try:
-        ns.make_readonly(_fdpath(fd), recursive=recursive)
+        ns.set_mount_attrs(_fdpath(fd), attrs, recursive=recursive)
     finally:
         os.close(fd)
 

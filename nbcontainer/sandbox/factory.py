@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .executor import Executor
+from .hardening import Hardening
 from .ladder import ENV, Choice, Finding, choose
 from .namespaced import NamespaceExecutor
 from .probe import probe
@@ -25,12 +26,14 @@ if TYPE_CHECKING:
     from .spec import RunResult, RunSpec
 
 
-def executor_for(choice: Choice, *, warm: bool = True) -> Executor:
-    """The executor of a chosen rung."""
+def executor_for(choice: Choice, *, warm: bool = True,
+                 hardening: Hardening | None = None) -> Executor:
+    """The executor of a chosen rung, under ``hardening`` (default: Docker's containment)."""
     if choice.rung in ("full", "reduced"):
-        return NamespaceExecutor(settings=choice.settings, fork_server=warm)
+        return NamespaceExecutor(settings=choice.settings, fork_server=warm,
+                                 hardening=hardening)
     if choice.rung == "ptrace":
-        return PtraceExecutor(probe_proot_path())
+        return PtraceExecutor(probe_proot_path(), hardening=hardening)
     if choice.replaced:  # asked for: say so rather than a missing tool
         return PtraceExecutor(None, why_not=[Finding(
             "isolation", "--isolation none was requested",
@@ -52,8 +55,10 @@ class LadderExecutor(Executor):
 
     def __init__(self, isolation: str | None = None, *, warm: bool = True,
                  scratch_parent: str | os.PathLike[str] | None = None,
-                 notify: Callable[[Choice], None] | None = None) -> None:
+                 notify: Callable[[Choice], None] | None = None,
+                 hardening: Hardening | None = None) -> None:
         self.isolation = isolation
+        self.hardening = hardening
         self.warm = warm
         self.scratch_parent = scratch_parent
         self.notify = notify
@@ -84,7 +89,7 @@ class LadderExecutor(Executor):
                           else None)
             choice = choose(found, request)
             self._choice = choice
-            self._inner = executor_for(choice, warm=self.warm)
+            self._inner = executor_for(choice, warm=self.warm, hardening=self.hardening)
         if self.notify is not None:
             self.notify(choice)
 
@@ -125,9 +130,12 @@ class LadderExecutor(Executor):
 def open_executor(isolation: str | None = None, *, rootless: bool | None = None,
                   idmap: IdMap | None = None, warm: bool = True,
                   scratch_parent: str | os.PathLike[str] | None = None,
-                  notify: Callable[[Choice], None] | None = None) -> Executor:
+                  notify: Callable[[Choice], None] | None = None,
+                  hardening: Hardening | None = None) -> Executor:
     """The executor for RUN steps here (see the module doc). ``warm`` keeps a helper
-    resident between runs (a build); pass False for a single run or file operations."""
+    resident between runs (a build); pass False for a single run or file operations.
+    ``hardening``: the build's entitlements and limits (default: Docker's containment)."""
     if rootless is not None or idmap is not None:
-        return NamespaceExecutor(rootless, idmap=idmap, fork_server=warm)
-    return LadderExecutor(isolation, warm=warm, scratch_parent=scratch_parent, notify=notify)
+        return NamespaceExecutor(rootless, idmap=idmap, fork_server=warm, hardening=hardening)
+    return LadderExecutor(isolation, warm=warm, scratch_parent=scratch_parent, notify=notify,
+                          hardening=hardening)

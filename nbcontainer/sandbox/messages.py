@@ -4,8 +4,9 @@ The processes (see ``_helper.py`` for the tree)::
 
     caller ──BootArgs (argv)─► helper (_boot.py: serve | run | probe | userns)
     caller ──RunWire (memfd)─────────────────────► C (pid 1 of the RUN)
-    caller ◄─Event── ctl socket ──Op─► H, C       (pid, started, map, exit, signal, error)
-    fork server ◄─SpareEvent── spare H ──Op─►     (map, ready, failed)
+    caller ◄─Event── ctl socket ──Op─► H, C       (pid, started, map, net, exit, signal, error)
+    caller ◄─ServerEvent── fork server ──Op─►     (map, hello + namespace fds, error)
+    fork server ◄─SpareEvent── spare H            (ready, failed)
     caller ◄─SPARE|FAILED + fd── fork server ◄─TAKE
     caller ──RUN + fds─► spare's C ──CTL + fd─► its H
     caller ◄─ProbeResult (stdout)── helper probe
@@ -36,9 +37,9 @@ if TYPE_CHECKING:
         userns: UsernsMode | None
         uid: int  # the caller's ids
         gid: int
-        uid_map: str  # newuidmap's triples, space-separated
-        gid_map: str
-        nsflags: NotRequired[int]  # namespaces each spare unshares (besides user)
+        nsflags: NotRequired[int]  # namespaces each spare unshares
+        net: NotRequired[bool]  # make the private network namespace RUNs may join
+        cgroups: NotRequired[list[str]]  # cgroup.procs files the server moves itself into
 
     class RunArgs(TypedDict):
         mode: Literal["run"]  # one RUN in a fresh helper (no fork server)
@@ -70,9 +71,18 @@ if TYPE_CHECKING:
         subgid: list[int]
 
     class PtraceArgs(TypedDict):
-        mode: Literal["ptrace"]  # load the ptrace rung's seccomp filter, then exec ``argv``
+        mode: Literal["ptrace"]  # confine (filters, keyring, caps, limits), exec ``argv``
         status_fd: int  # becomes fd 9 of proot (-1: none): the command's exit status
+        confine_fd: int  # a memfd with the PtraceConfine (-1: only the rung's own filter)
         argv: list[str]
+
+    class PtraceConfine(TypedDict):
+        """What the ptrace rung applies besides its own filter (no namespace to use)."""
+
+        seccomp: bytes | None  # the compiled profile (None: unconfined)
+        sockets: bool  # False: every socket but AF_UNIX refused (no network)
+        rlimits: dict[str, int]
+        caps: NotRequired[int | None]  # capabilities kept of those held (None: all)
 
     BootArgs = ServeArgs | RunArgs | ProbeArgs | UsernsArgs | HostProbeArgs | PtraceArgs
 
@@ -116,7 +126,7 @@ if TYPE_CHECKING:
         env: dict[str, str]
         user: str
         cwd: str
-        network: Literal["host", "none"]
+        network: Literal["host", "none", "sandbox"]  # sandbox: the private network
         hostname: str
         mounts: list[MountWire]
         hosts: bytes  # /etc/hosts, resolv.conf: generated, bind-mounted read-only
@@ -135,6 +145,15 @@ if TYPE_CHECKING:
         pivot: NotRequired[bool]  # False: chroot instead of pivot_root
         fake_chown: NotRequired[bool]  # single-id map: chown to unmapped ids succeeds, no effect
         lower_files: NotRequired[list[LowerFileWire]]  # files of the stub lower layer
+        # Hardening (absent: the default shown).
+        netfd: NotRequired[int]  # the fork server's private network namespace (sandbox)
+        seccomp: NotRequired[bytes]  # the compiled profile (absent: unconfined)
+        caps: NotRequired[int]  # capabilities kept (absent: Docker's set)
+        keyring: NotRequired[bool]  # a fresh session keyring (True)
+        masks: NotRequired[bool]  # Docker's masked and read-only paths (True)
+        rlimits: NotRequired[dict[str, int]]  # nproc, data: where no cgroup holds the limits
+        cgroup_view: NotRequired[str]  # a cgroup dir shown read-only at /sys/fs/cgroup
+        cgroups: NotRequired[list[str]]  # cgroup.procs files the one-shot H moves itself into
 
     # ------------------------------------------------------------ control (H, C → caller)
 
@@ -148,7 +167,11 @@ if TYPE_CHECKING:
 
     class MapEvent(TypedDict):
         ev: Literal["map"]  # unshared: write my id maps, then answer GoOp or AbortOp
-        pid: NotRequired[int]  # set when the asker is not the caller's child (a spare)
+        pid: NotRequired[int]  # set when the asker is not the caller's child (the server)
+
+    class NetEvent(TypedDict):
+        ev: Literal["net"]  # unshared the network: attach the user-mode stack, then GoOp
+        pid: int
 
     class ExitEvent(TypedDict):
         ev: Literal["exit"]
@@ -165,7 +188,17 @@ if TYPE_CHECKING:
         message: str
         type: str
 
-    Event = PidEvent | StartedEvent | MapEvent | ExitEvent | SignalEvent | ErrorEvent
+    Event = PidEvent | StartedEvent | MapEvent | NetEvent | ExitEvent | SignalEvent | ErrorEvent
+
+    # ------------------------------------------------------------ fork server → caller
+
+    class HelloEvent(TypedDict):
+        ev: Literal["hello"]  # set up; fds: [its user namespace if any, the network's]
+        netfd: int  # the network namespace's fd number in the server (-1: none)
+        netproblem: NotRequired[str]  # why it could not be made
+        userns: bool
+
+    ServerEvent = MapEvent | HelloEvent | ErrorEvent
 
     # ------------------------------------------------------------ fork server ↔ spare H
 
@@ -175,7 +208,7 @@ if TYPE_CHECKING:
     class FailedEvent(TypedDict):
         ev: Literal["failed"]  # it reports why to the RUN that takes it
 
-    SpareEvent = MapEvent | ReadyEvent | FailedEvent
+    SpareEvent = ReadyEvent | FailedEvent
 
     # ------------------------------------------------------------ control (caller → H, C)
 
@@ -251,8 +284,8 @@ RUN = b"run"  # caller → C, and H → C: the RUN's fds [ctl, spec, output, std
 CTL = b"ctl"  # C → H: the control socket, so H reports on it
 
 
-def encode(message: RunWire | Event | SpareEvent | Op | ProbeResult | FileOpsRequest
-           | LayerRecord) -> bytes:
+def encode(message: RunWire | Event | ServerEvent | SpareEvent | Op | ProbeResult
+           | FileOpsRequest | LayerRecord | PtraceConfine) -> bytes:
     return marshal.dumps(message)  # type: ignore[arg-type]  # a TypedDict is a dict
 
 
@@ -271,6 +304,18 @@ def decode_run(data: bytes) -> RunWire:
 def decode_event(data: bytes) -> Event:
     event: Event = _load(data)
     return event
+
+
+def decode_server_event(data: bytes) -> ServerEvent:
+    event: ServerEvent = _load(data) if data else {
+        "ev": "error", "step": "start", "errno": None, "type": "EOFError",
+        "message": "the sandbox fork server exited while starting"}
+    return event
+
+
+def decode_ptrace(data: bytes) -> PtraceConfine:
+    confine: PtraceConfine = _load(data)
+    return confine
 
 
 def decode_spare_event(data: bytes) -> SpareEvent:
@@ -310,9 +355,13 @@ def decode_layer(data: bytes) -> LayerRecord:
 
 
 def serve_argv(a: ServeArgs) -> list[str]:
-    argv = ["serve", str(a["sock"]), a["userns"] or "none", str(a["uid"]), str(a["gid"]),
-            a["uid_map"], a["gid_map"]]
-    return argv + [str(a["nsflags"])] if "nsflags" in a else argv
+    argv = ["serve", str(a["sock"]), a["userns"] or "none", str(a["uid"]), str(a["gid"])]
+    if "nsflags" in a:
+        argv.append(f"nsflags={a['nsflags']}")
+    if a.get("net"):
+        argv.append("net=1")
+    argv += [f"cgroup={path}" for path in a.get("cgroups", [])]
+    return argv
 
 
 def run_argv(a: RunArgs) -> list[str]:
@@ -330,7 +379,7 @@ def hostprobe_argv(a: HostProbeArgs) -> list[str]:
 
 
 def ptrace_argv(a: PtraceArgs) -> list[str]:
-    return ["ptrace", str(a["status_fd"]), *a["argv"]]
+    return ["ptrace", str(a["status_fd"]), str(a["confine_fd"]), *a["argv"]]
 
 
 def _ints(text: str) -> list[int]:
@@ -355,12 +404,17 @@ def parse_argv(argv: list[str]) -> BootArgs:
     """The inverse of the ``*_argv`` functions above."""
     mode, args = argv[0], argv[1:]
     if mode == "serve":
-        sock, userns, uid, gid, uid_map, gid_map, *flags = args
+        sock, userns, uid, gid, *options = args
         serve: ServeArgs = {"mode": "serve", "sock": int(sock), "userns": _userns_mode(userns),
-                            "uid": int(uid), "gid": int(gid), "uid_map": uid_map,
-                            "gid_map": gid_map}
-        if flags:
-            serve["nsflags"] = int(flags[0])
+                            "uid": int(uid), "gid": int(gid)}
+        for option in options:
+            key, _, value = option.partition("=")
+            if key == "nsflags":
+                serve["nsflags"] = int(value)
+            elif key == "net":
+                serve["net"] = value == "1"
+            elif key == "cgroup":
+                serve.setdefault("cgroups", []).append(value)
         return serve
     if mode == "run":
         ctl, specfd = args
@@ -375,7 +429,8 @@ def parse_argv(argv: list[str]) -> BootArgs:
                 "uid": int(uid), "gid": int(gid), "subuid": _ints(subuid),
                 "subgid": _ints(subgid)}
     if mode == "ptrace":
-        return {"mode": "ptrace", "status_fd": int(args[0]), "argv": args[1:]}
+        return {"mode": "ptrace", "status_fd": int(args[0]), "confine_fd": int(args[1]),
+                "argv": args[2:]}
     if mode == "userns":
         ctl, ns_mode, uid, gid, *command = args
         mapping = _userns_mode(ns_mode)

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +29,9 @@ from nbcontainer.layers.owners import write_owners
 from . import messages
 from .errors import SandboxError, setup_error
 from .executor import Executor
+from .hardening import ALL_CAPS, DOCKER_CAPS, Hardening, Wire, effective_network, seccomp_program
+from .limits import Limits, make_limits
+from .network import Slirp, Stack, detect, resolv_conf
 from .spec import (
     DEFAULT_PATH,
     TAIL_BYTES,
@@ -59,18 +62,22 @@ def _helper_argv(python: str, argv: list[str]) -> list[str]:
 
 class _Server:
     """The fork server: a fresh, single-threaded helper process that keeps spare sandbox
-    helpers pre-warmed (namespaces unshared, ids mapped, pid 1 forked) and hands each RUN to
-    one. A RUN then costs only its mounts and the exec."""
+    helpers pre-warmed (namespaces unshared, pid 1 forked) and hands each RUN to one. It
+    makes the build's user namespace (every RUN runs in it) and the private network
+    namespace once; a RUN then costs only its mounts and the exec."""
 
-    def __init__(self, python: str, userns: UsernsMode | None, idmap: IdMap,
-                 nsflags: int | None = None) -> None:
+    def __init__(self, python: str, userns: UsernsMode | None, write_maps: Callable[[int], None],
+                 nsflags: int | None = None, *, net: bool = False,
+                 cgroups: Sequence[str] = ()) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        args: ServeArgs = {
-            "mode": "serve", "sock": theirs.fileno(), "userns": userns, "uid": os.getuid(),
-            "gid": os.getgid(), "uid_map": " ".join(idmap.newidmap_args("uid")),
-            "gid_map": " ".join(idmap.newidmap_args("gid"))}
+        args: ServeArgs = {"mode": "serve", "sock": theirs.fileno(), "userns": userns,
+                           "uid": os.getuid(), "gid": os.getgid()}
         if nsflags is not None:
             args["nsflags"] = nsflags
+        if net:
+            args["net"] = True
+        if cgroups:
+            args["cgroups"] = list(cgroups)
         argv = messages.serve_argv(args)
         try:
             self.proc = subprocess.Popen(
@@ -80,6 +87,55 @@ class _Server:
             theirs.close()
         self.sock = ours
         self.lock = threading.Lock()
+        self.userns_fd: int | None = None
+        self.net_fd: int | None = None  # the private network namespace (ours)
+        self.netfd_there = -1  # its fd number in the server and the spares
+        self.netproblem = ""
+        self.slirp: Slirp | None = None
+        try:
+            self._hello(write_maps)
+        except BaseException:
+            self.close()
+            raise
+
+    def _hello(self, write_maps: Callable[[int], None]) -> None:
+        """Serve the server's id-map request; take the namespaces' fds it sends when set."""
+        while True:
+            data, fds, _, _ = socket.recv_fds(self.sock, 65536, 2)
+            event = messages.decode_server_event(data)
+            if event["ev"] == "map":
+                try:
+                    write_maps(event.get("pid", self.proc.pid))
+                except BaseException:
+                    self.sock.send(messages.encode({"op": "abort"}))
+                    raise
+                self.sock.send(messages.encode({"op": "go"}))
+                continue
+            if event["ev"] == "error":
+                for fd in fds:
+                    os.close(fd)
+                raise setup_error(event)
+            if event["userns"]:
+                self.userns_fd = fds.pop(0)
+            if event["netfd"] >= 0:
+                self.net_fd, self.netfd_there = fds.pop(0), event["netfd"]
+            self.netproblem = event.get("netproblem", "")
+            return
+
+    def network(self, stack: Stack) -> int:
+        """The private network's fd number for a RUN's wire, its user-mode stack started
+        the first time a RUN asks for it (RUNs that never do pay nothing for it)."""
+        with self.lock:
+            if self.slirp is None or not self.slirp.alive():
+                if self.net_fd is None or stack.slirp4netns is None:
+                    raise SandboxError(
+                        "RUN's private network: no network namespace can be made here ("
+                        f"{self.netproblem or 'not requested'})",
+                        hint="`nbcontainer info` shows what the probe found; RUN "
+                             "--network=host with --allow network.host shares the host's",
+                        feature="network namespaces", step="network")
+                self.slirp = Slirp(stack.slirp4netns, netns=self.net_fd, userns=self.userns_fd)
+        return self.netfd_there
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -104,6 +160,13 @@ class _Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.slirp is not None:
+            self.slirp.stop()
+            self.slirp = None
+        for fd in (self.userns_fd, self.net_fd):
+            if fd is not None:
+                os.close(fd)
+        self.userns_fd = self.net_fd = None
 
 
 class NamespaceExecutor(Executor):
@@ -121,8 +184,10 @@ class NamespaceExecutor(Executor):
 
     def __init__(self, rootless: bool | None = None, *, idmap: IdMap | None = None,
                  fork_server: bool = True, python: str | None = None,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, hardening: Hardening | None = None) -> None:
         self.settings = settings
+        self.hardening = hardening or Hardening()
+        self._limits: Limits | None = None
         self._extra: dict[str, object] = {}
         self._nsflags: int | None = None
         if settings is not None:
@@ -139,21 +204,39 @@ class NamespaceExecutor(Executor):
         # The server lives in a slot shared with the finalizer, so it stops when the
         # executor is garbage-collected or the interpreter exits.
         self._slot: list[_Server | None] = [None]
-        self._finalizer = weakref.finalize(self, NamespaceExecutor._shutdown, self._slot)
+        self._held: list[Limits] = []
+        self._finalizer = weakref.finalize(self, NamespaceExecutor._shutdown, self._slot,
+                                           self._held)
 
     # -------------------------------------------------------------- lifecycle
 
     @staticmethod
-    def _shutdown(slot: list[_Server | None]) -> None:
+    def _shutdown(slot: list[_Server | None], held: list[Limits]) -> None:
         server = slot[0]
         slot[0] = None
         if server is not None:
             server.close()
+        while held:
+            held.pop().close()
 
     def close(self) -> None:
-        """Stop the fork server (idempotent; running RUNs are not affected)."""
+        """Stop the fork server and remove the cgroup (idempotent; running RUNs are not
+        affected)."""
         with self._lock:
-            NamespaceExecutor._shutdown(self._slot)
+            NamespaceExecutor._shutdown(self._slot, self._held)
+            self._limits = None
+
+    @property
+    def limits(self) -> Limits:
+        """The RUN steps' limits (a cgroup made on first use, else rlimits)."""
+        if self._limits is None:
+            self._limits = make_limits(self.hardening.pids_limit, self.hardening.memory)
+            self._held.append(self._limits)
+        return self._limits
+
+    @property
+    def network_stack(self) -> Stack:
+        return detect()
 
     def __enter__(self) -> NamespaceExecutor:
         return self
@@ -257,30 +340,76 @@ class NamespaceExecutor(Executor):
                                    for f in spec.lower_files]
         return wire
 
-    def _spawn(self, ctl: int, specfd: int, out: int, stdin: int) -> subprocess.Popen[bytes] | None:
+    def _harden(self, wire: RunWire, spec: RunSpec) -> RunWire:
+        """The RUN's containment on the wire: network, seccomp, capabilities, masks, limits."""
+        insecure = self.hardening.security(spec.security) == "insecure"
+        caps = ALL_CAPS if insecure else DOCKER_CAPS
+        if insecure:
+            wire["caps"] = sum(1 << c for c in caps)
+            wire["masks"] = False
+        else:
+            program = seccomp_program(self.hardening, caps)
+            if program is not None:
+                wire["seccomp"] = program
+        network = self._network(spec)
+        wire["network"] = network
+        if network == "sandbox":
+            wire["resolv"] = resolv_conf(wire["resolv"])
+        limits = self.limits
+        if limits.rlimits:
+            wire["rlimits"] = limits.rlimits
+        if limits.view is not None:
+            wire["cgroup_view"] = limits.view
+        return wire
+
+    def _network(self, spec: RunSpec) -> Wire:
+        stack = self.network_stack
+        return effective_network(self.hardening.network(spec.network), self.hardening,
+                                 stack.usable)
+
+    def _spawn(self, ctl: int, specfd: int, out: int, stdin: int,
+               wire: RunWire) -> subprocess.Popen[bytes] | None:
         if not self.fork_server:
+            os.write(specfd, messages.encode(wire))
             argv = messages.run_argv({"mode": "run", "ctl": ctl, "specfd": specfd})
             return subprocess.Popen(
                 _helper_argv(self.python, argv), pass_fds=[ctl, specfd], stdin=stdin,
                 stdout=out, stderr=out, start_new_session=True, close_fds=True)
-        with self._lock:
-            server = self._slot[0]
-            if server is None or not server.alive():
-                server = self._slot[0] = _Server(self.python, self._userns_mode, self.idmap,
-                                                 self._nsflags)
+        server = self._server()
         try:
+            self._send_wire(server, wire, specfd)
             server.submit([ctl, specfd, out, stdin])
         except OSError:
-            with self._lock:  # the server died (killed?): start a new one once
-                server = self._slot[0] = _Server(self.python, self._userns_mode, self.idmap,
-                                                 self._nsflags)
+            server = self._server(restart=True)  # the server died (killed?): a new one, once
+            self._send_wire(server, wire, specfd)
             server.submit([ctl, specfd, out, stdin])
         return None
 
+    def _send_wire(self, server: _Server, wire: RunWire, specfd: int) -> None:
+        if wire["network"] == "sandbox":
+            wire["netfd"] = server.network(self.network_stack)
+        os.ftruncate(specfd, 0)
+        os.lseek(specfd, 0, os.SEEK_SET)
+        os.write(specfd, messages.encode(wire))
+
+    def _server(self, *, restart: bool = False) -> _Server:
+        with self._lock:
+            server = self._slot[0]
+            if restart or server is None or not server.alive():
+                if server is not None:
+                    server.close()
+                limits = self.limits
+                server = self._slot[0] = _Server(
+                    self.python, self._userns_mode, self.write_maps, self._nsflags,
+                    net=self.network_stack.usable, cgroups=limits.procs)
+            return server
+
     def _execute(self, wire: RunWire, spec: RunSpec) -> RunResult:
         start = time.monotonic()
+        wire = self._harden(wire, spec)
+        if not self.fork_server and self.limits.dirs:
+            wire["cgroups"] = self.limits.procs
         specfd = os.memfd_create("nbsandbox-spec", os.MFD_CLOEXEC)
-        os.write(specfd, messages.encode(wire))
         ctl, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         out_r, out_w = os.pipe()
         feed: bytes | None = None
@@ -298,7 +427,7 @@ class NamespaceExecutor(Executor):
         run: _Run | None = None
         try:
             try:
-                proc = self._spawn(ctl_child.fileno(), specfd, out_w, stdin_r)
+                proc = self._spawn(ctl_child.fileno(), specfd, out_w, stdin_r, wire)
             finally:
                 for fd in (specfd, out_w, stdin_r):
                     os.close(fd)
@@ -437,6 +566,7 @@ class _Run:
         self.error: SandboxError | None = None
         self.killed = False
         self.open_streams = 2
+        self.slirp: Slirp | None = None
 
     def _watch(self, pid: int) -> None:
         try:
@@ -453,12 +583,27 @@ class _Run:
             self._watch(event["pid"])
         elif event["ev"] == "map":
             self.sandbox._answer_map(self.ctl, self.helper_pid or 0)
+        elif event["ev"] == "net":
+            self._start_network(event["pid"])
         elif event["ev"] == "signal":
             self.signal = event["signal"]
         elif event["ev"] == "exit":
             self.status = event["status"]
         elif event["ev"] == "error" and self.error is None:
             self.error = setup_error(event)
+
+    def _start_network(self, pid: int) -> None:
+        """The one-shot helper's own network namespace: its user-mode stack, for this RUN."""
+        stack = self.sandbox.network_stack
+        try:
+            if stack.slirp4netns is None:
+                raise SandboxError(stack.problem, step="network")
+            self.slirp = Slirp(stack.slirp4netns, pid=pid,
+                               userns_of_pid=self.sandbox._userns_mode is not None)
+        except BaseException:
+            self.ctl.send(messages.encode({"op": "abort", "error": "no user-mode network"}))
+            raise
+        self.ctl.send(messages.encode({"op": "go"}))
 
     def loop(self) -> tuple[int, int | None]:
         spec = self.spec
@@ -594,6 +739,9 @@ class _Run:
                 signal.pidfd_send_signal(fd, signal.SIGKILL)
 
     def close(self) -> None:
+        if self.slirp is not None:
+            self.slirp.stop()
+            self.slirp = None
         for fd in self.pidfds:
             os.close(fd)
         self.pidfds = []

@@ -334,7 +334,7 @@ def probe_proot() -> Proot:
     except (OSError, subprocess.TimeoutExpired):
         out = ""
     version = m.group(1) if (m := re.search(r"\b(\d+\.\d+(?:\.\d+)?)\b", out)) else ""
-    argv = messages.ptrace_argv({"mode": "ptrace", "status_fd": -1,
+    argv = messages.ptrace_argv({"mode": "ptrace", "status_fd": -1, "confine_fd": -1,
                                  "argv": [path, "-r", "/", "-0", "true"]})
     try:
         proc = subprocess.run([sys.executable, "-I", "-S", str(BOOT), *argv],

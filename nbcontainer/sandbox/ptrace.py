@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbcontainer.errors import BuildError, NbcontainerError
 from nbcontainer.layers.idmap import IdMap
@@ -32,10 +33,21 @@ from . import messages
 from ._users import UserLookupError, resolve_user
 from .errors import SandboxError
 from .executor import Executor
+from .hardening import DOCKER_CAPS, Hardening, effective_network, seccomp_program
 from .ladder import Finding
 from .namespaced import BOOT, KILL_GRACE, _hosts_file, _resolv_conf
 from .spec import DEFAULT_PATH, TAIL_BYTES, BindMount, RunResult, RunSpec, SecretMount
 from .vfs import TreeRun
+
+if TYPE_CHECKING:
+    from .messages import PtraceConfine
+
+MKNOD = 27
+# Docker's masked paths, bound over by proot (no mount namespace here): files by /dev/null,
+# directories by an empty one; /dev/kmsg too (by the directory), since the host's /dev is shown.
+MASKED = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+          "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+          "/sys/firmware", "/sys/devices/virtual/powercap", "/dev/kmsg")
 
 
 class PtraceExecutor(Executor):
@@ -46,8 +58,9 @@ class PtraceExecutor(Executor):
     records = True
 
     def __init__(self, proot: str | None, *, why_not: Sequence[Finding] = (),
-                 python: str | None = None) -> None:
+                 python: str | None = None, hardening: Hardening | None = None) -> None:
         self.proot = proot
+        self.hardening = hardening or Hardening()
         self.name = "ptrace" if proot else "none"
         self.why_not = why_not
         self.idmap = IdMap.single(os.getuid(), os.getgid())
@@ -69,11 +82,6 @@ class PtraceExecutor(Executor):
     def run(self, spec: RunSpec) -> RunResult:
         if self.proot is None:
             raise self._refuse(spec)
-        if spec.network == "none":
-            raise SandboxError("RUN --network=none needs a network namespace, which cannot "
-                               "be made here (the ptrace rung shares the host's network)",
-                               hint="drop --network=none, or build where user namespaces "
-                                    "are allowed", step="network")
         if len(spec.lowerdirs) != 1:
             raise SandboxError("the ptrace rung runs over one tree", step="rootfs")
         start = time.monotonic()
@@ -98,6 +106,8 @@ class PtraceExecutor(Executor):
         argv += self._identity(spec.user, tree)
         for path in ("/dev", "/proc", "/sys"):
             argv += ["-b", path]
+        if spec.security != "insecure":
+            argv += _masks(files)
         generated = {"/etc/resolv.conf": _resolv_conf(),
                      "/etc/hosts": _hosts_file(spec.hostname, "host", spec.extra_hosts),
                      "/etc/hostname": spec.hostname.encode() + b"\n"}
@@ -139,9 +149,10 @@ class PtraceExecutor(Executor):
 
     def _supervise(self, spec: RunSpec, argv: list[str], files: Path) -> tuple[int, bytes]:
         status_r, status_w = os.pipe()
+        confine_fd = self._confinement(spec)
         helper = [self.python, "-I", "-S", str(BOOT),
                   *messages.ptrace_argv({"mode": "ptrace", "status_fd": status_w,
-                                         "argv": argv})]
+                                         "confine_fd": confine_fd, "argv": argv})]
         env = {str(k): str(v) for k, v in spec.env.items()}
         env.setdefault("PATH", DEFAULT_PATH)
         env["PROOT_TMP_DIR"] = str(files)
@@ -151,9 +162,10 @@ class PtraceExecutor(Executor):
         try:
             proc = subprocess.Popen(helper, stdin=stdin, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, env=env, close_fds=True,
-                                    pass_fds=[status_w])
+                                    pass_fds=[status_w, confine_fd])
         finally:
             os.close(status_w)
+            os.close(confine_fd)
         tail = bytearray()
         try:
             if isinstance(spec.stdin, bytes) and proc.stdin is not None:
@@ -172,6 +184,27 @@ class PtraceExecutor(Executor):
         if reported.isdigit() and status >= 0:
             status = int(reported)
         return status, bytes(tail)
+
+    def _confinement(self, spec: RunSpec) -> int:
+        """What the helper applies before proot (a memfd): no namespace can give this rung
+        a network of its own, so a RUN without the host's network gets no sockets but
+        AF_UNIX; the seccomp profile; the pids limit as RLIMIT_NPROC."""
+        h = self.hardening
+        network = effective_network(h.network(spec.network), h, False)
+        insecure = h.security(spec.security) == "insecure"
+        rlimits = {"nproc": h.pids_limit} if h.pids_limit else {}
+        if h.memory:
+            rlimits["data"] = h.memory
+        confine: PtraceConfine = {
+            "seccomp": None if insecure else seccomp_program(h, DOCKER_CAPS),
+            "sockets": network == "host", "rlimits": rlimits,
+            # Docker's set when the caller holds more (root), without CAP_MKNOD: no nodev
+            # mount here could keep a node it makes from being opened
+            "caps": None if insecure else sum(1 << c for c in DOCKER_CAPS - {MKNOD})}
+        fd = os.memfd_create("nbptrace-confine")
+        os.write(fd, messages.encode(confine))
+        os.lseek(fd, 0, os.SEEK_SET)
+        return fd
 
     @staticmethod
     def _pump(proc: subprocess.Popen[bytes], spec: RunSpec, tail: bytearray) -> None:
@@ -194,6 +227,18 @@ class PtraceExecutor(Executor):
             if spec.output is not None:
                 spec.output(chunk)
         sel.close()
+
+
+def _masks(files: Path) -> list[str]:
+    empty = files / "masked"
+    empty.mkdir(mode=0o555)
+    argv = []
+    for path in MASKED:
+        if os.path.isdir(path) or path == "/dev/kmsg":  # (root could write to /dev/null)
+            argv += ["-b", f"{empty}:{path}"]
+        elif os.path.exists(path):
+            argv += ["-b", f"/dev/null:{path}"]
+    return argv
 
 
 def _in_tree(tree: Path, path: str) -> str:

@@ -8,7 +8,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .hardening import DEFAULT_PIDS_LIMIT, seccomp_status
 from .ladder import DESCRIPTIONS, RUNGS, Choice, choose
+from .limits import where
+from .network import detect
 from .probe import Attempt, HostProbe, probe
 
 
@@ -67,13 +70,29 @@ def findings(p: HostProbe) -> dict[str, Any]:
         "proc_masked": ", ".join(p.proc_masked) or "no",
         "proot": (f"{p.proot.path} {p.proot.version}: {_attempt(p.proot.works)}"
                   if p.proot.path else "not installed"),
+        **_hardening_findings(),
     }
 
 
+def _hardening_findings() -> dict[str, Any]:
+    """What the hardening found here: the user-mode network stack, libseccomp, Landlock."""
+    from ._namespaces import landlock_abi
+    from ._seccomp import libseccomp_version
+
+    stack = detect()
+    return {"network_stack": stack.describe() if stack.usable else
+            f"unusable: {stack.problem} ({stack.remedy})",
+            "libseccomp": libseccomp_version() or "not installed",
+            "landlock_abi": landlock_abi()}
+
+
 def measures(choice: Choice) -> list[Measure]:
-    """The containment in force on ``choice``'s rung (the hardening work adds to this)."""
+    """The containment in force on ``choice``'s rung, with a build's defaults (what
+    ``--allow``, ``--security-opt``, ``--memory`` and ``--pids-limit`` change is in
+    ``hardening.py``)."""
     s = choice.settings
     ns = choice.rung in ("full", "reduced")
+    run = choice.rung in ("full", "reduced", "ptrace")
     return [
         Measure("user namespace", ns and s.userns is not None,
                 {None: "not needed (real root)" if ns else "none", "self": "single-id map",
@@ -86,13 +105,46 @@ def measures(choice: Choice) -> list[Measure]:
                 "ptrace path translation" if choice.rung == "ptrace" else ""),
         Measure("procfs", ns, ("a fresh procfs" if s.proc == "fresh" else
                                "the existing /proc, bound") if ns else ""),
-        Measure("masked /proc paths", ns),
-        Measure("capabilities", ns, "Docker's default bounding set" if ns else ""),
-        Measure("network namespace", False, "host network (--network=none: own namespace)"),
-        Measure("seccomp", False, ""),
-        Measure("session keyring", False, ""),
-        Measure("pids limit", False, ""),
+        _network(ns, run),
+        _seccomp(run),
+        Measure("session keyring", run, "a fresh, empty one per RUN" if run else ""),
+        Measure("capabilities", run, "Docker's default set in all five sets (inheritable and "
+                "ambient empty)" if ns else "inheritable and ambient cleared" if run else ""),
+        Measure("devices", ns, "root and /dev nodev: a device node a RUN makes cannot be "
+                "opened" if ns else "the host's /dev" if run else ""),
+        Measure("masked paths", ns, "Docker's masked and read-only /proc and /sys paths"
+                if ns else ""),
+        Measure("pids limit", run, f"{DEFAULT_PIDS_LIMIT} by default, --pids-limit, --memory: "
+                + (where(s.userns is not None) if ns else "rlimits") if run else ""),
     ]
+
+
+def _network(ns: bool, run: bool) -> Measure:
+    stack = detect()
+    if not run:
+        return Measure("network namespace", False, "")
+    if not ns:
+        from ._namespaces import landlock_abi
+
+        abstract = "the host's abstract sockets out of reach (Landlock scope)" if \
+            landlock_abi() >= 6 else "the host's abstract unix sockets stay reachable (Landlock " \
+            "ABI 6, Linux 6.12, would scope them)"
+        return Measure("network namespace", False, "none on this rung: RUN gets no sockets "
+                       f"but AF_UNIX, {abstract}; --allow network.host gives it the host's "
+                       "network")
+    if stack.usable:
+        return Measure("network namespace", True, f"private network: {stack.describe()}; "
+                       "--network=host needs --allow network.host")
+    return Measure("network namespace", True, f"no user-mode network stack ({stack.problem}): "
+                   f"RUN on the default network gets none; {stack.remedy}")
+
+
+def _seccomp(run: bool) -> Measure:
+    status = seccomp_status()
+    if not run:
+        return Measure("seccomp", False, "")
+    return Measure("seccomp", bool(status), status or "libseccomp.so.2 is not installed: no "
+                   "profile (install libseccomp2)")
 
 
 def _rungs(choice: Choice) -> list[RungStatus]:

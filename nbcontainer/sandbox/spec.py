@@ -85,7 +85,10 @@ class RunSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     user: str = ""
     cwd: str = "/"
-    network: Literal["host", "none"] = "host"
+    # default: the private network (a user-mode stack); host needs the network.host
+    # entitlement of the executor's Hardening; none: only a loopback of its own.
+    network: Literal["default", "host", "none"] = "default"
+    security: Literal["sandbox", "insecure"] = "sandbox"  # insecure: security.insecure
     hostname: str = DEFAULT_HOSTNAME
     mounts: Sequence[Mount] = ()
     lower_files: Sequence[LowerFile] = ()
@@ -102,9 +105,9 @@ class RunSpec:
     def __post_init__(self) -> None:
         if not self.argv:
             raise BuildError("RUN needs a command", hint="argv is empty")
-        if self.network not in ("host", "none"):
+        if self.network not in ("default", "host", "none"):
             raise BuildError(f"unsupported network mode {self.network!r}",
-                             hint="use 'host' (default) or 'none'")
+                             hint="use 'default', 'host' or 'none'")
         for mount in [*self.mounts, *self.lower_files]:
             if not mount.target.startswith("/") or ".." in mount.target.split("/"):
                 raise BuildError(f"mount target {mount.target!r} must be an absolute path")

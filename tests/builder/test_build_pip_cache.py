@@ -58,7 +58,8 @@ def test_pip_cache_mount_is_reused(py_store: tuple[Store, str], index: Index,
     ctx.mkdir()
     make_pip_zipapp(ctx)
     df = (f"FROM {base}\n"
-          "RUN --mount=type=bind,source=pip.pyz,target=/pip.pyz "
+          # the index is on the host's loopback: host network, which the build must allow
+          "RUN --network=host --mount=type=bind,source=pip.pyz,target=/pip.pyz "
           "--mount=type=cache,target=/root/.cache/pip "
           "python3 /pip.pyz install --disable-pip-version-check --break-system-packages "
           # pip caches plain-http responses only from a trusted host
@@ -69,10 +70,10 @@ def test_pip_cache_mount_is_reused(py_store: tuple[Store, str], index: Index,
         return [f for d, _, fs in os.walk(cache_mounts_dir(st)) for f in fs
                 if not f.endswith((".lock", ".json"))]
 
-    img1 = build(df, ctx, store=st)
+    img1 = build(df, ctx, store=st, allow=["network.host"])
     first = len(cache_files())
     assert first > 0 and index.downloads == 1
-    img2 = build(df, ctx, store=st, no_cache=True)  # the RUN again, over the same cache
+    img2 = build(df, ctx, store=st, no_cache=True, allow=["network.host"])  # the RUN again, over the same cache
     assert len(cache_files()) == first  # nothing new to cache: everything came from it
     assert index.downloads == 1  # the wheel was not fetched again
 

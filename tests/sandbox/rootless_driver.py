@@ -35,7 +35,7 @@ def main() -> None:
                 spec = RunSpec(lowerdirs=[Path(p) for p in req["lowers"]],
                                upperdir=Path(req["upper"]), workdir=Path(req["work"]),
                                argv=req["argv"], user=req.get("user", ""),
-                               network=req.get("network", "host"))
+                               network=req.get("network", "default"))
                 start = time.monotonic()
                 result = sandbox.run(spec)
                 answer.update(exit_code=result.exit_code, output=result.output_tail.decode(),

@@ -16,10 +16,10 @@ from nbcontainer.sandbox.fileops import layer_info, layer_record
 from nbcontainer.sandbox.namespaced import BOOT
 
 ARGS: list[messages.BootArgs] = [
-    {"mode": "serve", "sock": 5, "userns": "parent", "uid": 1000, "gid": 1000,
-     "uid_map": "0 1000 1 1 100000 65536", "gid_map": "0 1000 1 1 100000 65536"},
-    {"mode": "serve", "sock": 5, "userns": None, "uid": 0, "gid": 0, "uid_map": "0 0 1",
-     "gid_map": "0 0 1"},
+    {"mode": "serve", "sock": 5, "userns": "parent", "uid": 1000, "gid": 1000, "net": True,
+     "cgroups": ["/sys/fs/cgroup/pids/nbcontainer/b-1/cgroup.procs", "/x y/cgroup.procs"]},
+    {"mode": "serve", "sock": 5, "userns": None, "uid": 0, "gid": 0, "nsflags": 0x20000},
+    {"mode": "ptrace", "status_fd": 7, "confine_fd": -1, "argv": ["proot", "-r", "/a b"]},
     {"mode": "run", "ctl": 3, "specfd": 4},
     {"mode": "probe", "scratch": "/tmp/x y", "userns": True, "uid": 1000, "gid": 1000},
     {"mode": "userns", "ctl": 3, "userns": "self", "uid": 1000, "gid": 1000,
@@ -30,7 +30,8 @@ ARGS: list[messages.BootArgs] = [
 @pytest.mark.parametrize("args", ARGS, ids=lambda a: str(a["mode"]))
 def test_helper_command_lines_round_trip(args: messages.BootArgs) -> None:
     to_argv = {"serve": messages.serve_argv, "run": messages.run_argv,
-               "probe": messages.probe_argv, "userns": messages.userns_argv}[args["mode"]]
+               "probe": messages.probe_argv, "userns": messages.userns_argv,
+               "ptrace": messages.ptrace_argv}[args["mode"]]
     assert messages.parse_argv(to_argv(args)) == args
 
 

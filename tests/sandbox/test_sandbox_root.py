@@ -15,6 +15,8 @@ import pytest
 from nbcontainer.errors import BuildError
 from nbcontainer.sandbox import (
     BindMount,
+    EntitlementError,
+    Hardening,
     RunResult,
     RunSpec,
     Sandbox,
@@ -182,9 +184,21 @@ def test_network_none_has_only_loopback(run: Runner) -> None:
     assert int(out(result).split()[1], 16) & 1  # IFF_UP
 
 
-def test_host_network_by_default(run: Runner) -> None:
+def test_private_network_by_default(run: Runner) -> None:
+    result, _ = run("ls /sys/class/net; cat /etc/resolv.conf")
+    assert out(result).split()[:2] == ["lo", "tap0"]  # slirp4netns's device
+    assert "nameserver 10.0.2.3" in out(result)
+
+
+def test_host_network_needs_the_entitlement(run: Runner, rootfs: Path,
+                                            scratch: Callable[[], Scratch]) -> None:
+    with pytest.raises(EntitlementError, match="network.host"):
+        run("true", network="host")
     host = sorted(os.listdir("/sys/class/net"))
-    result, _ = run("ls /sys/class/net")
+    s = scratch()
+    with Sandbox(hardening=Hardening.parse(allow=["network.host"])) as box:
+        result = box.run(RunSpec(lowerdirs=[rootfs], upperdir=s.upper, workdir=s.work,
+                                 argv=["ls", "/sys/class/net"], network="host"))
     assert out(result).split() == host
 
 

@@ -46,10 +46,19 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
     created_by = hist.run_created_by(argv, [(k, v if v is not None else "")
                                             for k, v in run.args])
     shown = created_by.removesuffix(BUILDKIT).removeprefix("RUN ")
-    network: Literal["host", "none"] = "none" if instr.network == "none" else "host"
+    network: Literal["default", "host", "none"] = \
+        "none" if instr.network == "none" else "host" if instr.network == "host" else "default"
+    security: Literal["sandbox", "insecure"] = \
+        "insecure" if instr.security == "insecure" else "sandbox"
+    if network == "host" or security == "insecure":
+        # BuildKit's entitlements, checked before the cache is asked (the sandbox's module
+        # loads only here: a cached build of ordinary RUN steps loads none of it)
+        run.session.hardening.network(network)
+        run.session.hardening.security(security)
     with run.step(f"RUN {shown}") as step:
         new_key = step_key(key, "RUN", [fields, list(argv), key_env, config.user or "",
-                                        config.working_dir or "/", network, prep.keys])
+                                        config.working_dir or "/", network, prep.keys]
+                            + ([security] if security != "sandbox" else []))
         cached = run.cached(new_key)
         if cached is not None:
             step.cached()
@@ -77,8 +86,8 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
                            argv=list(argv), env={**env, **ca.variables, **prep.env},
                            user=config.user or "", cwd=config.working_dir or "/",
                            network=network, mounts=[*mounts, *ca.mounts],
-                           lower_files=ca.lower_files, output=step.output,
-                           private_lower=private is not None)
+                           lower_files=ca.lower_files, security=security,
+                           output=step.output, private_lower=private is not None)
             result = run_with_mounts(run, spec, prep)  # takes cache locks, rw copies
             if not result.ok:
                 raise ca.failure(argv, result)  # the --host-ca hint where it applies
