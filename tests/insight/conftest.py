@@ -21,7 +21,7 @@ from tests.support.rootfs import debian_rootfs
 # Written as a data scientist would: apt without cleanup, pip with its cache.
 JUNK = """FROM {base}
 RUN apt-get update && apt-get install -y --no-install-recommends python3
-RUN --mount=type=bind,source=pip.pyz,target=/pip.pyz \\
+RUN --network=host --mount=type=bind,source=pip.pyz,target=/pip.pyz \\
     python3 /pip.pyz install --break-system-packages --trusted-host 127.0.0.1 \\
     --index-url {index} tinypkg
 """
@@ -29,7 +29,7 @@ RUN --mount=type=bind,source=pip.pyz,target=/pip.pyz \\
 CLEAN = """FROM {base}
 RUN apt-get update && apt-get install -y --no-install-recommends python3 \\
     && apt-get clean && rm -rf /var/lib/apt/lists/*
-RUN --mount=type=bind,source=pip.pyz,target=/pip.pyz \\
+RUN --network=host --mount=type=bind,source=pip.pyz,target=/pip.pyz \\
     python3 /pip.pyz install --no-cache-dir --break-system-packages --trusted-host 127.0.0.1 \\
     --index-url {index} tinypkg
 """
@@ -63,8 +63,9 @@ def debian_images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
         ctx.mkdir()
         make_pip_zipapp(ctx)
         for name, text in (("junk", JUNK), ("clean", CLEAN)):
+            # (the index is on the host's loopback: RUN --network=host, which the build allows)
             api.build(text.format(base=base, index=index.url), ctx, tags=[f"insight/{name}"],
-                      store=st)
+                      store=st, allow=["network.host"])
         yield Built(st, work / "store", "insight/junk", "insight/clean")
     finally:
         index.server.shutdown()
