@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,9 @@ from .store.save import SAVE_FORMATS
 from .timestamps import rfc3339, source_date_epoch
 
 if TYPE_CHECKING:
+    from .kernel.spec import InstalledKernel
     from .sandbox.report import SandboxReport
+    from .sandbox.spec import BindMount
     from .store.gc import FsckReport, PruneReport
 
 _stores: dict[str, Store] = {}
@@ -488,23 +491,100 @@ def export(image: Image | ImageIndex, output: str | OutputSpec) -> None:
     apply_layers(spec.dest, [st.blobs.path(layer.digest) for layer in image.manifest.layers])
 
 
-def run(image: str, command: Sequence[str] | None = None, *, store: Store | None = None,
+def bind_mounts(volumes: Sequence[str] = (), mounts: Sequence[str] = ()) -> list[BindMount]:
+    """``-v HOST:CONTAINER[:ro]`` and ``--mount type=bind,…`` values as bind mounts; a
+    malformed value or a missing host path is a :class:`MountSpecError`."""
+    from .sandbox.volumes import parse_mount, parse_volume
+
+    return [parse_volume(v) for v in volumes] + [parse_mount(m) for m in mounts]
+
+
+def run(image: str | Image, command: Sequence[str] | None = None, *, store: Store | None = None,
         env: dict[str, str] | None = None, network: str = "host", user: str | None = None,
         workdir: str | None = None, entrypoint: Sequence[str] | None = None,
         output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
-        timeout: float | None = None, isolation: str | None = None) -> int:
+        timeout: float | None = None, isolation: str | None = None,
+        volumes: Sequence[str] = (), mounts: Sequence[str] = (), tty: bool = False,
+        init: bool = False, name: str | None = None) -> int:
     """``docker run --rm``: run an image's entrypoint/cmd (or ``command``) in the sandbox
     over its layers, pulling it first when the store lacks it; returns the exit code. The
-    container's changes are thrown away (:meth:`Image.run` does the work)."""
-    st = get_store(store)
-    try:
-        img = Image.load(st, image)
-    except ImageNotFound:
-        pull(image, store=st)
-        img = Image.load(st, image)
-    return img.run(command, env=env, network=network, user=user, workdir=workdir,
-                   entrypoint=entrypoint, output=output, stdin=stdin, timeout=timeout,
-                   isolation=isolation)
+    container's changes are thrown away (:meth:`Image.run` does the work). ``volumes``/
+    ``mounts``: ``-v``/``--mount`` values (checked before anything runs); ``tty``: ``stdin``
+    is the follower side of a pty; ``name``: held while it runs (two running containers
+    cannot share a name)."""
+    binds = bind_mounts(volumes, mounts)
+    if isinstance(image, Image):
+        st, img = image.store, image
+    else:
+        st = get_store(store)
+        try:
+            img = Image.load(st, image)
+        except ImageNotFound:
+            pull(image, store=st)
+            img = Image.load(st, image)
+    with _container_name(st, name):
+        return img.run(command, env=env, network=network, user=user, workdir=workdir,
+                       entrypoint=entrypoint, output=output, stdin=stdin, timeout=timeout,
+                       isolation=isolation, mounts=binds, tty=tty, init=init)
+
+
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+@contextlib.contextmanager
+def _container_name(st: Store, name: str | None) -> Iterator[None]:
+    """``--name``: a lock on ``<store>/containers/NAME.lock`` for as long as the container
+    runs (released by the kernel if we die, so a stale name never blocks)."""
+    if name is None:
+        yield
+        return
+    if not _NAME.fullmatch(name):
+        raise NbcontainerError(f"invalid container name {name!r}",
+                               hint="only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    import fcntl
+
+    folder = st.home / "containers"
+    folder.mkdir(exist_ok=True)
+    with open(folder / f"{name}.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NbcontainerError(f'the container name "{name}" is already in use by a '
+                                   "running container", hint="choose another --name, or "
+                                   "wait until that container exits") from None
+        yield
+
+
+def install_kernel(image: str | Image, *, name: str | None = None,
+                   display_name: str | None = None, user: bool = False,
+                   sys_prefix: bool = False, prefix: str | Path | None = None,
+                   volumes: Sequence[str] = (), env: dict[str, str] | None = None,
+                   workdir_mount: bool = True, allow: Sequence[str] = (),
+                   isolation: str | None = None, store: Store | None = None) -> InstalledKernel:
+    """``nbcontainer kernel install``: a Jupyter kernelspec whose kernel runs in ``image``
+    (pinned to its digest: rebuilding the tag does not change the kernel; installing again
+    updates it). The image needs ``ipykernel`` for its ``python3``."""
+    from .kernel import spec
+
+    img = image if isinstance(image, Image) else Image.load(get_store(store), image)
+    return spec.install(img, name=name, display_name=display_name, user=user,
+                        sys_prefix=sys_prefix, prefix=prefix, volumes=volumes, env=env,
+                        workdir_mount=workdir_mount, allow=allow, isolation=isolation,
+                        image_name=image if isinstance(image, str) else None)
+
+
+def kernels() -> list[InstalledKernel]:
+    """``nbcontainer kernel list``: the kernels from images Jupyter can find."""
+    from .kernel import spec
+
+    return spec.kernels()
+
+
+def remove_kernel(name: str) -> InstalledKernel:
+    """``nbcontainer kernel remove``: delete a kernel from an image (never the image)."""
+    from .kernel import spec
+
+    return spec.remove(name)
 
 
 __all__ = [
@@ -513,5 +593,6 @@ __all__ = [
     "export", "familiar_name", "fsck", "get_store", "image", "images", "import_image", "inspect",
     "info", "inspect_field", "list_tags", "load", "login", "logout", "prune",
     "prune_cache_mounts", "provenance", "pull", "push", "registry_domain", "reset", "rmi",
-    "run", "save", "SystemInfo", "tag",
+    "run", "save", "SystemInfo", "tag", "bind_mounts", "install_kernel", "kernels",
+    "remove_kernel",
 ]

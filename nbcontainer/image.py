@@ -28,6 +28,7 @@ from .store import Store, StoredImage
 if TYPE_CHECKING:
     from .analysis import ImageDiff, ImageTree, LayerEntry, LayerRef, layer_commands
     from .layers import LayerStream
+    from .sandbox.spec import Control, Mount
 
 # Re-exported: they were defined here before the analysis package existed.
 __all__ = ["Image", "ImageDiff", "ImageIndex", "Layer", "LayerEntry", "layer_commands",
@@ -252,10 +253,14 @@ class Image(_StoreActions):
             env: dict[str, str] | None = None, network: str = "host", user: str | None = None,
             workdir: str | None = None, entrypoint: Sequence[str] | None = None,
             output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
-            timeout: float | None = None, isolation: str | None = None) -> int:
+            timeout: float | None = None, isolation: str | None = None,
+            mounts: Sequence[Mount] = (), init: bool = False, tty: bool = False,
+            control: Control | None = None) -> int:
         """Run the image's entrypoint/cmd (or ``command``; a string runs under ``/bin/sh -c``)
         in the sandbox over its layers, like ``docker run --rm``; returns the exit code. The
-        container's changes are thrown away. ``isolation``: as for builds (``info``)."""
+        container's changes are thrown away. ``isolation``: as for builds (``info``).
+        ``mounts`` (bind, tmpfs), ``init`` (``--init``), ``tty`` (``stdin`` is a pty's
+        follower side, ``-t``) and ``control`` (signals while it runs): see ``RunSpec``."""
         from .sandbox import open_executor, run_container
         from .sandbox.fileops import FileOps
         from .store.snapshots import Snapshots, build_area
@@ -282,7 +287,7 @@ class Image(_StoreActions):
                     entrypoint=entrypoint, env=env, user=user, workdir=workdir,
                     network="none" if network == "none" else "host",
                     output=output or _stdout, stdin=stdin, timeout=timeout, scratch=scratch,
-                    sandbox=sandbox)
+                    sandbox=sandbox, mounts=mounts, init=init, tty=tty, control=control)
             finally:
                 ops.remove(scratch)
             return result.exit_code

@@ -132,6 +132,11 @@ def add_build_args(p: argparse.ArgumentParser, skin: Skin) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help=_per_skin(
         skin, "same as --progress=quiet; print only the image id", "same as --progress=quiet"))
     _isolation(p, skin)
+    kernel = p.add_argument_group("kernel", "install the image as a Jupyter kernel as well")
+    kernel.add_argument("--kernel", metavar="NAME",
+                        help="install the built image as the Jupyter kernel NAME (it needs "
+                             "ipykernel); the other kernel flags are --kernel-…")
+    _kernel_args(kernel, skin, prefix="kernel-")  # type: ignore[arg-type]
 
 
 def _isolation(p: argparse.ArgumentParser, skin: Skin) -> None:
@@ -157,13 +162,89 @@ def add_run_args(p: argparse.ArgumentParser, skin: Skin) -> None:
                    help="command and arguments (default: the image's entrypoint/cmd)")
     p.add_argument("--rm", action="store_true",
                    help="accepted for docker compatibility: containers are always removed")
-    p.add_argument("-e", "--env", action="append", default=[], type=key_value, metavar="K=V",
-                   help="set an environment variable (repeatable; a bare K takes $K)")
+    _env(p)
     p.add_argument("--network", choices=("host", "none"), default="host")
     p.add_argument("-u", "--user", metavar="USER[:GROUP]")
     p.add_argument("-w", "--workdir", metavar="DIR")
     p.add_argument("--entrypoint", metavar="CMD")
+    _volumes(p)
+    p.add_argument("--mount", action="append", default=[], metavar="type=bind,source=S,target=T",
+                   help="bind-mount a host path (docker's --mount; add ,readonly)")
+    p.add_argument("--name", metavar="NAME",
+                   help="a name for the container; two running containers cannot share one")
+    if skin == CLI:
+        # skin-specific: a kernel has no standard input and no terminal to hand over
+        p.add_argument("-i", "--interactive", action="store_true",
+                       help="keep standard input open (pass it to the container)")
+        p.add_argument("-t", "--tty", action="store_true",
+                       help="give the container a terminal (a pty); with -i an interactive "
+                            "shell: nbcontainer run -it IMAGE sh")
     _isolation(p, skin)
+
+
+def _volumes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="HOST:CONTAINER[:ro]",
+                   help="bind-mount a host path (repeatable; read-write unless :ro; the host "
+                        "path must exist)")
+
+
+def _env(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-e", "--env", action="append", default=[], type=key_value, metavar="K=V",
+                   help="set an environment variable (repeatable; a bare K takes $K)")
+
+
+# ---------------------------------------------------------------------------- kernels
+def add_kernel_install_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer kernel install`` / ``%kernel_install``."""
+    p.add_argument("image", metavar="IMAGE", help=_per_skin(
+        skin, "the image (it needs ipykernel)",
+        "an image name or a variable holding an Image (it needs ipykernel)"))
+    _kernel_args(p, skin)
+
+
+def _kernel_args(p: argparse.ArgumentParser, skin: Skin, *, prefix: str = "") -> None:
+    """The kernel's settings (``%%dockerfile --kernel`` shares them, as ``--kernel-…``)."""
+    if not prefix:
+        p.add_argument("--name", metavar="NAME",
+                       help="the kernel's name (default: from the image name)")
+    p.add_argument(f"--{prefix}display-name", dest="display_name", metavar="TEXT",
+                   help="what Jupyter's launcher and kernel picker show")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(f"--{prefix}user", dest="kernel_user", action="store_true",
+                       help="install for this user (the default)")
+    where.add_argument(f"--{prefix}sys-prefix", dest="sys_prefix", action="store_true",
+                       help="install into this Python's prefix (sys.prefix)")
+    where.add_argument(f"--{prefix}prefix", dest="prefix", metavar="P",
+                       help="install into P/share/jupyter/kernels")
+    if not prefix:
+        _volumes(p)
+        _env(p)
+    p.add_argument(f"--{prefix}workdir-mount", dest="workdir_mount",
+                   action=argparse.BooleanOptionalAction, default=True,
+                   help="mount the notebook's directory at the same path as the working "
+                        "directory (default: yes)")
+    p.add_argument(f"--{prefix}allow", dest="allow", action="append", default=[],
+                   choices=("network.host",),
+                   help="network.host: the kernel shares the host's network and loopback "
+                        "(default: a network of its own)")
+
+
+def add_kernel_list_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer kernel list`` / ``%kernel_list``."""
+
+
+def add_kernel_remove_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer kernel remove`` / ``%kernel_remove``."""
+    p.add_argument("names", nargs="+", metavar="NAME")
+
+
+def kernel_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``api.install_kernel`` from parsed kernel flags."""
+    return {"display_name": args.display_name, "user": args.kernel_user,
+            "sys_prefix": args.sys_prefix, "prefix": args.prefix,
+            "volumes": getattr(args, "volume", []), "env": pairs(getattr(args, "env", [])),
+            "workdir_mount": args.workdir_mount, "allow": args.allow,
+            "isolation": getattr(args, "isolation", None)}
 
 
 def entrypoint(args: argparse.Namespace) -> list[str] | None:
@@ -259,7 +340,8 @@ def option_strings(parser: argparse.ArgumentParser) -> set[str]:
 
 __all__: Sequence[str] = [
     "CLI", "ISOLATIONS", "MAGIC", "PROGRESS_MODES", "ProvenanceFlag", "add_build_args",
-    "add_images_args", "add_info_args", "add_inspect_args", "add_login_args", "add_logout_args", "add_pull_args", "add_push_args",
+    "add_images_args", "add_info_args", "add_kernel_install_args", "add_kernel_list_args",
+    "add_kernel_remove_args", "kernel_options", "add_inspect_args", "add_login_args", "add_logout_args", "add_pull_args", "add_push_args",
     "add_run_args", "bool_value", "entrypoint", "key_value", "option_strings", "pairs",
     "progress_mode", "stray_word",
 ]

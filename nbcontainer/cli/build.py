@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .. import api, options
 from ..errors import NbcontainerError
+from ..wording import kernel_installed
 from .command import Command, spec
 from .render import PlainRenderer, out
 
@@ -30,6 +32,13 @@ def _run_build(a: argparse.Namespace, st: api.Store) -> int:
                     ssh=a.ssh, cache_from=a.cache_from, cache_to=a.cache_to,
                     provenance=a.provenance or False, output=a.output, iidfile=a.iidfile,
                     isolation=a.isolation, progress=None if quiet else PlainRenderer())
+    if a.kernel:
+        if isinstance(img, api.ImageIndex):
+            raise NbcontainerError("--kernel needs one image, not an index of platforms",
+                                       hint="build for one --platform")
+        kernel = api.install_kernel(img, name=a.kernel, **options.kernel_options(a))
+        if not quiet:
+            sys.stderr.write(kernel_installed(kernel) + "\n")
     if quiet:
         out(str(img.id))
         return 0

@@ -44,6 +44,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "ls": ("registry", "list the tags of a repository in a registry"),
     "build": ("build", "build an image from a Dockerfile"),
     "run": ("run", "run a command in a new container from an image"),
+    "kernel": ("kernel", "install, list and remove Jupyter kernels that run in an image"),
     "info": ("system", "show the store and how builds are isolated here (rung, reasons, probe)"),
     "system": ("system", "manage the store as a whole (reset)"),
 }

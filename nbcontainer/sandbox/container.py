@@ -14,7 +14,7 @@ from nbcontainer.errors import BuildError
 
 from .executor import Executor
 from .factory import open_executor
-from .spec import RunResult, RunSpec
+from .spec import Control, Mount, RunResult, RunSpec
 
 
 def _stdout(chunk: bytes) -> None:
@@ -43,12 +43,15 @@ def run_container(lowerdirs: Sequence[Path], config: Mapping[str, Any],
                   hostname: str | None = None,
                   output: Callable[[bytes], None] | None = _stdout,
                   stdin: bytes | int | None = None, timeout: float | None = None,
-                  scratch: Path | None = None, sandbox: Executor | None = None) -> RunResult:
+                  scratch: Path | None = None, sandbox: Executor | None = None,
+                  mounts: Sequence[Mount] = (), init: bool = False, tty: bool = False,
+                  control: Control | None = None) -> RunResult:
     """Run an image (its extracted layers, top first, and its config) and return the result.
 
     ``config`` is the image config's ``config`` object (Env, Entrypoint, Cmd, User,
     WorkingDir) or the whole image config. Changes go to a throwaway upper dir in ``scratch``
-    (a temporary directory, removed afterwards, when not given).
+    (a temporary directory, removed afterwards, when not given). ``mounts``, ``init``,
+    ``tty`` and ``control``: as in :class:`RunSpec`.
     """
     config = config.get("config", config) or {}
     argv = container_argv(config, command, entrypoint)
@@ -67,7 +70,7 @@ def run_container(lowerdirs: Sequence[Path], config: Mapping[str, Any],
             user=user if user is not None else config.get("User") or "",
             cwd=workdir or config.get("WorkingDir") or "/", network=network,
             hostname=hostname or secrets.token_hex(6), output=output, stdin=stdin,
-            timeout=timeout)
+            timeout=timeout, mounts=list(mounts), init=init, tty=tty, control=control)
         return box.run(spec)
     finally:
         if own_scratch:

@@ -1,0 +1,57 @@
+"""Images with ipykernel for the kernel tests, the notebooks and the benchmark: the debootstrap
+Debian, apt's python3 and python3-venv, and ipykernel installed into /opt/venv from a local
+wheelhouse (downloaded once with the test venv's pip, which trusts this machine's CA; the
+image's pip then needs no network), plus one extra package (``tinypkg``, a wheel made here).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+CACHE = Path("/var/cache/nbcontainer-test")
+WHEELS = CACHE / "wheels-ipykernel"
+PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "any")
+
+
+def wheelhouse() -> Path:
+    """ipykernel and its dependencies as cp311 wheels (Debian bookworm's python3 is 3.11)."""
+    if not (WHEELS / ".complete").exists():
+        tmp = WHEELS.with_name(WHEELS.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        argv = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+                "--python-version", "3.11", "-d", str(tmp), "ipykernel"]
+        for platform in PLATFORMS:
+            argv += ["--platform", platform]
+        subprocess.run(argv, check=True)
+        (tmp / ".complete").touch()
+        shutil.rmtree(WHEELS, ignore_errors=True)
+        tmp.rename(WHEELS)
+        subprocess.run(["chmod", "-R", "a+rX", str(WHEELS)], check=True)
+    return WHEELS
+
+
+def make_tinypkg(dest: Path) -> Path:
+    from tests.builder.test_build_pip_cache import make_wheel
+
+    return make_wheel(dest)
+
+
+def kernel_context(ctx: Path, base: str, *, ipykernel: bool = True) -> str:
+    """Fill build context ``ctx`` (wheels/) and return the Dockerfile of a kernel image."""
+    wheels = ctx / "wheels"
+    if wheels.exists():
+        shutil.rmtree(wheels)
+    shutil.copytree(wheelhouse(), wheels, ignore=shutil.ignore_patterns(".complete"))
+    make_tinypkg(wheels)
+    install = "ipykernel tinypkg" if ipykernel else "tinypkg"
+    return (f"FROM {base}\n"
+            "RUN apt-get update && apt-get install -y --no-install-recommends python3 "
+            "python3-venv && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin\n"
+            "RUN python3 -m venv /opt/venv\n"
+            "ENV PATH=/opt/venv/bin:$PATH\n"
+            "RUN --mount=type=bind,source=wheels,target=/wheels pip install --no-cache-dir "
+            f"--disable-pip-version-check --no-index --find-links /wheels {install}\n"
+            "RUN echo image > /marker\n")
