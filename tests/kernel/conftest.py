@@ -1,0 +1,49 @@
+"""An image with python3, ipykernel and tinypkg (tests/support/kernels.py), built once per
+session into its own store; each test gets a private Jupyter data dir for its kernelspecs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nbcontainer import api
+from nbcontainer.store import Store
+from tests.support.kernels import kernel_context
+from tests.support.rootfs import debian_rootfs
+
+
+class KernelImages:
+    def __init__(self, store: Store, ctx: Path) -> None:
+        self.store, self.ctx = store, ctx
+
+    def build(self, tag: str, extra: str = "", *, ipykernel: bool = True) -> api.Image:
+        dockerfile = kernel_context(self.ctx, "debian:bookworm", ipykernel=ipykernel) + extra
+        path = self.ctx / "Dockerfile"
+        path.write_text(dockerfile)
+        img = api.build(path, self.ctx, tags=[tag], store=self.store)
+        assert isinstance(img, api.Image)
+        return img
+
+
+@pytest.fixture(scope="session")
+def kernel_images(tmp_path_factory: pytest.TempPathFactory) -> KernelImages:
+    st = Store(tmp_path_factory.mktemp("kernel-store"))
+    api.import_image(debian_rootfs(), "debian:bookworm", store=st, changes=['CMD ["bash"]'])
+    images = KernelImages(st, tmp_path_factory.mktemp("kernel-ctx"))
+    images.build("pykernel:1")
+    return images
+
+
+@pytest.fixture
+def jupyter_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Private Jupyter data/runtime dirs (kernelspecs go here) and a private TMPDIR (the
+    launcher's temp dir is checked for leftovers there)."""
+    data = tmp_path / "jupyter-data"
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(data))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "jupyter-runtime"))
+    monkeypatch.setenv("JUPYTER_PATH", str(data))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    yield data
