@@ -47,3 +47,26 @@ def jupyter_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     (tmp_path / "tmp").mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     yield data
+
+
+@pytest.fixture(scope="session")
+def busybox_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding ``busybox:latest`` (for run flags and the kernel commands)."""
+    from tests.support.rootfs import make_busybox_rootfs
+
+    home = tmp_path_factory.mktemp("busybox-store")
+    rootfs = make_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
+    api.import_image(rootfs, "busybox:latest", store=Store(home), changes=['CMD ["sh"]'])
+    return home
+
+
+@pytest.fixture
+def ip(busybox_home: Path, monkeypatch: pytest.MonkeyPatch):
+    from IPython.testing.globalipapp import get_ipython
+
+    monkeypatch.setenv("NBCONTAINER_HOME", str(busybox_home))
+    api._stores.clear()
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "nbcontainer")
+    yield shell
+    api._stores.clear()

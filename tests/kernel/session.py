@@ -94,6 +94,22 @@ def interrupt_restart_shutdown(kernel: str, workdir: Path) -> dict[str, Any]:
     return found
 
 
+def serve(kernel: str, workdir: Path) -> None:
+    """A stand-in for a Jupyter server: start the kernel, run a cell, say so, wait to be
+    killed (the kernel's stderr is this process's: the server log)."""
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name=kernel)
+    km.start_kernel(cwd=str(workdir))
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=120)
+    kc.execute_interactive("import sys; print('to the server log', file=sys.__stderr__)",
+                           timeout=60)
+    print(f"ready {km.provisioner.process.pid}", flush=True)  # type: ignore[union-attr]
+    time.sleep(600)
+
+
 def leftovers(token: str) -> list[str]:
     """Processes whose environment carries ``token`` (launcher, sandbox, kernel), temp dirs
     of the launcher and host mounts naming it."""
@@ -137,6 +153,8 @@ def as_user(archive: Path, image: str, kernel: str, workdir: Path, token: str) -
     return {"argv": spec["argv"], **exercise(kernel, workdir, token)}
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1] == "serve":
+    serve(sys.argv[2], Path(sys.argv[3]))
+elif __name__ == "__main__":
     print(json.dumps(as_user(Path(sys.argv[1]), *sys.argv[2:4], Path(sys.argv[4]),
                              sys.argv[5])))

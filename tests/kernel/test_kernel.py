@@ -9,10 +9,12 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +25,7 @@ from nbcontainer import api
 from nbcontainer.errors import KernelError, MountSpecError
 from nbcontainer.kernel.spec import _world_executable
 from tests.kernel.conftest import KernelImages
-from tests.kernel.session import exercise, run_code
+from tests.kernel.session import exercise, leftovers, run_code
 from tests.support.marks import needs_root
 from tests.support.users import REPO, USER, ensure_rootless_user
 
@@ -160,3 +162,54 @@ def test_install_checks_its_input(kernel_images: KernelImages, jupyter_dirs: Pat
     with pytest.raises(KernelError, match="no nbcontainer kernel"):
         api.remove_kernel("nothing-here")
     assert shutil.which("runuser")
+
+
+def _gone(token: str) -> list[str]:
+    """Leftovers once the stop has had its time (polled: nothing about time is asserted)."""
+    for _ in range(150):
+        if not (left := leftovers(token)):
+            return []
+        time.sleep(0.2)
+    return left
+
+
+def test_a_killed_server_leaves_nothing_and_the_log_has_the_kernel_stderr(
+        kernel_images: KernelImages, jupyter_dirs: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    token = uuid.uuid4().hex
+    api.install_kernel("pykernel:1", name="pyk", store=kernel_images.store)
+    monkeypatch.setenv("NBC_KERNEL_TEST", token)
+    log = tmp_path / "server.log"
+    with open(log, "wb") as err:
+        server = subprocess.Popen([sys.executable, "-m", "tests.kernel.session", "serve", "pyk",
+                                   str(tmp_path)], stdout=subprocess.PIPE, stderr=err,
+                                  cwd=REPO)
+        assert server.stdout is not None
+        line = server.stdout.readline().decode()
+        assert line.startswith("ready"), log.read_text()[-2000:]
+        assert leftovers(token)  # the launcher, the sandbox and the kernel are running
+        server.kill()  # SIGKILL: the server cannot stop its kernels
+        server.wait()
+    assert _gone(token) == []
+    assert "to the server log" in log.read_text()
+
+
+def test_a_killed_launcher_leaves_nothing(kernel_images: KernelImages, jupyter_dirs: Path,
+                                          tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_client.manager import KernelManager
+
+    token = uuid.uuid4().hex
+    api.install_kernel("pykernel:1", name="pyk", store=kernel_images.store)
+    monkeypatch.setenv("NBC_KERNEL_TEST", token)
+    km = KernelManager(kernel_name="pyk")
+    km.start_kernel(cwd=str(tmp_path))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        os.kill(km.provisioner.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        assert _gone(token) == []
+    finally:
+        kc.stop_channels()
+        km.cleanup_resources()

@@ -10,20 +10,14 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from nbcontainer import api
-from nbcontainer.store import Store
 from tests.support.marks import needs_root_busybox
-from tests.support.rootfs import make_busybox_rootfs
 
 pytestmark = needs_root_busybox
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("run-flags-store")
-    rootfs = make_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
-    api.import_image(rootfs, "busybox:latest", store=Store(home), changes=['CMD ["sh"]'])
-    return home
+def store(busybox_home: Path) -> Path:
+    return busybox_home
 
 
 def cli(home: Path, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
@@ -103,19 +97,11 @@ def test_a_name_is_held_while_the_container_runs(store: Path) -> None:
     assert cli(store, "run", "--name", "web", "busybox", "true").returncode == 0
 
 
-def test_container_run_magic_mounts_volumes(store: Path, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from IPython.testing.globalipapp import start_ipython
-
-    monkeypatch.setenv("NBCONTAINER_HOME", str(store))
-    api._stores.clear()
-    (tmp_path / "note.txt").write_text("mounted\n")
-    ip = start_ipython()
-    ip.run_line_magic("load_ext", "nbcontainer")
+def test_container_run_magic_mounts_volumes(ip, tmp_path: Path) -> None:
     from IPython.utils.capture import capture_output
 
+    (tmp_path / "note.txt").write_text("mounted\n")
     with capture_output() as out:
         result = ip.run_cell(f"%container_run -v {tmp_path}:/nb:ro busybox cat /nb/note.txt")
     assert result.error_in_exec is None
     assert "mounted" in out.stdout
-    api._stores.clear()
