@@ -51,6 +51,14 @@ MISSING = ("No module named ipykernel", "No module named 'ipykernel")
 PASSED_ENV = ("JPY_SESSION_NAME",)
 
 
+def pinned_reference(record: KernelRecord) -> str:
+    """``name@sha256:…``: the kernel's image by digest, under its name (tag dropped)."""
+    name = record.image.split("@")[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    return f"{name}@{record.digest}"
+
+
 def network_mode(record: KernelRecord) -> str:
     return "host" if "network.host" in record.allow else PRIVATE_NETWORK
 
@@ -109,6 +117,9 @@ class Launch:
     def _env(self) -> dict[str, str]:
         env = dict(self.record.env)
         env.update({k: os.environ[k] for k in PASSED_ENV if k in os.environ})
+        # what %freeze_image starts from in this kernel: the image it runs, by digest
+        env["NBCONTAINER_IMAGE"] = pinned_reference(self.record)
+        env["NBCONTAINER_KERNEL"] = self.name
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 

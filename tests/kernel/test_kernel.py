@@ -213,3 +213,30 @@ def test_a_killed_launcher_leaves_nothing(kernel_images: KernelImages, jupyter_d
     finally:
         kc.stop_channels()
         km.cleanup_resources()
+
+
+def test_freeze_image_in_a_kernel_from_an_image_reproduces_it(
+        kernel_images: KernelImages, jupyter_dirs: Path, tmp_path: Path) -> None:
+    """``%freeze_image`` in the image's kernel (nbcontainer's source mounted for the magics)
+    starts from the image by digest; the frozen image has exactly the kernel's packages."""
+    st = kernel_images.store
+    api.install_kernel("pykernel:1", name="pyk", store=st,
+                       volumes=[f"{REPO / 'nbcontainer'}:/opt/nbc/nbcontainer:ro"],
+                       env={"PYTHONPATH": "/opt/nbc"})
+    code = ("ip = get_ipython(); ip.run_line_magic('load_ext', 'nbcontainer')\n"
+            "print(ip.run_line_magic('freeze_image', '--no-build').dockerfile)")
+    dockerfile = run_code("pyk", code, tmp_path)
+    digest = api.image("pykernel:1", store=st).digest
+    assert f"FROM pykernel@{digest}\n" in dockerfile
+    assert "apt-get" not in dockerfile  # the image has its Python
+    frozen = api.build(tmp_path / "freeze" / "Dockerfile", tmp_path / "freeze",
+                       tags=["frozen:1"], store=st)
+
+    def packages(image: str) -> bytes:
+        out: list[bytes] = []
+        assert api.run(image, ["pip", "list", "--format=freeze"], store=st, network="none",
+                       output=out.append) == 0
+        return b"".join(out)
+
+    assert packages(str(frozen.digest)) == packages("pykernel:1")
+    assert b"tinypkg==0.1" in packages("pykernel:1")

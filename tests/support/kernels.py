@@ -7,30 +7,14 @@ image's pip then needs no network), plus one extra package (``tinypkg``, a wheel
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
-
-CACHE = Path("/var/cache/nbcontainer-test")
-WHEELS = CACHE / "wheels-ipykernel"
-PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "any")
 
 
 def wheelhouse() -> Path:
-    """ipykernel and its dependencies as cp311 wheels (Debian bookworm's python3 is 3.11)."""
-    if not (WHEELS / ".complete").exists():
-        tmp = WHEELS.with_name(WHEELS.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        argv = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-                "--python-version", "3.11", "-d", str(tmp), "ipykernel"]
-        for platform in PLATFORMS:
-            argv += ["--platform", platform]
-        subprocess.run(argv, check=True)
-        (tmp / ".complete").touch()
-        shutil.rmtree(WHEELS, ignore_errors=True)
-        tmp.rename(WHEELS)
-        subprocess.run(["chmod", "-R", "a+rX", str(WHEELS)], check=True)
-    return WHEELS
+    """ipykernel, tabulate and their dependencies as cp311 wheels (the notebooks' own)."""
+    from scripts.notebook_env import wheelhouse as notebook_wheels
+
+    return notebook_wheels()
 
 
 def make_tinypkg(dest: Path) -> Path:
