@@ -170,10 +170,17 @@ class Launch:
         threading.Thread(target=self._watch_parent, args=(os.getppid(),), daemon=True).start()
         argv = [self.record.python, "-m", "ipykernel_launcher", "-f",
                 f"{CONTAINER_DIR}/connection.json"]
-        code = img.run(argv, env=self._env(), network=network_mode(self.record),
-                       workdir=self._cwd(), mounts=self._mounts(), init=True,
-                       control=self.control, output=self._output,
-                       isolation=self.record.isolation)
+        network = network_mode(self.record)
+        try:
+            code = img.run(argv, env=self._env(), network=network, workdir=self._cwd(),
+                           mounts=self._mounts(), init=True, control=self.control,
+                           output=self._output, isolation=self.record.isolation)
+        except NbcontainerError as exc:
+            if network == "host" or "network" not in exc.message:
+                raise
+            raise KernelError(f"kernel {self.name}: {exc.message}", hint=(
+                "here a kernel can only share the host's network: install it with "
+                "--allow network.host (it then reaches this machine's loopback)")) from None
         if code and not self.stopping.is_set():
             self._explain(code)
         return code

@@ -240,3 +240,34 @@ def test_freeze_image_in_a_kernel_from_an_image_reproduces_it(
 
     assert packages(str(frozen.digest)) == packages("pykernel:1")
     assert b"tinypkg==0.1" in packages("pykernel:1")
+
+
+@pytest.mark.parametrize("rung", ["reduced", "ptrace"])
+def test_kernels_start_on_the_lower_rungs(kernel_images: KernelImages, jupyter_dirs: Path,
+                                          tmp_path: Path, rung: str,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rung that runs a process runs a kernel; the ptrace rung has no network of its
+    own, so there the kernel must be allowed the host's (and says so when it is not)."""
+    from tests.kernel.session import interrupt_restart_shutdown
+
+    token = uuid.uuid4().hex
+    monkeypatch.setenv("NBC_KERNEL_TEST", token)
+    allow = ["network.host"] if rung == "ptrace" else []
+    api.install_kernel("pykernel:1", name=f"k-{rung}", store=kernel_images.store,
+                       isolation=rung, allow=allow)
+    found = interrupt_restart_shutdown(f"k-{rung}", tmp_path)
+    assert found["interrupt_reply"] == "KeyboardInterrupt"
+    assert found["after_restart"] == "ok"
+    assert _gone(token) == []
+    if rung == "ptrace":
+        from jupyter_client.connect import write_connection_file
+
+        kernel = api.install_kernel("pykernel:1", name="k-closed", store=kernel_images.store,
+                                    isolation=rung)
+        conn, _ = write_connection_file(str(tmp_path / "conn.json"))
+        spec = json.loads((kernel.path / "kernel.json").read_text())
+        proc = subprocess.run([a.replace("{connection_file}", conn) for a in spec["argv"]],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, **spec["env"]})
+        assert proc.returncode == 1
+        assert "install it with --allow network.host" in proc.stderr
