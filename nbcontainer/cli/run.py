@@ -19,9 +19,9 @@ def _run_run(a: argparse.Namespace, st: api.Store) -> int:
     if a.tty:
         with pty_for_container(a.interactive) as follower:
             return api.run(a.image, a.cmd or None, stdin=follower, tty=True,
-                           output=_discard, **kw)  # type: ignore[arg-type]
+                           output=_discard, **kw)
     stdin = sys.stdin.fileno() if a.interactive else None
-    return api.run(a.image, a.cmd or None, stdin=stdin, **kw)  # type: ignore[arg-type]
+    return api.run(a.image, a.cmd or None, stdin=stdin, **kw)
 
 
 def _discard(chunk: bytes) -> None:
