@@ -4,10 +4,10 @@ started from the host's Python, launch to ``kernel_info`` reply, and the ratio.
 
     .venv/bin/python benchmarks/kernel.py [--runs 5] [--isolation auto|full|reduced|ptrace]
 
-Builds (once per run, in a temporary store) the tests' kernel image: the debootstrap Debian,
-apt's python3, ipykernel from a local wheelhouse in /opt/venv. Each run starts a kernel with
-jupyter_client's KernelManager (what the Jupyter server does), waits for its ``kernel_info``
-reply over the relayed channels, then interrupts a running ``time.sleep(60)`` (SIGINT to
+Builds (once per run, in a temporary store) 05-kernel-in-image's environment: the
+debootstrap Debian, apt's python3, ipykernel from the notebooks' local wheelhouse in
+/opt/venv. Each run starts a kernel with jupyter_client's KernelManager (what the Jupyter
+server does), waits for its ``kernel_info`` reply over the relayed channels, then interrupts a running ``time.sleep(60)`` (SIGINT to
 the launcher, forwarded to the kernel in the sandbox) and shuts it down. Reports the median
 and best of each. Needs root (debootstrap, the sandbox). A report, not a test: exits 0.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -23,6 +24,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+# notebooks/05-kernel-in-image.ipynb's environment
+DOCKERFILE = """FROM debian:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv \\
+    && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+RUN --mount=type=bind,source=wheels,target=/wheels pip install --no-cache-dir --no-index \\
+    --find-links /wheels ipykernel tabulate
+"""
 
 
 def _one(kernel: str, cwd: Path) -> tuple[float, float]:
@@ -62,17 +74,17 @@ def main() -> int:
                     help="network.host (the ptrace rung has no network of its own)")
     a = ap.parse_args()
     from nbcontainer import api
+    from nbcontainer.rootfs import cached_debian_rootfs
     from nbcontainer.store import Store
-    from tests.support.kernels import kernel_context
-    from tests.support.rootfs import debian_rootfs
+    from scripts.notebook_env import DEBIAN_CACHE, wheelhouse
 
     work = Path(tempfile.mkdtemp(prefix="nbbench-kernel-"))
     os.environ["JUPYTER_DATA_DIR"] = str(work / "jupyter")
     st = Store(work / "store")
-    api.import_image(debian_rootfs(), "debian:bookworm", store=st)
+    api.import_image(cached_debian_rootfs(DEBIAN_CACHE), "debian:bookworm", store=st)
     ctx = work / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text(kernel_context(ctx, "debian:bookworm"))
+    shutil.copytree(wheelhouse(), ctx / "wheels")
+    (ctx / "Dockerfile").write_text(DOCKERFILE)
     t = time.monotonic()
     api.build(ctx / "Dockerfile", ctx, tags=["bench-kernel:1"], store=st)
     print(f"image built in {time.monotonic() - t:.1f}s; load average "
@@ -91,8 +103,6 @@ def main() -> int:
               f"{statistics.median(interrupts):16.3f}s")
     host, image = (statistics.median(r[0] for r in rows) for rows in results.values())
     print(f"ratio (image / host, median start): {image / host:.2f}x")
-    import shutil
-
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -10,8 +10,6 @@ of a local project needs setuptools' ``wheel`` package or PyPI (build isolation)
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import http.server
 import os
 import threading
@@ -26,32 +24,11 @@ from nbcontainer.api import build
 from nbcontainer.store import Store
 from nbcontainer.store.cache_mounts import cache_mounts_dir
 from tests.support.marks import needs_root
+from tests.support.wheels import make_wheel
 
 pytestmark = [needs_root, pytest.mark.skipif(
     not os.path.exists("/usr/sbin/debootstrap") and not os.path.exists("/usr/bin/debootstrap"),
     reason="needs debootstrap")]
-
-
-def make_wheel(dest: Path) -> Path:
-    """tinypkg 0.1: a pure-Python wheel (PEP 427) with a correct RECORD."""
-    name = "tinypkg-0.1-py3-none-any.whl"
-    files = {
-        "tinypkg/__init__.py": b"VALUE = 42\n",
-        "tinypkg-0.1.dist-info/METADATA": b"Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\n",
-        "tinypkg-0.1.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\n"
-                                       b"Root-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    for path, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    record.append("tinypkg-0.1.dist-info/RECORD,,")
-    files["tinypkg-0.1.dist-info/RECORD"] = ("\n".join(record) + "\n").encode()
-    out = dest / name
-    with zipfile.ZipFile(out, "w") as zf:
-        for path, data in files.items():
-            zf.writestr(path, data)
-    return out
 
 
 def make_pip_zipapp(dest: Path) -> Path:

@@ -10,21 +10,8 @@ import pytest
 
 from nbcontainer import api
 from nbcontainer.store import Store
-from tests.support.kernels import kernel_context
+from tests.support.kernels import KernelImages
 from tests.support.rootfs import debian_rootfs
-
-
-class KernelImages:
-    def __init__(self, store: Store, ctx: Path) -> None:
-        self.store, self.ctx = store, ctx
-
-    def build(self, tag: str, extra: str = "", *, ipykernel: bool = True) -> api.Image:
-        dockerfile = kernel_context(self.ctx, "debian:bookworm", ipykernel=ipykernel) + extra
-        path = self.ctx / "Dockerfile"
-        path.write_text(dockerfile)
-        img = api.build(path, self.ctx, tags=[tag], store=self.store)
-        assert isinstance(img, api.Image)
-        return img
 
 
 @pytest.fixture(scope="session")

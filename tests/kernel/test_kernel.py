@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -24,8 +25,8 @@ import pytest
 from nbcontainer import api
 from nbcontainer.errors import KernelError, MountSpecError
 from nbcontainer.kernel.spec import _world_executable
-from tests.kernel.conftest import KernelImages
-from tests.kernel.session import exercise, leftovers, run_code
+from tests.kernel.session import exercise, interrupt_restart_shutdown, leftovers, run_code
+from tests.support.kernels import KernelImages
 from tests.support.marks import needs_root
 from tests.support.users import REPO, USER, ensure_rootless_user
 
@@ -73,7 +74,7 @@ def test_notebook_runs_in_the_image_as_an_ordinary_user(kernel_images: KernelIma
     for p in (base, archive, workdir):
         os.chown(p, user.pw_uid, user.pw_gid)
     token = uuid.uuid4().hex
-    site = next(p for p in sys.path if p.endswith("site-packages"))
+    site = sysconfig.get_paths()["purelib"]  # the venv's packages (readable by all)
     env = [f"HOME={base}", f"NBCONTAINER_HOME={base}/store", f"JUPYTER_DATA_DIR={base}/jd",
            f"JUPYTER_RUNTIME_DIR={base}/jr", f"JUPYTER_PATH={base}/jd", f"TMPDIR={base}",
            f"PYTHONPATH={REPO}:{site}"]
@@ -248,8 +249,6 @@ def test_kernels_start_on_the_lower_rungs(kernel_images: KernelImages, jupyter_d
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Every rung that runs a process runs a kernel; the ptrace rung has no network of its
     own, so there the kernel must be allowed the host's (and says so when it is not)."""
-    from tests.kernel.session import interrupt_restart_shutdown
-
     token = uuid.uuid4().hex
     monkeypatch.setenv("NBC_KERNEL_TEST", token)
     allow = ["network.host"] if rung == "ptrace" else []

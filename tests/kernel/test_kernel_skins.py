@@ -94,3 +94,17 @@ def test_dockerfile_kernel_and_kernel_magics(ip, jupyter_dirs: Path, tmp_path: P
     with capture_output():
         r = ip.run_cell("%kernel_install magicbox:1 -v /no/such/path:/x")
     assert r.error_in_exec is not None and "does not exist" in str(r.error_in_exec)
+
+
+def test_install_records_the_build_provenance(busybox_home: Path, jupyter_dirs: Path,
+                                              tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo v1 > /v\n")
+    res = cli(busybox_home, "build", "-t", "provbox:1", "--provenance", "--kernel", "provbox",
+              str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    record = spec_of(jupyter_dirs, "provbox")["metadata"]["nbcontainer"]
+    definition = record["provenance"]["buildDefinition"]
+    assert record["provenance"]["predicateType"].startswith("https://slsa.dev/provenance/")
+    assert "externalParameters" in definition
+    assert cli(busybox_home, "kernel", "install", "busybox", "--name", "plain").returncode == 0
+    assert spec_of(jupyter_dirs, "plain")["metadata"]["nbcontainer"]["provenance"] is None

@@ -9,6 +9,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from nbcontainer import api
+from nbcontainer.image import Image
+from nbcontainer.store import Store
+
 
 def wheelhouse() -> Path:
     """ipykernel, tabulate and their dependencies as cp311 wheels (the notebooks' own)."""
@@ -18,7 +22,7 @@ def wheelhouse() -> Path:
 
 
 def make_tinypkg(dest: Path) -> Path:
-    from tests.builder.test_build_pip_cache import make_wheel
+    from tests.support.wheels import make_wheel
 
     return make_wheel(dest)
 
@@ -39,3 +43,16 @@ def kernel_context(ctx: Path, base: str, *, ipykernel: bool = True) -> str:
             "RUN --mount=type=bind,source=wheels,target=/wheels pip install --no-cache-dir "
             f"--disable-pip-version-check --no-index --find-links /wheels {install}\n"
             "RUN echo image > /marker\n")
+
+
+class KernelImages:
+    def __init__(self, store: Store, ctx: Path) -> None:
+        self.store, self.ctx = store, ctx
+
+    def build(self, tag: str, extra: str = "", *, ipykernel: bool = True) -> Image:
+        dockerfile = kernel_context(self.ctx, "debian:bookworm", ipykernel=ipykernel) + extra
+        path = self.ctx / "Dockerfile"
+        path.write_text(dockerfile)
+        img = api.build(path, self.ctx, tags=[tag], store=self.store)
+        assert isinstance(img, Image)
+        return img
