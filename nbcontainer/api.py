@@ -563,10 +563,19 @@ def install_kernel(image: str | Image, *, name: str | None = None,
                    isolation: str | None = None, store: Store | None = None) -> InstalledKernel:
     """``nbcontainer kernel install``: a Jupyter kernelspec whose kernel runs in ``image``
     (pinned to its digest: rebuilding the tag does not change the kernel; installing again
-    updates it). The image needs ``ipykernel`` for its ``python3``."""
+    updates it; an image the store lacks is pulled first). The image needs ``ipykernel``
+    for its ``python3``."""
     from .kernel import spec
 
-    img = image if isinstance(image, Image) else Image.load(get_store(store), image)
+    if isinstance(image, Image):
+        img = image
+    else:
+        st = get_store(store)
+        try:
+            img = Image.load(st, image)
+        except ImageNotFound:  # as run does: a registry's image is pulled first
+            pull(image, store=st)
+            img = Image.load(st, image)
     return spec.install(img, name=name, display_name=display_name, user=user,
                         sys_prefix=sys_prefix, prefix=prefix, volumes=volumes, env=env,
                         workdir_mount=workdir_mount, allow=allow, isolation=isolation,
