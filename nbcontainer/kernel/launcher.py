@@ -158,6 +158,11 @@ class Launch:
 
         try:
             img = Image.load(Store(self.record.store), self.record.digest)
+        except OSError as exc:  # e.g. installed by another user, whose store is private
+            raise KernelError(
+                f"kernel {self.name}: cannot open the store {self.record.store} "
+                f"({exc.strerror})", hint="install the kernel as the user who runs Jupyter "
+                "(nbcontainer kernel install --user)") from None
         except NbcontainerError:
             raise KernelError(
                 f"kernel {self.name}: its image {self.record.image} "
