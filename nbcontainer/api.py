@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +27,10 @@ from .timestamps import rfc3339, source_date_epoch
 
 if TYPE_CHECKING:
     from .analysis import CheckReport, CiRules
+    from .kernel.spec import InstalledKernel
     from .sandbox.hardening import Hardening
     from .sandbox.report import SandboxReport
+    from .sandbox.spec import BindMount
     from .store.gc import FsckReport, PruneReport
 
 _stores: dict[str, Store] = {}
@@ -510,29 +513,115 @@ def export(image: Image | ImageIndex, output: str | OutputSpec) -> None:
     apply_layers(spec.dest, [st.blobs.path(layer.digest) for layer in image.manifest.layers])
 
 
-def run(image: str, command: Sequence[str] | None = None, *, store: Store | None = None,
+def bind_mounts(volumes: Sequence[str] = (), mounts: Sequence[str] = ()) -> list[BindMount]:
+    """``-v HOST:CONTAINER[:ro]`` and ``--mount type=bind,…`` values as bind mounts; a
+    malformed value or a missing host path is a :class:`MountSpecError`."""
+    from .sandbox.volumes import parse_mount, parse_volume
+
+    return [parse_volume(v) for v in volumes] + [parse_mount(m) for m in mounts]
+
+
+def run(image: str | Image, command: Sequence[str] | None = None, *, store: Store | None = None,
         env: dict[str, str] | None = None, network: str = "default", user: str | None = None,
         workdir: str | None = None, entrypoint: Sequence[str] | None = None,
         output: Callable[[bytes], None] | None = None, stdin: bytes | int | None = None,
         timeout: float | None = None, isolation: str | None = None,
-        host_ca: bool | None = None, allow: Sequence[str] = (),
-        security_opt: Sequence[str] = (), memory: str | int | None = None,
-        pids_limit: int | None = None) -> int:
+        volumes: Sequence[str] = (), mounts: Sequence[str] = (), tty: bool = False,
+        init: bool = False, name: str | None = None, host_ca: bool | None = None,
+        allow: Sequence[str] = (), security_opt: Sequence[str] = (),
+        memory: str | int | None = None, pids_limit: int | None = None) -> int:
     """``docker run --rm``: run an image's entrypoint/cmd (or ``command``) in the sandbox
     over its layers, pulling it first when the store lacks it; returns the exit code. The
-    container's changes are thrown away (:meth:`Image.run` does the work). ``network``:
-    ``default`` (a private network with outbound access), ``none``, or ``host`` with
-    ``allow=["network.host"]``; ``host_ca`` and the other keywords as for :func:`build`."""
+    container's changes are thrown away (:meth:`Image.run` does the work). ``volumes``/
+    ``mounts``: ``-v``/``--mount`` values (checked before anything runs); ``tty``: ``stdin``
+    is the follower side of a pty; ``name``: held while it runs (two running containers
+    cannot share a name). ``network``: ``default`` (a private network with outbound access),
+    ``none``, or ``host`` with ``allow=["network.host"]``; ``host_ca`` and the other
+    keywords as for :func:`build`."""
+    binds = bind_mounts(volumes, mounts)
     hardening = _hardening(allow, security_opt, memory, pids_limit)
-    st = get_store(store)
-    try:
-        img = Image.load(st, image)
-    except ImageNotFound:
-        pull(image, store=st)
-        img = Image.load(st, image)
-    return img.run(command, env=env, network=network, user=user, workdir=workdir,
-                   entrypoint=entrypoint, output=output, stdin=stdin, timeout=timeout,
-                   isolation=isolation, host_ca=host_ca, hardening=hardening)
+    if isinstance(image, Image):
+        st, img = image.store, image
+    else:
+        st = get_store(store)
+        try:
+            img = Image.load(st, image)
+        except ImageNotFound:
+            pull(image, store=st)
+            img = Image.load(st, image)
+    with _container_name(st, name):
+        return img.run(command, env=env, network=network, user=user, workdir=workdir,
+                       entrypoint=entrypoint, output=output, stdin=stdin, timeout=timeout,
+                       isolation=isolation, mounts=binds, tty=tty, init=init,
+                       host_ca=host_ca, hardening=hardening)
+
+
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+@contextlib.contextmanager
+def _container_name(st: Store, name: str | None) -> Iterator[None]:
+    """``--name``: a lock on ``<store>/containers/NAME.lock`` for as long as the container
+    runs (released by the kernel if we die, so a stale name never blocks)."""
+    if name is None:
+        yield
+        return
+    if not _NAME.fullmatch(name):
+        raise NbcontainerError(f"invalid container name {name!r}",
+                               hint="only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    import fcntl
+
+    folder = st.home / "containers"
+    folder.mkdir(exist_ok=True)
+    with open(folder / f"{name}.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NbcontainerError(f'the container name "{name}" is already in use by a '
+                                   "running container", hint="choose another --name, or "
+                                   "wait until that container exits") from None
+        yield
+
+
+def install_kernel(image: str | Image, *, name: str | None = None,
+                   display_name: str | None = None, user: bool = False,
+                   sys_prefix: bool = False, prefix: str | Path | None = None,
+                   volumes: Sequence[str] = (), env: dict[str, str] | None = None,
+                   workdir_mount: bool = True, allow: Sequence[str] = (),
+                   isolation: str | None = None, store: Store | None = None) -> InstalledKernel:
+    """``nbcontainer kernel install``: a Jupyter kernelspec whose kernel runs in ``image``
+    (pinned to its digest: rebuilding the tag does not change the kernel; installing again
+    updates it; an image the store lacks is pulled first). The image needs ``ipykernel``
+    for its ``python3``."""
+    from .kernel import spec
+
+    if isinstance(image, Image):
+        img = image
+    else:
+        st = get_store(store)
+        try:
+            img = Image.load(st, image)
+        except ImageNotFound:  # as run does: a registry's image is pulled first
+            pull(image, store=st)
+            img = Image.load(st, image)
+    return spec.install(img, name=name, display_name=display_name, user=user,
+                        sys_prefix=sys_prefix, prefix=prefix, volumes=volumes, env=env,
+                        workdir_mount=workdir_mount, allow=allow, isolation=isolation,
+                        image_name=image if isinstance(image, str) else None)
+
+
+def kernels() -> list[InstalledKernel]:
+    """``nbcontainer kernel list``: the kernels from images Jupyter can find."""
+    from .kernel import spec
+
+    return spec.kernels()
+
+
+def remove_kernel(name: str) -> InstalledKernel:
+    """``nbcontainer kernel remove``: delete a kernel from an image (never the image)."""
+    from .kernel import spec
+
+    return spec.remove(name)
 
 
 def _hardening(allow: Sequence[str], security_opt: Sequence[str], memory: str | int | None,
@@ -547,12 +636,12 @@ def _hardening(allow: Sequence[str], security_opt: Sequence[str], memory: str | 
 
 __all__ = [
     "SAVE_FORMATS", "Image", "ImageIndex", "ImageRow", "Index",
-    "NbcontainerError", "OutputSpec", "Store", "SystemInfo", "build", "canonical_name", "check",
-    "ci_rules", "export", "familiar_name", "fsck", "get_store", "image", "images",
-    "import_image", "info", "inspect", "inspect_field", "junk_rule_ids", "list_tags", "load",
-    "login", "logout", "parse_bytes", "parse_ratio", "provenance", "prune",
-    "prune_cache_mounts", "pull", "push", "registry_domain", "reset", "rmi", "run", "save",
-    "tag",
+    "NbcontainerError", "OutputSpec", "Store", "SystemInfo", "bind_mounts", "build",
+    "canonical_name", "check", "ci_rules", "export", "familiar_name", "fsck", "get_store",
+    "image", "images", "import_image", "info", "inspect", "inspect_field", "install_kernel",
+    "junk_rule_ids", "kernels", "list_tags", "load", "login", "logout", "parse_bytes",
+    "parse_ratio", "provenance", "prune", "prune_cache_mounts", "pull", "push",
+    "registry_domain", "remove_kernel", "reset", "rmi", "run", "save", "tag",
 ]
 
 

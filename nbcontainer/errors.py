@@ -115,3 +115,11 @@ def bug_message(what: str, exc: BaseException, details: str) -> str:
     if len(cause) > 200:
         cause = cause[:199] + "…"
     return f"{what} failed with {cause}; this is a bug in nbcontainer ({details})"
+
+
+class MountSpecError(NbcontainerError, ValueError):
+    """A ``-v``/``--mount`` value is malformed or names a host path that does not exist."""
+
+
+class KernelError(NbcontainerError):
+    """A kernel from an image cannot be installed, found or started."""

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .builder.hostca import ForRun
     from .layers import LayerStream
     from .sandbox.hardening import Hardening
+    from .sandbox.spec import Control, Mount
 
 # Re-exported: they were defined here before the analysis package existed.
 __all__ = ["Image", "ImageDiff", "ImageIndex", "Layer", "LayerEntry", "layer_commands",
@@ -263,7 +264,9 @@ class Image(_StoreActions):
             timeout: float | None = None, isolation: str | None = None,
             host_ca: bool | None = None, allow: Sequence[str] = (),
             security_opt: Sequence[str] = (), memory: str | int | None = None,
-            pids_limit: int | None = None, hardening: Hardening | None = None) -> int:
+            pids_limit: int | None = None, hardening: Hardening | None = None,
+            mounts: Sequence[Mount] = (), init: bool = False, tty: bool = False,
+            control: Control | None = None) -> int:
         """Run the image's entrypoint/cmd (or ``command``; a string runs under ``/bin/sh -c``)
         in the sandbox over its layers, like ``docker run --rm``; returns the exit code. The
         container's changes are thrown away. ``isolation``: as for builds (``info``);
@@ -271,7 +274,9 @@ class Image(_StoreActions):
         ``allow``, ``security_opt``, ``memory``, ``pids_limit`` as for builds (or all of
         them checked already as ``hardening``; default: Docker's containment).
         ``host_ca``: the container trusts the CAs this host trusts, as a build's RUN steps
-        with ``--host-ca`` (default ``$NBCONTAINER_HOST_CA``)."""
+        with ``--host-ca`` (default ``$NBCONTAINER_HOST_CA``). ``mounts`` (bind, tmpfs),
+        ``init`` (``--init``), ``tty`` (``stdin`` is a pty's follower side, ``-t``) and
+        ``control`` (signals while it runs): see ``RunSpec``."""
         from .sandbox import open_executor, run_container
         from .sandbox.fileops import FileOps
         from .store.snapshots import Snapshots, build_area
@@ -307,7 +312,8 @@ class Image(_StoreActions):
                     network="host" if network == "host" else "none" if network == "none"
                     else "default",
                     output=output or _stdout, stdin=stdin, timeout=timeout, scratch=scratch,
-                    sandbox=sandbox, mounts=ca.mounts, lower_files=ca.lower_files)
+                    sandbox=sandbox, mounts=[*ca.mounts, *mounts], lower_files=ca.lower_files,
+                    init=init, tty=tty, control=control)
             finally:
                 ops.remove(scratch)
             return result.exit_code

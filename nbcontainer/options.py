@@ -135,6 +135,11 @@ def add_build_args(p: argparse.ArgumentParser, skin: Skin) -> None:
     _isolation(p, skin)
     _host_ca(p, "RUN steps trust")
     _hardening(p, skin)
+    kernel = p.add_argument_group("kernel", "install the image as a Jupyter kernel as well")
+    kernel.add_argument("--kernel", metavar="NAME",
+                        help="install the built image as the Jupyter kernel NAME (it needs "
+                             "ipykernel); the other kernel flags are --kernel-…")
+    _kernel_args(kernel, skin, prefix="kernel-")  # type: ignore[arg-type]
 
 
 def _hardening(p: argparse.ArgumentParser, skin: Skin) -> None:
@@ -188,17 +193,96 @@ def add_run_args(p: argparse.ArgumentParser, skin: Skin) -> None:
                    help="command and arguments (default: the image's entrypoint/cmd)")
     p.add_argument("--rm", action="store_true",
                    help="accepted for docker compatibility: containers are always removed")
-    p.add_argument("-e", "--env", action="append", default=[], type=key_value, metavar="K=V",
-                   help="set an environment variable (repeatable; a bare K takes $K)")
+    _env(p)
     p.add_argument("--network", choices=("default", "host", "none"),
                    default="default", help="default: a private network with outbound "
                    "access; host needs --allow network.host")
     p.add_argument("-u", "--user", metavar="USER[:GROUP]")
     p.add_argument("-w", "--workdir", metavar="DIR")
     p.add_argument("--entrypoint", metavar="CMD")
+    _volumes(p)
+    p.add_argument("--mount", action="append", default=[], metavar="type=bind,source=S,target=T",
+                   help="bind-mount a host path (docker's --mount; add ,readonly)")
+    p.add_argument("--name", metavar="NAME",
+                   help="a name for the container; two running containers cannot share one")
+    if skin == CLI:
+        # skin-specific: a kernel has no standard input and no terminal to hand over
+        p.add_argument("-i", "--interactive", action="store_true",
+                       help="keep standard input open (pass it to the container)")
+        p.add_argument("-t", "--tty", action="store_true",
+                       help="give the container a terminal (a pty); with -i an interactive "
+                            "shell: nbcontainer run -it IMAGE sh")
     _isolation(p, skin)
     _host_ca(p, "the container trusts")
     _hardening(p, skin)
+
+
+def _volumes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="HOST:CONTAINER[:ro]",
+                   help="bind-mount a host path (repeatable; read-write unless :ro; the host "
+                        "path must exist)")
+
+
+def _env(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-e", "--env", action="append", default=[], type=key_value, metavar="K=V",
+                   help="set an environment variable (repeatable; a bare K takes $K)")
+
+
+# ---------------------------------------------------------------------------- kernels
+def add_kernel_install_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer kernel install`` / ``%kernel_install``."""
+    p.add_argument("image", metavar="IMAGE", help=_per_skin(
+        skin, "the image (it needs ipykernel)",
+        "an image name or a variable holding an Image (it needs ipykernel)"))
+    _kernel_args(p, skin)
+
+
+def _kernel_args(p: argparse.ArgumentParser, skin: Skin, *, prefix: str = "") -> None:
+    """The kernel's settings (``%%dockerfile --kernel`` shares them, as ``--kernel-…``)."""
+    if not prefix:
+        p.add_argument("--name", metavar="NAME",
+                       help="the kernel's name (default: from the image name)")
+    p.add_argument(f"--{prefix}display-name", dest="display_name", metavar="TEXT",
+                   help="what Jupyter's launcher and kernel picker show")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(f"--{prefix}user", dest="kernel_user", action="store_true",
+                       help="install for this user (the default)")
+    where.add_argument(f"--{prefix}sys-prefix", dest="sys_prefix", action="store_true",
+                       help="install into this Python's prefix (sys.prefix)")
+    where.add_argument(f"--{prefix}prefix", dest="prefix", metavar="P",
+                       help="install into P/share/jupyter/kernels")
+    if not prefix:
+        _volumes(p)
+        _env(p)
+    p.add_argument(f"--{prefix}workdir-mount", dest="workdir_mount",
+                   action=argparse.BooleanOptionalAction, default=True,
+                   help="mount the notebook's directory at the same path as the working "
+                        "directory (default: yes)")
+    # (as --kernel-allow beside build's own --allow: a dest of its own)
+    p.add_argument(f"--{prefix}allow", dest="kernel_allow" if prefix else "allow",
+                   action="append", default=[],
+                   choices=("network.host",),
+                   help="network.host: the kernel shares the host's network and loopback "
+                        "(default: a network of its own)")
+
+
+def add_kernel_list_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer kernel list`` / ``%kernel_list``."""
+
+
+def add_kernel_remove_args(p: argparse.ArgumentParser, skin: Skin) -> None:
+    """``nbcontainer kernel remove`` / ``%kernel_remove``."""
+    p.add_argument("names", nargs="+", metavar="NAME")
+
+
+def kernel_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``api.install_kernel`` from parsed kernel flags."""
+    return {"display_name": args.display_name, "user": args.kernel_user,
+            "sys_prefix": args.sys_prefix, "prefix": args.prefix,
+            "volumes": getattr(args, "volume", []), "env": pairs(getattr(args, "env", [])),
+            "workdir_mount": args.workdir_mount,
+            "allow": args.kernel_allow if hasattr(args, "kernel_allow") else args.allow,
+            "isolation": getattr(args, "isolation", None)}
 
 
 def entrypoint(args: argparse.Namespace) -> list[str] | None:
@@ -312,7 +396,8 @@ def _check_args(p: argparse.ArgumentParser) -> None:
                    metavar="RATIO", help="fail when waste is this share of the image's own "
                                          "layers or more (default 0.1; 'disabled')")
     p.add_argument("--ignore", action="append", default=[], metavar="RULE",
-                   help="leave a junk rule out (repeatable): " + ", ".join(api.junk_rule_ids()))
+                   help="leave a junk rule out (repeatable): its id as the report names it, "
+                        "e.g. apt-cache, pip-cache, tmp")
 
 
 def check_thresholds(args: argparse.Namespace) -> dict[str, Any]:
@@ -359,8 +444,10 @@ def option_strings(parser: argparse.ArgumentParser) -> set[str]:
 
 __all__: Sequence[str] = [
     "CLI", "ISOLATIONS", "MAGIC", "PROGRESS_MODES", "ProvenanceFlag", "add_build_args",
-    "add_check_args", "add_images_args", "add_info_args", "add_inspect_args", "add_layers_args",
-    "add_login_args", "add_logout_args", "add_pull_args", "add_push_args", "add_run_args",
-    "bool_value", "check_thresholds", "entrypoint", "key_value", "option_strings", "pairs",
+    "add_check_args", "add_images_args", "add_info_args", "add_inspect_args",
+    "add_kernel_install_args", "add_kernel_list_args", "add_kernel_remove_args",
+    "add_layers_args", "add_login_args", "add_logout_args", "add_pull_args", "add_push_args",
+    "add_run_args", "bool_value", "check_thresholds", "entrypoint", "kernel_options",
+    "key_value", "option_strings", "pairs",
     "progress_mode", "stray_word",
 ]

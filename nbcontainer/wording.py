@@ -7,6 +7,8 @@ only, so the two skins say the same thing.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .progress import Action, Kind, ProgressEvent, Reason
 
 
@@ -170,3 +172,24 @@ def host_lines(host: object) -> list[str]:
     lines.append("Proxies for RUN:" + ("" if proxies else " none"))
     lines += [f" {k}={v}" for k, v in proxies.items()]
     return lines
+
+
+def kernel_installed(kernel: Any) -> str:
+    """What both skins say after ``kernel install`` / ``--kernel`` (an ``InstalledKernel``)."""
+    record = kernel.record
+    allowed = f", allowed: {', '.join(record.allow)}" if record.allow else ""
+    return (f"Installed kernel {kernel.name} in {kernel.path}\n"
+            f"  runs {record.image} pinned to {record.digest}{allowed}\n"
+            f"  switch to it: Kernel > Change Kernel… > \"{kernel.display_name}\" (JupyterLab "
+            f"also lists it in the launcher), or jupyter execute --kernel_name={kernel.name} "
+            f"NOTEBOOK")
+
+
+def kernel_rows(kernels: Any) -> list[str]:
+    """``kernel list``: name, image, digest, where (one row each)."""
+    rows = [("NAME", "IMAGE", "DIGEST", "ALLOW", "PATH")]
+    rows += [(k.name, k.record.image, k.short_digest, ",".join(k.record.allow) or "-",
+              str(k.path)) for k in kernels]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return ["   ".join([*(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)), r[4]])
+            for r in rows]

@@ -24,6 +24,35 @@ NOTEBOOKS = REPO / "notebooks"
 DEBIAN_CACHE = Path("/var/cache/nbcontainer-test")
 # 03-registry-auth logs in as this user (its default when DEMO_USER is unset).
 USER, PASSWORD = "tester", "s3cret-Pa55word-xyz"
+# 05-kernel-in-image installs ipykernel and tabulate into its image from these wheels
+# (cp311: Debian bookworm's python3), downloaded once with this Python's pip, which trusts
+# this machine's certificates: the image's pip then needs no index.
+WHEELS = DEBIAN_CACHE / "wheels-kernel"
+WHEEL_PACKAGES = ("ipykernel", "tabulate")
+WHEEL_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64",
+                   "any")
+KERNEL_NOTEBOOKS = ("06-analysis-in-the-image.ipynb",)  # run on the kernel 05 installs
+
+
+def wheelhouse() -> Path:
+    """The wheels of ``WHEEL_PACKAGES`` and their dependencies (downloaded when missing)."""
+    import subprocess
+    import sys
+
+    if not (WHEELS / ".complete").exists():
+        tmp = WHEELS.with_name(WHEELS.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        argv = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+                "--disable-pip-version-check", "--python-version", "3.11", "-d", str(tmp),
+                *WHEEL_PACKAGES]
+        for platform in WHEEL_PLATFORMS:
+            argv += ["--platform", platform]
+        subprocess.run(argv, check=True)
+        (tmp / ".complete").touch()
+        shutil.rmtree(WHEELS, ignore_errors=True)
+        tmp.rename(WHEELS)
+        subprocess.run(["chmod", "-R", "a+rX", str(WHEELS)], check=True)
+    return WHEELS
 
 
 @dataclass
@@ -64,6 +93,8 @@ class NotebookEnv:
             "NBCONTAINER_REGISTRIES_CONF": str(self.workdir / "registries.json"),
             "DOCKER_CONFIG": str(self.workdir / "docker-config"),
             "DEMO_REGISTRY": self.registry.host,
+            # kernels 05 installs: private to this run, found by the run of 06
+            "JUPYTER_DATA_DIR": str(self.workdir / "jupyter-data"),
         }
         if self.auth_registry is not None:
             self.env.update({
@@ -96,6 +127,10 @@ def copy_notebooks(dest: Path, names: list[str] | None = None) -> list[Path]:
             shutil.copy(nb, dest / nb.name)
             out.append(dest / nb.name)
     shutil.copy(NOTEBOOKS / "sanitize.cfg", dest / "sanitize.cfg")
+    if any(nb.name.startswith("05-") for nb in out):  # its Dockerfile copies these
+        shutil.rmtree(dest / "wheels", ignore_errors=True)
+        shutil.copytree(wheelhouse(), dest / "wheels",
+                        ignore=shutil.ignore_patterns(".complete"))
     return out
 
 
@@ -106,7 +141,8 @@ def execute(path: Path, *, timeout: int = 900, cwd: Path | None = None) -> None:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    kernel = nb.metadata.get("kernelspec", {}).get("name", "python3")  # 06: 05's kernel
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel,
                             resources={"metadata": {"path": str(cwd or path.parent)}},
                             store_widget_state=False)
     client.execute()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .. import api, options
 from ..errors import NbcontainerError
+from ..wording import kernel_installed
 from .command import Command, spec
 from .render import PlainRenderer, out
 
@@ -32,6 +34,13 @@ def _run_build(a: argparse.Namespace, st: api.Store) -> int:
                     isolation=a.isolation, host_ca=a.host_ca,
                     progress=None if quiet else PlainRenderer(),
                     **options.hardening(a))  # type: ignore[arg-type]
+    if a.kernel:
+        if isinstance(img, api.ImageIndex):
+            raise NbcontainerError("--kernel needs one image, not an index of platforms",
+                                   hint="build for one --platform")
+        kernel = api.install_kernel(img, name=a.kernel, **options.kernel_options(a))
+        if not quiet:
+            sys.stderr.write(kernel_installed(kernel) + "\n")
     if quiet:
         out(str(img.id))
         return 0

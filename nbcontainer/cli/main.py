@@ -49,6 +49,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "history": ("layers", "show the history of an image"),
     "check": ("layers", "check an image against dive's CI rules and the junk rules (exit code "
                         "1 when one fails)"),
+    "kernel": ("kernel", "install, list and remove Jupyter kernels that run in an image"),
     "info": ("system", "show the store and how builds are isolated here (rung, reasons, probe)"),
     "system": ("system", "manage the store as a whole (reset)"),
 }

@@ -78,7 +78,14 @@ def kernel_requirements(packages: Sequence[str] = ()) -> Requirements:
     return req
 
 
+KERNEL_IMAGE = "NBCONTAINER_IMAGE"  # set in a kernel from an image: its name@digest
+
+
 def default_base() -> str:
+    """The image this kernel runs in (a kernel from ``nbcontainer kernel install``), else
+    ``python:<this version>-slim``."""
+    if os.environ.get(KERNEL_IMAGE):
+        return os.environ[KERNEL_IMAGE]
     v = sys.version_info
     return f"python:{v.major}.{v.minor}-slim"
 
@@ -113,7 +120,9 @@ def download_wheels(requirements: Path, dest: Path) -> None:
 def dockerfile(base: str, req: Requirements, notebook: str | None,
                wheels: bool = False) -> str:
     v = sys.version_info
-    python_base = base.split("/")[-1].startswith("python:")
+    # python:* images and the image this kernel runs in have their Python already
+    python_base = base.split("/")[-1].startswith("python:") or \
+        base == os.environ.get(KERNEL_IMAGE)
     lines = [
         f"# The environment of a Python {v.major}.{v.minor}.{v.micro} kernel, "
         f"{len(req.pinned)} pinned package(s), written by %freeze_image. Edit freely.",

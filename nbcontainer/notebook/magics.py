@@ -28,6 +28,7 @@ from IPython.core.magic_arguments import ArgDecorator, argument, magic_arguments
 from .. import api, options
 from ..errors import NbcontainerError, SourceExcerpt, bug_message
 from ..image import Image, ImageIndex
+from ..wording import kernel_installed, kernel_rows
 from . import display, errors
 from .progress import PlainProgress, ProgressArea
 from .results import CheckResult, ImageList, InfoView, Message
@@ -133,18 +134,24 @@ class ContainerMagics(Magics):
         source = _dockerfile_source(cell, context, a.file)
         try:
             with _progress(a, "Building") as progress:
-                return api.build(source, context, tags=a.tag,
-                                 build_args=options.pairs(a.build_arg), target=a.target,
-                                 no_cache=a.no_cache, progress=progress, secrets=a.secret,
-                                 ssh=a.ssh, platform=a.platform, cache_from=a.cache_from,
-                                 cache_to=a.cache_to, provenance=a.provenance or False,
-                                 output=a.output, iidfile=a.iidfile,
-                                 isolation=a.isolation, host_ca=a.host_ca,
-                                 **options.hardening(a))  # type: ignore[arg-type]
+                built = api.build(source, context, tags=a.tag,
+                                  build_args=options.pairs(a.build_arg), target=a.target,
+                                  no_cache=a.no_cache, progress=progress, secrets=a.secret,
+                                  ssh=a.ssh, platform=a.platform, cache_from=a.cache_from,
+                                  cache_to=a.cache_to, provenance=a.provenance or False,
+                                  output=a.output, iidfile=a.iidfile,
+                                  isolation=a.isolation, host_ca=a.host_ca,
+                                  **options.hardening(a))  # type: ignore[arg-type]
         except NbcontainerError as exc:
             if source is cell:
                 _number_as_in_cell(exc, f"%%dockerfile {line}".rstrip(), cell)
             raise
+        if a.kernel:
+            if isinstance(built, ImageIndex):
+                raise UsageError("--kernel needs one image, not an index of platforms")
+            kernel = api.install_kernel(built, name=a.kernel, **options.kernel_options(a))
+            print(kernel_installed(kernel))
+        return built
 
     # ------------------------------------------------------------------ registries
     @magic_arguments()
@@ -303,13 +310,45 @@ class ContainerMagics(Magics):
         a = self._args(self.container_run, line)
         img = self._image(a.image)
         sys.stdout.flush()
-        code = img.run(a.cmd or None, env=options.pairs(a.env), network=a.network,
+        code = api.run(img, a.cmd or None, env=options.pairs(a.env), network=a.network,
                        user=a.user, workdir=a.workdir, entrypoint=options.entrypoint(a),
-                       output=_write_stdout, isolation=a.isolation, host_ca=a.host_ca,
+                       output=_write_stdout, isolation=a.isolation, volumes=a.volume,
+                       mounts=a.mount, name=a.name, host_ca=a.host_ca,
                        **options.hardening(a))  # type: ignore[arg-type]
         sys.stdout.flush()
         if code:
             raise errors.CellError(f"the container exited with status {code}")
+
+    @magic_arguments()
+    @spec(options.add_kernel_install_args)
+    @line_magic
+    @guarded("%kernel_install")
+    def kernel_install(self, line: str) -> Message:
+        """Install an image as a Jupyter kernel (pinned to its digest); then switch to it
+        with Kernel > Change Kernel."""
+        a = self._args(self.kernel_install, line)
+        kernel = api.install_kernel(self._image(a.image), name=a.name,
+                                    **options.kernel_options(a))
+        return Message(kernel_installed(kernel))
+
+    @magic_arguments()
+    @spec(options.add_kernel_list_args)
+    @line_magic
+    @guarded("%kernel_list")
+    def kernel_list(self, line: str) -> Message:
+        """The installed kernels from images."""
+        self._args(self.kernel_list, line)
+        return Message("\n".join(kernel_rows(api.kernels())))
+
+    @magic_arguments()
+    @spec(options.add_kernel_remove_args)
+    @line_magic
+    @guarded("%kernel_remove")
+    def kernel_remove(self, line: str) -> Message:
+        """Remove kernels from images (the images stay)."""
+        a = self._args(self.kernel_remove, line)
+        return Message("\n".join(f"Removed kernel {api.remove_kernel(n).name}"
+                                 for n in a.names))
 
     @magic_arguments()
     @spec(options.add_info_args)

@@ -21,12 +21,14 @@ dicts on SOCK_SEQPACKET sockets.
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import marshal
 import os
 import select
 import signal
 import socket
+import termios
 import warnings  # noqa: F401 - os.execvpe imports it, after pivot_root when it cannot
 
 from . import _namespaces as ns
@@ -333,14 +335,15 @@ def _init_main(c_sock: socket.socket, life_r: int) -> int:
     c_sock.close()
     os.set_inheritable(ctl, False)
     try:
+        spec = _read_spec(specfd)
+        os.close(specfd)
+        tty = spec.get("tty", False)  # the terminal takes all three (docker run -t)
         os.dup2(stdin, 0)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
+        os.dup2(stdin if tty else out, 1)
+        os.dup2(stdin if tty else out, 2)
         for fd in (stdin, out):
             if fd > 2:
                 os.close(fd)
-        spec = _read_spec(specfd)
-        os.close(specfd)
         _Filter.prepare(spec)  # before the root changes: no module loads after
         _enter_root(spec)
         if spec["init"]:
@@ -451,6 +454,9 @@ def _exec_main(ctl: int, spec: RunWire) -> int:
         os.setsid()
     except OSError:
         pass
+    if spec.get("tty"):
+        Step.name = "tty"
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
     Step.name = "exec"
     return _exec(spec["argv"], env)
 

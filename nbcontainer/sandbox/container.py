@@ -14,7 +14,7 @@ from nbcontainer.errors import BuildError
 
 from .executor import Executor
 from .factory import open_executor
-from .spec import LowerFile, Mount, RunResult, RunSpec
+from .spec import Control, LowerFile, Mount, RunResult, RunSpec
 
 
 def _stdout(chunk: bytes) -> None:
@@ -44,14 +44,16 @@ def run_container(lowerdirs: Sequence[Path], config: Mapping[str, Any],
                   output: Callable[[bytes], None] | None = _stdout,
                   stdin: bytes | int | None = None, timeout: float | None = None,
                   scratch: Path | None = None, sandbox: Executor | None = None,
-                  mounts: Sequence[Mount] = (), lower_files: Sequence[LowerFile] = ()
+                  mounts: Sequence[Mount] = (), lower_files: Sequence[LowerFile] = (),
+                  init: bool = False, tty: bool = False, control: Control | None = None
                   ) -> RunResult:
     """Run an image (its extracted layers, top first, and its config) and return the result.
 
     ``config`` is the image config's ``config`` object (Env, Entrypoint, Cmd, User,
     WorkingDir) or the whole image config. Changes go to a throwaway upper dir in ``scratch``
-    (a temporary directory, removed afterwards, when not given). ``mounts`` and
-    ``lower_files`` are handed to the sandbox as they are (``--host-ca``).
+    (a temporary directory, removed afterwards, when not given). ``mounts``,
+    ``lower_files`` (``--host-ca``), ``init``, ``tty`` and ``control``: as in
+    :class:`RunSpec`.
     """
     config = config.get("config", config) or {}
     argv = container_argv(config, command, entrypoint)
@@ -70,7 +72,8 @@ def run_container(lowerdirs: Sequence[Path], config: Mapping[str, Any],
             user=user if user is not None else config.get("User") or "",
             cwd=workdir or config.get("WorkingDir") or "/", network=network,
             hostname=hostname or secrets.token_hex(6), output=output, stdin=stdin,
-            timeout=timeout, mounts=list(mounts), lower_files=list(lower_files))
+            timeout=timeout, mounts=list(mounts), lower_files=list(lower_files), init=init,
+            tty=tty, control=control)
         return box.run(spec)
     finally:
         if own_scratch:

@@ -136,6 +136,7 @@ if TYPE_CHECKING:
         host_gid: int
         tty_group: bool  # gid 5 is mapped
         init: bool
+        tty: NotRequired[bool]  # stdin is a terminal: also stdout/stderr, the controlling tty
         volatile: NotRequired[bool]  # mount the overlay "volatile" (default True)
         caller: NotRequired[int]  # the caller's pid: names the scaffold mount (nbsandbox-PID)
         # The reduced rung's replacements (absent: the full rung's way).

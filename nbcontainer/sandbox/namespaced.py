@@ -332,6 +332,7 @@ class NamespaceExecutor(Executor):
             "host_gid": os.getgid(),
             "tty_group": not self.idmap.is_single,
             "init": bool(spec.init),
+            **({"tty": True} if spec.tty else {}),  # type: ignore[typeddict-item]
             "caller": os.getpid(),
             **self._extra,  # type: ignore[typeddict-item]
         }
@@ -567,6 +568,12 @@ class _Run:
         self.killed = False
         self.open_streams = 2
         self.slirp: Slirp | None = None
+        if spec.control is not None:
+            spec.control.attach(self.send_signal)
+
+    def send_signal(self, signum: int) -> None:
+        """Forward ``signum`` to the command (H passes it to C, which runs it or its init)."""
+        self.ctl.send(messages.encode({"op": "signal", "signal": signum}))
 
     def _watch(self, pid: int) -> None:
         try:
@@ -742,6 +749,8 @@ class _Run:
         if self.slirp is not None:
             self.slirp.stop()
             self.slirp = None
+        if self.spec.control is not None:
+            self.spec.control.attach(None)
         for fd in self.pidfds:
             os.close(fd)
         self.pidfds = []

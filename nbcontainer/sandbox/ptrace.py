@@ -167,6 +167,8 @@ class PtraceExecutor(Executor):
             os.close(status_w)
             os.close(confine_fd)
         tail = bytearray()
+        if spec.control is not None:
+            spec.control.attach(lambda signum: _signal_command(proc.pid, signum))
         try:
             if isinstance(spec.stdin, bytes) and proc.stdin is not None:
                 try:
@@ -181,6 +183,8 @@ class PtraceExecutor(Executor):
             raise
         finally:
             os.close(status_r)
+            if spec.control is not None:
+                spec.control.attach(None)
         if reported.isdigit() and status >= 0:
             status = int(reported)
         return status, bytes(tail)
@@ -252,6 +256,25 @@ def _in_tree(tree: Path, path: str) -> str:
 
 def _exists(tree: Path, path: str) -> bool:
     return os.path.exists(_in_tree(tree, path))
+
+
+def _signal_command(proot: int, signum: int) -> None:
+    """``docker kill -s`` on this rung: SIGKILL takes proot's whole session; any other signal
+    goes to the command and its children only: proot (the session leader) and the shell that
+    reports the exit status (its direct child) must outlive it."""
+    if signum == signal.SIGKILL:
+        os.killpg(proot, signal.SIGKILL)
+        return
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == proot:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[2]) == proot and int(fields[1]) != proot:  # pgid, ppid
+                os.kill(int(entry), signum)
+        except (OSError, ValueError, IndexError):
+            continue
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

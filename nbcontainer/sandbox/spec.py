@@ -61,6 +61,26 @@ class LowerFile:
     target: str
     data: bytes = field(repr=False)
     mode: int = 0o644
+class Control:
+    """Signals for a command while it runs (``docker kill -s``): the executor attaches a
+    sender when the command starts and detaches it when it ends; ``signal`` from any thread
+    or a signal handler forwards ``signum`` to the command (False when it is not running)."""
+
+    def __init__(self) -> None:
+        self._send: Callable[[int], None] | None = None
+
+    def attach(self, send: Callable[[int], None] | None) -> None:
+        self._send = send
+
+    def signal(self, signum: int) -> bool:
+        send = self._send
+        if send is None:
+            return False
+        try:
+            send(int(signum))  # an enum.IntEnum member does not marshal
+        except OSError:
+            return False
+        return True
 
 
 @dataclass
@@ -75,7 +95,9 @@ class RunSpec:
     ``stdin`` is None (/dev/null), bytes, or a file descriptor to pass through. ``output``
     receives stdout and stderr (merged) as they arrive. ``init`` keeps a minimal init as pid 1
     that reaps orphans and forwards signals (``docker run --init``); by default the command
-    is pid 1 itself, as in a BuildKit RUN.
+    is pid 1 itself, as in a BuildKit RUN. ``tty``: ``stdin`` is a terminal (a pty's
+    follower side) that also takes stdout and stderr and becomes the command's controlling
+    terminal (``docker run -t``). ``control`` forwards signals while the command runs.
     """
 
     lowerdirs: Sequence[Path]
@@ -98,6 +120,8 @@ class RunSpec:
     timeout: float | None = None
     mountpoint: Path | None = None
     init: bool = False
+    tty: bool = False
+    control: Control | None = None
     # Rungs that copy the tree (vfs): ``lowerdirs[0]`` is a private tree the executor may
     # take over instead of copying (the caller will not use it again).
     private_lower: bool = False
@@ -111,6 +135,8 @@ class RunSpec:
         for mount in [*self.mounts, *self.lower_files]:
             if not mount.target.startswith("/") or ".." in mount.target.split("/"):
                 raise BuildError(f"mount target {mount.target!r} must be an absolute path")
+        if self.tty and not isinstance(self.stdin, int):
+            raise BuildError("a terminal needs stdin to be a pty's file descriptor")
 
     @property
     def merged_dir(self) -> Path:

@@ -97,3 +97,4 @@ def test_history_is_dockers(home: Path, capsys) -> None:
     assert "2.52MB" in lines[1] and "1kB" in lines[2]  # newest first, unpacked sizes
     code, out, _ = run(capsys, home, "history", "-q", "t/junk:1")
     assert len(out.split()) == 1 and len(out.strip()) == 12
+

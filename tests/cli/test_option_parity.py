@@ -24,11 +24,18 @@ PAIRS = [
     ("inspect", "inspect"),
     ("layers", "layers"),
     ("info", "nbcontainer_info"),
+    ("kernel install", "kernel_install"),
+    ("kernel list", "kernel_list"),
+    ("kernel remove", "kernel_remove"),
 ]
 
 # Flags only the CLI has.
 CLI_ONLY: dict[str, set[str]] = {
     "info": {"-f", "--format"},  # the magic's result carries its JSON (application/json)
+    "run": {
+        "-i", "--interactive",  # a kernel has no standard input to hand to a container
+        "-t", "--tty",  # nor a terminal
+    },
     "login": {
         "-p", "--password",  # a password written on a magic's line is saved in the notebook
         "--password-stdin",  # a kernel has no standard input to pipe a password into
@@ -45,8 +52,12 @@ MAGIC_ONLY: dict[str, set[str]] = {
 
 
 def cli_parser(verb: str) -> argparse.ArgumentParser:
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return sub.choices[verb]
+    """The parser of ``verb`` (``kernel install``: a verb's sub-verb)."""
+    parser = build_parser()
+    for word in verb.split():
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[word]
+    return parser
 
 
 def magic_parser(name: str) -> argparse.ArgumentParser:
@@ -91,10 +102,14 @@ def test_values_parse_alike(verb: str, magic: str) -> None:
         "layers": ["--check", "--lowest-efficiency", "95%", "--highest-wasted-bytes", "20MB",
                    "--ignore", "tmp", "img"],
         "info": ["--isolation", "ptrace"],
+        "kernel install": ["-v", "/a:/b:ro", "--no-workdir-mount", "--allow", "network.host",
+                           "--sys-prefix", "img"],
+        "kernel list": [],
+        "kernel remove": ["a", "b"],
     }[verb]
     cli, nb = vars(cli_parser(verb).parse_args(argv)), vars(magic_parser(magic).parse_args(argv))
     for skin_only in ("context", "names", "ref", "html", "password", "password_stdin",
-                      "widget", "format"):
+                      "widget", "format", "interactive", "tty"):
         cli.pop(skin_only, None)
         nb.pop(skin_only, None)
     cli.pop("_run", None)

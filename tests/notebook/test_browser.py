@@ -7,6 +7,7 @@ silent ``RUN sleep 3`` whose timers must move while it runs. Screenshots are kep
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -52,10 +53,17 @@ ERRORS_JS = """() => {
 
 @pytest.fixture
 def lab(nbenv, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    with _lab(nbenv, tmp_path, ["01-quickstart.ipynb"]) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def _lab(nbenv, tmp_path: Path, notebooks: list[str]) -> Iterator[tuple[str, Path]]:
+    """JupyterLab on 127.0.0.1 over a copy of ``notebooks``, with the notebooks' world."""
     pytest.importorskip("jupyterlab")
     pytest.importorskip("playwright")
     root = tmp_path / "lab"
-    copy_notebooks(root, ["01-quickstart.ipynb"])
+    copy_notebooks(root, notebooks)
     port = free_port()
     env = {**os.environ, **nbenv.env, "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrun")}
@@ -283,3 +291,67 @@ def test_timers_tick_during_a_silent_step(lab: tuple[str, Path], tmp_path: Path)
                              summary.first.text_content() or "")
         finally:
             browser.close()
+def _kernel_image(nbenv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """05-kernel-in-image's environment (its own Dockerfile cell, so a run of the notebooks
+    in this session has cached it), installed as a kernel with a name of this test's."""
+    import json
+
+    from nbcontainer import api
+    from scripts.notebook_env import NOTEBOOKS, wheelhouse
+
+    for key, value in nbenv.env.items():
+        monkeypatch.setenv(key, value)
+    api._stores.clear()
+    cell = next(c for c in json.loads((NOTEBOOKS / "05-kernel-in-image.ipynb").read_text())[
+        "cells"] if "".join(c["source"]).startswith("%%dockerfile"))
+    ctx = tmp_path / "ctx"
+    shutil.copytree(wheelhouse(), ctx / "wheels")
+    (ctx / "Dockerfile").write_text("".join(cell["source"]).split("\n", 1)[1] + "\n")
+    api.build(ctx / "Dockerfile", ctx, tags=["analysis:1"])
+    api.install_kernel("analysis:1", name="lab-analysis", display_name="Analysis in the launcher")
+    api._stores.clear()
+    return "Analysis in the launcher"
+
+
+def test_a_kernel_from_an_image_in_the_launcher(nbenv, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """JupyterLab's launcher lists the kernel from an image; a notebook started from its card
+    runs a cell in the image."""
+    from playwright.sync_api import sync_playwright
+
+    display = _kernel_image(nbenv, tmp_path, monkeypatch)
+    console: list[str] = []
+    with _lab(nbenv, tmp_path, []) as (url, root), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            page.goto(f"{url}/lab?reset")
+            card = page.locator(".jp-LauncherCard", has_text=display).first
+            card.wait_for(timeout=60_000)
+            card.click()
+            page.wait_for_function(
+                "() => window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel"
+                "?.status === 'idle'", timeout=120_000)
+            assert page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext"
+                                 ".kernelDisplayName") == display
+            page.evaluate("""() => {
+                const nb = window.jupyterapp.shell.currentWidget;
+                nb.content.model.sharedModel.getCell(0).setSource(
+                    "import sys, tabulate; print('in the image:', sys.prefix)");
+                nb.content.activeCellIndex = 0;
+                return window.jupyterapp.commands.execute('notebook:run-cell');
+            }""")
+            page.wait_for_function(
+                "() => document.querySelector('.jp-OutputArea-output')?.innerText"
+                ".includes('in the image: /opt/venv')", timeout=120_000)
+            shot = tmp_path / "kernel-in-image.png"
+            page.screenshot(path=str(shot), full_page=False)
+            keep = REPO / "out" / "notebook-browser"
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, keep / shot.name)
+            page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext"
+                          ".shutdown()")  # before the server goes
+        finally:
+            browser.close()
+    assert console == [], console

@@ -44,12 +44,13 @@ RULES: dict[str, frozenset[str]] = {
     "analysis": BASE | {"oci", "layers", "store"},
     "builder": BASE | {"oci", "layers", "dockerfile", "store", "sandbox", "registry"},
     "image": BASE | ENGINE,
-    "api": BASE | ENGINE | {"image"},
+    "kernel": BASE | ENGINE | {"image"},
+    "api": BASE | ENGINE | {"image", "kernel"},
     "wording": BASE,
     "options": SKIN - {"options"},
     "notebook": SKIN,
     "cli": SKIN,
-    "__init__": BASE | ENGINE | {"image", "api", "options", "wording", "notebook", "cli"},
+    "__init__": BASE | ENGINE | {"image", "kernel", "api", "options", "wording", "notebook", "cli"},
 }
 
 
