@@ -21,8 +21,13 @@ from tests.support.sandbox import Scratch
 pytestmark = needs_root
 
 
-def _when_started(control: Control, signum: int) -> threading.Thread:
+def _when_started(control: Control, signum: int,
+                  ready: threading.Event | None = None) -> threading.Thread:
+    """Send ``signum`` once the command runs (and, with ``ready``, once it says so: a shell
+    must have set its trap first)."""
     def send() -> None:
+        if ready is not None:
+            ready.wait(60)
         for _ in range(600):  # until the executor has attached its sender
             if control.signal(signum):
                 return
@@ -40,11 +45,17 @@ def test_a_signal_reaches_the_command(rootfs: Path, scratch: Callable[[], Scratc
     assert control.signal(signal.SIGTERM) is False  # nothing runs yet
     s = scratch()
     script = "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.1; done"
+    ready = threading.Event()
+
+    def output(chunk: bytes) -> None:
+        if b"ready" in chunk:
+            ready.set()
+
     with Sandbox() as box:
-        sender = _when_started(control, signal.SIGTERM)
+        sender = _when_started(control, signal.SIGTERM, ready)
         result = box.run(RunSpec(lowerdirs=[rootfs], upperdir=s.upper, workdir=s.work,
                                  argv=["/bin/sh", "-c", script], init=init, control=control,
-                                 timeout=60))
+                                 timeout=60, output=output))
         sender.join()
     assert result.exit_code == 7 and b"got TERM" in result.output_tail
     assert control.signal(signal.SIGTERM) is False  # detached when the command ended
