@@ -503,6 +503,7 @@ def main() -> None:
         print("needs root and buildah")
         return
     work = Path(tempfile.mkdtemp(prefix="nbbench-build-"))
+    docker_home = work.with_name(work.name + "-docker")
     if a.tmpfs:
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12g", "nbbench", str(work)],
                        check=True)
@@ -513,7 +514,9 @@ def main() -> None:
         if "quickstart" in only:
             registry, mirror = serve_debian(work)
             extra = ("--registry-mirror", mirror)
-        with docker_engine(work, extra) as engine:
+        # (docker's overlay2 over a tmpfs fails to start containers: its data root stays on
+        # disk, so with --tmpfs its column keeps its writeback)
+        with docker_engine(docker_home if a.tmpfs else work, extra) as engine:
             tools = Tools(work, engine)
             print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores shared with others)")
             scenario(tools, 1, RUN0)  # warm-up: imports, page cache, binaries
@@ -532,6 +535,7 @@ def main() -> None:
             registry.stop()
         subprocess.run(["umount", "-R", str(work)], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(docker_home, ignore_errors=True)
 
 
 @contextmanager
