@@ -327,7 +327,8 @@ def quickstart(tools: Tools, runs: int, mirror: str) -> None:
                "-t", TAG, str(ctx)]
         add("cold", "buildah-overlay", run_measured(bud, bah_env)[0])
         add("cached", "buildah-overlay", run_measured(bud, bah_env)[0])
-        add("warm", "buildah-overlay", run_measured([*bud[:4], "--no-cache", *bud[4:]],
+        at = bud.index("bud") + 1
+        add("warm", "buildah-overlay", run_measured([*bud[:at], "--no-cache", *bud[at:]],
                                                     bah_env)[0])
         tools.drop_buildah(Path(base[2]), Path(base[4]), base)
         if tools.docker is not None:
