@@ -89,7 +89,9 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
                            tuple(hardening.allow) if hardening else ())
     # (a --no-cache build is remembered too: its result is what the cache holds now)
     remembered = not (provenance_mode or cache_from or cache_to)
-    hit = memo.lookup(store, request) if remembered and not no_cache else None
+    # the context as the build finds it; recorded only if it is the same after the build
+    before = memo.fingerprint(ctx_dir) if remembered else None
+    hit = memo.lookup(store, request, before) if before and not no_cache else None
     if hit is not None:
         memo.replay(hit, progress or null_progress)
         for t in tags:
@@ -102,12 +104,12 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
                            host_ca=host_ca_default() if host_ca is None else host_ca,
                            hardening=hardening)
     return _solve(store, request, options, plats, tags, progress, provenance_mode, cache_from,
-                  cache_to, remember=remembered)
+                  cache_to, remember=before)
 
 
 def _solve(store: Store, request: memo.Request, options: BuildOptions, plats: list[Platform],
            tags: Sequence[str], progress: ProgressFn | None, provenance_mode: bool | str,
-           cache_from: Sequence[str], cache_to: Sequence[str], *, remember: bool
+           cache_from: Sequence[str], cache_to: Sequence[str], *, remember: str | None
            ) -> BuildOutput:
     from ..dockerfile import parse
     from .export import BuildInputs, export_index
@@ -139,7 +141,8 @@ def _solve(store: Store, request: memo.Request, options: BuildOptions, plats: li
     finally:
         session.close()
     if remember and all(_memorable(plan) for _, plan, _ in built):
-        _remember(store, request, digest, plats, [r for _, _, r in built], steps.started)
+        _remember(store, request, digest, plats, [r for _, _, r in built], steps.started,
+                  remember)
     return BuildOutput(digest, tuple(plats))
 
 
@@ -228,10 +231,11 @@ def _memorable(plan: BuildPlan) -> bool:
 
 
 def _remember(store: Store, request: memo.Request, digest: Digest, plats: Sequence[Platform],
-              results: Sequence[BuildResult], started: Sequence[ProgressEvent]) -> None:
+              results: Sequence[BuildResult], started: Sequence[ProgressEvent],
+              before: str) -> None:
     bases = sorted({(name, plat, str(stored.digest))
                     for r in results for (name, plat), stored in r.bases.items()})
     # the last step of every stage: a pruned cache index makes the memo a miss
     keys = sorted({list(entries)[-1] for r in results
                    for entries in r.stage_entries.values() if entries})
-    memo.record(store, request, digest, [str(p) for p in plats], bases, keys, started)
+    memo.record(store, request, digest, [str(p) for p in plats], bases, keys, started, before)

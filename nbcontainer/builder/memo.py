@@ -14,8 +14,11 @@ What is checked on a hit:
   ssh sockets (values never key a step), ``SOURCE_DATE_EPOCH``, the proxies the build found
   around it (environment, docker's config.json: ``proxies.py``), the toolkit's version;
 * the build context: a fingerprint of every entry's type, size, mode, times and inode (any
-  change anywhere in it is a miss; a context of more than ``MAX_ENTRIES`` entries, or one
-  with a file changed too recently to tell, is never recorded);
+  change anywhere in it is a miss). It is taken before the build and again after it, and the
+  build is recorded only when both agree (a file saved while the build ran would otherwise
+  be remembered with content the build never read). A context of more than ``MAX_ENTRIES``
+  entries, or one with a file changed too recently to tell (within ``RACY_NS`` on a
+  filesystem with whole-second times, ``FINE_RACY_NS`` elsewhere), is never recorded;
 * every image the build read still resolves to the digest it had;
 * the result is still in the store, and the last step of every stage is in the cache index
   with the very entry it had (a pruned cache rebuilds, as it would without the memo, and a
@@ -46,7 +49,11 @@ from ..version import __version__
 
 FORMAT = 1
 MAX_ENTRIES = 5000  # a larger context is not fingerprinted (the walk would cost more)
-RACY_NS = 2_000_000_000  # a file changed this recently may change again unseen
+# A file changed this recently may change again unseen (same size, same times): two ticks
+# of whole-second timestamps (FAT, some network filesystems), else well above the kernel's
+# coarse clock tick that stamps files (1-10 ms).
+RACY_NS = 2_000_000_000
+FINE_RACY_NS = 100_000_000
 _ENV = ("SOURCE_DATE_EPOCH",)
 
 
@@ -81,12 +88,14 @@ class Hit:
     steps: tuple[dict[str, Any], ...]  # the START events to replay as CACHED
 
 
-def lookup(store: Store, request: Request) -> Hit | None:
-    """The recorded result of ``request`` if everything it read is unchanged, else None."""
+def lookup(store: Store, request: Request, context: str | None = None) -> Hit | None:
+    """The recorded result of ``request`` if everything it read is unchanged, else None.
+    ``context``: the context's fingerprint, when the caller has taken it already."""
     try:
         doc = json.loads((memo_dir(store) / f"{request.key()}.json").read_text())
         digest = Digest.parse(doc["digest"])
-        if doc.get("format") != FORMAT or doc["context"] != fingerprint(request.context):
+        context = context or fingerprint(request.context)
+        if doc.get("format") != FORMAT or context is None or doc["context"] != context:
             return None
         for name, platform, was in doc["bases"]:
             from ..oci.platform import Platform
@@ -111,10 +120,12 @@ def lookup(store: Store, request: Request) -> Hit | None:
 
 def record(store: Store, request: Request, digest: Digest, platforms: Sequence[str],
            bases: Sequence[tuple[str, str, str]], keys: Sequence[str],
-           steps: Sequence[ProgressEvent]) -> None:
-    """Remember a successful build (best effort: a memo that cannot be written is a miss)."""
+           steps: Sequence[ProgressEvent], before: str | None) -> None:
+    """Remember a successful build (best effort: a memo that cannot be written is a miss).
+    ``before``: the context's fingerprint taken before the build; a context that changed
+    since (or could not be fingerprinted) is not remembered."""
     context = fingerprint(request.context)
-    if context is None:
+    if context is None or context != before:
         return
     doc = {"format": FORMAT, "digest": str(digest), "platforms": list(platforms),
            "context": context, "bases": [list(b) for b in bases],
@@ -157,9 +168,10 @@ def replay(hit: Hit, progress: ProgressFn) -> None:
 
 def fingerprint(root: Path) -> str | None:
     """A digest of every entry below ``root`` (path, type, mode, size, mtime, ctime, inode);
-    None when there are more than ``MAX_ENTRIES`` or one changed within ``RACY_NS``."""
+    None when there are more than ``MAX_ENTRIES`` or one changed too recently (see
+    ``RACY_NS``)."""
     h = hashlib.sha256()
-    racy = time.time_ns() - RACY_NS
+    now = time.time_ns()
     count = 0
     stack = [(os.fspath(root), "")]
     while stack:
@@ -173,6 +185,8 @@ def fingerprint(root: Path) -> str | None:
             if count > MAX_ENTRIES:
                 return None
             st = e.stat(follow_symlinks=False)
+            coarse = st.st_mtime_ns % 1_000_000_000 == 0  # whole-second times
+            racy = now - (RACY_NS if coarse else FINE_RACY_NS)
             if st.st_ctime_ns > racy or st.st_mtime_ns > racy:
                 return None
             sub = f"{rel}/{e.name}"

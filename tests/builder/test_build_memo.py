@@ -22,8 +22,9 @@ DF = "FROM busybox\nARG V=1\nRUN echo $V > /v\nCOPY a /a\nCMD [\"sh\"]\n"
 @pytest.fixture
 def solves(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the builds that were solved (not answered by the memo); a context written a
-    moment ago counts as settled here (the memo waits two seconds otherwise)."""
+    moment ago counts as settled here (the memo waits a moment otherwise)."""
     monkeypatch.setattr(memo, "RACY_NS", 0)
+    monkeypatch.setattr(memo, "FINE_RACY_NS", 0)
     count: list[int] = []
     real = driver._solve
 
@@ -99,11 +100,30 @@ def test_a_removed_result_is_built_again(do_build, ctx: Path, solves) -> None:
 def test_a_context_changed_a_moment_ago_is_not_remembered(do_build, ctx: Path, solves,
                                                           monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
-    monkeypatch.setattr(memo, "RACY_NS", 3600 * 10**9)  # "a moment ago": everything is recent
+    # "a moment ago": everything is recent
+    monkeypatch.setattr(memo, "RACY_NS", 3600 * 10**9)
+    monkeypatch.setattr(memo, "FINE_RACY_NS", 3600 * 10**9)
     write(ctx, {"a": "a\n"})
     img = do_build(DF)
     do_build(DF)
     assert len(solves) == 2
+    assert not memo.memo_dir(img.store).is_dir() or not os.listdir(memo.memo_dir(img.store))
+
+
+def test_a_context_changed_while_it_built_is_not_remembered(do_build, ctx: Path, solves,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """A file saved while the build ran: the image holds what the build read, not what the
+    context holds now, so the build is not remembered."""
+    real = driver._remember
+
+    def remember(*args, **kw):  # noqa: ANN002, ANN003
+        (ctx / "a").write_text("saved meanwhile\n")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(driver, "_remember", remember)
+    write(ctx, {"a": "a\n"})
+    img = do_build(DF)
     assert not memo.memo_dir(img.store).is_dir() or not os.listdir(memo.memo_dir(img.store))
 
 
