@@ -96,8 +96,9 @@ COPY my-app.py /app/
 CMD ["python3", "/app/my-app.py"]
 """
 TOOLS = ("nbcontainer", "nb-cli", "docker", "buildah-vfs", "buildah-overlay")
-# A rebuild comes at least this long after the context was written, as a user's does: files
-# changed in the last 2 s are checked in full (git's racy-file rule), never trusted by time.
+# A rebuild comes a while after the context was written, as a user's does: a context changed
+# a moment before a build (memo.FINE_RACY_NS; 2 s on whole-second filesystems) is not
+# remembered, as git treats racily clean files.
 RACY = 2.1
 
 
