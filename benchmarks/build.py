@@ -496,6 +496,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", action="append", choices=SCENARIOS,
                     help="run only these scenarios (repeatable; default: all)")
+    ap.add_argument("--no-docker", action="store_true",
+                    help="leave docker out (another private dockerd on this machine shares "
+                         "containerd's fixed paths with ours)")
     ap.add_argument("--tmpfs", action="store_true",
                     help="work (stores, buildah's and docker's storage) on a tmpfs: no "
                          "writeback on either side")
@@ -518,7 +521,7 @@ def main() -> None:
             extra = ("--registry-mirror", mirror)
         # (docker's overlay2 over a tmpfs fails to start containers: its data root stays on
         # disk, so with --tmpfs its column keeps its writeback)
-        with docker_engine(docker_home if a.tmpfs else work, extra) as engine:
+        with docker_engine(docker_home if a.tmpfs else work, extra, a.no_docker) as engine:
             tools = Tools(work, engine)
             print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores shared with others)")
             scenario(tools, 1, RUN0)  # warm-up: imports, page cache, binaries
@@ -541,7 +544,11 @@ def main() -> None:
 
 
 @contextmanager
-def docker_engine(work: Path, extra: tuple[str, ...]) -> Iterator[dockerd.PrivateDockerd | None]:
+def docker_engine(work: Path, extra: tuple[str, ...], skip: bool = False
+                  ) -> Iterator[dockerd.PrivateDockerd | None]:
+    if skip:
+        yield None
+        return
     if not dockerd.available():
         print("docker.io is not installed (scripts/setup.sh): no docker column")
         yield None
