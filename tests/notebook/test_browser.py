@@ -317,9 +317,23 @@ def test_a_kernel_from_an_image_in_the_launcher(nbenv, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """JupyterLab's launcher lists the kernel from an image; a notebook started from its card
     runs a cell in the image."""
-    from playwright.sync_api import sync_playwright
 
     display = _kernel_image(nbenv, tmp_path, monkeypatch)
+    try:
+        _launch_from_the_launcher(nbenv, tmp_path, display)
+    finally:
+        # the notebooks' environment is shared with the nbval run, whose saved outputs list
+        # the images and kernels: leave neither behind
+        from nbcontainer import api
+
+        api.remove_kernel("lab-analysis")
+        api.rmi(["analysis:1"])
+        api._stores.clear()
+
+
+def _launch_from_the_launcher(nbenv, tmp_path: Path, display: str) -> None:
+    from playwright.sync_api import sync_playwright
+
     console: list[str] = []
     with _lab(nbenv, tmp_path, []) as (url, root), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
