@@ -298,6 +298,12 @@ def _flag_word_step(sc: _Scan, ch: str) -> int:
         sc.blank_ok = True
         sc.pos += 1
         return _QUOTE
+    return _take(sc, ch, _WORD)
+
+
+def _take(sc: _Scan, ch: str, state: int) -> int:
+    """Keep ``ch`` (after ``\\``, the character it escapes) and stay in ``state``; a ``\\``
+    that ends the text ends the word."""
     if ch == "\\":
         if sc.pos + 1 == sc.n:
             sc.pos += 1
@@ -306,7 +312,7 @@ def _flag_word_step(sc: _Scan, ch: str) -> int:
         ch = sc.text[sc.pos]
     sc.buf.append(ch)
     sc.pos += 1
-    return _WORD
+    return state
 
 
 def _flag_quote_step(sc: _Scan, ch: str) -> int:
@@ -314,15 +320,7 @@ def _flag_quote_step(sc: _Scan, ch: str) -> int:
     if ch == sc.quote:
         sc.pos += 1
         return _WORD
-    if ch == "\\":
-        if sc.pos + 1 == sc.n:
-            sc.pos += 1
-            return _WORD
-        sc.pos += 1
-        ch = sc.text[sc.pos]
-    sc.buf.append(ch)
-    sc.pos += 1
-    return _QUOTE
+    return _take(sc, ch, _QUOTE)
 
 
 # --------------------------------------------------------------------------- input checks
