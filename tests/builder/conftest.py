@@ -16,15 +16,16 @@ from nbcontainer.image import Image
 from nbcontainer.store import Store
 from tests.support.registry import Registry
 from tests.support.rootfs import debian_rootfs, make_busybox_rootfs
+from tests.support.scratch import fixture_dir
 
 BUSYBOX = shutil.which("busybox")
 
 
 @pytest.fixture(scope="session")
-def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def busybox_rootfs(request: pytest.FixtureRequest) -> Path:
     if BUSYBOX is None or os.geteuid() != 0:
         pytest.skip("needs root and busybox-static")
-    root = tmp_path_factory.mktemp("bbroot") / "rootfs"
+    root = fixture_dir(request, "bbroot") / "rootfs"
     make_busybox_rootfs(root, etc_files=False)
     return root
 
@@ -59,14 +60,14 @@ def do_build(bstore: Store, ctx: Path) -> Builder:
 
 
 @pytest.fixture(scope="module")
-def debian_ref(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def debian_ref(request: pytest.FixtureRequest) -> Iterator[str]:
     """The debootstrap Debian pushed to a local registry: its reference there."""
     from nbcontainer import registry
 
     rootfs = debian_rootfs()
-    reg = Registry("plain", tmp_path_factory.mktemp("debian-registry")).start()
+    reg = Registry("plain", fixture_dir(request, "debian-registry")).start()
     try:
-        st = Store(tmp_path_factory.mktemp("debian-store"))
+        st = Store(fixture_dir(request, "debian-store"))
         ref = f"{reg.host}/debian:bookworm"
         api.import_image(rootfs, ref, store=st, changes=['CMD ["bash"]'])
         registry.push(st, ref)

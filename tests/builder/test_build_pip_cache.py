@@ -21,6 +21,7 @@ from nbcontainer.store import Store
 from nbcontainer.store.cache_mounts import cache_mounts_dir
 from tests.support.marks import needs_root
 from tests.support.pyindex import Index, make_pip_zipapp, make_wheel
+from tests.support.scratch import fixture_dir
 
 pytestmark = [needs_root, pytest.mark.skipif(
     not os.path.exists("/usr/sbin/debootstrap") and not os.path.exists("/usr/bin/debootstrap"),
@@ -28,8 +29,8 @@ pytestmark = [needs_root, pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
-    root = tmp_path_factory.mktemp("index")
+def index(request: pytest.FixtureRequest) -> Iterator[Index]:
+    root = fixture_dir(request, "index")
     pkg = root / "simple" / "tinypkg"
     pkg.mkdir(parents=True)
     wheel = make_wheel(pkg)
@@ -41,10 +42,10 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
 
 
 @pytest.fixture(scope="module")
-def py_store(debian_ref: str, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
+def py_store(debian_ref: str, request: pytest.FixtureRequest  # noqa: F811
              ) -> tuple[Store, str]:
-    st = Store(tmp_path_factory.mktemp("pip-store"))
-    ctx = tmp_path_factory.mktemp("pyctx")
+    st = Store(fixture_dir(request, "pip-store"))
+    ctx = fixture_dir(request, "pyctx")
     build(f"FROM {debian_ref}\nRUN apt-get update && apt-get install -y "
           "--no-install-recommends python3 && rm -rf /var/lib/apt/lists/* "
           "/var/cache/apt/*.bin\n", ctx, tags=["py:base"], store=st)

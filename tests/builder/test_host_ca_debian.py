@@ -27,6 +27,7 @@ from nbcontainer.store import Store
 from tests.support.connect_proxy import connect_proxy
 from tests.support.hostca import store_contents, traces
 from tests.support.marks import needs_services
+from tests.support.scratch import fixture_dir
 
 pytestmark = needs_services
 
@@ -46,13 +47,13 @@ def extra() -> list[bytes]:
 
 
 @pytest.fixture(scope="module")
-def dstore(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    return Store(tmp_path_factory.mktemp("hostca-debian") / "store")
+def dstore(request: pytest.FixtureRequest) -> Store:
+    return Store(fixture_dir(request, "hostca-debian") / "store")
 
 
 @pytest.fixture(scope="module")
-def dctx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("hostca-ctx")
+def dctx(request: pytest.FixtureRequest) -> Path:
+    return fixture_dir(request, "hostca-ctx")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -18,13 +18,14 @@ from nbcontainer.layers.idmap import IdMap
 from nbcontainer.sandbox.spec import RunResult
 from tests.support.hostca import TEST_CA_CN, host_bundle_with, make_ca
 from tests.support.marks import needs_root
+from tests.support.scratch import fixture_dir
 
 BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 @pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
-    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+def ca(request: pytest.FixtureRequest) -> tuple[Path, bytes]:
+    path = fixture_dir(request, "ca") / "ca.pem"
     return path, make_ca(path)
 
 

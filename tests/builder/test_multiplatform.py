@@ -29,6 +29,7 @@ from nbcontainer.oci.platform import Platform
 from nbcontainer.store import Store
 from tests.support.builds import flatten, write
 from tests.support.rootfs import make_arm64_rootfs
+from tests.support.scratch import fixture_dir
 
 AMD64 = Platform.parse("linux/amd64")
 ARM64 = Platform.parse("linux/arm64")
@@ -40,8 +41,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="session")
-def arm64_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_arm64_rootfs(tmp_path_factory.mktemp("bbarm64") / "rootfs")
+def arm64_rootfs(request: pytest.FixtureRequest) -> Path:
+    return make_arm64_rootfs(fixture_dir(request, "bbarm64") / "rootfs")
 
 
 def add_multi_busybox(st: Store, amd64_root: Path, arm64_root: Path, tag: str) -> None:
@@ -63,10 +64,10 @@ def mstore(tmp_path: Path, busybox_rootfs: Path, arm64_rootfs: Path,
 
 
 @pytest.fixture
-def registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+def registry_server(request: pytest.FixtureRequest) -> Iterator:
     from tests.support.registry import Registry
 
-    reg = Registry("plain", tmp_path_factory.mktemp("mp-registry")).start()
+    reg = Registry("plain", fixture_dir(request, "mp-registry")).start()
     try:
         yield reg
     finally:

@@ -25,15 +25,16 @@ from nbcontainer.registry import RegistryClient
 from nbcontainer.store import Store, fsck
 from nbcontainer.wording import step_title
 from tests.support.builds import write
+from tests.support.scratch import fixture_dir
 
 STEP = re.compile(r"^\[(?:[\w.-]+ )?(\d+)/(\d+)\] (\S+)")
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def registry(request: pytest.FixtureRequest) -> Iterator[object]:
     from tests.support.registry import Registry
 
-    reg = Registry("plain", tmp_path_factory.mktemp("cache-registry")).start()
+    reg = Registry("plain", fixture_dir(request, "cache-registry")).start()
     try:
         yield reg
     finally:
@@ -41,11 +42,11 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def base(registry, busybox_rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+def base(registry, busybox_rootfs: Path, request: pytest.FixtureRequest) -> str:
     """A busybox base image that lives only in the registry (every store pulls it)."""
     from nbcontainer import registry as reg_api
 
-    st = Store(tmp_path_factory.mktemp("seed-store"))
+    st = Store(fixture_dir(request, "seed-store"))
     ref = f"{registry.host}/base/busybox:1"
     api.import_image(busybox_rootfs, ref, store=st)
     reg_api.push(st, ref)

@@ -20,13 +20,14 @@ from tests.support.buildah import BASE, Env
 from tests.support.differential import summary
 from tests.support.docker import Dockerd
 from tests.support.rootfs import make_busybox_rootfs
+from tests.support.scratch import fixture_dir
 
 
-@pytest.fixture(scope="session")
-def diff_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+@pytest.fixture(scope="package")
+def diff_env(request: pytest.FixtureRequest) -> Iterator[Env]:
     if os.geteuid() != 0 or not shutil.which("buildah") or not shutil.which("busybox"):
         pytest.skip("needs root, buildah and busybox")
-    work = tmp_path_factory.mktemp("differential")
+    work = fixture_dir(request, "differential")
     rootfs = make_busybox_rootfs(work / "rootfs", etc_files=False)
     store = Store(work / "store")
     api.import_image(rootfs, BASE, store=store)
@@ -45,7 +46,7 @@ def diff_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         shutil.rmtree(runroot, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def docker_peer(dockerd: Dockerd, diff_env: Env) -> Dockerd:
     """The session's dockerd holding the same busybox base as ours and buildah's (loaded
     from our docker-archive: docker cannot reach Docker Hub here)."""

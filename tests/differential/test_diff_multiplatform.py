@@ -30,6 +30,7 @@ from tests.support.buildah import Env
 from tests.support.differential import check, flatten
 from tests.support.docker import Dockerd
 from tests.support.rootfs import make_arm64_rootfs
+from tests.support.scratch import fixture_dir
 
 pytestmark = pytest.mark.skipif(_pyplatform.machine() != "x86_64",
                                 reason="the emulated platform here is arm64 on amd64")
@@ -128,10 +129,10 @@ def our_index(env: Env, ctx: Path) -> dict[str, tuple[dict, dict]]:
 
 
 @pytest.fixture(scope="module")
-def mp_ctx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def mp_ctx(request: pytest.FixtureRequest) -> Path:
     assert find_emulator(Platform.parse("linux/arm64")) is not None, \
         "no qemu-aarch64 binfmt_misc entry: run scripts/setup.sh"
-    ctx = tmp_path_factory.mktemp("mp-ctx")
+    ctx = fixture_dir(request, "mp-ctx")
     (ctx / "Dockerfile").write_text(DOCKERFILE)
     (ctx / "a.txt").write_text("a\n")
     return ctx

@@ -25,6 +25,7 @@ from tests.support import buildah, docker
 from tests.support.buildah import BASE, Env, buildah_result
 from tests.support.differential import check, flatten
 from tests.support.docker import Dockerd
+from tests.support.scratch import fixture_dir
 
 DOCKERFILE = f"""\
 FROM {BASE}
@@ -39,10 +40,10 @@ Result = tuple[dict[str, tuple], dict]
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def registry(request: pytest.FixtureRequest) -> Iterator[object]:
     from tests.support.registry import Registry
 
-    reg = Registry("plain", tmp_path_factory.mktemp("diff-cache-registry")).start()
+    reg = Registry("plain", fixture_dir(request, "diff-cache-registry")).start()
     try:
         yield reg
     finally:
@@ -50,18 +51,18 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def ctx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    ctx = tmp_path_factory.mktemp("diff-cache-ctx")
+def ctx(request: pytest.FixtureRequest) -> Path:
+    ctx = fixture_dir(request, "diff-cache-ctx")
     (ctx / "Dockerfile").write_text(DOCKERFILE)
     (ctx / "a.txt").write_text("a\n")
     return ctx
 
 
 @pytest.fixture(scope="module")
-def ours(diff_env: Env, registry, ctx: Path, tmp_path_factory: pytest.TempPathFactory) -> Result:
+def ours(diff_env: Env, registry, ctx: Path, request: pytest.FixtureRequest) -> Result:
     """nbcontainer: store A exports, an empty store B (base loaded, nothing else) imports;
     B's image as (tree, config)."""
-    work = tmp_path_factory.mktemp("diff-cache-ours")
+    work = fixture_dir(request, "diff-cache-ours")
     ref = f"{registry.host}/diff/nbcontainer-cache:build"
     a_digest, _ = _ours(diff_env.store, ctx, cache_to=[f"type=registry,ref={ref},mode=max"],
                         no_cache=True)

@@ -17,6 +17,7 @@ from nbcontainer.store import Store
 from tests.support.pyindex import make_pip_zipapp, serve_wheel
 from tests.support.registry import Registry
 from tests.support.rootfs import debian_rootfs
+from tests.support.scratch import fixture_dir
 
 # Written as a data scientist would: apt without cleanup, pip with its cache.
 JUNK = """FROM {base}
@@ -44,13 +45,13 @@ class Built:
 
 
 @pytest.fixture(scope="module")
-def debian_images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+def debian_images(request: pytest.FixtureRequest) -> Iterator[Built]:
     if os.geteuid() != 0 or not shutil.which("debootstrap") or \
             not shutil.which("docker-registry"):
         pytest.skip("needs root, debootstrap and docker-registry")
     from nbcontainer import registry
 
-    work = tmp_path_factory.mktemp("insight")
+    work = fixture_dir(request, "insight")
     reg = Registry("plain", work / "registry").start()
     index = serve_wheel(work / "index", payload=2_000_000)  # pip caches what it downloads
     try:

@@ -25,14 +25,15 @@ from nbcontainer.store import Store, fsck
 from tests.support.docker import Dockerd
 from tests.support.images import store_image
 from tests.support.registry import Registry
+from tests.support.scratch import fixture_dir
 
 TAG = "demo/busybox:1.0"
 SAY = 'CMD ["/bin/sh", "-c", "echo hello from $(uname -m)"]'
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    reg = Registry("plain", tmp_path_factory.mktemp("docker-interop-registry")).start()
+def registry(request: pytest.FixtureRequest) -> Iterator[Registry]:
+    reg = Registry("plain", fixture_dir(request, "docker-interop-registry")).start()
     try:
         yield reg
     finally:

@@ -1,5 +1,5 @@
-"""An image with python3, ipykernel and tinypkg (tests/support/kernels.py), built once per
-session into its own store; each test gets a private Jupyter data dir for its kernelspecs."""
+"""An image with python3, ipykernel and tinypkg (tests/support/kernels.py), built once for
+this package into its own store; each test gets a private Jupyter data dir for its kernelspecs."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from nbcontainer import api
 from nbcontainer.store import Store
 from tests.support.kernels import KernelImages
 from tests.support.rootfs import debian_rootfs
+from tests.support.scratch import fixture_dir
 
 
-@pytest.fixture(scope="session")
-def kernel_images(tmp_path_factory: pytest.TempPathFactory) -> KernelImages:
-    st = Store(tmp_path_factory.mktemp("kernel-store"))
+@pytest.fixture(scope="package")
+def kernel_images(request: pytest.FixtureRequest) -> KernelImages:
+    st = Store(fixture_dir(request, "kernel-store"))
     api.import_image(debian_rootfs(), "debian:bookworm", store=st, changes=['CMD ["bash"]'])
-    images = KernelImages(st, tmp_path_factory.mktemp("kernel-ctx"))
+    images = KernelImages(st, fixture_dir(request, "kernel-ctx"))
     images.build("pykernel:1")
     return images
 
@@ -36,13 +37,13 @@ def jupyter_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     yield data
 
 
-@pytest.fixture(scope="session")
-def busybox_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="package")
+def busybox_home(request: pytest.FixtureRequest) -> Path:
     """A store holding ``busybox:latest`` (for run flags and the kernel commands)."""
     from tests.support.rootfs import make_busybox_rootfs
 
-    home = tmp_path_factory.mktemp("busybox-store")
-    rootfs = make_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
+    home = fixture_dir(request, "busybox-store")
+    rootfs = make_busybox_rootfs(fixture_dir(request, "busybox") / "rootfs")
     api.import_image(rootfs, "busybox:latest", store=Store(home), changes=['CMD ["sh"]'])
     return home
 

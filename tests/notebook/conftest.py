@@ -13,6 +13,7 @@ import pytest
 
 from nbcontainer import api
 from nbcontainer.store import Store
+from tests.support.scratch import fixture_dir
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -20,12 +21,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def busybox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def busybox_dir(request: pytest.FixtureRequest) -> Path:
     if os.geteuid() != 0 or not shutil.which("busybox"):
         pytest.skip("needs root and busybox-static")
     from nbcontainer.rootfs import make_busybox_rootfs
 
-    return make_busybox_rootfs(tmp_path_factory.mktemp("bb") / "rootfs")
+    return make_busybox_rootfs(fixture_dir(request, "bb") / "rootfs")
 
 
 @pytest.fixture
@@ -70,14 +71,14 @@ def ip(_shell, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     _shell.user_ns.pop("_", None)
 
 
-@pytest.fixture(scope="session")
-def nbenv(tmp_path_factory: pytest.TempPathFactory):
-    """The notebooks' registries and Debian base, as the demo makes them (one per session:
+@pytest.fixture(scope="package")
+def nbenv(request: pytest.FixtureRequest):
+    """The notebooks' registries and Debian base, as the demo makes them (one for this package:
     the nbval run and the browser run share the store, so the second build comes from the
     cache)."""
     from scripts.notebook_env import NotebookEnv
 
-    env = NotebookEnv(tmp_path_factory.mktemp("nbenv")).start()
+    env = NotebookEnv(fixture_dir(request, "nbenv")).start()
     try:
         yield env
     finally:

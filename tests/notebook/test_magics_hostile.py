@@ -12,11 +12,12 @@ import pytest
 from nbcontainer import api
 from nbcontainer.errors import NbcontainerError
 from tests.support.registry import HOSTILE_PULL, FaultProxy, Hostile, Registry
+from tests.support.scratch import fixture_dir
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultProxy]:
-    reg = Registry("plain", tmp_path_factory.mktemp("registry")).start()
+def hostile(request: pytest.FixtureRequest) -> Iterator[FaultProxy]:
+    reg = Registry("plain", fixture_dir(request, "registry")).start()
     proxy = FaultProxy(reg.port).start()
     try:
         yield proxy

@@ -13,14 +13,15 @@ import pytest
 
 from nbcontainer.localregistry import LocalRegistry
 from tests.support import pods
+from tests.support.scratch import fixture_dir
 from tests.support.users import user_deps
 
 
 @pytest.fixture(scope="session")
-def pod_reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict]]:
+def pod_reports(request: pytest.FixtureRequest) -> Iterator[dict[str, dict]]:
     if os.geteuid() != 0 or not shutil.which("podman") or not pods.MOBY_SECCOMP.is_file():
         pytest.skip("needs root, podman and golang-github-docker-docker-dev (scripts/setup.sh)")
-    tmp = tmp_path_factory.mktemp("pods")
+    tmp = fixture_dir(request, "pods")
     os.chmod(tmp, 0o755)
     image = pods.pod_image(tmp)
     user_deps()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -133,8 +134,11 @@ def main() -> int:
     report: dict[str, object] = {"uid": os.getuid()}
     info = api.info(store=store).to_dict()
     report["info"] = info
-    report["builds"] = {name: build(name, text, store, context)
-                        for name, text in dockerfiles(registry).items() if name in wanted}
+    try:
+        report["builds"] = {name: build(name, text, store, context)
+                            for name, text in dockerfiles(registry).items() if name in wanted}
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
     print(json.dumps(report))
     return 0
 

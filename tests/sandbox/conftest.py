@@ -13,24 +13,25 @@ import pytest
 
 from tests.support.rootfs import make_busybox_rootfs
 from tests.support.sandbox import RootlessEnv, Scratch
+from tests.support.scratch import fixture_dir
 from tests.support.users import USER, ensure_subids, ensure_user, user_deps, user_python
 
 BUSYBOX = shutil.which("busybox")
 
 
 @pytest.fixture(scope="session")
-def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def rootfs(request: pytest.FixtureRequest) -> Path:
     if BUSYBOX is None or os.geteuid() != 0:
         pytest.skip("needs root and busybox-static")
-    return make_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
+    return make_busybox_rootfs(fixture_dir(request, "busybox") / "rootfs")
 
 
 @pytest.fixture(scope="session")
-def bare_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def bare_rootfs(request: pytest.FixtureRequest) -> Path:
     """No /etc/hosts, resolv.conf, hostname, /proc, /sys: mount targets must be stubbed."""
     if BUSYBOX is None or os.geteuid() != 0:
         pytest.skip("needs root and busybox-static")
-    root = make_busybox_rootfs(tmp_path_factory.mktemp("bare") / "rootfs", etc_files=False)
+    root = make_busybox_rootfs(fixture_dir(request, "bare") / "rootfs", etc_files=False)
     (root / "proc").rmdir()
     (root / "sys").rmdir()
     os.chmod(root / "etc", 0o750)

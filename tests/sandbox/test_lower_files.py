@@ -23,6 +23,7 @@ from nbcontainer.sandbox import (
 from nbcontainer.sandbox.ladder import Settings
 from tests.support.marks import needs_root
 from tests.support.sandbox import Scratch
+from tests.support.scratch import fixture_dir
 
 pytestmark = needs_root
 
@@ -31,9 +32,9 @@ NEW = "/etc/pki/tls/new.crt"  # the image has no /etc/pki: parents made in the s
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory, rootfs: Path) -> Path:
+def image(request: pytest.FixtureRequest, rootfs: Path) -> Path:
     """The busybox rootfs with an own bundle in a 0750 directory with an old mtime."""
-    root = tmp_path_factory.mktemp("lower-files") / "rootfs"
+    root = fixture_dir(request, "lower-files") / "rootfs"
     shutil.copytree(rootfs, root, symlinks=True)
     certs = root / "etc/ssl/certs"
     certs.mkdir(parents=True)

@@ -21,14 +21,15 @@ from tests.support.bait import Bait, Verdicts, parse
 from tests.support.docker import Dockerd
 from tests.support.pods import PODMAN
 from tests.support.rootfs import make_busybox_rootfs
+from tests.support.scratch import fixture_dir
 from tests.support.users import REPO, ensure_rootless_user, module_argv, user_deps, user_python
 
 PROBE_C = Path(__file__).with_name("probe.c")
 
 
 @pytest.fixture(scope="session")
-def probe_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("probe") / "probe"
+def probe_bin(request: pytest.FixtureRequest) -> Path:
+    out = fixture_dir(request, "probe") / "probe"
     subprocess.run(["gcc", "-static", "-O1", "-o", str(out), str(PROBE_C)], check=True,
                    capture_output=True)
     return out
@@ -50,8 +51,8 @@ def bait() -> Iterator[Bait]:
 
 
 @pytest.fixture(scope="session")
-def probe_rootfs(tmp_path_factory: pytest.TempPathFactory, probe_bin: Path) -> Path:
-    root = make_busybox_rootfs(tmp_path_factory.mktemp("probe-rootfs") / "rootfs")
+def probe_rootfs(request: pytest.FixtureRequest, probe_bin: Path) -> Path:
+    root = make_busybox_rootfs(fixture_dir(request, "probe-rootfs") / "rootfs")
     shutil.copy2(probe_bin, root / "probe")
     return root
 
@@ -133,13 +134,13 @@ def rootless_verdicts(probe_rootfs: Path, probe_bin: Path, bait: Bait) -> Verdic
 
 
 @pytest.fixture(scope="session")
-def podman_verdicts(probe_rootfs: Path, bait: Bait, tmp_path_factory: pytest.TempPathFactory
+def podman_verdicts(probe_rootfs: Path, bait: Bait, request: pytest.FixtureRequest
                     ) -> Verdicts:
     """The reference: ``podman run --runtime runc`` with its default seccomp profile and
     capabilities over a copy of the probe's rootfs. Its network is slirp4netns (rootless
     podman's default, host loopback disallowed): the rootful bridge would change the host's
     network settings (ip_forward, a bridge device), which the test machines must keep."""
-    root = tmp_path_factory.mktemp("podman") / "rootfs"
+    root = fixture_dir(request, "podman") / "rootfs"
     shutil.copytree(probe_rootfs, root, symlinks=True)
     # (the ulimits: runc cannot raise them above this VM's hard limits)
     proc = subprocess.run([*PODMAN, "run", "--rm", "--runtime", "runc", "--network",

@@ -24,17 +24,18 @@ from nbcontainer import api
 from nbcontainer.store import Store
 from tests.support.marks import needs_root
 from tests.support.rootfs import debian_rootfs
+from tests.support.scratch import fixture_dir
 
 pytestmark = needs_root
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
 @pytest.fixture(scope="module")
-def tools(tmp_path_factory: pytest.TempPathFactory) -> Store:
+def tools(request: pytest.FixtureRequest) -> Store:
     """A store whose ``tools`` image got python3-pip and git by apt-get in a RUN."""
-    st = Store(tmp_path_factory.mktemp("still-working") / "store")
+    st = Store(fixture_dir(request, "still-working") / "store")
     api.import_image(debian_rootfs(), "debian:bookworm", store=st)
-    ctx = tmp_path_factory.mktemp("tools-ctx")
+    ctx = fixture_dir(request, "tools-ctx")
     api.build("FROM debian:bookworm\nRUN apt-get update && apt-get install -y "
               "--no-install-recommends python3-pip git && rm -rf /var/lib/apt/lists/*\n",
               ctx, tags=["tools"], store=st)

@@ -225,8 +225,12 @@ def run_env(env: Env, image: PodImage, bases: Bases, tmp: Path) -> dict:
             shutil.chown(base, env.user, env.user)
         argv = [*env.host, env.python, str(DRIVER), bases.registry, str(base / "store"),
                 env.builds]
-    proc = subprocess.run(argv, capture_output=True, timeout=900, cwd="/",
-                          stdin=subprocess.DEVNULL)
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=900, cwd="/",
+                              stdin=subprocess.DEVNULL)
+    finally:
+        if env.host is not None:
+            shutil.rmtree(base, ignore_errors=True)
     if proc.returncode != 0:
         pytest.fail(f"{env.name}: the driver failed ({proc.returncode}):\n"
                     f"{proc.stderr.decode(errors='replace')[-4000:]}")
