@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from nbcontainer.layers.idmap import IdMap, have_newidmap
 from . import messages
 from .errors import FEATURES, SandboxError
 from .namespaced import BOOT
+from .vfs import remove_scratch
 
 if TYPE_CHECKING:
     from .messages import ProbeResult
@@ -84,7 +84,7 @@ def _run_probe(rootless: bool) -> ProbeResult:
         proc = subprocess.run([sys.executable, "-I", "-S", str(BOOT), *argv],
                               stdin=subprocess.DEVNULL, capture_output=True, check=False)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_scratch(scratch)
     try:
         return messages.decode_probe(proc.stdout)
     except (EOFError, ValueError, TypeError):

@@ -35,6 +35,7 @@ from pathlib import Path
 from nbcontainer.layers.idmap import subid_range
 
 from . import messages
+from .vfs import remove_scratch
 
 BOOT = Path(__file__).with_name("_boot.py")
 CAP_SETUID, CAP_SETGID, CAP_SYS_ADMIN = 7, 6, 21
@@ -369,7 +370,7 @@ def _run(parent: str, want_proot: bool | None) -> HostProbe:
         steps = _helper_steps(scratch, not privileged, subuid, subgid,
                               with_idmap=tools and bool(subuid and subgid))
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_scratch(scratch)
 
     def got(name: str) -> Attempt:
         return Attempt.of(steps, name) or NOT_TRIED

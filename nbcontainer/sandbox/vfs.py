@@ -225,6 +225,16 @@ def force_remove(path: Path) -> None:
         os.unlink(path)
 
 
+def remove_scratch(path: str | os.PathLike[str]) -> None:
+    """Best effort :func:`force_remove` of a probe's scratch directory: an overlay mount
+    leaves its ``work/work`` directory mode 000, which a plain rmtree cannot enter unless
+    run as root."""
+    try:
+        force_remove(Path(path))
+    except OSError:
+        pass
+
+
 MOUNT_DIRS = ("dev", "proc", "sys")
 MOUNT_FILES = ("etc/hosts", "etc/resolv.conf", "etc/hostname")
 

@@ -78,3 +78,29 @@ def test_a_directory_others_can_write_is_never_trusted(area: Path) -> None:
     area.chmod(0o755)
     (area / probe_mod.CACHE_FILE).chmod(0o666)
     assert probe_mod._load(str(area)) is None
+
+
+BOTH_PROBES = """\
+import sys
+from nbcontainer.sandbox import capabilities, probe
+probe.probe(sys.argv[1], refresh=True)
+capabilities._run_probe(True)
+"""
+
+
+def test_an_unprivileged_probe_leaves_no_scratch(rootless) -> None:
+    """As an ordinary user the probes' overlay leaves a mode-000 ``work/work`` directory
+    that a plain rmtree cannot enter: both probes still remove their scratch."""
+    from tests.support.users import REPO
+
+    area, tmp = rootless.base / "probe-area", rootless.base / "probe-tmp"
+    for d in (area, tmp):
+        d.mkdir(mode=0o700)
+        os.chown(d, rootless.uid, rootless.gid)
+    path = ":".join(str(p) for p in (REPO, *rootless.paths))
+    proc = subprocess.run(["runuser", "-u", rootless.user, "--", "env", f"PYTHONPATH={path}",
+                           f"TMPDIR={tmp}", rootless.python, "-c", BOTH_PROBES, str(area)],
+                          capture_output=True, text=True, timeout=120, cwd="/")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [p.name for p in area.iterdir()] == [probe_mod.CACHE_FILE]
+    assert list(tmp.iterdir()) == []
