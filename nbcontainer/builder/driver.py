@@ -27,7 +27,6 @@ from ..oci.reference import Reference
 from ..progress import Kind, ProgressEvent, ProgressFn, null_progress
 from ..store import Store
 from . import memo, proxies
-from .certs import host_ca_default
 from .inputs import SecretSpec, read_dockerfile, read_secrets, read_ssh
 from .platforms import parse_platforms
 
@@ -97,6 +96,7 @@ def build(dockerfile: str | os.PathLike[str], context: str | os.PathLike[str], *
         for t in tags:
             store.tag(str(hit.digest), t)
         return BuildOutput(hit.digest, tuple(plats))
+    from .certs import host_ca_default
     from .session import BuildOptions
 
     options = BuildOptions(no_cache=no_cache, secrets=secret_values, ssh=ssh_map,

@@ -13,7 +13,6 @@ import argparse
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -150,6 +149,8 @@ def _failed(exc: Exception, command: str, debug: bool) -> int:
     if isinstance(exc, BrokenPipeError):  # the reader went away (| head): not an error
         return 141
     if debug:
+        import traceback  # (only here: a clean run does not pay for its import)
+
         traceback.print_exc()
     if isinstance(exc, NbcontainerError):
         sys.stderr.write(f"Error: {exc.message}\n")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform as _pyplatform
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +61,7 @@ class Platform:
 
     @classmethod
     def host(cls) -> Platform:
-        return cls.normalized("linux", _pyplatform.machine())
+        return cls.normalized("linux", os.uname().machine)
 
     @classmethod
     def from_dict(cls, d: object, where: str = "platform") -> Platform:
