@@ -255,6 +255,10 @@ def context(work: Path, dockerfile: str) -> Path:
         p = ctx / "src" / f"m{i // 10}" / f"f{i}.py"
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(f"print({i})\n" * 20)
+    # As when a user saves and then types the command: a build whose context changed in
+    # the last 100 ms is not remembered (the build memo's racy window), so a build started
+    # at once would leave the next "cached" build to solve the Dockerfile again.
+    time.sleep(0.2)
     return ctx
 
 
