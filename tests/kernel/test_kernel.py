@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -28,7 +27,7 @@ from nbcontainer.kernel.spec import _world_executable
 from tests.kernel.session import exercise, interrupt_restart_shutdown, leftovers, run_code
 from tests.support.kernels import KernelImages
 from tests.support.marks import needs_root
-from tests.support.users import REPO, USER, ensure_rootless_user
+from tests.support.users import REPO, USER, ensure_rootless_user, user_repo, user_site
 
 pytestmark = [needs_root, pytest.mark.slow]
 
@@ -74,10 +73,10 @@ def test_notebook_runs_in_the_image_as_an_ordinary_user(kernel_images: KernelIma
     for p in (base, archive, workdir):
         os.chown(p, user.pw_uid, user.pw_gid)
     token = uuid.uuid4().hex
-    site = sysconfig.get_paths()["purelib"]  # the venv's packages (readable by all)
+    site = user_site()  # the venv's packages, as the user can read them
     env = [f"HOME={base}", f"NBCONTAINER_HOME={base}/store", f"JUPYTER_DATA_DIR={base}/jd",
            f"JUPYTER_RUNTIME_DIR={base}/jr", f"JUPYTER_PATH={base}/jd", f"TMPDIR={base}",
-           f"PYTHONPATH={REPO}:{site}"]
+           f"PYTHONPATH={user_repo()}:{site}"]
     python = "/usr/bin/python3.11"
     try:
         proc = subprocess.run(

@@ -91,13 +91,13 @@ capabilities._run_probe(True)
 def test_an_unprivileged_probe_leaves_no_scratch(rootless) -> None:
     """As an ordinary user the probes' overlay leaves a mode-000 ``work/work`` directory
     that a plain rmtree cannot enter: both probes still remove their scratch."""
-    from tests.support.users import REPO
+    from tests.support.users import user_repo
 
     area, tmp = rootless.base / "probe-area", rootless.base / "probe-tmp"
     for d in (area, tmp):
         d.mkdir(mode=0o700)
         os.chown(d, rootless.uid, rootless.gid)
-    path = ":".join(str(p) for p in (REPO, *rootless.paths))
+    path = ":".join(str(p) for p in (user_repo(), *rootless.paths))
     proc = subprocess.run(["runuser", "-u", rootless.user, "--", "env", f"PYTHONPATH={path}",
                            f"TMPDIR={tmp}", rootless.python, "-c", BOTH_PROBES, str(area)],
                           capture_output=True, text=True, timeout=120, cwd="/")

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.rootfs import CACHE, debian_rootfs, make_busybox_rootfs
-from tests.support.users import PYDEPS, REPO
+from tests.support.users import PYDEPS, REPO, user_repo
 
 PODS = CACHE / "pods"
 PODMAN = ["podman", "--root", str(PODS / "storage"), "--runroot", str(PODS / "run"),
@@ -179,7 +179,7 @@ ENVIRONMENTS = {env.name: env for env in (
     Env("pod-moby-noproot", [*_UID1000, "--security-opt", f"seccomp={MOBY_SECCOMP}",
                              "-v", "/dev/null:/usr/bin/proot:ro"], builds="a,b"),
     Env("host-nosubids", host=["runuser", "-u", HOST_USER_NO_SUBIDS, "--", "env",
-                               f"PYTHONPATH={REPO}:{PYDEPS}", "HOME=/tmp"],
+                               f"PYTHONPATH={{repo}}:{PYDEPS}", "HOME=/tmp"],
         python=_HOST_PY, user=HOST_USER_NO_SUBIDS),
     # user namespaces disabled: max_user_namespaces 0 inside a child user namespace (root
     # here lacks CAP_SYS_RESOURCE for the real sysctl; a nested unshare fails the same way)
@@ -223,7 +223,9 @@ def run_env(env: Env, image: PodImage, bases: Bases, tmp: Path) -> dict:
         os.chmod(base, 0o755)
         if env.user:
             shutil.chown(base, env.user, env.user)
-        argv = [*env.host, env.python, str(DRIVER), bases.registry, str(base / "store"),
+        repo = user_repo()  # the checkout, or a copy the host users can read
+        argv = [*(a.format(repo=repo) for a in env.host), env.python,
+                str(repo / DRIVER.relative_to(REPO)), bases.registry, str(base / "store"),
                 env.builds]
     try:
         proc = subprocess.run(argv, capture_output=True, timeout=900, cwd="/",

@@ -4,16 +4,24 @@ stays unreadable to it."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
 import pwd
 import shutil
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 USER = "nbtest"
 REPO = Path(__file__).resolve().parents[2]
-PYDEPS = Path("/var/cache/nbcontainer-test/pydeps")
+CACHE_ROOT = Path("/var/cache/nbcontainer-test")
+PYDEPS = CACHE_ROOT / "pydeps"
+SOURCES = CACHE_ROOT / "sources"  # readable copies of a checkout the test user cannot read
+PACKAGES = ("nbcontainer", "tests")
 
 
 def ensure_user(name: str = USER) -> pwd.struct_passwd:
@@ -45,6 +53,73 @@ def ensure_rootless_user(name: str = USER) -> pwd.struct_passwd:
     ensure_subids(name, "/etc/subuid")
     ensure_subids(name, "/etc/subgid")
     return entry
+
+
+def _readable(path: Path) -> bool:
+    ensure_user()
+    probe = ["runuser", "-u", USER, "--", "test", "-r", str(path)]
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
+def _mirror(sources: dict[str, Path], key: str) -> Path:
+    """A directory the test user can read holding ``sources`` (name → directory): hard
+    links where the filesystem allows (no copy of the bytes), else copies. One per ``key``
+    (the checkout and the state of its files); this checkout's older mirrors are removed."""
+    h = hashlib.sha256()
+    for name, src in sources.items():
+        for path in sorted(src.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                st = path.stat()
+                h.update(f"{name}/{path.relative_to(src)}\0{st.st_size}\0{st.st_mtime_ns}\n"
+                         .encode())
+    prefix = hashlib.sha256(f"{REPO}\0{key}".encode()).hexdigest()[:12]
+    mirror = SOURCES / f"{prefix}-{h.hexdigest()[:16]}"
+    if not mirror.is_dir():
+        SOURCES.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="mirror-", dir=SOURCES))
+        for name, src in sources.items():
+            shutil.copytree(src, work / name, copy_function=_link_or_copy, symlinks=True,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        subprocess.run(["chmod", "-R", "a+rX", str(work)], check=True)
+        try:
+            os.rename(work, mirror)
+        except OSError:  # another session made it meanwhile
+            shutil.rmtree(work, ignore_errors=True)
+        for old in SOURCES.glob(f"{prefix}-*"):
+            if old != mirror and time.time() - old.stat().st_mtime > 6 * 3600:
+                shutil.rmtree(old, ignore_errors=True)
+    os.chmod(CACHE_ROOT, 0o755)
+    os.chmod(SOURCES, 0o755)
+    return mirror
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+@functools.cache
+def user_repo() -> Path:
+    """The checkout as the test user can import it (``nbcontainer``, ``tests``): itself
+    when the user may read it, else a readable mirror (a clone under /root or in
+    ``mktemp -d`` is mode 0700)."""
+    if _readable(REPO / "tests" / "__init__.py"):
+        return REPO
+    return _mirror({pkg: REPO / pkg for pkg in PACKAGES}, "repo")
+
+
+@functools.cache
+def user_site() -> Path:
+    """The venv's site-packages as the test user can import them (for the notebook side of
+    the kernel tests): itself when readable, else a readable mirror of hard links."""
+    import sysconfig
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    if _readable(site / "nbclient" / "__init__.py"):
+        return site
+    return _mirror({"site": site}, "site") / "site"
 
 
 def user_deps() -> Path:
@@ -83,8 +158,9 @@ def user_python(deps: Path) -> str:
 def module_argv(python: str, module: str, *, paths: tuple[Path, ...] = (),
                 env: tuple[str, ...] = ()) -> list[str]:
     """The command that runs ``python -m module`` as the test user, with the repository
-    (so ``nbcontainer`` and ``tests`` import) and ``paths`` as its explicit PYTHONPATH.
-    Run it with ``cwd="/"``: the user cannot enter the caller's directory."""
-    pythonpath = ":".join(str(p) for p in (REPO, *paths))
+    (so ``nbcontainer`` and ``tests`` import; :func:`user_repo`) and ``paths`` as its
+    explicit PYTHONPATH. Run it with ``cwd="/"``: the user cannot enter the caller's
+    directory."""
+    pythonpath = ":".join(str(p) for p in (user_repo(), *paths))
     return ["runuser", "-u", USER, "--", "env", f"PYTHONPATH={pythonpath}", *env, python,
             "-m", module]
