@@ -149,18 +149,26 @@ def present(view: StackView, bundles: Sequence[Bundle], trust: HostTrust,
 
 class ForRun:
     """``--host-ca`` around one RUN over ``lowers`` (top first) with environment ``env``:
-    the image's bundles are read before the step (a failure's hint needs them, and a tree
-    copy is gone after it); ``on`` presents the host's CAs (``trust`` is asked only then or
-    on a failure)."""
+    ``on`` presents the host's CAs (``trust`` is asked only then or on a failure). The
+    image's bundles are read when presenting, else only if a failure's hint needs them:
+    the lowers are still there then, unless the step runs in them (a tree-copy rung:
+    ``eager`` reads them before the step). Reading them is a lookup through every layer,
+    which costs more than the rest of a RUN's own bookkeeping."""
 
     def __init__(self, lowers: Sequence[Path], env: Mapping[str, str],
-                 trust: Callable[[], HostTrust], *, on: bool) -> None:
-        view = StackView(lowers)
+                 trust: Callable[[], HostTrust], *, on: bool, eager: bool = False) -> None:
+        self._view = StackView(lowers)
         self.env = dict(env)
-        self.bundles = image_bundles(view, env)
+        self._bundles = image_bundles(self._view, env) if on or eager else None
         self.trust = trust
-        self.presentation = present(view, self.bundles, trust(), env) if on else None
+        self.presentation = present(self._view, self.bundles, trust(), env) if on else None
         self.on = on
+
+    @property
+    def bundles(self) -> list[Bundle]:
+        if self._bundles is None:
+            self._bundles = image_bundles(self._view, self.env)
+        return self._bundles
 
     @property
     def variables(self) -> Mapping[str, str]:

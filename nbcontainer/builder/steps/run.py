@@ -80,7 +80,7 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
             private = snapshots.take_private(state.layer_pairs)  # tree-copy rungs only
             lowerdirs = [private] if private else lowers
             ca = ForRun(lowerdirs, env, lambda: run.session.host_trust,
-                        on=run.session.options.host_ca)
+                        on=run.session.options.host_ca, eager=private is not None)
             spec = RunSpec(lowerdirs=lowerdirs, upperdir=upper,
                            workdir=work / "work", mountpoint=scratch.mountpoint(),
                            argv=list(argv), env={**env, **ca.variables, **prep.env},
