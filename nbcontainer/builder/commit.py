@@ -61,9 +61,13 @@ def commit_ops(run: StageRun, state: ImageState, ops: Sequence[Op], created_by: 
         session.scratch.discard(work)
 
 
-def root_mode(run: StageRun, state: ImageState) -> int:
-    """The mode of the image's ``/`` (a diff dir's root must not change it)."""
-    lowers = run.session.snapshots.lowers(state.layer_pairs)
+def root_mode(run: StageRun, state: ImageState, lowers: list[Path] | None = None) -> int:
+    """The mode of the image's ``/`` (a diff dir's root must not change it). ``lowers``:
+    the state's lower dirs when the caller has them already (top first)."""
+    if not state.layer_pairs:
+        return 0o755
+    if lowers is None:
+        lowers = run.session.snapshots.lowers(state.layer_pairs)
     if lowers:
         return os.stat(lowers[-1]).st_mode & 0o7777
     return 0o755

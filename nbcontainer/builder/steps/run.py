@@ -74,8 +74,8 @@ def run_step(run: StageRun, state: ImageState, key: str, instr: Run,
         private = None
         try:
             upper = work / "upper"
-            os.chmod(upper, root_mode(run, state))
             lowers = run.lowers(state)
+            os.chmod(upper, root_mode(run, state, lowers))
             snapshots = run.session.snapshots
             private = snapshots.take_private(state.layer_pairs)  # tree-copy rungs only
             lowerdirs = [private] if private else lowers
