@@ -32,6 +32,7 @@ from .executor import Executor
 from .hardening import ALL_CAPS, DOCKER_CAPS, Hardening, Wire, effective_network, seccomp_program
 from .limits import Limits, make_limits
 from .network import Slirp, Stack, detect, resolv_conf
+from .procs import wait_exit
 from .spec import (
     DEFAULT_PATH,
     TAIL_BYTES,
@@ -155,9 +156,7 @@ class _Server:
 
     def close(self) -> None:
         self.sock.close()  # EOF: the server exits; running children are unaffected
-        try:
-            self.proc.wait(timeout=KILL_GRACE)
-        except subprocess.TimeoutExpired:
+        if not wait_exit(self.proc, KILL_GRACE):
             self.proc.kill()
             self.proc.wait()
         if self.slirp is not None:

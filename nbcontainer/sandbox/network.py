@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 
 from .errors import SandboxError
+from .procs import wait_exit
 
 TUN = "/dev/net/tun"
 READY_TIMEOUT = 10.0
@@ -177,9 +178,7 @@ class Slirp:
         if self._exit_w >= 0:
             os.close(self._exit_w)  # slirp4netns exits when its exit fd reads EOF
             self._exit_w = -1
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+        if not wait_exit(self.proc, 5):
             self.proc.kill()
             self.proc.wait()
         if self.proc.stderr is not None:
