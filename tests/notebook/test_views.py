@@ -4,7 +4,6 @@ tests/analysis."""
 from __future__ import annotations
 
 import re
-import time
 from html.parser import HTMLParser
 
 from nbcontainer.analysis import LayerEntry, LayerRef, build_tree
@@ -54,9 +53,7 @@ def big_layer(n_files: int):
 
 def test_30000_file_layer_html_is_small_and_well_formed() -> None:
     t = build_tree([layer(big_layer(30_000), "COPY . /usr")])
-    t0 = time.perf_counter()
-    text = html.render_layers(t)
-    elapsed = time.perf_counter() - t0
+    text = html.render_layers(t)  # (its time is measured in benchmarks/html_view.py)
     assert len(text.encode()) < 2_000_000
     assert len(text.encode()) < 200_000  # the budget keeps it far below the limit
     checker = _Checker()
@@ -65,7 +62,6 @@ def test_30000_file_layer_html_is_small_and_well_formed() -> None:
     # a directory the row budget does not open says what it holds
     assert "1,000 files</i></li>" in text
     assert "<script" not in text
-    assert elapsed < 5  # the real bound (< 1 s incl. the model) is in benchmarks/html_view.py
     # the top of the tree is always there, with per-directory totals
     total = sum(1000 + i for i in range(30_000))
     assert html.size(total) in text

@@ -85,8 +85,3 @@ def test_remove_upper_in_userns(rootless: RootlessEnv) -> None:
     assert answer.get("exit_code") == 0, answer
     answer = rootless.run({"remove": upper})
     assert answer == {"threads": 1, "rm": 0, "exists": False}
-
-
-def test_rootless_overhead_is_reasonable(rootless: RootlessEnv) -> None:
-    answer, _ = request(rootless, "speed", "true")
-    assert answer["exit_code"] == 0 and answer["seconds"] < 5
