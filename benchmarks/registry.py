@@ -41,7 +41,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import dockerd  # noqa: E402
+from nbcontainer.localregistry import free_port  # noqa: E402
 
 SKOPEO_CACHES = [
     Path("/var/lib/containers/cache/blob-info-cache-v1.boltdb"),
@@ -76,12 +76,6 @@ else:
 dt = time.perf_counter() - t0
 print(json.dumps({"inproc": dt}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_registry(d: Path) -> tuple[subprocess.Popen, str]:

@@ -11,7 +11,6 @@ import hashlib
 import http.server
 import io
 import re
-import socket
 import subprocess
 import tarfile
 import threading
@@ -23,6 +22,7 @@ import pytest
 
 from nbcontainer.builder.sources.git import GitSource, parse_git_url
 from nbcontainer.errors import BuildError
+from nbcontainer.localregistry import free_port
 from tests.support.builds import flatten, tree, write
 from tests.support.marks import needs_root
 
@@ -83,9 +83,7 @@ def git_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """``repo.git`` (see ``_make_repo``) served by ``git daemon`` on 127.0.0.1."""
     base = tmp_path / "git"
     commits = _make_repo(base)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(["git", "daemon", "--export-all", f"--base-path={base}",
                              "--listen=127.0.0.1", f"--port={port}", "--reuseaddr",
                              str(base)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

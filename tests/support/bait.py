@@ -16,6 +16,8 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
+from nbcontainer.localregistry import free_port
+
 KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING = -3, -4
 KEYCTL_UNLINK = 9
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -36,12 +38,6 @@ def add_key(name: str, value: bytes, ring: int) -> int:
 def unlink_key(serial: int, ring: int) -> None:
     _libc.syscall(SYS_KEYCTL, ctypes.c_int(KEYCTL_UNLINK), ctypes.c_long(serial),
                   ctypes.c_int(ring))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -49,6 +50,9 @@ class TmpWatch:
             if name.startswith("pytest-of-"):
                 continue
             path = self.root / name
-            found[name] = tree_size(path) if path.is_dir() and not path.is_symlink() else \
-                path.lstat().st_size if path.exists() or path.is_symlink() else 0
+            try:
+                st = path.lstat()
+            except FileNotFoundError:  # gone since the listing
+                continue
+            found[name] = tree_size(path) if stat.S_ISDIR(st.st_mode) else st.st_size
         return found
