@@ -9,7 +9,10 @@ Rows (median wall time of ``--runs`` fresh processes, after one warm-up each):
 - ``nbcontainer --version``: target within 25 ms of the floor;
 - ``nbcontainer images``: target under 100 ms (a store with one image);
 - ``nbcontainer build`` fully cached (the build memo answers): the CLI's cached build, whose
-  ratio to buildah is in ``benchmarks/build.py``.
+  ratio to buildah is in ``benchmarks/build.py``;
+- what of it is not the toolkit's own: the interpreter with the standard modules every verb
+  needs (argparse, json, hashlib, pathlib, typing), and those plus ``dataclasses`` and as
+  many dataclasses as a cached build defines (the model's value types: ``DATACLASSES``).
 
 Then ``python -X importtime`` of each command: the modules that cost most (cumulative,
 self-inclusive microseconds) and whether a module of ``nbcontainer.notebook``,
@@ -34,6 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 HEAVY = ("nbcontainer.notebook", "nbcontainer.registry", "nbcontainer.sandbox")
+STDLIB = "import argparse, json, hashlib, pathlib, typing"
+DATACLASSES = 26  # defined by the modules a cached build imports (counted in the report)
+_DEFINE = ("import dataclasses\nfor i in range({n}):\n    dataclasses.dataclass(frozen=True)("
+           "type(f'C{{i}}', (), {{'__annotations__': {{'a': int, 'b': str, 'c': int}}, "
+           "'b': '', 'c': 0}}))")
 
 
 def cli() -> list[str]:
@@ -63,6 +71,19 @@ def import_profile(cmd: list[str], top: int = 8) -> tuple[list[tuple[int, str]],
         rows.append((int(cumulative), name.strip()))
     heavy = sorted({n for _, n in rows if n.startswith(HEAVY)})
     return sorted(rows, reverse=True)[:top], heavy
+
+
+def dataclass_count(cmd: list[str]) -> int:
+    """How many dataclasses the command's process defines (the modules it imports)."""
+    probe = ("import dataclasses, sys, runpy\nn = [0]\nreal = dataclasses._process_class\n"
+             "def count(*a, **k):\n    n[0] += 1\n    return real(*a, **k)\n"
+             "dataclasses._process_class = count\nsys.argv = ['nbcontainer', *sys.argv[1:]]\n"
+             "try:\n    runpy.run_module('nbcontainer.cli', run_name='__main__')\n"
+             "except SystemExit:\n    pass\nsys.stderr.write(f'DATACLASSES {n[0]}\\n')")
+    err = subprocess.run([sys.executable, "-c", probe, *cmd[len(cli()):]], capture_output=True,
+                         text=True).stderr
+    found = [line.split()[1] for line in err.splitlines() if line.startswith("DATACLASSES ")]
+    return int(found[-1]) if found else -1
 
 
 def main() -> None:
@@ -102,10 +123,17 @@ def main() -> None:
             cached = wall(build, a.runs)
             print(f"{'nbcontainer build (cached)':<32} {cached * 1000:7.1f} ms")
             commands["build (cached)"] = build
+            stdlib = wall([sys.executable, "-c", STDLIB], a.runs)
+            with_dc = wall([sys.executable, "-c", STDLIB + "\n" + _DEFINE.format(n=DATACLASSES)],
+                           a.runs)
+            print(f"{'  of which python + stdlib':<32} {stdlib * 1000:7.1f} ms  ({STDLIB[7:]})")
+            print(f"{'  + dataclasses, ' + str(DATACLASSES) + ' classes':<32} "
+                  f"{with_dc * 1000:7.1f} ms  (the toolkit's own code: "
+                  f"{(cached - with_dc) * 1000:.1f} ms)")
         for name, cmd in commands.items():
             rows, heavy = import_profile(cmd)
             print(f"\nimports of `nbcontainer {name}`: heavy modules loaded: "
-                  f"{', '.join(heavy) or 'none'}")
+                  f"{', '.join(heavy) or 'none'}; dataclasses defined: {dataclass_count(cmd)}")
             for us, module in rows:
                 print(f"  {us / 1000:7.1f} ms  {module}")
         print(f"\nload average at end: {os.getloadavg()[0]:.2f}")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from .version import __version__ as __version__
+
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing: the CLI's start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def load_ipython_extension(ipython: Any) -> None:  # an IPython InteractiveShell

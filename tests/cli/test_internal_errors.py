@@ -13,7 +13,7 @@ import pytest
 
 from nbcontainer import api
 from nbcontainer.cli import main
-from nbcontainer.cli.main import EX_SOFTWARE
+from nbcontainer.cli.app import EX_SOFTWARE
 
 
 def cli(home, *args: str, **env: str) -> subprocess.CompletedProcess:
