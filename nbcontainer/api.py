@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from .errors import ImageFormatError, ImageNotFound, NbcontainerError, StoreError
 from .image import Image, ImageIndex
 from .oci import mediatypes as mt
-from .oci.config import ContainerConfig, History, ImageConfig
 from .oci.descriptor import Descriptor
 from .oci.digest import Digest
 from .oci.manifest import Index, Manifest
@@ -28,6 +27,7 @@ from .timestamps import rfc3339, source_date_epoch
 if TYPE_CHECKING:
     from .analysis import CheckReport, CiRules
     from .kernel.spec import InstalledKernel
+    from .oci.config import ContainerConfig
     from .sandbox.hardening import Hardening
     from .sandbox.report import SandboxReport
     from .sandbox.spec import BindMount
@@ -246,6 +246,7 @@ def import_image(
 ) -> Image:
     """``docker import``: a root filesystem (directory or tarball) becomes a one-layer image."""
     from . import layers
+    from .oci.config import ContainerConfig, History, ImageConfig
 
     st = get_store(store)
     src = Path(source)

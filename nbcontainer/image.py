@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import humanize
 from .errors import ImageFormatError, NbcontainerError
-from .oci.config import History, ImageConfig
 from .oci.digest import Digest
 from .oci.manifest import Manifest
 from .oci.platform import Platform
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from .analysis import ImageDiff, ImageTree, LayerEntry, LayerRef, layer_commands
     from .builder.hostca import ForRun
     from .layers import LayerStream
+    from .oci.config import History, ImageConfig
     from .sandbox.hardening import Hardening
     from .sandbox.spec import Control, Mount
 

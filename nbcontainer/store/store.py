@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import ImageFormatError, ImageNotFound, ReferenceFormatError, StoreError
 from ..oci import mediatypes as mt
 from ..oci import validate
-from ..oci.config import ImageConfig
 from ..oci.descriptor import Descriptor
 from ..oci.digest import Digest
 from ..oci.manifest import Index, Manifest
@@ -28,6 +27,9 @@ from . import locks
 from .blobs import BlobStore
 from .referrers import ReferrersDB
 from .refs import RefDB, now
+
+if TYPE_CHECKING:
+    from ..oci.config import ImageConfig
 
 _MAX_NESTING = 4  # index → index → manifest is the deepest real images go
 
@@ -168,6 +170,8 @@ class Store:
             return None
         desc = manifest.config
         data = desc.data if desc.data is not None else self.blobs.read(desc.digest)
+        from ..oci.config import ImageConfig  # (listing images needs no config model)
+
         cfg = ImageConfig.from_bytes(data, where)
         if len(cfg.diff_ids) != len(manifest.layers):
             raise ImageFormatError(
@@ -316,6 +320,8 @@ class Store:
         return parse_manifest(self.blobs.read(digest))
 
     def read_config(self, manifest: Manifest) -> ImageConfig:
+        from ..oci.config import ImageConfig
+
         return ImageConfig.from_bytes(self.blobs.read(manifest.config.digest))
 
     def image(self, name: str, platform: Platform | None = None) -> StoredImage:
