@@ -406,19 +406,29 @@ def rungs(tools: Tools, runs: int) -> None:
         print(f"{'per-RUN overhead ' + rung:<24} nbcontainer {per_run * 1000:8.3f}ms{target}")
     tools.add_debian()
     apt: dict[str, list[float]] = {}
+    failed: dict[str, str] = {}
+
+    def add(name: str, measure: Callable[[], float]) -> None:
+        """One cold apt build; a failure (apt reads the network) is shown, not fatal."""
+        try:
+            apt.setdefault(name, []).append(measure())
+        except Exception as e:  # noqa: BLE001 - the row says what failed, the rest goes on
+            failed[name] = " ".join(str(e).split())[:160]
+
     for _ in range(runs):
         for rung in RUNGS:
-            apt.setdefault(f"nbcontainer-{rung}", []).append(
-                tools.ours(tools.fresh_store(), context(tools.work, APT), rung))
+            add(f"nbcontainer-{rung}", partial(tools.ours, tools.fresh_store(),
+                                               context(tools.work, APT), rung))
         for driver in ("vfs", "overlay"):
             base, root, runroot = tools.buildah_root(driver, debian=True)
             try:
-                apt.setdefault(f"buildah-{driver}", []).append(
-                    tools.theirs(base, context(tools.work, APT)))
+                add(f"buildah-{driver}", partial(tools.theirs, base, context(tools.work, APT)))
             finally:
                 tools.drop_buildah(root, runroot, base)
     print("Debian apt-get install cowsay, cold (s): " + "  ".join(
         f"{k} {statistics.median(v):.2f}" for k, v in apt.items()))
+    for name, error in failed.items():
+        print(f"  {name} failed (at least once): {error}")
 
 
 # (name, RUN flags, build keywords): every measure on, then one turned off at a time.
