@@ -144,13 +144,16 @@ class _Writers:
         from concurrent.futures import ThreadPoolExecutor
 
         self._pool = ThreadPoolExecutor(_WRITERS, thread_name_prefix="nbcontainer-extract")
-        self._jobs: deque[tuple[Any, int]] = deque()
+        self._jobs: deque[tuple[Any, int, int]] = deque()  # (future, size, its parent fd)
         self._bytes = 0
         self.pending: set[Parts] = set()
         self.pending_dirs: set[Parts] = set()
         self.logical: set[Parts] = set()
 
-    def submit(self, path: Parts, parts: Parts, size: int, job: Callable[[], None]) -> None:
+    def submit(self, path: Parts, parts: Parts, size: int, fd: int,
+               job: Callable[[], None]) -> None:
+        """Run ``job``, which writes ``size`` bytes at ``path`` and closes ``fd`` (it is
+        closed here instead if the job never runs)."""
         while self._jobs and (self._bytes + size > _IN_FLIGHT_BYTES
                               or len(self._jobs) >= _IN_FLIGHT_FILES):
             self._wait_oldest()
@@ -160,11 +163,11 @@ class _Writers:
             if path[:i] in self.pending_dirs:
                 break
             self.pending_dirs.add(path[:i])
-        self._jobs.append((self._pool.submit(job), size))
+        self._jobs.append((self._pool.submit(job), size, fd))
         self._bytes += size
 
     def _wait_oldest(self) -> None:
-        future, size = self._jobs.popleft()
+        future, size, _ = self._jobs.popleft()
         self._bytes -= size
         future.result()
 
@@ -179,6 +182,9 @@ class _Writers:
         """Stop: wait for every job (none may write after the apply returns), errors
         dropped (the caller is already failing, or has waited)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+        for future, _, fd in self._jobs:
+            if future.cancelled():
+                os.close(fd)
         self._jobs.clear()
 
 
@@ -361,7 +367,7 @@ class _Applier:
             self.writers = _Writers()
         self.report.bytes += len(data)
         self.report.files += 1
-        self.writers.submit(path, parts, len(data), job)
+        self.writers.submit(path, parts, len(data), dfd, job)
 
     def _directory(self, entry: TarEntry, shown: str, pfd: int, base: bytes,
                    path: Parts) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from nbcontainer.errors import LayerError
 from nbcontainer.layers import apply_layer, apply_layers, extract
+from nbcontainer.layers.tarwriter import REGTYPE, encode_header
 from tests.support.layers import TarBuilder, snapshot
 
 
@@ -21,6 +22,9 @@ class _Later:
     def __init__(self, pool: _Deferred) -> None:
         self.pool, self.done = pool, False
         self.error: BaseException | None = None
+
+    def cancelled(self) -> bool:
+        return not self.done
 
     def result(self) -> None:
         if not self.done:
@@ -140,3 +144,15 @@ def test_a_writer_error_names_its_entry_as_a_sequential_one_would(
         apply_layer(tmp_path / "sequential", io.BytesIO(layer))
     assert str(threaded.value) == str(sequential.value)
     assert "'bad'" in str(threaded.value)
+
+
+def test_a_failed_apply_leaves_no_file_descriptor_open(tmp_path: Path, writers: str) -> None:
+    t = TarBuilder()
+    for i in range(100):
+        t.file(f"d/f{i}", b"x")  # handed to the writers, still pending when ...
+    t.raw(encode_header(b"../escape", REGTYPE))  # ... the reading thread refuses this one
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(LayerError):
+        apply_layer(tmp_path / "t", io.BytesIO(t.bytes()))
+    assert len(os.listdir("/proc/self/fd")) == before
+
