@@ -327,13 +327,17 @@ class _Applier:
         fd = os.open(base, _NEW_FILE, 0o600, dir_fd=pfd)
         try:
             self.report.bytes += reader.copy_to(fd)
-            self._owner(entry, shown, fd)
-            os.chmod(fd, entry.mode)
-            self._xattrs(entry, shown, fd)
-            os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
+            self._file_meta(entry, shown, fd)
         finally:
             os.close(fd)
         self.report.files += 1
+
+    def _file_meta(self, entry: TarEntry, shown: str, fd: int) -> None:
+        """A regular file's owner, mode, xattrs and mtime, once its data is written."""
+        self._owner(entry, shown, fd)
+        os.chmod(fd, entry.mode)
+        self._xattrs(entry, shown, fd)
+        os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
 
     def _small_regular(self, entry: TarEntry, shown: str, pfd: int, base: bytes,
                        reader: TarReader, path: Parts, parts: Parts) -> None:
@@ -352,10 +356,7 @@ class _Applier:
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view):]
-                    self._owner(entry, shown, fd)
-                    os.chmod(fd, entry.mode)
-                    self._xattrs(entry, shown, fd)
-                    os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
+                    self._file_meta(entry, shown, fd)
                 finally:
                     os.close(fd)
             except OSError as e:
